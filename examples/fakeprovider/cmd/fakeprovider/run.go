@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/valohai/conduit/examples/fakeprovider"
+)
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+// shutdownGrace bounds how long in-flight responses may finish after a
+// stop signal.
+const shutdownGrace = 5 * time.Second
+
+// run parses args, serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fakeprovider", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fakeprovider [flags]\n\n"+
+			"Serves fake OpenAI, Anthropic, Gemini and Ollama APIs for tests, the demo and benchmarks.\n"+
+			"Per-request X-Fake-* headers override the knob defaults below.\n\n"+
+			"Examples:\n"+
+			"  fakeprovider -listen 127.0.0.1:9999\n"+
+			"  fakeprovider -tls -tls-cert /tmp/fake.pem -delay 5ms -events 200\n\n"+
+			"Flags:\n")
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on (port 0 picks a free one)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a fresh self-signed certificate")
+	certPath := fs.String("tls-cert", "", "where to write the certificate (PEM) with -tls (default: fakeprovider-cert.pem in the temp dir); implies -tls")
+	var o fakeprovider.Options
+	fs.IntVar(&o.Events, "events", 0, "content events (word-tokens) per response when the request sets no max tokens (0: 8)")
+	fs.IntVar(&o.EventBytes, "event-bytes", 0, "bytes of text per content event (0: one plain word)")
+	fs.DurationVar(&o.Delay, "delay", 0, "delay between events, e.g. 5ms")
+	fs.DurationVar(&o.FirstByteDelay, "first-byte-delay", 0, "delay before the status line")
+	fs.IntVar(&o.Chunk, "chunk", 0, "write bodies in pieces of this many bytes, flushing each (0: whole events)")
+	fs.BoolVar(&o.Gzip, "gzip", false, "gzip every response body")
+	fs.IntVar(&o.CachedTokens, "cached-tokens", 0, "cache-read tokens added to every prompt")
+	fs.IntVar(&o.CacheWrite5m, "cache-write-5m", 0, "5-minute cache-write tokens (Anthropic)")
+	fs.IntVar(&o.CacheWrite1h, "cache-write-1h", 0, "1-hour cache-write tokens (Anthropic)")
+	fs.IntVar(&o.ReasoningTokens, "reasoning-tokens", 0, "reasoning tokens added to every output")
+	fs.StringVar(&o.Model, "model", "", "model name reported in responses (default: the requested one)")
+	fs.StringVar(&o.Cost, "cost", "", "OpenRouter-style usage.cost to report (a JSON number)")
+	fs.StringVar(&o.Style, "style", "", `vendor extras: "groq" or "deepseek"`)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (all settings are flags; see -help)", errUsage, fs.Arg(0))
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *certPath != "" {
+		*useTLS = true
+	}
+	if *useTLS && *certPath == "" {
+		*certPath = filepath.Join(os.TempDir(), "fakeprovider-cert.pem")
+	}
+	// Nobody reads Requests in a standalone process: keep none, so long
+	// benchmark runs stay flat in memory.
+	o.KeepRequests = -1
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	defer ln.Close()
+	scheme := "http"
+	var tlsConfig *tls.Config
+	if *useTLS {
+		cert, err := selfSigned(*certPath, time.Now())
+		if err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
+	if *useTLS {
+		fmt.Fprintf(stdout, "tls certificate %s\n", *certPath)
+	}
+
+	fake := fakeprovider.New(o)
+	srv := &http.Server{
+		Handler:           fake,
+		ReadHeaderTimeout: 30 * time.Second,
+		// Aborted responses are the point of some knobs; keep net/http's
+		// per-connection noise off the terminal.
+		ErrorLog:  log.New(io.Discard, "", 0),
+		TLSConfig: tlsConfig,
+	}
+	served := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	fake.Close() // release hung requests and pending delays
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// selfSigned makes a one-day ECDSA P-256 certificate for localhost,
+// 127.0.0.1 and ::1, and writes it (not its key) as PEM to path.
+func selfSigned(path string, now time.Time) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate TLS key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "fakeprovider localhost"},
+		// Backdated so a slightly skewed client clock still accepts it.
+		NotBefore: now.Add(-time.Hour),
+		NotAfter:  now.Add(24 * time.Hour),
+		// Self-signed and trusted directly: a client adds this very
+		// certificate to its roots (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS), so
+		// it is marked as a CA that may sign itself.
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create TLS certificate: %w", err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(path, pemBytes, 0o644); err != nil {
+		return tls.Certificate{}, fmt.Errorf("write TLS certificate %s: %w", path, err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
