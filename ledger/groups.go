@@ -1,0 +1,165 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// GroupBy names a grouping of calls.
+type GroupBy string
+
+// Groupings. ByTag counts a call once under each of its tags (and under ""
+// when it has none); ByDay and ByHour use the start time in the location
+// given to Groups.
+const (
+	ByModel    GroupBy = "model"
+	ByProvider GroupBy = "provider"
+	ByDay      GroupBy = "day"
+	ByHour     GroupBy = "hour"
+	ByTag      GroupBy = "tag"
+	ByClient   GroupBy = "client"
+)
+
+// GroupBys lists the groupings `conduit report --by` accepts.
+var GroupBys = []GroupBy{ByModel, ByProvider, ByDay, ByTag, ByClient}
+
+// ParseGroupBy parses a grouping name, with an error listing the valid ones.
+func ParseGroupBy(s string) (GroupBy, error) {
+	g := GroupBy(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(GroupBys, g) || g == ByHour {
+		return g, nil
+	}
+	names := make([]string, len(GroupBys))
+	for i, g := range GroupBys {
+		names[i] = string(g)
+	}
+	return "", fmt.Errorf("unknown grouping %q: want one of %s", s, strings.Join(names, ", "))
+}
+
+// Group is the totals of one group. Key is the model, provider, tag or
+// client ("" when unknown or, for tags, untagged), or the day (YYYY-MM-DD)
+// or hour (YYYY-MM-DD HH:00) in the requested location.
+type Group struct {
+	Key string
+	Totals
+}
+
+// timeBucketMillis is the width of the time buckets ByDay and ByHour fold
+// into local days and hours: every time zone's offset is a whole number of
+// quarter hours, so no bucket straddles a local day or hour boundary.
+const timeBucketMillis = 15 * 60 * 1000
+
+// Groups sums the calls matching f per group. Time groupings use loc (nil:
+// UTC) and come oldest first; the others come by cost, then calls,
+// descending. The slice is the caller's.
+func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Location) ([]Group, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	where, args := f.where()
+	var q string
+	switch by {
+	case ByModel:
+		q = "SELECT coalesce(calls.model, ''), " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.model"
+	case ByProvider:
+		q = "SELECT calls.provider, " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.provider"
+	case ByClient:
+		q = "SELECT coalesce(calls.client, ''), " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.client"
+	case ByTag:
+		q = "SELECT coalesce(t.value, ''), " + totalsColumns +
+			" FROM calls LEFT JOIN json_each(calls.tags) AS t WHERE " + where + " GROUP BY t.value"
+	case ByDay, ByHour:
+		q = fmt.Sprintf("SELECT calls.started_at / %d, %s FROM calls WHERE %s GROUP BY 1", timeBucketMillis, totalsColumns, where)
+	default:
+		return nil, fmt.Errorf("ledger groups: unknown grouping %q", by)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
+	}
+	defer rows.Close()
+
+	var out []Group
+	var buckets []timeBucket
+	for rows.Next() {
+		if by == ByDay || by == ByHour {
+			var b int64
+			t, err := scanTotals(rows, &b)
+			if err != nil {
+				return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
+			}
+			buckets = append(buckets, timeBucket{b, t})
+			continue
+		}
+		var g Group
+		if g.Totals, err = scanTotals(rows, &g.Key); err != nil {
+			return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
+	}
+	if by == ByDay || by == ByHour {
+		return foldBuckets(buckets, by, loc), nil
+	}
+	slices.SortFunc(out, func(a, b Group) int {
+		switch {
+		case a.CostUSD != b.CostUSD:
+			return cmpDesc(a.CostUSD, b.CostUSD)
+		case a.Calls != b.Calls:
+			return cmpDesc(a.Calls, b.Calls)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out, nil
+}
+
+type timeBucket struct {
+	n int64 // started_at / timeBucketMillis
+	t Totals
+}
+
+// foldBuckets merges quarter-hour buckets into local days or hours, oldest
+// first.
+func foldBuckets(buckets []timeBucket, by GroupBy, loc *time.Location) []Group {
+	layout := "2006-01-02"
+	if by == ByHour {
+		layout = "2006-01-02 15:00"
+	}
+	slices.SortFunc(buckets, func(a, b timeBucket) int { return cmpAsc(a.n, b.n) })
+	var out []Group
+	var comp float64
+	for _, b := range buckets {
+		key := time.UnixMilli(b.n * timeBucketMillis).In(loc).Format(layout)
+		if len(out) == 0 || out[len(out)-1].Key != key {
+			if len(out) > 0 {
+				out[len(out)-1].CostUSD += comp
+			}
+			comp = 0
+			out = append(out, Group{Key: key})
+		}
+		out[len(out)-1].add(b.t, &comp)
+	}
+	if len(out) > 0 {
+		out[len(out)-1].CostUSD += comp
+	}
+	return out
+}
+
+type ordered interface{ ~int64 | ~float64 }
+
+func cmpAsc[T ordered](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpDesc[T ordered](a, b T) int { return cmpAsc(b, a) }

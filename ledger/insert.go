@@ -1,0 +1,249 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// insertColumns are the columns a Record fills, in insertSQL's order.
+const insertColumns = `id, started_at, finished_at, provider, api, endpoint, mode, method, host, path,
+	model, stream, status, outcome, error, has_usage, input_tokens, cached_input_tokens,
+	cache_write_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
+	reasoning_tokens, provider_cost_usd, cost_usd, cost_source, ttfb_ms, duration_ms,
+	request_id, response_id, client, vh_headers, tags, usage, synced_at`
+
+const insertArgs = 35
+
+// insertRowsPerStatement is how many rows one INSERT statement carries:
+// fewer statement executions per batch, within SQLite's default limit of
+// 32766 bound parameters.
+const insertRowsPerStatement = 32
+
+var (
+	insertOne  = insertSQL(1)
+	insertMany = insertSQL(insertRowsPerStatement)
+)
+
+// insertSQL builds an INSERT of n rows. A record whose id is already stored
+// is skipped, so re-writing a batch after an ambiguous failure (a commit
+// that succeeded but reported an error) stores each call once.
+func insertSQL(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",") + ")"
+	rows := make([]string, n)
+	for i := range rows {
+		rows[i] = row
+	}
+	return "INSERT INTO calls (" + insertColumns + ") VALUES " + strings.Join(rows, ",") + " ON CONFLICT (id) DO NOTHING"
+}
+
+// Insert writes recs in one transaction: all of them or, on error, none.
+// Records whose ID is already in the ledger are skipped. Most callers use a
+// Writer instead, which batches and retries.
+func (db *DB) Insert(ctx context.Context, recs []Record) error {
+	w, err := db.writer()
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write %d records to ledger %s: %w", len(recs), db.path, err)
+	}
+	if err := insertTx(ctx, tx, recs); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("write %d records to ledger %s: %w", len(recs), db.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("write %d records to ledger %s: commit: %w", len(recs), db.path, err)
+	}
+	return nil
+}
+
+func insertTx(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	args := make([]any, 0, insertArgs*insertRowsPerStatement)
+	if len(recs) >= insertRowsPerStatement {
+		stmt, err := tx.PrepareContext(ctx, insertMany)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for len(recs) >= insertRowsPerStatement {
+			args = args[:0]
+			for i := range recs[:insertRowsPerStatement] {
+				args = appendRecordArgs(args, &recs[i])
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			recs = recs[insertRowsPerStatement:]
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, insertOne)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i := range recs {
+		args = appendRecordArgs(args[:0], &recs[i])
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("record %s: %w", recs[i].ID, err)
+		}
+	}
+	return nil
+}
+
+// appendRecordArgs appends r's values in insertColumns order.
+func appendRecordArgs(args []any, r *Record) []any {
+	var tokens [7]any // NULL unless the call had usage
+	if r.HasUsage {
+		tokens = [7]any{r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens,
+			r.CacheWrite5mTokens, r.CacheWrite1hTokens, r.OutputTokens, r.ReasoningTokens}
+	}
+	var ttfb any
+	if r.TTFB > 0 {
+		ttfb = r.TTFB.Milliseconds()
+	}
+	var status any
+	if r.Status != 0 {
+		status = int64(r.Status)
+	}
+	var synced any
+	if r.SyncedAt != nil {
+		synced = r.SyncedAt.UnixMilli()
+	}
+	args = append(args,
+		r.ID, r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(),
+		r.Provider, r.API, r.Endpoint, r.Mode, r.Method, r.Host, scrubPath(r.Path),
+		nullString(r.Model), boolInt(r.Stream), status, r.Outcome, nullString(r.Error),
+		boolInt(r.HasUsage))
+	args = append(args, tokens[:]...)
+	return append(args,
+		finite(r.ProviderCostUSD), finite(r.CostUSD), nullString(r.CostSource),
+		ttfb, max(r.Duration, 0).Milliseconds(),
+		nullString(r.RequestID), nullString(r.ResponseID), nullString(r.Client),
+		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// finite stores a cost, or NULL for none or for a value that is not a
+// number (SQLite would store NaN as NULL anyway; be explicit).
+func finite(f *float64) any {
+	if f == nil || math.IsNaN(*f) || math.IsInf(*f, 0) {
+		return nil
+	}
+	return *f
+}
+
+// vhHeadersJSON encodes the x-vh-* headers as a JSON object with sorted
+// keys, or NULL when there are none. Defensively, only x-vh-* names are
+// kept: nothing else a request carried can reach the ledger this way.
+func vhHeadersJSON(h map[string]string) any {
+	if len(h) == 0 {
+		return nil
+	}
+	keep := make(map[string]string, len(h))
+	for k, v := range h {
+		k = strings.ToLower(k)
+		if strings.HasPrefix(k, "x-vh-") {
+			keep[k] = v
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(keep) // maps marshal with sorted keys
+	if err != nil {
+		return nil
+	}
+	return string(b)
+}
+
+// tagsJSON encodes tags as a JSON array, dropping empty ones, or NULL when
+// none remain.
+func tagsJSON(tags []string) any {
+	if len(tags) == 0 {
+		return nil
+	}
+	keep := slices.DeleteFunc(slices.Clone(tags), func(s string) bool { return strings.TrimSpace(s) == "" })
+	if len(keep) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(keep)
+	if err != nil {
+		return nil
+	}
+	return string(b)
+}
+
+// usageJSON stores the provider's usage object if it is valid JSON, else
+// NULL (a truncated object would break every reader that parses it).
+func usageJSON(raw json.RawMessage) any {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return nil
+	}
+	return string(raw)
+}
+
+// secretQueryParams are query parameters whose values are credentials.
+// The proxy removes them before building a Record (DESIGN.md); the ledger
+// redacts them again so that a slip there cannot put a key at rest.
+var secretQueryParams = []string{"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token"}
+
+// scrubPath redacts credential query values in a request path.
+func scrubPath(p string) string {
+	i := strings.IndexByte(p, '?')
+	if i < 0 {
+		return p
+	}
+	q := p[i+1:]
+	lower := strings.ToLower(q)
+	found := strings.Contains(q, "%") // an escaped name: check properly
+	for _, name := range secretQueryParams {
+		if strings.Contains(lower, name+"=") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return p
+	}
+	parts := strings.Split(q, "&")
+	for j, part := range parts {
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if slices.Contains(secretQueryParams, strings.ToLower(name)) {
+			parts[j] = name + "=REDACTED"
+		}
+	}
+	return p[:i+1] + strings.Join(parts, "&")
+}
+
+// fromMillis converts a stored Unix-ms time to a UTC time.Time.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

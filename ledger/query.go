@@ -1,0 +1,316 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Row is a Record as read back from the ledger, with its position.
+type Row struct {
+	// Seq is the row's insertion number: larger is written later. It
+	// breaks ties between calls started in the same millisecond.
+	Seq int64
+	Record
+}
+
+// Filter selects calls. Zero fields select everything; set fields must all
+// match.
+type Filter struct {
+	// Since and Until bound started_at: Since <= started_at < Until. A zero
+	// time leaves that side open.
+	Since, Until time.Time
+	Provider     string // the [providers.<key>] key, exactly
+	Model        string // exactly
+	Client       string // User-Agent, exactly
+	Tag          string // calls carrying this tag
+	Outcome      string // one of the Outcome* constants
+	Status       int    // HTTP status; 0: any
+}
+
+// where renders f as a SQL condition on table calls (alias-free) and its
+// arguments. It always returns a usable clause ("1" for no filter).
+func (f Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if !f.Since.IsZero() {
+		add("calls.started_at >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		add("calls.started_at < ?", f.Until.UnixMilli())
+	}
+	if f.Provider != "" {
+		add("calls.provider = ?", f.Provider)
+	}
+	if f.Model != "" {
+		add("calls.model = ?", f.Model)
+	}
+	if f.Client != "" {
+		add("calls.client = ?", f.Client)
+	}
+	if f.Outcome != "" {
+		add("calls.outcome = ?", f.Outcome)
+	}
+	if f.Status != 0 {
+		add("calls.status = ?", f.Status)
+	}
+	if f.Tag != "" {
+		add("EXISTS (SELECT 1 FROM json_each(calls.tags) AS ft WHERE ft.value = ?)", f.Tag)
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// rowColumns are the columns scanRow reads, in order.
+const rowColumns = `calls.seq, calls.id, calls.started_at, calls.finished_at, calls.provider,
+	calls.api, calls.endpoint, calls.mode, calls.method, calls.host, calls.path, calls.model,
+	calls.stream, calls.status, calls.outcome, calls.error, calls.has_usage,
+	calls.input_tokens, calls.cached_input_tokens, calls.cache_write_tokens,
+	calls.cache_write_5m_tokens, calls.cache_write_1h_tokens, calls.output_tokens,
+	calls.reasoning_tokens, calls.provider_cost_usd, calls.cost_usd, calls.cost_source,
+	calls.ttfb_ms, calls.duration_ms, calls.request_id, calls.response_id, calls.client,
+	calls.vh_headers, calls.tags, calls.usage, calls.synced_at`
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRow(s scanner) (Row, error) {
+	var (
+		r                                    Row
+		started, finished, duration          int64
+		model, errText, costSource           sql.NullString
+		reqID, respID, client                sql.NullString
+		vh, tags, usage                      sql.NullString
+		status, ttfb, synced                 sql.NullInt64
+		stream, hasUsage                     int64
+		in, cached, write, w5, w1, out, reas sql.NullInt64
+		provCost, cost                       sql.NullFloat64
+	)
+	err := s.Scan(&r.Seq, &r.ID, &started, &finished, &r.Provider, &r.API, &r.Endpoint,
+		&r.Mode, &r.Method, &r.Host, &r.Path, &model, &stream, &status, &r.Outcome,
+		&errText, &hasUsage, &in, &cached, &write, &w5, &w1, &out, &reas, &provCost,
+		&cost, &costSource, &ttfb, &duration, &reqID, &respID, &client, &vh, &tags,
+		&usage, &synced)
+	if err != nil {
+		return Row{}, err
+	}
+	r.StartedAt, r.FinishedAt = fromMillis(started), fromMillis(finished)
+	r.Model, r.Error, r.CostSource = model.String, errText.String, costSource.String
+	r.RequestID, r.ResponseID, r.Client = reqID.String, respID.String, client.String
+	r.Stream, r.HasUsage = stream != 0, hasUsage != 0
+	r.Status = int(status.Int64)
+	r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens = in.Int64, cached.Int64, write.Int64
+	r.CacheWrite5mTokens, r.CacheWrite1hTokens = w5.Int64, w1.Int64
+	r.OutputTokens, r.ReasoningTokens = out.Int64, reas.Int64
+	if provCost.Valid {
+		v := provCost.Float64
+		r.ProviderCostUSD = &v
+	}
+	if cost.Valid {
+		v := cost.Float64
+		r.CostUSD = &v
+	}
+	r.TTFB = time.Duration(ttfb.Int64) * time.Millisecond
+	r.Duration = time.Duration(duration) * time.Millisecond
+	if vh.Valid {
+		_ = json.Unmarshal([]byte(vh.String), &r.VHHeaders)
+	}
+	if tags.Valid {
+		_ = json.Unmarshal([]byte(tags.String), &r.Tags)
+	}
+	if usage.Valid {
+		r.UsageRaw = json.RawMessage(usage.String)
+	}
+	if synced.Valid {
+		t := fromMillis(synced.Int64)
+		r.SyncedAt = &t
+	}
+	return r, nil
+}
+
+// Cursor marks a position in newest-first order: the last row of a page.
+// The zero Cursor is the start (the newest call).
+type Cursor struct {
+	StartedAt int64 // Unix ms
+	Seq       int64
+}
+
+// IsZero reports whether c is the start.
+func (c Cursor) IsZero() bool { return c == Cursor{} }
+
+// Page is one page of calls, newest first.
+type Page struct {
+	Rows []Row
+	// Next continues after the last row; valid when More is set.
+	Next Cursor
+	// More reports that older matching calls exist.
+	More bool
+}
+
+// MaxPageSize bounds a page.
+const MaxPageSize = 10_000
+
+// Page returns up to limit calls matching f, newest first (by started_at,
+// then by seq), starting after cursor. It seeks by key (no OFFSET), so a
+// page deep in a large ledger costs as little as the first, and rows added
+// meanwhile never shift the pages that follow. limit is clamped to
+// 1..MaxPageSize. The returned rows are the caller's.
+func (db *DB) Page(ctx context.Context, f Filter, after Cursor, limit int) (Page, error) {
+	limit = min(max(limit, 1), MaxPageSize)
+	where, args := f.where()
+	if !after.IsZero() {
+		where += " AND (calls.started_at, calls.seq) < (?, ?)"
+		args = append(args, after.StartedAt, after.Seq)
+	}
+	args = append(args, limit+1)
+	q := "SELECT " + rowColumns + " FROM calls WHERE " + where +
+		" ORDER BY calls.started_at DESC, calls.seq DESC LIMIT ?"
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("ledger page: %w", err)
+	}
+	defer rows.Close()
+	var p Page
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("ledger page: %w", err)
+		}
+		if len(p.Rows) == limit {
+			p.More = true
+			break
+		}
+		p.Rows = append(p.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("ledger page: %w", err)
+	}
+	if n := len(p.Rows); n > 0 {
+		last := p.Rows[n-1]
+		p.Next = Cursor{StartedAt: last.StartedAt.UnixMilli(), Seq: last.Seq}
+	}
+	return p, nil
+}
+
+// Get returns the call with the given id, or ok false.
+func (db *DB) Get(ctx context.Context, id string) (r Row, ok bool, err error) {
+	row := db.read.QueryRowContext(ctx, "SELECT "+rowColumns+" FROM calls WHERE id = ?", id)
+	r, err = scanRow(row)
+	if err == sql.ErrNoRows {
+		return Row{}, false, nil
+	}
+	if err != nil {
+		return Row{}, false, fmt.Errorf("ledger get %s: %w", id, err)
+	}
+	return r, true, nil
+}
+
+// Totals sums calls. Token sums cover calls with usage; CostUSD covers
+// priced calls only, so read it together with Unpriced.
+type Totals struct {
+	Calls             int64
+	InputTokens       int64 // cache reads and writes included
+	CachedInputTokens int64
+	CacheWriteTokens  int64
+	OutputTokens      int64 // reasoning included
+	ReasoningTokens   int64
+	CostUSD           float64
+	// Unpriced counts calls with usage but no known price: CostUSD leaves
+	// them out.
+	Unpriced int64
+	// NoUsage counts calls that carried no usage (errors, endpoints without
+	// usage): their tokens and cost are unknown.
+	NoUsage int64
+	// Errors counts calls with outcome upstream_error.
+	Errors int64
+	// First and Last are the earliest and latest started_at (zero when
+	// Calls is 0).
+	First, Last time.Time
+}
+
+// totalsColumns aggregates calls into Totals's fields, in scanTotals order.
+// Every column it reads is in the calls_report index.
+const totalsColumns = `count(*),
+	coalesce(sum(calls.input_tokens), 0), coalesce(sum(calls.cached_input_tokens), 0),
+	coalesce(sum(calls.cache_write_tokens), 0), coalesce(sum(calls.output_tokens), 0),
+	coalesce(sum(calls.reasoning_tokens), 0), coalesce(sum(calls.cost_usd), 0.0),
+	coalesce(sum(calls.has_usage = 1 AND calls.cost_usd IS NULL), 0),
+	coalesce(sum(calls.has_usage = 0), 0),
+	coalesce(sum(calls.outcome = 'upstream_error'), 0),
+	min(calls.started_at), max(calls.started_at)`
+
+func scanTotals(s scanner, extra ...any) (Totals, error) {
+	var t Totals
+	var first, last sql.NullInt64
+	dest := append(extra, &t.Calls, &t.InputTokens, &t.CachedInputTokens, &t.CacheWriteTokens,
+		&t.OutputTokens, &t.ReasoningTokens, &t.CostUSD, &t.Unpriced, &t.NoUsage, &t.Errors,
+		&first, &last)
+	if err := s.Scan(dest...); err != nil {
+		return Totals{}, err
+	}
+	if first.Valid {
+		t.First, t.Last = fromMillis(first.Int64), fromMillis(last.Int64)
+	}
+	return t, nil
+}
+
+// Totals sums the calls matching f. SQLite sums the costs with
+// Kahan-Babuska-Neumaier summation, so a total over a million rows is as
+// exact as the rows.
+func (db *DB) Totals(ctx context.Context, f Filter) (Totals, error) {
+	where, args := f.where()
+	row := db.read.QueryRowContext(ctx, "SELECT "+totalsColumns+" FROM calls WHERE "+where, args...)
+	t, err := scanTotals(row)
+	if err != nil {
+		return Totals{}, fmt.Errorf("ledger totals: %w", err)
+	}
+	return t, nil
+}
+
+// add merges o into t (for folding groups).
+func (t *Totals) add(o Totals, comp *float64) {
+	if t.Calls == 0 || (!o.First.IsZero() && o.First.Before(t.First)) {
+		t.First = o.First
+	}
+	if o.Last.After(t.Last) {
+		t.Last = o.Last
+	}
+	t.Calls += o.Calls
+	t.InputTokens += o.InputTokens
+	t.CachedInputTokens += o.CachedInputTokens
+	t.CacheWriteTokens += o.CacheWriteTokens
+	t.OutputTokens += o.OutputTokens
+	t.ReasoningTokens += o.ReasoningTokens
+	t.CostUSD, *comp = neumaierAdd(t.CostUSD, *comp, o.CostUSD)
+	t.Unpriced += o.Unpriced
+	t.NoUsage += o.NoUsage
+	t.Errors += o.Errors
+}
+
+// neumaierAdd adds x to the running sum s with compensation c; the exact
+// sum is s+c.
+func neumaierAdd(s, c, x float64) (float64, float64) {
+	t := s + x
+	if abs(s) >= abs(x) {
+		c += (s - t) + x
+	} else {
+		c += (x - t) + s
+	}
+	return t, c
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}

@@ -1,0 +1,148 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one step of the schema's history. Steps are applied in order,
+// each in its own BEGIN IMMEDIATE transaction, and never edited once
+// released: a change is a new step.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations is the schema's history. SchemaVersion is the last step's
+// version.
+var migrations = []migration{
+	{1, "create calls", `
+CREATE TABLE calls (
+	-- Insertion order: the tiebreak of keyset pages and the "newest row"
+	-- a poller compares.
+	seq                   INTEGER PRIMARY KEY,
+	id                    TEXT    NOT NULL UNIQUE, -- UUIDv7; the Valohai transit_id
+	started_at            INTEGER NOT NULL,        -- Unix ms, UTC
+	finished_at           INTEGER NOT NULL,        -- Unix ms, UTC
+	provider              TEXT    NOT NULL,
+	api                   TEXT    NOT NULL,
+	endpoint              TEXT    NOT NULL,
+	mode                  TEXT    NOT NULL,
+	method                TEXT    NOT NULL,
+	host                  TEXT    NOT NULL,
+	path                  TEXT    NOT NULL,        -- query secrets removed
+	model                 TEXT,                    -- NULL: unknown
+	stream                INTEGER NOT NULL,        -- 0 or 1
+	status                INTEGER,                 -- NULL: no response
+	outcome               TEXT    NOT NULL,
+	error                 TEXT,
+	has_usage             INTEGER NOT NULL,        -- 0: token columns are NULL
+	input_tokens          INTEGER,
+	cached_input_tokens   INTEGER,
+	cache_write_tokens    INTEGER,
+	cache_write_5m_tokens INTEGER,
+	cache_write_1h_tokens INTEGER,
+	output_tokens         INTEGER,
+	reasoning_tokens      INTEGER,
+	provider_cost_usd     REAL,
+	cost_usd              REAL,                    -- NULL: unpriced
+	cost_source           TEXT,                    -- table | override | file | provider
+	ttfb_ms               INTEGER,                 -- NULL: no response byte
+	duration_ms           INTEGER NOT NULL,
+	request_id            TEXT,
+	response_id           TEXT,
+	client                TEXT,
+	vh_headers            TEXT,                    -- JSON object; NULL: none
+	tags                  TEXT,                    -- JSON array; NULL: none
+	usage                 TEXT,                    -- the provider's usage object, JSON
+	synced_at             INTEGER,                 -- Unix ms; NULL: not sent to Valohai LLM
+	sync_attempts         INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- Time windows, newest-first pages (the rowid breaks ties) and the report's
+-- groupings by model, provider and day: every column those read is in the
+-- index, so they never touch the wide table rows.
+CREATE INDEX calls_report ON calls (started_at, provider, model, has_usage, outcome,
+	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+	reasoning_tokens, cost_usd);
+
+-- The Valohai sync's queue: unsent calls with usage and x-vh-* headers,
+-- oldest first.
+CREATE INDEX calls_unsynced ON calls (started_at)
+	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
+`},
+}
+
+// SchemaVersion is the ledger schema this binary reads and writes.
+var SchemaVersion = migrations[len(migrations)-1].version
+
+// migrate brings the database up to SchemaVersion. Each step runs in its own
+// BEGIN IMMEDIATE transaction and re-reads the version inside it, so two
+// processes opening a new ledger at once apply each step exactly once.
+func migrate(ctx context.Context, db *sql.DB, path string) error {
+	v, err := userVersion(ctx, db)
+	if err != nil {
+		return fmt.Errorf("read ledger %s schema version: %w", path, err)
+	}
+	if v > SchemaVersion {
+		return &VersionError{Path: path, Have: v, Want: SchemaVersion}
+	}
+	for _, m := range migrations {
+		if m.version <= v {
+			continue
+		}
+		if err := applyMigration(ctx, db, path, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, path string, m migration) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger %s migration %d (%s): %w", path, m.version, m.name, err)
+	}
+	defer conn.Close()
+	fail := func(e error) error {
+		return fmt.Errorf("ledger %s migration %d (%s): %w", path, m.version, m.name, e)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	var v int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fail(err)
+	}
+	if v > SchemaVersion {
+		return &VersionError{Path: path, Have: v, Want: SchemaVersion}
+	}
+	if v >= m.version {
+		// Another process applied it first.
+		_, err := conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, m.sql); err != nil {
+		return fail(err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+		return fail(err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func userVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var v int
+	err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}

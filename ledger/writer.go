@@ -1,0 +1,411 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Writer defaults.
+const (
+	// DefaultQueueSize bounds the records waiting to be written. At a busy
+	// 50 calls/s it holds about 22 minutes of calls through a ledger outage
+	// (locked, read-only or full disk); at 10 calls/s about 1 h 49 min. A
+	// record takes roughly 1-2 KiB, so a full queue is at most ~64-128 MiB.
+	DefaultQueueSize = 65536
+	// DefaultBatchSize is the most records one transaction writes.
+	DefaultBatchSize = 256
+	// DefaultMaxDelay is the longest a record waits for its batch to fill.
+	DefaultMaxDelay = 100 * time.Millisecond
+	// DefaultRetryMin and DefaultRetryMax bound the backoff between
+	// attempts to write a batch the database refused.
+	DefaultRetryMin = 100 * time.Millisecond
+	DefaultRetryMax = 5 * time.Second
+)
+
+// WriterOptions tune a Writer. Zero fields take the defaults above.
+type WriterOptions struct {
+	QueueSize int
+	BatchSize int
+	MaxDelay  time.Duration
+	RetryMin  time.Duration
+	RetryMax  time.Duration
+
+	// Logger receives the Writer's warnings (nil: slog.Default()).
+	Logger *slog.Logger
+	// Clock is the Writer's time source (nil: the real clock). Tests
+	// inject a fake to decide when batches are due.
+	Clock Clock
+	// Write writes one batch in one transaction (nil: db.Insert). It must
+	// write all of the records or none. Tests inject failures here.
+	Write func(ctx context.Context, recs []Record) error
+	// OnWritten, if set, is called on the writer goroutine after each
+	// committed batch. The slice is valid only during the call; it must
+	// not block for long, as writing waits for it.
+	OnWritten func([]Record)
+}
+
+// WriterStats is a snapshot of a Writer's counters.
+type WriterStats struct {
+	Queued        int           // records waiting, including a batch being written
+	Written       int64         // records committed
+	Batches       int64         // transactions committed
+	Dropped       int64         // records refused because the queue was full or the Writer closed
+	WriteErrors   int64         // failed write attempts (each retried)
+	Failing       bool          // the last attempt failed and records are waiting to be retried
+	LastError     string        // the last write error ("" if none yet)
+	LastErrorTime time.Time     // when it happened
+	RetryIn       time.Duration // current backoff while Failing
+}
+
+// Writer records calls asynchronously: Add queues a record without
+// blocking, and one goroutine writes batches of up to BatchSize records in a
+// single transaction as soon as a batch is full or its oldest record has
+// waited MaxDelay. A batch the database refuses (locked, read-only, disk
+// full) is kept and retried with capped exponential backoff while new
+// records queue behind it; nothing is lost unless the queue overflows, and
+// every overflow is counted and logged. Flush and Close drain the queue.
+type Writer struct {
+	opts  WriterOptions
+	log   *slog.Logger
+	clock Clock
+	write func(context.Context, []Record) error
+
+	mu       sync.Mutex
+	pending  []Record  // accepted, not yet taken into a batch
+	oldest   time.Time // when pending's first record arrived
+	inflight int       // records in the batch being written
+	accepted int64     // records ever accepted
+	written  int64     // records ever committed (== accepted - queued)
+	flushTo  int64     // write without delay until written >= flushTo
+	closed   bool
+	progress chan struct{} // closed and replaced after each commit
+	stats    WriterStats
+	dropLog  dropLogState
+
+	wake    chan struct{} // buffered(1): new records or a flush request
+	stop    chan struct{} // closed by Close after draining or on timeout
+	done    chan struct{} // closed when the goroutine exits
+	closing sync.Once
+}
+
+type dropLogState struct {
+	since  int64 // drops since the last log line
+	lastAt time.Time
+}
+
+// dropLogEvery limits drop warnings while the queue stays full.
+const dropLogEvery = 10 * time.Second
+
+// NewWriter starts a Writer for db. db may be nil when opts.Write is set.
+// The caller must Close it (before closing db) to write what is queued.
+func NewWriter(db *DB, opts WriterOptions) *Writer {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	opts.BatchSize = min(opts.BatchSize, opts.QueueSize)
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = DefaultMaxDelay
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = DefaultRetryMin
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = DefaultRetryMax
+	}
+	opts.RetryMax = max(opts.RetryMax, opts.RetryMin)
+	w := &Writer{
+		opts:     opts,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		write:    opts.Write,
+		progress: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.clock == nil {
+		w.clock = realClock{}
+	}
+	if w.write == nil {
+		if db == nil {
+			panic("ledger.NewWriter: nil DB and no WriterOptions.Write")
+		}
+		w.write = db.Insert
+	}
+	go w.run()
+	return w
+}
+
+// Add queues rec for writing and returns at once; it never blocks on the
+// database. When the queue is full (or the Writer is closed) the record is
+// dropped, counted in Stats().Dropped and logged at error level. The Writer
+// keeps rec (a copy of the struct; its maps and slices are shared, so the
+// caller must not modify them afterwards).
+func (w *Writer) Add(rec Record) {
+	w.mu.Lock()
+	if w.closed || len(w.pending)+w.inflight >= w.opts.QueueSize {
+		reason := "queue full"
+		if w.closed {
+			reason = "writer closed"
+		}
+		w.stats.Dropped++
+		w.dropLog.since++
+		now := w.clock.Now()
+		logIt := w.dropLog.lastAt.IsZero() || now.Sub(w.dropLog.lastAt) >= dropLogEvery
+		var n int64
+		if logIt {
+			n = w.dropLog.since
+			w.dropLog.since, w.dropLog.lastAt = 0, now
+		}
+		total, lastErr := w.stats.Dropped, w.stats.LastError
+		w.mu.Unlock()
+		if logIt {
+			w.log.Error("ledger: dropping call records", "reason", reason, "dropped", n,
+				"dropped_total", total, "queue_size", w.opts.QueueSize, "id", rec.ID, "last_write_error", lastErr)
+		}
+		return
+	}
+	if len(w.pending) == 0 {
+		w.oldest = w.clock.Now()
+	}
+	w.pending = append(w.pending, rec)
+	w.accepted++
+	full := len(w.pending) == w.opts.BatchSize || len(w.pending) == 1
+	w.mu.Unlock()
+	if full {
+		// The first record starts the delay timer; a full batch is due now.
+		w.signal()
+	}
+}
+
+func (w *Writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every record added before the call is committed, or ctx
+// ends. It asks for queued records to be written at once rather than after
+// MaxDelay. While the database is failing it waits for it to recover.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	target := w.accepted
+	if target > w.flushTo {
+		w.flushTo = target
+	}
+	w.mu.Unlock()
+	w.signal()
+	return w.waitWritten(ctx, target)
+}
+
+func (w *Writer) waitWritten(ctx context.Context, target int64) error {
+	for {
+		w.mu.Lock()
+		written, progress := w.written, w.progress
+		w.mu.Unlock()
+		if written >= target {
+			return nil
+		}
+		select {
+		case <-progress:
+		case <-w.done:
+			w.mu.Lock()
+			written = w.written
+			w.mu.Unlock()
+			if written >= target {
+				return nil
+			}
+			return fmt.Errorf("ledger writer stopped with %d records unwritten", target-written)
+		case <-ctx.Done():
+			w.mu.Lock()
+			left := target - w.written
+			lastErr := w.stats.LastError
+			w.mu.Unlock()
+			if lastErr != "" {
+				return fmt.Errorf("ledger flush: %d records still queued (last write error: %s): %w", left, lastErr, ctx.Err())
+			}
+			return fmt.Errorf("ledger flush: %d records still queued: %w", left, ctx.Err())
+		}
+	}
+}
+
+// Close stops accepting records, writes everything queued, and stops the
+// Writer. If ctx ends first it stops anyway and returns an error counting
+// the records left unwritten. Close is idempotent: later calls wait for the
+// first to finish and report any records it left unwritten. It does not
+// close the DB.
+func (w *Writer) Close(ctx context.Context) error {
+	var err error
+	first := false
+	w.closing.Do(func() {
+		first = true
+		w.mu.Lock()
+		w.closed = true
+		target := w.accepted
+		w.flushTo = target
+		w.mu.Unlock()
+		w.signal()
+		err = w.waitWritten(ctx, target)
+		close(w.stop)
+		<-w.done
+	})
+	if !first {
+		<-w.done
+		w.mu.Lock()
+		left := w.accepted - w.written
+		w.mu.Unlock()
+		if left > 0 {
+			return fmt.Errorf("ledger writer closed with %d records unwritten", left)
+		}
+		return nil
+	}
+	return err
+}
+
+// Stats returns a snapshot of the Writer's counters.
+func (w *Writer) Stats() WriterStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.Queued = len(w.pending) + w.inflight
+	s.Written = w.written
+	return s
+}
+
+// run is the writer goroutine.
+func (w *Writer) run() {
+	defer close(w.done)
+	var (
+		batch   []Record
+		backoff time.Duration // last backoff, doubled on each failure
+		retryAt time.Time     // while failing: when to retry batch
+		timer   Timer
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		wait := time.Duration(-1) // -1: nothing to time, wait for a signal
+		if len(batch) == 0 {
+			batch, wait = w.take(batch)
+		}
+		if len(batch) > 0 {
+			if retryAt.IsZero() || !w.clock.Now().Before(retryAt) {
+				err := w.write(context.Background(), batch)
+				if err == nil {
+					w.committed(batch)
+					clear(batch)
+					batch, backoff, retryAt = batch[:0], 0, time.Time{}
+					continue
+				}
+				backoff = w.failed(err, backoff)
+				retryAt = w.clock.Now().Add(backoff)
+			}
+			wait = retryAt.Sub(w.clock.Now())
+		}
+
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		var timerC <-chan time.Time
+		if wait >= 0 {
+			timer = w.clock.NewTimer(wait)
+			timerC = timer.C()
+		}
+		select {
+		case <-w.wake: // new records or a flush request: look again
+		case <-timerC: // a batch's delay or a retry is due
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// take moves the next batch from the queue into batch if one is due: a
+// full batch, a flush waiting, or the oldest record having waited MaxDelay.
+// Otherwise it returns batch empty and how long until one is due (-1:
+// nothing queued).
+func (w *Writer) take(batch []Record) ([]Record, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return batch, -1
+	}
+	due := len(w.pending) >= w.opts.BatchSize || w.written < w.flushTo
+	if !due {
+		left := w.opts.MaxDelay - w.clock.Now().Sub(w.oldest)
+		if left > 0 {
+			return batch, left
+		}
+	}
+	n := min(len(w.pending), w.opts.BatchSize)
+	batch = append(batch, w.pending[:n]...)
+	clear(w.pending[:n])
+	w.pending = w.pending[n:]
+	if len(w.pending) == 0 {
+		w.pending = nil // let the backing array go
+	}
+	// The records left behind arrived after w.oldest, so keeping it makes
+	// them due no later than MaxDelay after their arrival.
+	w.inflight = n
+	return batch, -1
+}
+
+// failed records a failed attempt and returns the next backoff (doubling
+// from RetryMin, capped at RetryMax). It logs only when the Writer goes
+// from healthy to failing, or the error changes, not on every retry.
+func (w *Writer) failed(err error, prev time.Duration) time.Duration {
+	next := w.opts.RetryMin
+	if prev > 0 {
+		next = min(prev*2, w.opts.RetryMax)
+	}
+	w.mu.Lock()
+	wasFailing, prevErr := w.stats.Failing, w.stats.LastError
+	w.stats.WriteErrors++
+	w.stats.Failing = true
+	w.stats.LastError = err.Error()
+	w.stats.LastErrorTime = w.clock.Now()
+	w.stats.RetryIn = next
+	queued := len(w.pending) + w.inflight
+	w.mu.Unlock()
+	if !wasFailing || prevErr != err.Error() {
+		w.log.Error("ledger: cannot write call records; keeping them queued and retrying",
+			"err", err, "queued", queued, "queue_size", w.opts.QueueSize, "retry_in", next)
+	}
+	return next
+}
+
+// committed accounts for a written batch and wakes flushers.
+func (w *Writer) committed(batch []Record) {
+	w.mu.Lock()
+	recovered := w.stats.Failing
+	errs := w.stats.WriteErrors
+	w.written += int64(len(batch))
+	w.inflight = 0
+	w.stats.Batches++
+	w.stats.Failing = false
+	w.stats.RetryIn = 0
+	close(w.progress)
+	w.progress = make(chan struct{})
+	queued := len(w.pending)
+	w.mu.Unlock()
+	if recovered {
+		w.log.Warn("ledger: writing call records again", "queued", queued, "write_errors_total", errs)
+	}
+	if w.opts.OnWritten != nil {
+		w.opts.OnWritten(batch)
+	}
+}
