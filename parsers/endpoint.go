@@ -1,0 +1,209 @@
+// Package parsers holds the per-API-format usage meters: given a provider's
+// API format, the request path and the response bytes as they stream past,
+// a Meter produces one normalized Usage reading (DESIGN.md, "Usage semantics
+// are normalized once, in parsers").
+//
+// Why one package: every provider reports usage differently (OpenAI Chat
+// Completions and Responses, Anthropic Messages, Gemini, Ollama), and the
+// rest of Conduit should see a single meaning for "input", "cached",
+// "output" and "reasoning" tokens. The format is decided from the
+// provider's api setting, the upstream host and the request path, never by
+// guessing at the body.
+//
+// The package does no I/O. Meters are fed by the proxy's body tap; they
+// never retain the caller's bytes, never fail, never panic, and keep memory
+// bounded whatever the body size.
+package parsers
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// API is a provider's wire format, as set by a provider's `api = "…"` key.
+type API string
+
+// The API formats Conduit understands.
+const (
+	OpenAI    API = "openai"    // OpenAI and every OpenAI-compatible server (Groq, OpenRouter, DeepSeek, …)
+	Anthropic API = "anthropic" // Anthropic Messages
+	Gemini    API = "gemini"    // Google Gemini and Vertex AI
+	Ollama    API = "ollama"    // Ollama's native API
+)
+
+// ParseAPI reads an API name as written in the config (case and surrounding
+// space ignored). An empty or unknown name is an error naming the choices.
+func ParseAPI(s string) (API, error) {
+	switch a := API(strings.ToLower(strings.TrimSpace(s))); a {
+	case OpenAI, Anthropic, Gemini, Ollama:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown api %q: want one of openai, anthropic, gemini, ollama", s)
+}
+
+// ollamaPort is Ollama's default port; a host on it is taken for Ollama.
+const ollamaPort = "11434"
+
+// APIForHost picks the API format from an upstream host (with or without a
+// port): api.anthropic.com is Anthropic; generativelanguage.googleapis.com,
+// aiplatform.googleapis.com and *-aiplatform.googleapis.com are Gemini; any
+// host on port 11434 (localhost:11434) is Ollama; everything else speaks
+// the OpenAI format (Groq, OpenRouter, Together, DeepSeek, …).
+func APIForHost(host string) API {
+	h, port := strings.ToLower(strings.TrimSpace(host)), ""
+	if hh, p, err := net.SplitHostPort(h); err == nil {
+		h, port = hh, p
+	}
+	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+	switch {
+	case h == "api.anthropic.com":
+		return Anthropic
+	case h == "generativelanguage.googleapis.com", h == "aiplatform.googleapis.com",
+		strings.HasSuffix(h, "-aiplatform.googleapis.com"):
+		return Gemini
+	case port == ollamaPort:
+		return Ollama
+	}
+	return OpenAI
+}
+
+// Kind is the kind of endpoint a request goes to. The zero value is Other.
+type Kind int
+
+// The endpoint kinds. Other (the zero value) is anything Conduit does not
+// meter.
+const (
+	Other           Kind = iota
+	ChatCompletions      // OpenAI /v1/chat/completions
+	Completions          // OpenAI legacy /v1/completions
+	Responses            // OpenAI /v1/responses
+	Embeddings           // OpenAI /v1/embeddings, Ollama /api/embed
+	Messages             // Anthropic /v1/messages (also on Vertex: publishers/anthropic …:rawPredict)
+	GenerateContent      // Gemini …:generateContent, …:streamGenerateContent
+	OllamaChat           // Ollama /api/chat
+	OllamaGenerate       // Ollama /api/generate
+	CountTokens          // token counters: /v1/messages/count_tokens, /v1/responses/input_tokens, :countTokens
+)
+
+var kindNames = [...]string{
+	Other:           "",
+	ChatCompletions: "chat_completions",
+	Completions:     "completions",
+	Responses:       "responses",
+	Embeddings:      "embeddings",
+	Messages:        "messages",
+	GenerateContent: "generate_content",
+	OllamaChat:      "ollama_chat",
+	OllamaGenerate:  "ollama_generate",
+	CountTokens:     "count_tokens",
+}
+
+// String returns the kind's snake_case name as stored in the ledger
+// ("chat_completions", "messages", …), and "" for Other or an unknown value.
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return ""
+	}
+	return kindNames[k]
+}
+
+// Endpoint is what Classify learned from a request's provider and path.
+// The zero value is an unmetered Other endpoint.
+type Endpoint struct {
+	API  API
+	Kind Kind
+	// Model is the model named in the path (Gemini's models/{model}:…, an
+	// Azure deployment name), "" when the path names none.
+	Model string
+	// Stream reports that the path itself asks for streaming (Gemini's
+	// :streamGenerateContent, Vertex's :streamRawPredict).
+	Stream bool
+}
+
+// Metered reports whether the endpoint consumes tokens and reports usage:
+// false for CountTokens and Other.
+func (e Endpoint) Metered() bool {
+	return e.Kind != Other && e.Kind != CountTokens
+}
+
+// Classify finds the endpoint kind from the provider's API format, the
+// request method and the upstream path (without query; one is cut off if
+// present). It never looks at the body. Prefixes are tolerated (/v1/,
+// /openai/v1/, OpenRouter's /api/v1/, /v1beta/, Azure's
+// /openai/deployments/{d}/…, Vertex's /v1/projects/…/models/{m}:…), as are
+// trailing slashes. Only POST requests are metered kinds: any other method
+// is Other (GET /v1/chat/completions lists stored completions, for
+// example). The path decides the kind whatever the API (an Ollama server
+// also serves /v1/chat/completions; Gemini serves /v1beta/openai/…); the API
+// is carried along.
+func Classify(api API, method, path string) Endpoint {
+	e := Endpoint{API: api}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	path = strings.TrimRight(path, "/")
+	if !strings.EqualFold(method, "POST") {
+		return e
+	}
+	// Google style: …/models/{model}:{action}.
+	if colon := strings.LastIndexByte(path, ':'); colon > strings.LastIndexByte(path, '/') {
+		resource, action := path[:colon], path[colon+1:]
+		model := resource[strings.LastIndexByte(resource, '/')+1:]
+		switch action {
+		case "generateContent":
+			e.Kind, e.Model = GenerateContent, model
+		case "streamGenerateContent":
+			e.Kind, e.Model, e.Stream = GenerateContent, model, true
+		case "countTokens":
+			e.Kind, e.Model = CountTokens, model
+		case "rawPredict", "streamRawPredict":
+			if strings.Contains(resource, "/publishers/anthropic/") {
+				e.Kind, e.Model, e.Stream = Messages, model, action == "streamRawPredict"
+			}
+		}
+		return e
+	}
+	switch {
+	case strings.HasSuffix(path, "/chat/completions"):
+		e.Kind = ChatCompletions
+	case strings.HasSuffix(path, "/completions"):
+		e.Kind = Completions
+	case strings.HasSuffix(path, "/responses/input_tokens"):
+		e.Kind = CountTokens
+	case strings.HasSuffix(path, "/responses"):
+		e.Kind = Responses
+	case strings.HasSuffix(path, "/api/embed"), strings.HasSuffix(path, "/api/embeddings"):
+		e.Kind = Embeddings
+	case strings.HasSuffix(path, "/embeddings"):
+		e.Kind = Embeddings
+	case strings.HasSuffix(path, "/v1/messages/count_tokens"), path == "/messages/count_tokens":
+		e.Kind = CountTokens
+	case strings.HasSuffix(path, "/v1/messages"), path == "/messages":
+		// Only Anthropic's own path: /v1/threads/{id}/messages (OpenAI
+		// Assistants) is not a model call.
+		e.Kind = Messages
+	case strings.HasSuffix(path, "/api/chat"):
+		e.Kind = OllamaChat
+	case strings.HasSuffix(path, "/api/generate"):
+		e.Kind = OllamaGenerate
+	}
+	if e.Kind != Other {
+		e.Model = azureDeployment(path)
+	}
+	return e
+}
+
+// azureDeployment returns the {d} of Azure's /openai/deployments/{d}/…, or "".
+func azureDeployment(path string) string {
+	const marker = "/deployments/"
+	i := strings.Index(path, marker)
+	if i < 0 {
+		return ""
+	}
+	d := path[i+len(marker):]
+	if j := strings.IndexByte(d, '/'); j >= 0 {
+		d = d[:j]
+	}
+	return d
+}
