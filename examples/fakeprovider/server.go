@@ -84,9 +84,15 @@ func (s *Server) Requests() []Seen {
 	out := make([]Seen, 0, len(s.seen))
 	if len(s.seen) == s.opts.KeepRequests {
 		out = append(out, s.seen[s.next:]...)
-		return append(out, s.seen[:s.next]...)
+		out = append(out, s.seen[:s.next]...)
+	} else {
+		out = append(out, s.seen...)
 	}
-	return append(out, s.seen...)
+	for i := range out {
+		out[i].Header = out[i].Header.Clone()
+		out[i].Body = bytes.Clone(out[i].Body)
+	}
+	return out
 }
 
 // Reset forgets the requests recorded so far.
@@ -399,6 +405,10 @@ func (p *plan) usage() Usage {
 		u.CacheWrite5mTokens = p.k.write5m
 		u.CacheWrite1hTokens = p.k.write1h
 		u.InputTokens += p.k.write5m + p.k.write1h
+		u.ReasoningTokens = 0 // counted in output_tokens, never reported apart
+	case p.ep.provider == providerOllama:
+		// Counted in prompt_eval_count and eval_count, never reported apart.
+		u.CachedInputTokens, u.ReasoningTokens = 0, 0
 	}
 	return u
 }

@@ -46,11 +46,15 @@ var ErrNoUsage = errors.New("fakeprovider: endpoint reports no usage")
 //     generationConfig.maxOutputTokens / options.num_predict, else
 //     Options.Events, else DefaultEvents), one word-token each, plus the
 //     reasoning-token knob;
-//   - embeddings have no output.
+//   - embeddings have no output;
+//   - ReasoningTokens (Anthropic, Ollama) and CachedInputTokens (Ollama) are
+//     0 where the format has no such figure: the totals still include the
+//     knobs.
 //
-// header may be nil. It returns ErrNoUsage for endpoints without usage and
+// path may carry a query (?alt=sse); header may be nil. It returns ErrNoUsage for endpoints without usage and
 // an error for a body that is not a JSON object or a malformed knob.
 func ExpectedUsage(path string, header http.Header, body []byte, opts Options) (Usage, error) {
+	path, _, _ = strings.Cut(path, "?")
 	ep := route(http.MethodPost, path)
 	if ep == nil || !ep.usage {
 		return Usage{}, fmt.Errorf("expected usage for %s: %w", path, ErrNoUsage)
