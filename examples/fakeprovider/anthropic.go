@@ -53,7 +53,9 @@ type anthropicStopDelta struct {
 	StopSequence *string `json:"stop_sequence"`
 }
 
-func anthropicMessageID(p *plan) string { return "msg_01" + makeID(p.seed, "msg", 22) }
+func anthropicMessageID(p *plan) string {
+	return p.id("msg", func() string { return "msg_01" + makeID(p.seed, "msg", 22) })
+}
 
 // anthropicUsageOf is the full usage object; outputTokens replaces the
 // output count (message_start reports 1).
@@ -76,7 +78,7 @@ func anthropicUsageOf(p *plan, outputTokens int) anthropicUsage {
 func serveMessages(e *emitter, p *plan) {
 	if !p.stream {
 		stop := "end_turn"
-		e.json("application/json", anthropicMessage{
+		e.object("application/json", anthropicMessage{
 			ID:         anthropicMessageID(p),
 			Type:       "message",
 			Role:       "assistant",
@@ -132,7 +134,7 @@ func (s *messagesStream) fail(e *emitter) {
 // serveCountTokens answers /v1/messages/count_tokens: the uncached prompt
 // tokens a Messages call with this body would report as input_tokens.
 func serveCountTokens(e *emitter, p *plan) {
-	e.json("application/json", struct {
+	e.object("application/json", struct {
 		InputTokens int `json:"input_tokens"`
 	}{p.prompt})
 }

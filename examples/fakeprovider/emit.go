@@ -29,9 +29,11 @@ type emitter struct {
 	frames int          // stream frames written
 	gz     *gzip.Writer // nil unless gzipping a stream
 	zbuf   bytes.Buffer // gzip output awaiting the wire
+	buf    bytes.Buffer // the event being encoded
+	enc    *json.Encoder
 }
 
-func newEmitter(s *Server, w http.ResponseWriter, ctx context.Context, k knobs, prov provider, body []byte) *emitter {
+func newEmitter(ctx context.Context, s *Server, w http.ResponseWriter, k knobs, prov provider, body []byte) *emitter {
 	return &emitter{s: s, w: w, rc: http.NewResponseController(w), ctx: ctx, k: k, prov: prov, seed: body}
 }
 
@@ -119,8 +121,8 @@ func (e *emitter) whole(status int, contentType string, body []byte) {
 	}
 }
 
-// json writes v as a complete 200 JSON response.
-func (e *emitter) json(contentType string, v any) {
+// object writes v as a complete 200 JSON response.
+func (e *emitter) object(contentType string, v any) {
 	e.whole(http.StatusOK, contentType, marshal(v))
 }
 
@@ -164,18 +166,25 @@ func (e *emitter) endStream() {
 }
 
 // sse writes one Server-Sent Event: an event line when name is set, one
-// data line, and the blank line, all with LF.
+// data line, and the blank line, all with LF. It encodes into a buffer
+// reused across events.
 func (e *emitter) sse(name string, v any) {
-	var b []byte
+	e.buf.Reset()
 	if name != "" {
-		b = append(b, "event: "...)
-		b = append(b, name...)
-		b = append(b, '\n')
+		e.buf.WriteString("event: ")
+		e.buf.WriteString(name)
+		e.buf.WriteByte('\n')
 	}
-	b = append(b, "data: "...)
-	b = append(b, marshal(v)...)
-	b = append(b, "\n\n"...)
-	e.frame(b)
+	e.buf.WriteString("data: ")
+	if e.enc == nil {
+		e.enc = json.NewEncoder(&e.buf)
+		e.enc.SetEscapeHTML(false)
+	}
+	if err := e.enc.Encode(v); err != nil { // appends the data line's LF
+		panic("fakeprovider: encode event: " + err.Error())
+	}
+	e.buf.WriteByte('\n')
+	e.frame(e.buf.Bytes())
 }
 
 // streamer generates the events of one streaming API.

@@ -77,7 +77,9 @@ func geminiUsageOf(p *plan, words int) *geminiUsage {
 	return g
 }
 
-func geminiResponseID(p *plan) string { return makeID(p.seed, "gemini-response", 22) }
+func geminiResponseID(p *plan) string {
+	return p.id("gemini", func() string { return makeID(p.seed, "gemini-response", 22) })
+}
 
 // geminiChunk is one response (or stream chunk) carrying text.
 func (p *plan) geminiChunk(text string, final bool, words int) geminiResponse {

@@ -64,7 +64,7 @@ func (p *plan) ollamaDone(i int, text string) ollamaChunk {
 // one object with "stream": false.
 func serveOllama(e *emitter, p *plan) {
 	if !p.stream {
-		e.json("application/json; charset=utf-8", p.ollamaDone(0, p.text()))
+		e.object("application/json; charset=utf-8", p.ollamaDone(0, p.text()))
 		return
 	}
 	e.startStream("application/x-ndjson")

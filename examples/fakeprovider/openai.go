@@ -135,14 +135,22 @@ type chatChunk struct {
 
 var jsonNull = json.RawMessage("null")
 
-func chatID(p *plan) string      { return "chatcmpl-" + makeID(p.seed, "chatcmpl", 29) }
-func fingerprint(p *plan) string { return "fp_" + makeHexID(p.seed, "fingerprint", 10) }
-func groqID(p *plan) string      { return "req_" + makeID(p.seed, "groq", 26) }
+func chatID(p *plan) string {
+	return p.id("chatcmpl", func() string { return "chatcmpl-" + makeID(p.seed, "chatcmpl", 29) })
+}
+
+func fingerprint(p *plan) string {
+	return p.id("fp", func() string { return "fp_" + makeHexID(p.seed, "fingerprint", 10) })
+}
+
+func groqID(p *plan) string {
+	return p.id("groq", func() string { return "req_" + makeID(p.seed, "groq", 26) })
+}
 
 // serveChat answers /v1/chat/completions.
 func serveChat(e *emitter, p *plan) {
 	if !p.stream {
-		e.json("application/json", chatCompletion{
+		e.object("application/json", chatCompletion{
 			ID:      chatID(p),
 			Object:  "chat.completion",
 			Created: p.created(),
@@ -240,13 +248,15 @@ type completion struct {
 	XGroq             *xGroq             `json:"x_groq,omitempty"`
 }
 
-func completionID(p *plan) string { return "cmpl-" + makeID(p.seed, "cmpl", 29) }
+func completionID(p *plan) string {
+	return p.id("cmpl", func() string { return "cmpl-" + makeID(p.seed, "cmpl", 29) })
+}
 
 // serveCompletions answers the legacy /v1/completions.
 func serveCompletions(e *emitter, p *plan) {
 	if !p.stream {
 		stop := "stop"
-		e.json("application/json", completion{
+		e.object("application/json", completion{
 			ID:      completionID(p),
 			Object:  "text_completion",
 			Created: p.created(),
@@ -358,7 +368,7 @@ func serveEmbeddings(e *emitter, p *plan) {
 	}
 	u := p.usage()
 	out.Usage = embeddingUsage{PromptTokens: u.InputTokens, TotalTokens: u.InputTokens}
-	e.json("application/json", out)
+	e.object("application/json", out)
 }
 
 // vector is a deterministic unit-range vector for input i.
@@ -400,7 +410,7 @@ func serveModels(e *emitter, p *plan) {
 		for _, id := range ids {
 			data = append(data, anthropicModel{Type: "model", ID: id, DisplayName: id, CreatedAt: p.now.UTC().Format("2006-01-02T15:04:05Z")})
 		}
-		e.json("application/json", struct {
+		e.object("application/json", struct {
 			Data    []anthropicModel `json:"data"`
 			HasMore bool             `json:"has_more"`
 			FirstID string           `json:"first_id"`
@@ -416,7 +426,7 @@ func serveModels(e *emitter, p *plan) {
 	for _, id := range ids {
 		data = append(data, openAIModel{ID: id, Object: "model", Created: created, OwnedBy: "system"})
 	}
-	e.json("application/json", struct {
+	e.object("application/json", struct {
 		Object string        `json:"object"`
 		Data   []openAIModel `json:"data"`
 	}{"list", data})

@@ -98,8 +98,13 @@ type responseErrorEvent struct {
 // emptyList is a JSON [] that survives omitempty.
 var emptyList = json.RawMessage("[]")
 
-func responseID(p *plan) string { return "resp_" + makeHexID(p.seed, "resp", 48) }
-func messageID(p *plan) string  { return "msg_" + makeHexID(p.seed, "resp-msg", 48) }
+func responseID(p *plan) string {
+	return p.id("resp", func() string { return "resp_" + makeHexID(p.seed, "resp", 48) })
+}
+
+func messageID(p *plan) string {
+	return p.id("resp-msg", func() string { return "msg_" + makeHexID(p.seed, "resp-msg", 48) })
+}
 
 // response builds the response object; a completed one carries text and
 // usage, an in-progress one neither.
@@ -160,7 +165,7 @@ func newOutputText(text string) outputText {
 // serveResponses answers /v1/responses.
 func serveResponses(e *emitter, p *plan) {
 	if !p.stream {
-		e.json("application/json", p.response(true, p.text()))
+		e.object("application/json", p.response(true, p.text()))
 		return
 	}
 	e.startStream("text/event-stream; charset=utf-8")

@@ -192,7 +192,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if knobErr != nil {
 		k = defaultKnobs(&s.opts)
 	}
-	e := newEmitter(s, w, ctx, k, prov, body)
+	e := newEmitter(ctx, s, w, k, prov, body)
 
 	switch {
 	case ep == nil:
@@ -319,6 +319,9 @@ type plan struct {
 	k     knobs
 	now   time.Time
 
+	memo  map[string]string       // ids, computed once per response
+	words [len(vocabulary)]string // content texts after the first, by i mod len
+
 	stream       bool
 	includeUsage bool   // OpenAI stream_options.include_usage
 	model        string // as requested (or from the Gemini path)
@@ -421,8 +424,31 @@ func (p *plan) header(name string) string {
 	return p.hdr.Get(name)
 }
 
-// word is the text of content event i.
-func (p *plan) word(i int) string { return word(i, p.k.eventBytes) }
+// word is the text of content event i (cached: big events are built once
+// per response, not once per event).
+func (p *plan) word(i int) string {
+	if i == 0 {
+		return word(0, p.k.eventBytes)
+	}
+	j := i % len(vocabulary)
+	if p.words[j] == "" {
+		p.words[j] = word(i, p.k.eventBytes)
+	}
+	return p.words[j]
+}
+
+// id returns the id named key, making it once per response.
+func (p *plan) id(key string, make func() string) string {
+	if v, ok := p.memo[key]; ok {
+		return v
+	}
+	if p.memo == nil {
+		p.memo = map[string]string{}
+	}
+	v := make()
+	p.memo[key] = v
+	return v
+}
 
 // text is the whole generated text.
 func (p *plan) text() string { return fullText(p.events, p.k.eventBytes) }

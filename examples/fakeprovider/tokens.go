@@ -149,8 +149,17 @@ func word(i, size int) string {
 // fullText is the whole generated text of n content events.
 func fullText(n, size int) string {
 	var b strings.Builder
+	var later [len(vocabulary)]string
 	for i := range n {
-		b.WriteString(word(i, size))
+		if i == 0 {
+			b.WriteString(word(0, size))
+			continue
+		}
+		j := i % len(vocabulary)
+		if later[j] == "" {
+			later[j] = word(i, size)
+		}
+		b.WriteString(later[j])
 	}
 	return b.String()
 }
