@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,9 @@ type DB struct {
 	write    *sql.DB // nil when read-only
 	read     *sql.DB
 	readOnly bool
+
+	insertMu sync.Mutex // guards insert
+	insert   rawInsert
 
 	versionMu   sync.Mutex
 	versionConn *sql.Conn // pinned for DataVersion
@@ -194,6 +198,12 @@ func (db *DB) Close() error {
 			db.versionConn = nil
 		}
 		db.versionMu.Unlock()
+		db.insertMu.Lock()
+		if db.insert.stmt != nil {
+			errs = append(errs, db.insert.stmt.(driver.Stmt).Close())
+			db.insert = rawInsert{}
+		}
+		db.insertMu.Unlock()
 		errs = append(errs, db.read.Close())
 		if db.write != nil {
 			errs = append(errs, db.write.Close())

@@ -157,3 +157,6 @@ func recordDiff(got, want Record) string {
 	}
 	return fmt.Sprintf("record differs:\n got %s\nwant %s", g, w)
 }
+
+// cleanupBenchLedger removes the shared benchmark ledger, if one was made.
+var cleanupBenchLedger = func() {}

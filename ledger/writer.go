@@ -74,12 +74,12 @@ type Writer struct {
 	write func(context.Context, []Record) error
 
 	mu       sync.Mutex
-	pending  []Record  // accepted, not yet taken into a batch
-	oldest   time.Time // when pending's first record arrived
-	inflight int       // records in the batch being written
-	accepted int64     // records ever accepted
-	written  int64     // records ever committed (== accepted - queued)
-	flushTo  int64     // write without delay until written >= flushTo
+	pending  recordQueue // accepted, not yet taken into a batch
+	oldest   time.Time   // when pending's first record arrived
+	inflight int         // records in the batch being written
+	accepted int64       // records ever accepted
+	written  int64       // records ever committed (== accepted - queued)
+	flushTo  int64       // write without delay until written >= flushTo
 	closed   bool
 	progress chan struct{} // closed and replaced after each commit
 	stats    WriterStats
@@ -152,7 +152,7 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 // caller must not modify them afterwards).
 func (w *Writer) Add(rec Record) {
 	w.mu.Lock()
-	if w.closed || len(w.pending)+w.inflight >= w.opts.QueueSize {
+	if w.closed || w.pending.len()+w.inflight >= w.opts.QueueSize {
 		reason := "queue full"
 		if w.closed {
 			reason = "writer closed"
@@ -174,12 +174,12 @@ func (w *Writer) Add(rec Record) {
 		}
 		return
 	}
-	if len(w.pending) == 0 {
+	if w.pending.len() == 0 {
 		w.oldest = w.clock.Now()
 	}
-	w.pending = append(w.pending, rec)
+	w.pending.push(rec)
 	w.accepted++
-	full := len(w.pending) == w.opts.BatchSize || len(w.pending) == 1
+	full := w.pending.len() == w.opts.BatchSize || w.pending.len() == 1
 	w.mu.Unlock()
 	if full {
 		// The first record starts the delay timer; a full batch is due now.
@@ -277,7 +277,7 @@ func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.stats
-	s.Queued = len(w.pending) + w.inflight
+	s.Queued = w.pending.len() + w.inflight
 	s.Written = w.written
 	return s
 }
@@ -341,26 +341,20 @@ func (w *Writer) run() {
 func (w *Writer) take(batch []Record) ([]Record, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.pending) == 0 {
+	if w.pending.len() == 0 {
 		return batch, -1
 	}
-	due := len(w.pending) >= w.opts.BatchSize || w.written < w.flushTo
+	due := w.pending.len() >= w.opts.BatchSize || w.written < w.flushTo
 	if !due {
 		left := w.opts.MaxDelay - w.clock.Now().Sub(w.oldest)
 		if left > 0 {
 			return batch, left
 		}
 	}
-	n := min(len(w.pending), w.opts.BatchSize)
-	batch = append(batch, w.pending[:n]...)
-	clear(w.pending[:n])
-	w.pending = w.pending[n:]
-	if len(w.pending) == 0 {
-		w.pending = nil // let the backing array go
-	}
+	batch = w.pending.popInto(batch, w.opts.BatchSize)
 	// The records left behind arrived after w.oldest, so keeping it makes
 	// them due no later than MaxDelay after their arrival.
-	w.inflight = n
+	w.inflight = len(batch)
 	return batch, -1
 }
 
@@ -379,7 +373,7 @@ func (w *Writer) failed(err error, prev time.Duration) time.Duration {
 	w.stats.LastError = err.Error()
 	w.stats.LastErrorTime = w.clock.Now()
 	w.stats.RetryIn = next
-	queued := len(w.pending) + w.inflight
+	queued := w.pending.len() + w.inflight
 	w.mu.Unlock()
 	if !wasFailing || prevErr != err.Error() {
 		w.log.Error("ledger: cannot write call records; keeping them queued and retrying",
@@ -400,7 +394,7 @@ func (w *Writer) committed(batch []Record) {
 	w.stats.RetryIn = 0
 	close(w.progress)
 	w.progress = make(chan struct{})
-	queued := len(w.pending)
+	queued := w.pending.len()
 	w.mu.Unlock()
 	if recovered {
 		w.log.Warn("ledger: writing call records again", "queued", queued, "write_errors_total", errs)

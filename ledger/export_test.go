@@ -1,0 +1,158 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExportJSONLGolden pins one exported line byte for byte: field names
+// and order, null for unknowns, {} and [] for none.
+func TestExportJSONLGolden(t *testing.T) {
+	db := mustOpen(t)
+	full := sampleRecord(1)
+	full.StartedAt = baseTime.Add(123 * time.Millisecond)
+	bare := Record{
+		ID: "bare", StartedAt: baseTime.Add(time.Hour), FinishedAt: baseTime.Add(time.Hour),
+		Provider: "anthropic", API: "anthropic", Mode: ModeForward, Method: "POST",
+		Host: "api.anthropic.com", Path: "/v1/messages", Outcome: OutcomeUpstreamError,
+		Duration: 42 * time.Millisecond,
+	}
+	mustInsert(t, db, bare, full)
+	var buf bytes.Buffer
+	n, err := db.Export(context.Background(), &buf, JSONL, Filter{})
+	if err != nil || n != 2 {
+		t.Fatal(n, err)
+	}
+	want := `{"id":"0193a000-0000-7000-8000-000000000001","started_at":"2026-11-20T12:00:00.123Z","provider":"openai","api":"openai","mode":"base_url","method":"POST","path":"/v1/chat/completions","model":"gpt-4.1","stream":true,"status":200,"outcome":"complete","input_tokens":1200,"cached_input_tokens":200,"cache_write_tokens":0,"output_tokens":300,"reasoning_tokens":50,"cost_usd":0.0045,"ttfb_ms":250,"duration_ms":1500,"request_id":"req_abc","response_id":"chatcmpl-123","client":"OpenAI/Python 1.99.0","vh_headers":{"x-vh-run":"r1"},"tags":["eval"],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":200}}}
+{"id":"bare","started_at":"2026-11-20T13:00:00.000Z","provider":"anthropic","api":"anthropic","mode":"forward","method":"POST","path":"/v1/messages","model":null,"stream":false,"status":null,"outcome":"upstream_error","input_tokens":null,"cached_input_tokens":null,"cache_write_tokens":null,"output_tokens":null,"reasoning_tokens":null,"cost_usd":null,"ttfb_ms":null,"duration_ms":42,"request_id":null,"response_id":null,"client":null,"vh_headers":{},"tags":[],"usage":null}
+`
+	if got := buf.String(); got != want {
+		t.Errorf("export:\n%s\nwant:\n%s", got, want)
+	}
+	// Keys are exactly ExportFields, in order.
+	line, _, _ := strings.Cut(buf.String(), "\n")
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.Token()
+	var keys []string
+	for dec.More() {
+		k, _ := dec.Token()
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		dec.Decode(&skip)
+	}
+	if !slices.Equal(keys, ExportFields) {
+		t.Errorf("keys %v\nwant %v", keys, ExportFields)
+	}
+}
+
+// TestExportEscaping: any string a client or provider sent comes out as
+// valid JSON that decodes to the same text.
+func TestExportEscaping(t *testing.T) {
+	db := mustOpen(t)
+	r := sampleRecord(1)
+	r.Client = "quote\" back\\slash\nnew\tline \x01 é 日本 \u2028 end"
+	r.Model = "bad-utf8-\xff-end"
+	r.Tags = []string{`a"b`, "c,d"}
+	r.VHHeaders = map[string]string{"x-vh-note": "x\"y"}
+	mustInsert(t, db, r)
+	var buf bytes.Buffer
+	if _, err := db.Export(context.Background(), &buf, JSONL, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("invalid JSON %q: %v", buf.String(), err)
+	}
+	if got["client"] != r.Client {
+		t.Errorf("client = %q", got["client"])
+	}
+	if got["model"] != "bad-utf8-\uFFFD-end" {
+		t.Errorf("model = %q", got["model"])
+	}
+	if strings.Contains(buf.String(), "\u2028") {
+		t.Error("U+2028 not escaped")
+	}
+}
+
+// TestExportCSV: the header is ExportFields; nulls are empty; nested
+// values are JSON text; oldest first.
+func TestExportCSV(t *testing.T) {
+	db := mustOpen(t)
+	a, b := sampleRecord(1), sampleRecord(2)
+	b.HasUsage, b.CostUSD, b.VHHeaders, b.Tags, b.UsageRaw = false, nil, nil, nil, nil
+	mustInsert(t, db, b, a)
+	var buf bytes.Buffer
+	n, err := db.Export(context.Background(), &buf, CSV, Filter{})
+	if err != nil || n != 2 {
+		t.Fatal(n, err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || !slices.Equal(rows[0], ExportFields) {
+		t.Fatalf("rows = %v", rows)
+	}
+	col := func(row []string, name string) string { return row[slices.Index(ExportFields, name)] }
+	if col(rows[1], "id") != a.ID || col(rows[2], "id") != b.ID {
+		t.Errorf("not oldest first: %s, %s", col(rows[1], "id"), col(rows[2], "id"))
+	}
+	for name, want := range map[string]string{
+		"started_at": "2026-11-20T12:00:01.000Z", "stream": "true", "cost_usd": "0.0045",
+		"input_tokens": "1200", "vh_headers": `{"x-vh-run":"r1"}`, "tags": `["eval"]`,
+		"usage": string(a.UsageRaw),
+	} {
+		if got := col(rows[1], name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	for name, want := range map[string]string{
+		"input_tokens": "", "cost_usd": "", "vh_headers": "{}", "tags": "[]", "usage": "",
+	} {
+		if got := col(rows[2], name); got != want {
+			t.Errorf("no-usage row: %s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after <= 0 {
+		return 0, errors.New("broken pipe")
+	}
+	w.after--
+	return len(p), nil
+}
+
+// TestExportWriteError: a failing output stops the export with an error.
+func TestExportWriteError(t *testing.T) {
+	db := mustOpen(t)
+	var recs []Record
+	for i := range 2000 { // more than the 64 KiB buffer
+		recs = append(recs, sampleRecord(i))
+	}
+	mustInsert(t, db, recs...)
+	_, err := db.Export(context.Background(), &failingWriter{after: 1}, JSONL, Filter{})
+	if err == nil || !strings.Contains(err.Error(), "broken pipe") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseExportFormat(t *testing.T) {
+	for in, want := range map[string]ExportFormat{"jsonl": JSONL, "CSV": CSV} {
+		if got, err := ParseExportFormat(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	if _, err := ParseExportFormat("json"); err == nil || !strings.Contains(err.Error(), "jsonl or csv") {
+		t.Errorf("json: %v", err)
+	}
+}
