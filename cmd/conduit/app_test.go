@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs conduit in-process and returns its exit status and output.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+// TestTopHelp guards the help shape users of the Rust Conduit know.
+func TestTopHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, _ := runCLI(t, nil, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		for _, want := range []string{
+			"Usage: conduit [OPTIONS] [COMMAND]",
+			"Commands:\n  proxy      Run the proxy server [default command]\n  dashboard  Open the terminal-based dashboard\n",
+			"  help       Print this message or the help of the given subcommand(s)\n",
+			"-c, --config <PATH>", "-v, --verbose...", "-q, --quiet...", "-V, --version",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: help lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+}
+
+// TestCommandHelp guards `conduit help proxy` and `conduit proxy --help` printing the same text.
+func TestCommandHelp(t *testing.T) {
+	_, a, _ := runCLI(t, nil, "help", "proxy")
+	_, b, _ := runCLI(t, nil, "proxy", "--help")
+	if a == "" || a != b || !strings.Contains(a, "Usage: conduit proxy [OPTIONS]") {
+		t.Fatalf("help proxy = %q\nproxy --help = %q", a, b)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"-V"}, {"--version"}} {
+		code, out, _ := runCLI(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "conduit ") {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+}
+
+// TestUsageErrors guards that mistakes are one line naming the culprit, with
+// a hint, and exit status 2.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"prox"}, []string{"unknown command 'prox'", "did you mean 'proxy'"}},
+		{[]string{"frobnicate"}, []string{"unknown command 'frobnicate'", "conduit --help"}},
+		{[]string{"proxy", "--lisen", "x"}, []string{"unknown flag --lisen", "did you mean --listen"}},
+		{[]string{"proxy", "-z"}, []string{"unknown flag -z", "conduit proxy --help"}},
+		{[]string{"-v", "-q", "proxy"}, []string{"--verbose and --quiet cannot be used together"}},
+		{[]string{"help", "nope"}, []string{"unknown command 'nope'"}},
+		{[]string{"proxy", "extra"}, []string{"unexpected argument 'extra'"}},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, nil, tt.args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", tt.args, code, stderr)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%v: error is not one line: %q", tt.args, stderr)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr %q lacks %q", tt.args, stderr, w)
+			}
+		}
+	}
+}
+
+// TestMissingConfig guards the default command failing clearly without a config.
+func TestMissingConfig(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, nil, "-c", filepath.Join(dir, "conduit.toml"))
+	if code != 1 || !strings.Contains(stderr, "conduit init") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestConfigFromEnv guards CONDUIT_CONFIG being used when --config is absent.
+func TestConfigFromEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	writeFile(t, path, "listn = 1\n")
+	code, _, stderr := runCLI(t, map[string]string{"CONDUIT_CONFIG": path}, "proxy")
+	if code != 1 || !strings.Contains(stderr, path+":1: listn: unknown key") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestInit guards `conduit init` writing the example and refusing to overwrite.
+func TestInit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conduit.toml")
+	code, out, stderr := runCLI(t, nil, "-c", path, "init")
+	if code != 0 || !strings.Contains(out, "wrote "+path) {
+		t.Fatalf("exit %d, out %q, err %q", code, out, stderr)
+	}
+	if _, err := LoadConfig(path, noEnv); err != nil {
+		t.Fatalf("written config does not load: %v", err)
+	}
+	writeFile(t, path, "# mine\n")
+	code, _, stderr = runCLI(t, nil, "-c", path, "init")
+	if code != 1 || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("second init: exit %d, stderr %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "# mine\n" {
+		t.Fatalf("init overwrote the file: %q", b)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"prxy", "proxy"}, {"dashbord", "dashboard"}, {"x", ""}, {"zzzzzz", ""}, {"ca", ""},
+	} {
+		if got := suggest(tt.in, []string{"proxy", "dashboard", "init", "help"}); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valohai/conduit"
+)
+
+func noEnv(string) string { return "" }
+
+func parse(t *testing.T, src string) (*Config, error) {
+	t.Helper()
+	return ParseConfig(strings.NewReader(src), "conduit.toml", noEnv)
+}
+
+// TestParseConfigRustFile guards compatibility: a config written for the
+// Rust Conduit, with every key it knows, loads unchanged.
+func TestParseConfigRustFile(t *testing.T) {
+	cfg, err := parse(t, `
+listen = ":9090"
+
+[providers.openai]
+upstream = "https://api.openai.com/"
+
+[providers.anthropic]
+upstream = "https://api.anthropic.com"
+
+[valohai-llm]
+api_key = "MY_KEY_123"
+url = "http://localhost:1234/"
+
+[pricing."jev-"]
+input = 0.042
+output = 0.0
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9090" {
+		t.Errorf("listen = %q, want 127.0.0.1:9090", cfg.Listen)
+	}
+	if len(cfg.Providers) != 2 || cfg.Providers[0].Key != "openai" || cfg.Providers[1].Key != "anthropic" {
+		t.Fatalf("providers = %+v, want openai then anthropic (file order)", cfg.Providers)
+	}
+	if got := cfg.Providers[0].Upstream.String(); got != "https://api.openai.com" {
+		t.Errorf("upstream = %q, want the trailing slash trimmed", got)
+	}
+	if cfg.Providers[0].StreamUsage != "inject" {
+		t.Errorf("stream_usage default = %q, want inject", cfg.Providers[0].StreamUsage)
+	}
+	if cfg.ValohaiLLM.APIKey != "MY_KEY_123" || cfg.ValohaiLLM.URL != "http://localhost:1234" || !cfg.ValohaiLLM.Enabled() {
+		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
+	}
+	p := cfg.Pricing["jev-"]
+	if p.Input == nil || *p.Input != 0.042 || p.Output == nil || *p.Output != 0 || p.CachedInput != nil {
+		t.Errorf("pricing = %+v", p)
+	}
+	if cfg.Timeouts != (Timeouts{Connect: 30 * time.Second, ResponseHeader: 30 * time.Second, Total: 10 * time.Minute, Drain: time.Minute}) {
+		t.Errorf("timeouts = %+v, want the defaults", cfg.Timeouts)
+	}
+}
+
+// TestParseConfigDefaults guards the documented defaults.
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader("[providers.x]\nupstream = \"http://127.0.0.1:1\"\n"), filepath.Join("some", "dir", "c.toml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" {
+		t.Errorf("listen = %q", cfg.Listen)
+	}
+	if cfg.ValohaiLLM.URL != "https://llm.valohai.com" || cfg.ValohaiLLM.Enabled() {
+		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
+	}
+	abs, _ := filepath.Abs(filepath.Join("some", "dir", "conduit.db"))
+	if cfg.Ledger.Path != abs {
+		t.Errorf("ledger path = %q, want %q (beside the config file)", cfg.Ledger.Path, abs)
+	}
+}
+
+// TestParseConfigEnvOverrides guards VALOHAI_LLM_* overriding the file when non-empty.
+func TestParseConfigEnvOverrides(t *testing.T) {
+	env := map[string]string{"VALOHAI_LLM_API_KEY": "from-env", "VALOHAI_LLM_URL": "https://example.test/"}
+	cfg, err := ParseConfig(strings.NewReader(`
+[providers.x]
+upstream = "http://127.0.0.1:1"
+[valohai-llm]
+api_key = "from-file"
+`), "c.toml", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ValohaiLLM.APIKey != "from-env" || cfg.ValohaiLLM.URL != "https://example.test" {
+		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
+	}
+}
+
+// TestParseConfigErrors guards that every config mistake names the file, the
+// line (and column where the parser knows it) and the key.
+func TestParseConfigErrors(t *testing.T) {
+	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+	tests := []struct {
+		name string
+		src  string
+		want []string // substrings of the error, in order
+	}{
+		{"syntax", "listen = [[[invalid\n", []string{"conduit.toml:1:", "listen"}},
+		{"syntax later line", ok + "\nlisten = \"x\n", []string{"conduit.toml:4:"}},
+		{"unknown top-level key", "listn = \"127.0.0.1:1\"\n" + ok, []string{"conduit.toml:1: listn: unknown key", `did you mean "listen"`}},
+		{"unknown provider key", "[providers.openai]\nupstream = \"https://api.openai.com\"\nupstrem = \"x\"\n", []string{"conduit.toml:3: providers.openai.upstrem: unknown key", `did you mean "upstream"`}},
+		{"unknown table", ok + "[ledgr]\npath = \"x.db\"\n", []string{"conduit.toml:3: ledgr: unknown key", `did you mean "ledger"`}},
+		{"unknown pricing key", ok + "[pricing.\"gpt-\"]\ninput = 1\noutptu = 2\n", []string{"conduit.toml:5: pricing.gpt-.outptu: unknown key", `did you mean "output"`}},
+		{"bad provider key", "[providers.OpenAI]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.OpenAI:", "a-z, 0-9"}},
+		{"reserved provider key", "[providers.health]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.health:", "health and metrics"}},
+		{"metrics provider key", "[providers.metrics]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.metrics:"}},
+		{"relative upstream", "[providers.x]\nupstream = \"api.openai.com\"\n", []string{"conduit.toml:2: providers.x.upstream:", "absolute http(s) URL"}},
+		{"ftp upstream", "[providers.x]\nupstream = \"ftp://api.openai.com\"\n", []string{"conduit.toml:2: providers.x.upstream:", "absolute http(s) URL"}},
+		{"upstream with query", "[providers.x]\nupstream = \"https://h/?key=1\"\n", []string{"conduit.toml:2: providers.x.upstream:", "without credentials, query"}},
+		{"upstream wrong type", "[providers.x]\nupstream = 42\n", []string{"conduit.toml:2:", "providers.x.upstream", "expected a string, found the integer 42"}},
+		{"missing upstream", "[providers.x]\napi = \"openai\"\n", []string{"conduit.toml:1: providers.x:", `missing "upstream"`}},
+		{"unknown api", "[providers.x]\nupstream = \"https://h\"\napi = \"cohere\"\n", []string{"conduit.toml:3: providers.x.api:", `unknown api "cohere"`}},
+		{"bad stream_usage", "[providers.x]\nupstream = \"https://h\"\nstream_usage = \"yes\"\n", []string{"conduit.toml:3: providers.x.stream_usage:"}},
+		{"no providers", "listen = \":1\"\n", []string{"conduit.toml: no providers configured"}},
+		{"bad listen", "listen = \"localhost\"\n" + ok, []string{"conduit.toml:1: listen:", "not a listen address"}},
+		{"listen wrong type", "listen = 8080\n" + ok, []string{"conduit.toml:1:", "listen", "expected a string"}},
+		{"negative price", ok + "[pricing.\"m\"]\ninput = -1\n", []string{"conduit.toml:4:", "pricing.m.input", "zero or more"}},
+		{"price as string", ok + "[pricing.\"m\"]\ninput = \"1\"\n", []string{"conduit.toml:4:", "pricing.m.input", "expected a number"}},
+		{"empty pricing table", ok + "[pricing.\"m\"]\n", []string{"conduit.toml:3: pricing.m:", "sets no rate"}},
+		{"bad duration", ok + "[timeouts]\nconnect = \"soon\"\n", []string{"conduit.toml:4:", "timeouts.connect", "not a duration"}},
+		{"zero timeout", ok + "[timeouts]\ntotal = \"0s\"\n", []string{"conduit.toml:4: timeouts.total: must be longer than zero"}},
+		{"bad valohai url", ok + "[valohai-llm]\nurl = \"llm.valohai.com\"\n", []string{"conduit.toml:4: valohai-llm.url:"}},
+		{"empty ledger path", ok + "[ledger]\npath = \"\"\n", []string{"conduit.toml:4: ledger.path: must not be empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.src)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			rest := msg
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("error %q lacks %q (in order)", msg, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestLoadConfigMissing guards the advice given when no config exists.
+func TestLoadConfigMissing(t *testing.T) {
+	_, err := LoadConfig(filepath.Join(t.TempDir(), "conduit.toml"), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "conduit init") {
+		t.Fatalf("err = %v, want advice to run conduit init", err)
+	}
+}
+
+// TestExampleConfigLoads guards the shipped example: it must always parse.
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader(string(conduit.ExampleConfig)), "conduit.example.toml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Providers) < 2 {
+		t.Errorf("example has %d providers", len(cfg.Providers))
+	}
+}
+
+// TestConfigPathPrecedence guards --config over CONDUIT_CONFIG over ./conduit.toml.
+func TestConfigPathPrecedence(t *testing.T) {
+	env := func(k string) string {
+		if k == "CONDUIT_CONFIG" {
+			return "/env.toml"
+		}
+		return ""
+	}
+	if got := configPath("/flag.toml", env); got != "/flag.toml" {
+		t.Errorf("flag: %q", got)
+	}
+	if got := configPath("", env); got != "/env.toml" {
+		t.Errorf("env: %q", got)
+	}
+	if got := configPath("", noEnv); got != "conduit.toml" {
+		t.Errorf("default: %q", got)
+	}
+}
+
+func TestKeyLocator(t *testing.T) {
+	src := `# comment
+listen = ":1" # trailing
+
+[providers.openai]
+upstream = "x"
+
+[pricing."gpt-4.1"]
+input = 1
+providers.inline.upstream = "y"
+`
+	loc := keyLocator{src: src}
+	for _, tt := range []struct {
+		key  []string
+		want int
+	}{
+		{[]string{"listen"}, 2},
+		{[]string{"providers", "openai"}, 4},
+		{[]string{"providers", "openai", "upstream"}, 5},
+		{[]string{"pricing", "gpt-4.1"}, 7},
+		{[]string{"pricing", "gpt-4.1", "input"}, 8},
+		{[]string{"pricing", "gpt-4.1", "providers", "inline"}, 9},
+		{[]string{"nothing"}, 0},
+	} {
+		if got := loc.line(tt.key); got != tt.want {
+			t.Errorf("line(%v) = %d, want %d", tt.key, got, tt.want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

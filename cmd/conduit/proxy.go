@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/valohai/conduit/intercept"
+	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/parsers"
+)
+
+var proxyCmd = &command{
+	name:    "proxy",
+	summary: "Run the proxy server [default command]",
+	help: `Run the proxy server [default command]
+
+Usage: conduit proxy [OPTIONS]
+
+Serves every [providers.<key>] of the config at http://<listen>/<key> and
+records each call's token usage. Stop it with Ctrl-C (SIGINT) or SIGTERM:
+calls in flight are allowed to finish first.
+
+Options:
+      --listen <ADDR>  Listen on this address instead of the config's listen
+` + globalOptionsHelp + `
+Examples:
+  conduit proxy
+  conduit -c ~/conduit.toml proxy --listen 127.0.0.1:9090
+  OPENAI_BASE_URL=http://127.0.0.1:8080/openai/v1 python my_agent.py
+`,
+	run: runProxy,
+}
+
+// shutdownGrace bounds how long a stopping proxy waits for calls in flight.
+const shutdownGrace = 30 * time.Second
+
+func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
+	fs := a.flagSet(cmd)
+	listen := fs.String("listen", "", "")
+	rest, err := a.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErrorf("proxy: unexpected argument '%s'; run 'conduit proxy --help' for usage", rest[0])
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	return serveProxy(ctx, a.logger, cfg, nil)
+}
+
+// serveProxy runs the proxy until ctx is done. ready, if not nil, receives
+// the listening address once calls can be made (tests).
+func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready chan<- string) error {
+	providers, err := interceptProviders(cfg.Providers)
+	if err != nil {
+		return err
+	}
+	srv, err := intercept.New(intercept.Options{
+		Providers: providers,
+		Timeouts:  interceptTimeouts(cfg.Timeouts),
+		Logger:    logger,
+		Record:    func(ledger.Record) {},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	addr := ln.Addr().String()
+	logger.Info(fmt.Sprintf("proxy running at http://%s", addr))
+	for _, p := range providers {
+		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
+	}
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	if ready != nil {
+		ready <- addr
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("stopping: letting calls in flight finish", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	srv.CloseIdleConnections()
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+		return fmt.Errorf("stopped with calls still in flight after %s", shutdownGrace)
+	}
+	return err
+}
+
+func interceptProviders(in []Provider) ([]intercept.Provider, error) {
+	out := make([]intercept.Provider, 0, len(in))
+	for _, p := range in {
+		api := parsers.APIForHost(p.Upstream.Host)
+		if p.API != "" {
+			var err error
+			if api, err = parsers.ParseAPI(p.API); err != nil {
+				return nil, fmt.Errorf("provider %s: %w", p.Key, err)
+			}
+		}
+		out = append(out, intercept.Provider{
+			Key:               p.Key,
+			Upstream:          p.Upstream,
+			API:               api,
+			InjectStreamUsage: api == parsers.OpenAI && p.StreamUsage == streamUsageInject,
+		})
+	}
+	return out, nil
+}
+
+func interceptTimeouts(t Timeouts) intercept.Timeouts {
+	drain := t.Drain
+	if drain == 0 {
+		drain = -1 // intercept: negative means no drain; zero means its default
+	}
+	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: drain}
+}

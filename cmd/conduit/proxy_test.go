@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valohai/conduit/examples/fakeprovider"
+)
+
+// TestProxyServesAndStopsGracefully guards `conduit proxy` end to end: it
+// loads the config, serves a provider at /<key>, logs the documented lines,
+// and on stop lets a call in flight finish before returning.
+func TestProxyServesAndStopsGracefully(t *testing.T) {
+	release := make(chan struct{})
+	fake := fakeprovider.New(fakeprovider.Options{Sleep: func(ctx context.Context, _ time.Duration) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
+	fs := httptest.NewServer(fake)
+	defer fs.Close()
+	defer fake.Close()
+
+	path := filepath.Join(t.TempDir(), "conduit.toml")
+	writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n")
+	cfg, err := LoadConfig(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{mu: make(chan struct{}, 1), w: logs}, nil))
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveProxy(ctx, logger, cfg, ready) }()
+	addr := <-ready
+
+	req, _ := http.NewRequest("POST", "http://"+addr+"/openai/v1/chat/completions",
+		strings.NewReader(`{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set(fakeprovider.HeaderDelay, "1ms")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream is in flight (held by the fake): stop the proxy now.
+	stop()
+	close(release)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Fatalf("in-flight stream cut by the stop: %v %q", err, body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serveProxy: %v", err)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		"proxy running at http://" + addr,
+		"openai → " + fs.URL + " (base URL http://" + addr + "/openai)",
+		"msg=call method=POST provider=openai path=/v1/chat/completions status=200",
+		"stopping",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu chan struct{}
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return l.w.Write(p)
+}

@@ -1,0 +1,449 @@
+package intercept
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/parsers"
+)
+
+// capture runs calls: it forwards each upstream and taps its response. One
+// capture serves both modes.
+type capture struct {
+	transport      http.RoundTripper
+	timeouts       Timeouts
+	record         func(ledger.Record)
+	logger         *slog.Logger
+	maxRequestBody int64
+	now            func() time.Time
+}
+
+// target is where a call goes and how it is recorded.
+type target struct {
+	provider *Provider
+	mode     string   // ledger.ModeBaseURL or ledger.ModeForward
+	url      *url.URL // the upstream URL, query included
+}
+
+// errRequestTooLarge ends a request body read past the cap.
+var errRequestTooLarge = errors.New("request body too large")
+
+// roundTrip sends req to t and returns the response for the client, whose
+// Body is a tap the caller must read and Close. It never fails: an upstream
+// that cannot be reached, times out or refuses becomes a JSON error response
+// in the provider's shape, and is recorded like any other call.
+func (c *capture) roundTrip(req *http.Request, t target) *http.Response {
+	api := t.provider.API
+	ep := parsers.Classify(api, req.Method, t.url.Path)
+	cl := c.newCall(req, t, ep)
+
+	body, preq, errResp := c.requestBody(req, cl)
+	if errResp != nil {
+		return errResp
+	}
+	cl.request = preq
+	cl.rec.Model = preq.Model
+	if cl.rec.Model == "" {
+		cl.rec.Model = ep.Model
+	}
+	cl.rec.Stream = preq.Stream || ep.Stream
+
+	out, err := http.NewRequestWithContext(cl.ctx, req.Method, t.url.String(), body.reader)
+	if err != nil {
+		return cl.fail(http.StatusBadRequest, typeBadRequest, fmt.Sprintf("cannot forward this request: %v", err))
+	}
+	out.Header = outboundHeaders(req.Header)
+	out.ContentLength = body.length
+	if body.length == 0 {
+		out.Body = http.NoBody
+	}
+	out.Host = t.url.Host
+	out.Close = false
+
+	cl.sent = c.now()
+	resp, err := c.transport.RoundTrip(out)
+	if err != nil {
+		return cl.upstreamError(err)
+	}
+	return cl.wrap(resp)
+}
+
+// requestBody decides how the request body goes upstream. The bodies of
+// metered endpoints are read whole (capped) so parsers can read the model and
+// stream flag, and add stream_options.include_usage where configured; every
+// other body streams through, capped.
+type outboundBody struct {
+	reader io.Reader
+	length int64 // -1: unknown
+}
+
+func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parsers.Request, *http.Response) {
+	var preq parsers.Request
+	if req.Body == nil || req.Body == http.NoBody || (req.ContentLength == 0 && req.Method != http.MethodPost) {
+		return outboundBody{length: 0}, preq, nil
+	}
+	if req.ContentLength > c.maxRequestBody {
+		return outboundBody{}, preq, cl.tooLarge()
+	}
+	if !cl.endpoint.Metered() || !isJSONRequest(req) {
+		return outboundBody{reader: &cappedReader{r: req.Body, left: c.maxRequestBody}, length: req.ContentLength}, preq, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(req.Body, c.maxRequestBody+1))
+	if err != nil {
+		return outboundBody{}, preq, cl.clientError(err)
+	}
+	if int64(len(data)) > c.maxRequestBody {
+		return outboundBody{}, preq, cl.tooLarge()
+	}
+	preq = parsers.InspectRequest(cl.endpoint, data)
+	if cl.target.provider.InjectStreamUsage {
+		if injected, ok := parsers.InjectStreamUsage(cl.endpoint, data); ok {
+			data = injected
+			cl.injected = true
+		}
+	}
+	return outboundBody{reader: bytes.NewReader(data), length: int64(len(data))}, preq, nil
+}
+
+func isJSONRequest(req *http.Request) bool {
+	ct := req.Header.Get("Content-Type")
+	if ct == "" {
+		return true // SDKs always set it; curl -d sends form type; treat absent as JSON
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || mt == "text/plain" || mt == "application/x-www-form-urlencoded")
+}
+
+// cappedReader streams a request body and fails once it passes the cap.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, errRequestTooLarge
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errRequestTooLarge
+	}
+	return n, err
+}
+
+// call is the state of one call from request to record.
+type call struct {
+	c        *capture
+	target   target
+	endpoint parsers.Endpoint
+	request  parsers.Request
+	injected bool // Conduit added stream_options.include_usage
+
+	ctx             context.Context // the upstream request's: outlives the client, bounded by Total
+	cancel          context.CancelFunc
+	stopClientWatch func() bool
+
+	rec   ledger.Record
+	start time.Time
+	sent  time.Time
+
+	mu         sync.Mutex
+	clientGone bool
+	drainTimer *time.Timer
+	finished   bool
+}
+
+func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *call {
+	start := c.now()
+	// The upstream request deliberately outlives the client's: when the
+	// client goes away mid-stream the provider still bills the call, so the
+	// tap reads on (for at most Timeouts.Drain) to record the final usage.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), c.timeouts.Total)
+	cl := &call{
+		c: c, target: t, endpoint: ep, ctx: ctx, cancel: cancel, start: start,
+		rec: ledger.Record{
+			ID:        newID(),
+			StartedAt: start.UTC(),
+			Provider:  t.provider.Key,
+			API:       string(t.provider.API),
+			Endpoint:  ep.Kind.String(),
+			Mode:      t.mode,
+			Method:    req.Method,
+			Host:      t.url.Host,
+			Path:      redactedPath(t.url),
+			Client:    req.Header.Get("User-Agent"),
+			VHHeaders: vhHeaders(req.Header),
+			Tags:      parseTags(req.Header),
+		},
+	}
+	cl.stopClientWatch = context.AfterFunc(req.Context(), cl.clientLeft)
+	return cl
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// NewV7 fails only when the system's random source does; a v4 id
+		// from the same source would fail too, so say so in the id.
+		return "unavailable-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return id.String()
+}
+
+// clientLeft is called when the client goes away before the call ended. The
+// upstream is read on for Timeouts.Drain so its final usage is recorded,
+// then cancelled.
+func (cl *call) clientLeft() {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.clientGone || cl.finished {
+		return
+	}
+	cl.clientGone = true
+	cl.drainTimer = time.AfterFunc(cl.c.timeouts.Drain, cl.cancel)
+	if testHookClientLeft != nil {
+		testHookClientLeft()
+	}
+}
+
+// testHookClientLeft, when set by a test, runs when a call notices its
+// client left.
+var testHookClientLeft func()
+
+func (cl *call) isClientGone() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.clientGone
+}
+
+// wrap turns the upstream response into the client's: hop-by-hop headers
+// removed, the body replaced by a tap.
+func (cl *call) wrap(resp *http.Response) *http.Response {
+	removeHopHeaders(resp.Header)
+	cl.rec.Status = resp.StatusCode
+	cl.rec.RequestID = firstHeader(resp.Header, "X-Request-Id", "Request-Id")
+	ct := resp.Header.Get("Content-Type")
+	t := newTap(cl, resp.Body, resp.Header.Get("Content-Encoding"), ct)
+	if cl.injected && resp.StatusCode/100 == 2 && isEventStream(ct) {
+		t.stripUsageEvent = true
+		// Dropping an event changes the length.
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+	}
+	resp.Body = t
+	return resp
+}
+
+func firstHeader(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func isEventStream(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "text/event-stream"
+}
+
+// upstreamError records a failed round trip and returns the error response
+// for the client: 504 for a timeout, 413 for a body over the cap, 502 else.
+func (cl *call) upstreamError(err error) *http.Response {
+	name := cl.target.provider.Key
+	switch {
+	case errors.Is(err, errRequestTooLarge):
+		return cl.tooLarge()
+	case cl.isClientGone():
+		cl.rec.Outcome = ledger.OutcomeClientCancelled
+		cl.rec.Error = "client went away before the upstream answered"
+		return cl.errorResponse(statusClientClosed, typeClientGone, cl.rec.Error)
+	case isTimeout(err):
+		return cl.fail(http.StatusGatewayTimeout, typeUpstreamTimeout,
+			fmt.Sprintf("conduit: provider %q (%s) did not answer in time: %v", name, cl.target.url.Host, describeNetError(err)))
+	default:
+		return cl.fail(http.StatusBadGateway, typeUpstreamUnreachable,
+			fmt.Sprintf("conduit: could not reach provider %q at %s: %v", name, cl.target.url.Host, describeNetError(err)))
+	}
+}
+
+// statusClientClosed is recorded for calls whose client left before any
+// response (nginx's 499); it is never sent to anyone.
+const statusClientClosed = 499
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// describeNetError strips the URL from a transport error (it is in the
+// message already, and its query may hold a key).
+func describeNetError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (cl *call) tooLarge() *http.Response {
+	return cl.fail(http.StatusRequestEntityTooLarge, typeRequestTooLarge,
+		fmt.Sprintf("conduit: request body over the %d MiB limit", cl.c.maxRequestBody>>20))
+}
+
+func (cl *call) clientError(err error) *http.Response {
+	cl.rec.Outcome = ledger.OutcomeClientCancelled
+	cl.rec.Error = "reading the request body: " + err.Error()
+	return cl.errorResponse(http.StatusBadRequest, typeBadRequest, cl.rec.Error)
+}
+
+// fail records an upstream_error outcome and returns its error response.
+func (cl *call) fail(status int, typ, msg string) *http.Response {
+	cl.rec.Outcome = ledger.OutcomeUpstreamError
+	cl.rec.Error = msg
+	return cl.errorResponse(status, typ, msg)
+}
+
+// errorResponse finishes the call with a Conduit-made response.
+func (cl *call) errorResponse(status int, typ, msg string) *http.Response {
+	body := errorBody(cl.target.provider.API, status, typ, msg, nil)
+	cl.rec.Status = status
+	cl.finish(parsers.Result{}, true, nil)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Conduit-Error", typ)
+	return &http.Response{
+		StatusCode:    status,
+		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+	}
+}
+
+// finish completes the record from what the meter read and hands it on.
+// It runs once per call.
+func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
+	cl.mu.Lock()
+	if cl.finished {
+		cl.mu.Unlock()
+		return
+	}
+	cl.finished = true
+	gone := cl.clientGone
+	if cl.drainTimer != nil {
+		cl.drainTimer.Stop()
+	}
+	cl.mu.Unlock()
+	cl.stopClientWatch()
+	cl.cancel()
+
+	end := cl.c.now()
+	rec := &cl.rec
+	rec.FinishedAt = end.UTC()
+	rec.Duration = end.Sub(cl.start)
+	applyResult(rec, res)
+	if rec.Outcome == "" {
+		rec.Outcome = outcome(rec, cl.endpoint, res, eof, readErr, gone)
+	}
+	if readErr != nil && rec.Error == "" && !gone {
+		rec.Error = "reading the upstream response: " + describeNetError(readErr).Error()
+	}
+	cl.c.log(rec)
+	if cl.c.record != nil {
+		cl.c.record(*rec)
+	}
+}
+
+func applyResult(rec *ledger.Record, res parsers.Result) {
+	if res.Model != "" {
+		rec.Model = res.Model
+	}
+	rec.ResponseID = res.ResponseID
+	if !res.Seen {
+		return
+	}
+	rec.HasUsage = true
+	rec.InputTokens = res.InputTokens
+	rec.CachedInputTokens = res.CachedInputTokens
+	rec.CacheWriteTokens = res.CacheWriteTokens
+	rec.CacheWrite5mTokens = res.CacheWrite5mTokens
+	rec.CacheWrite1hTokens = res.CacheWrite1hTokens
+	rec.OutputTokens = res.OutputTokens
+	rec.ReasoningTokens = res.ReasoningTokens
+	rec.ProviderCostUSD = res.ProviderCostUSD
+	rec.UsageRaw = res.Raw
+}
+
+func outcome(rec *ledger.Record, ep parsers.Endpoint, res parsers.Result, eof bool, readErr error, clientGone bool) string {
+	switch {
+	case rec.Status >= 400:
+		if res.ErrorMessage != "" && rec.Error == "" {
+			rec.Error = res.ErrorMessage
+		}
+		return ledger.OutcomeUpstreamError
+	case res.Failed:
+		rec.Error = res.ErrorMessage
+		return ledger.OutcomeUpstreamError
+	case clientGone:
+		return ledger.OutcomeClientCancelled
+	case readErr != nil || !eof:
+		return ledger.OutcomeIncomplete
+	case ep.Metered() && !res.Terminal:
+		return ledger.OutcomeIncomplete
+	case !res.Seen:
+		return ledger.OutcomeNoUsage
+	}
+	return ledger.OutcomeComplete
+}
+
+func (c *capture) log(rec *ledger.Record) {
+	attrs := []slog.Attr{
+		slog.String("method", rec.Method),
+		slog.String("provider", rec.Provider),
+		slog.String("path", rec.Path),
+		slog.Int("status", rec.Status),
+		slog.Duration("duration", rec.Duration.Round(time.Microsecond)),
+		slog.String("outcome", rec.Outcome),
+	}
+	if rec.Model != "" {
+		attrs = append(attrs, slog.String("model", rec.Model))
+	}
+	if rec.HasUsage {
+		attrs = append(attrs, slog.Int64("input_tokens", rec.InputTokens), slog.Int64("output_tokens", rec.OutputTokens))
+	}
+	if rec.Error != "" {
+		attrs = append(attrs, slog.String("error", rec.Error))
+	}
+	level := slog.LevelInfo
+	if rec.Outcome == ledger.OutcomeUpstreamError && rec.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	c.logger.LogAttrs(context.Background(), level, "call", attrs...)
+}

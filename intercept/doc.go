@@ -1,0 +1,16 @@
+// Package intercept is Conduit's proxy: the listener's handler, base-URL
+// routing, the forward (HTTPS_PROXY) mode, and the capture pipeline both
+// modes share.
+//
+// Every call, however it arrives, goes through one capture: the request is
+// forwarded upstream with its method, body and headers as sent (hop-by-hop
+// headers and Accept-Encoding removed), and the response body is wrapped in
+// a tap. The tap hands each upstream read to the client first — written and
+// flushed — and only then to a usage meter (package parsers), so recording
+// never delays or alters what the client receives. When the body ends, or
+// the client goes away, the tap finalizes exactly once and the call's
+// ledger.Record goes to the configured Record function.
+//
+// intercept never parses JSON itself: request inspection, stream_options
+// injection and usage extraction all belong to parsers.
+package intercept

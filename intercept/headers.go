@@ -1,0 +1,140 @@
+package intercept
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// hopHeaders are meaningful only for one connection (RFC 9110 §7.6.1) and
+// are never forwarded, in either direction.
+var hopHeaders = []string{
+	"Connection",
+	"Proxy-Connection", // non-standard, still sent by curl
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// removeHopHeaders deletes the hop-by-hop headers, including those the
+// Connection header names.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+}
+
+// tagHeader carries a call's tags (comma-separated); Conduit records them and
+// removes the header before the request goes upstream.
+const tagHeader = "X-Conduit-Tag"
+
+// vhHeaderPrefix marks the request headers Valohai LLM links records by.
+const vhHeaderPrefix = "x-vh-"
+
+// outboundHeaders returns the headers to send upstream: the client's, minus
+// hop-by-hop headers, Accept-Encoding (so Go's transport negotiates gzip and
+// decodes it: the tap always sees, and the client always gets, identity
+// bytes) and Conduit's own tag header.
+func outboundHeaders(in http.Header) http.Header {
+	h := in.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	removeHopHeaders(h)
+	h.Del("Accept-Encoding")
+	h.Del(tagHeader)
+	// Go's server adds nothing else; an empty User-Agent must stay empty
+	// rather than become Go's default.
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""}
+	}
+	return h
+}
+
+// parseTags splits the tag header's values into trimmed, non-empty tags.
+func parseTags(h http.Header) []string {
+	var tags []string
+	for _, v := range h.Values(tagHeader) {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}
+
+// vhHeaders returns the x-vh-* request headers, names lowercased (several
+// values joined with ", ").
+func vhHeaders(h http.Header) map[string]string {
+	var out map[string]string
+	for name, values := range h {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, vhHeaderPrefix) || len(lower) == len(vhHeaderPrefix) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string)
+		}
+		out[lower] = strings.Join(values, ", ")
+	}
+	return out
+}
+
+// secretQueryParams are query parameters that carry credentials (Gemini's
+// ?key=, Azure's SAS sig, …): their values never reach the ledger or logs.
+var secretQueryParams = map[string]bool{
+	"key": true, "api_key": true, "apikey": true, "api-key": true,
+	"access_token": true, "token": true, "sig": true, "signature": true,
+	"x-goog-api-key": true, "code": true, "client_secret": true,
+}
+
+const redacted = "REDACTED"
+
+// redactedPath returns path?query with the values of credential-carrying
+// query parameters replaced, for the ledger and logs.
+func redactedPath(u *url.URL) string {
+	p := u.EscapedPath()
+	if u.RawQuery == "" {
+		return p
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// Unparseable: keep only the names we can see, never a value.
+		return p + "?" + redacted
+	}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, v := range q[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(url.QueryEscape(k))
+			b.WriteByte('=')
+			if secretQueryParams[strings.ToLower(k)] {
+				b.WriteString(redacted)
+			} else {
+				b.WriteString(url.QueryEscape(v))
+			}
+		}
+	}
+	return p + "?" + b.String()
+}

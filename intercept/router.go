@@ -1,0 +1,131 @@
+package intercept
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+// router serves origin-form requests: /health, and /<key>/<rest> forwarded
+// to that provider's upstream as <upstream>/<rest>.
+type router struct {
+	providers map[string]*Provider
+	keys      []string // sorted, for errors
+	capture   *capture
+}
+
+func newRouter(providers []Provider, c *capture) (*router, error) {
+	r := &router{providers: make(map[string]*Provider, len(providers)), capture: c}
+	for i := range providers {
+		p := &providers[i]
+		if p.Upstream == nil {
+			return nil, fmt.Errorf("intercept: provider %q has no upstream", p.Key)
+		}
+		if _, dup := r.providers[p.Key]; dup {
+			return nil, fmt.Errorf("intercept: provider %q configured twice", p.Key)
+		}
+		r.providers[p.Key] = p
+		r.keys = append(r.keys, p.Key)
+	}
+	slices.Sort(r.keys)
+	return r, nil
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "OK")
+		return
+	}
+	key, rest := splitProviderPath(r.URL.EscapedPath())
+	p := rt.providers[key]
+	if p == nil {
+		msg := fmt.Sprintf("conduit: no provider %q is configured; base URLs look like http://%s/<provider>/… with <provider> one of: %s",
+			key, r.Host, strings.Join(rt.keys, ", "))
+		if key == "" {
+			msg = fmt.Sprintf("conduit: this is Conduit; base URLs look like http://%s/<provider>/… with <provider> one of: %s",
+				r.Host, strings.Join(rt.keys, ", "))
+		}
+		writeError(w, "", http.StatusNotFound, typeUnknownProvider, msg, map[string]any{"known_providers": rt.keys})
+		return
+	}
+	if hasDotSegment(r.URL.Path) {
+		writeError(w, p.API, http.StatusBadRequest, typeBadRequest, "conduit: the path may not contain . or .. segments", nil)
+		return
+	}
+	u, err := upstreamURL(p.Upstream, rest, r.URL.RawQuery)
+	if err != nil {
+		writeError(w, p.API, http.StatusBadRequest, typeBadRequest, "conduit: "+err.Error(), nil)
+		return
+	}
+	resp := rt.capture.roundTrip(r, target{provider: p, mode: ledger.ModeBaseURL, url: u})
+	writeResponse(w, resp)
+}
+
+// splitProviderPath splits "/key/rest…" into "key" and "/rest…".
+func splitProviderPath(escaped string) (key, rest string) {
+	s := strings.TrimPrefix(escaped, "/")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i:]
+	}
+	return s, ""
+}
+
+// hasDotSegment reports a "." or ".." segment in a decoded path: the router
+// forwards paths as sent, and must not let one climb out of the upstream's
+// base path.
+func hasDotSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamURL appends the escaped rest of the path (as the client sent it)
+// and the raw query to the provider's upstream.
+func upstreamURL(base *url.URL, rest, rawQuery string) (*url.URL, error) {
+	u := *base
+	escaped := strings.TrimRight(base.EscapedPath(), "/") + rest
+	if escaped == "" {
+		escaped = "/"
+	}
+	decoded, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, fmt.Errorf("bad path escape: %w", err)
+	}
+	u.Path = decoded
+	u.RawPath = ""
+	if escaped != u.EscapedPath() {
+		u.RawPath = escaped
+	}
+	u.RawQuery = rawQuery
+	return &u, nil
+}
+
+// writeResponse sends resp to the client and closes its body. An upstream
+// read error after the headers went out aborts the client's connection, so
+// the client sees the same cut it would have seen without Conduit.
+func writeResponse(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	if resp.ContentLength < 0 {
+		h.Del("Content-Length")
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, err := io.Copy(w, resp.Body)
+	var cwe clientWriteError
+	if err != nil && !errors.As(err, &cwe) {
+		panic(http.ErrAbortHandler)
+	}
+}
