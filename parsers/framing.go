@@ -121,7 +121,7 @@ func (j *jsonSplitter) endUnit(m *Meter) {
 		}
 	} else {
 		m.head(j.head)
-		m.tail(j.tail)
+		m.tail(lastN(j.tail, m.tailCap))
 	}
 	if j.base == 0 && m.fmt != fmtOllama {
 		// A whole top-level object is the whole response (Ollama sends a
@@ -139,7 +139,7 @@ func (j *jsonSplitter) finish(m *Meter) {
 	}
 	m.head(j.head)
 	if j.over {
-		m.tail(j.tail)
+		m.tail(lastN(j.tail, m.tailCap))
 	} else {
 		m.tail(lastN(j.head, m.tailCap))
 	}

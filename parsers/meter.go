@@ -2,6 +2,7 @@ package parsers
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"mime"
 	"strings"
@@ -153,7 +154,7 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 	}
 	switch mt {
 	case "text/event-stream":
-		m.startSSE()
+		m.frame = frameSSE
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
 		m.frame = frameNDJSON
 	case "application/json":
@@ -164,9 +165,12 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 	return m
 }
 
-func (m *Meter) startSSE() {
-	m.frame = frameSSE
-	m.sc = sse.NewScanner(m.sseEvent, sse.Options{MaxEventSize: m.eventCap, TailSize: m.tailCap})
+// scanner returns the SSE scanner, made on first use.
+func (m *Meter) scanner() *sse.Scanner {
+	if m.sc == nil {
+		m.sc = sse.NewScanner(m.sseEvent, sse.Options{MaxEventSize: m.eventCap, TailSize: m.tailCap})
+	}
+	return m.sc
 }
 
 // recoverPanics is switched off by tests, so that fuzzing sees bugs.
@@ -191,19 +195,23 @@ func (m *Meter) Write(p []byte) (int, error) {
 	}
 	defer m.guard()
 	if m.frame == frameSniff {
+		// Leading space decides nothing: it goes to the SSE scanner, which
+		// must see every byte if the body turns out to be SSE (and which is
+		// dropped if it turns out to be JSON).
 		i := skipSpace(p, 0)
-		if i == len(p) {
+		switch {
+		case i == len(p):
+			m.scanner().Write(p)
 			return len(p), nil
-		}
-		if p[i] == '{' || p[i] == '[' {
-			m.frame = frameJSON
-		} else {
-			m.startSSE()
+		case p[i] == '{' || p[i] == '[':
+			m.frame, m.sc = frameJSON, nil
+		default:
+			m.frame = frameSSE
 		}
 	}
 	switch m.frame {
 	case frameSSE:
-		m.sc.Write(p)
+		m.scanner().Write(p)
 	case frameNDJSON:
 		m.lines.write(m, p)
 	case frameJSON:
@@ -232,8 +240,10 @@ func (m *Meter) Finish(eof bool) Result {
 			return
 		}
 		switch m.frame {
-		case frameSSE:
-			m.sc.Close()
+		case frameSSE, frameSniff:
+			if m.sc != nil {
+				m.sc.Close()
+			}
 		case frameNDJSON:
 			m.lines.finish(m)
 		case frameJSON:
@@ -306,6 +316,12 @@ func (m *Meter) buildResult() Result {
 	}
 	if m.fmt != fmtAnthropic && len(m.raw) > 0 {
 		u.Raw = bytes.Clone(m.raw)
+	}
+	if !json.Valid(u.Raw) {
+		// fastjson accepts a few things JSON does not (numbers like "00" or
+		// ".", control bytes in keys that it re-escapes Go-style); the
+		// ledger stores Raw as JSON, so drop it rather than store garbage.
+		u.Raw = nil
 	}
 	// Keep the invariants whatever the provider sent: reasoning ⊆ output,
 	// cache reads and writes ⊆ input.

@@ -37,13 +37,8 @@ func feed(c meterCase, pieces [][]byte, eof bool) Result {
 	if c.headCap > 0 {
 		m.headCap = c.headCap
 	}
-	if c.tailCap > 0 || c.eventCap > 0 {
-		m.tailCap = cmp.Or(c.tailCap, m.tailCap)
-		m.eventCap = c.eventCap
-		if m.sc != nil {
-			m.startSSE()
-		}
-	}
+	m.tailCap = cmp.Or(c.tailCap, m.tailCap)
+	m.eventCap = c.eventCap
 	for _, p := range pieces {
 		if n, err := m.Write(p); n != len(p) || err != nil {
 			panic(fmt.Sprintf("Write returned %d, %v", n, err))
@@ -302,9 +297,6 @@ func TestMeterBoundedMemory(t *testing.T) {
 	for _, ct := range []string{"application/json", "text/event-stream", "application/x-ndjson"} {
 		m := NewMeter(Endpoint{API: OpenAI, Kind: Responses}, ct, Request{})
 		m.headCap, m.tailCap = 1<<16, 1<<10
-		if m.sc != nil {
-			m.startSSE()
-		}
 		switch ct {
 		case "text/event-stream":
 			m.Write([]byte("event: response.completed\ndata: "))

@@ -160,7 +160,7 @@ func TestMeterOpenAIChat(t *testing.T) {
 		{
 			name: "error body",
 			ep:   chatEP, ct: "application/json",
-			req: Request{Model: "gpt-4o"},
+			req:  Request{Model: "gpt-4o"},
 			body: `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`,
 			want: Result{Model: "gpt-4o", Terminal: true, Failed: true, ErrorType: "invalid_request_error", ErrorMessage: "Incorrect API key provided."},
 		},

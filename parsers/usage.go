@@ -27,7 +27,11 @@ type Usage struct {
 	ProviderCostUSD *float64
 
 	// Raw is the provider's own usage object as JSON, as last seen (for
-	// Anthropic streams, the merged object). It is a copy the caller may keep.
+	// Anthropic streams, the merged object; for Ollama, which has none, the
+	// done object's *_count and *_duration members). Insignificant
+	// whitespace is not kept. Nil when no usage was seen, or when what the
+	// provider sent does not re-encode as valid JSON. It is a copy the
+	// caller may keep.
 	Raw []byte
 }
 

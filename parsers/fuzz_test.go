@@ -1,0 +1,183 @@
+package parsers
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/valyala/fastjson"
+)
+
+// contentTypes are the framings a fuzzed body is read with.
+var contentTypes = []string{"text/event-stream", "application/json", "application/x-ndjson", ""}
+
+// checkMeter runs one fuzz input: the same Result whatever the split, with
+// small caps (so oversize paths run) and default caps, no negative or
+// inconsistent count, and a Raw that is valid JSON.
+func checkMeter(t *testing.T, ep Endpoint, body []byte, ctSel uint8, seed uint64) {
+	ct := contentTypes[int(ctSel)%len(contentTypes)]
+	for _, c := range []meterCase{
+		{ep: ep, ct: ct},
+		{ep: ep, ct: ct, headCap: 96, tailCap: 32, eventCap: 64},
+	} {
+		whole := feed(c, [][]byte{body}, true)
+		split := feed(c, splitRandom(body, rand.New(rand.NewPCG(seed, 3))), true)
+		bytewise := feed(c, splitEvery(body, 1), true)
+		for name, r := range map[string]Result{"split": split, "1-byte": bytewise} {
+			if resultString(r) != resultString(whole) || !bytes.Equal(r.Raw, whole.Raw) {
+				t.Fatalf("caps %d/%d: %s differs\n got %s raw %s\nwhole %s raw %s",
+					c.headCap, c.eventCap, name, resultString(r), r.Raw, resultString(whole), whole.Raw)
+			}
+		}
+		u := whole.Usage
+		for _, n := range []int64{u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.CacheWrite5mTokens,
+			u.CacheWrite1hTokens, u.OutputTokens, u.ReasoningTokens} {
+			if n < 0 {
+				t.Fatalf("negative count: %s", resultString(whole))
+			}
+		}
+		if u.ReasoningTokens > u.OutputTokens {
+			t.Fatalf("reasoning above output: %s", resultString(whole))
+		}
+		if !u.Seen && (u.InputTokens|u.OutputTokens|u.CachedInputTokens) != 0 {
+			t.Fatalf("counts without Seen: %s", resultString(whole))
+		}
+		if u.Raw != nil && !json.Valid(u.Raw) {
+			t.Fatalf("raw usage is not JSON: %q", u.Raw)
+		}
+		if u.ProviderCostUSD != nil && *u.ProviderCostUSD < 0 {
+			t.Fatalf("negative cost")
+		}
+	}
+}
+
+func addSeeds(f *testing.F, bodies ...string) {
+	for i, b := range bodies {
+		f.Add([]byte(b), uint8(i), uint64(i))
+	}
+}
+
+func FuzzMeterOpenAI(f *testing.F) {
+	addSeeds(f,
+		sseBody(chunk(`"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{"reasoning_tokens":1}}`), "data: [DONE]"),
+		`{"id":"c","model":"m","usage":{"prompt_tokens":1.0,"completion_tokens":2,"cost":0.5,"prompt_cache_hit_tokens":1}}`,
+		sseBody(`data: {"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":4}}}`, "event: error\ndata: {\"error\":{\"type\":\"t\",\"message\":\"m\"}}"),
+		`[{"usage":{"prompt_tokens":1}},{"error":{"code":5}}]`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, chatEP, body, ct, seed) })
+}
+
+func FuzzMeterResponses(f *testing.F) {
+	addSeeds(f,
+		sseBody(append(respStream(), respEvent("response.completed", `{"type":"response.completed","response":{"id":"r","model":"m",`+respUsage+`}}`))...),
+		`{"id":"r","model":"m","status":"failed","error":{"code":"x","message":"y"},`+respUsage+`}`,
+		sseBody(respEvent("error", `{"type":"error","code":"c","message":"m"}`), respEvent("response.failed", `{"response":{"error":{"code":1}}}`)),
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, respEP, body, ct, seed) })
+}
+
+func FuzzMeterAnthropic(f *testing.F) {
+	addSeeds(f,
+		anthStream(anthStart(`{"input_tokens":2679,"cache_creation_input_tokens":1200,"cache_read_input_tokens":8000,"cache_creation":{"ephemeral_5m_input_tokens":200,"ephemeral_1h_input_tokens":1000},"output_tokens":3}`),
+			anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":600,"output_tokens_details":{"thinking_tokens":9}}}`),
+			anthEvent("message_stop", `{"type":"message_stop"}`)),
+		`{"id":"m","type":"message","model":"c","usage":{"input_tokens":3,"cache_creation_input_tokens":2051,"output_tokens":20}}`,
+		sseBody(anthEvent("error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)),
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, msgEP, body, ct, seed) })
+}
+
+func FuzzMeterGemini(f *testing.F) {
+	var crlf bytes.Buffer
+	for _, c := range geminiChunks {
+		crlf.WriteString("data: " + c + "\r\n\r\n")
+	}
+	addSeeds(f,
+		crlf.String(),
+		"["+geminiChunks[0]+",\r\n"+geminiChunks[2]+"]",
+		`{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":8,"toolUsePromptTokenCount":2}}`,
+		`[{"error":{"code":429,"message":"x","status":"RESOURCE_EXHAUSTED"}}]`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, genSSEEP, body, ct, seed) })
+}
+
+func FuzzMeterOllama(f *testing.F) {
+	addSeeds(f,
+		ndjson(`{"model":"llama3.2","message":{"content":"The"},"done":false}`,
+			`{"model":"llama3.2","done":true,"prompt_eval_count":26,"eval_count":282,"eval_duration":1,"prompt_eval_cached_count":3}`),
+		`{"error":"model not found"}`,
+		`{"model":"m","done":true,"weird\"_count":1}`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, ollamaChatEP, body, ct, seed) })
+}
+
+// FuzzInjectStreamUsage checks that the rewrite only adds bytes (or turns a
+// null into the new value), always yields JSON whose first stream_options
+// has include_usage true, and never touches its input.
+func FuzzInjectStreamUsage(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"gpt-4o","stream":true,"messages":[]}`,
+		`{"stream":true,"stream_options":{"x":1}}`,
+		`{"stream":true,"stream_options":null}`,
+		`{"stream":true,"stream_options":{"include_usage":null}}`,
+		`{"stream":true,"stream_options":{ }}`,
+		"{\"stream\":true,\"stream\\u005foptions\":{}}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		orig := bytes.Clone(in)
+		out, ok := InjectStreamUsage(chatEP, in)
+		if !bytes.Equal(in, orig) {
+			t.Fatal("input modified")
+		}
+		if !ok {
+			if !bytes.Equal(out, in) {
+				t.Fatal("not ok but body changed")
+			}
+			return
+		}
+		var p fastjson.Parser
+		v, err := p.ParseBytes(out)
+		if err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, out)
+		}
+		if iu := v.Get("stream_options", "include_usage"); iu == nil || iu.Type() != fastjson.TypeTrue {
+			t.Fatalf("include_usage not set: %s", out)
+		}
+		if !isSubsequence(in, out) && !nullReplaced(in, out) {
+			t.Fatalf("bytes lost:\n in %s\nout %s", in, out)
+		}
+	})
+}
+
+// isSubsequence reports whether a's bytes all appear in b, in order.
+func isSubsequence(a, b []byte) bool {
+	i := 0
+	for _, c := range b {
+		if i < len(a) && a[i] == c {
+			i++
+		}
+	}
+	return i == len(a)
+}
+
+// nullReplaced reports whether out is in with one "null" token replaced by
+// the injected object or by true.
+func nullReplaced(in, out []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(in[off:], []byte("null"))
+		if i < 0 {
+			return false
+		}
+		i += off
+		for _, r := range []string{`{"include_usage":true}`, `true`} {
+			cand := append(append(append([]byte{}, in[:i]...), r...), in[i+4:]...)
+			if bytes.Equal(cand, out) {
+				return true
+			}
+		}
+		off = i + 1
+	}
+}
