@@ -95,6 +95,10 @@ func (m *Meter) anthropicUsage(u *fastjson.Value) {
 	m.mergeRaw(u)
 }
 
+// maxMergedMembers bounds the merged usage object (Anthropic's has about
+// ten members), so a hostile stream cannot grow it without limit.
+const maxMergedMembers = 64
+
 // mergeRaw folds u's non-null members into the merged raw usage object.
 func (m *Meter) mergeRaw(u *fastjson.Value) {
 	o, err := u.Object()
@@ -111,7 +115,9 @@ func (m *Meter) mergeRaw(u *fastjson.Value) {
 				return
 			}
 		}
-		m.merged = append(m.merged, rawMember{key: string(k), val: v.MarshalTo(nil)})
+		if len(m.merged) < maxMergedMembers {
+			m.merged = append(m.merged, rawMember{key: string(k), val: v.MarshalTo(nil)})
+		}
 	})
 }
 

@@ -1,6 +1,10 @@
 package parsers
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+)
 
 var msgEP = Endpoint{API: Anthropic, Kind: Messages}
 
@@ -108,4 +112,22 @@ func TestMeterAnthropic(t *testing.T) {
 			want: Result{Usage: usage(2054, 0, 2051, 20, 0), Model: "claude-3-5-haiku-20241022", ResponseID: "m", Terminal: true},
 		},
 	})
+}
+
+// TestMeterAnthropicMergedRawBounded guards that many distinct usage keys
+// cannot grow the merged raw object without limit.
+func TestMeterAnthropicMergedRawBounded(t *testing.T) {
+	m := NewMeter(msgEP, "text/event-stream", Request{})
+	m.Write([]byte(anthStart(`{"input_tokens":1,"output_tokens":1}`) + "\n\n"))
+	for i := range 500 {
+		m.Write(fmt.Appendf(nil, "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":%d,\"k%d\":1}}\n\n", i, i))
+	}
+	r := m.Finish(true)
+	var obj map[string]any
+	if err := json.Unmarshal(r.Raw, &obj); err != nil {
+		t.Fatalf("raw %s: %v", r.Raw, err)
+	}
+	if len(obj) > maxMergedMembers || r.OutputTokens != 499 {
+		t.Errorf("%d members, output %d", len(obj), r.OutputTokens)
+	}
 }
