@@ -416,8 +416,8 @@ func (v *validator) pricing(raw map[string]filePricing) map[string]PricingOverri
 		if prefix == "" {
 			v.fail([]string{"pricing", prefix}, "a pricing table needs a model-name prefix")
 		}
-		if o == (PricingOverride{}) {
-			v.fail([]string{"pricing", prefix}, "sets no rate: give at least input and output (USD per 1M tokens)")
+		if o.Input == nil || o.Output == nil {
+			v.fail([]string{"pricing", prefix}, "needs both input and output (USD per 1M tokens); cached_input, cache_write_5m and cache_write_1h are optional")
 		}
 		out[prefix] = o
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ledger/pricing"
 	"github.com/valohai/conduit/parsers"
 )
 
@@ -66,11 +67,33 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	if err != nil {
 		return err
 	}
+	pricer, err := newPricer(cfg)
+	if err != nil {
+		return err
+	}
+	db, err := ledger.Open(cfg.Ledger.Path, ledger.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger})
+	// Whatever happens from here, the records already queued are written.
+	defer func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		if err := writer.Close(wctx); err != nil {
+			logger.Error("ledger: records still queued at exit were not written", "err", err, "dropped", writer.Stats().Queued)
+		}
+	}()
+
 	srv, err := intercept.New(intercept.Options{
 		Providers: providers,
 		Timeouts:  interceptTimeouts(cfg.Timeouts),
 		Logger:    logger,
-		Record:    func(ledger.Record) {},
+		Record: func(rec ledger.Record) {
+			pricer.Price(&rec)
+			writer.Add(rec)
+		},
 	})
 	if err != nil {
 		return err
@@ -81,6 +104,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	}
 	addr := ln.Addr().String()
 	logger.Info(fmt.Sprintf("proxy running at http://%s", addr))
+	logger.Info("ledger at "+cfg.Ledger.Path, "prices_as_of", pricer.AsOf())
 	for _, p := range providers {
 		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
 	}
@@ -132,6 +156,24 @@ func interceptProviders(in []Provider) ([]intercept.Provider, error) {
 		})
 	}
 	return out, nil
+}
+
+// newPricer builds the pricer from the config's [pricing] overrides and
+// [ledger] pricing_file.
+func newPricer(cfg *Config) (*pricing.Pricer, error) {
+	overrides := make(map[string]pricing.Rates, len(cfg.Pricing))
+	for prefix, o := range cfg.Pricing {
+		// ParseConfig guarantees Input and Output.
+		overrides[prefix] = pricing.Rates{
+			Input: *o.Input, Output: *o.Output,
+			CachedInput: o.CachedInput, CacheWrite5m: o.CacheWrite5m, CacheWrite1h: o.CacheWrite1h,
+		}
+	}
+	p, err := pricing.NewPricer(overrides, cfg.Ledger.PricingFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: [ledger] pricing_file: %w", cfg.Path, err)
+	}
+	return p, nil
 }
 
 func interceptTimeouts(t Timeouts) intercept.Timeouts {

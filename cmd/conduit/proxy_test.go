@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/ledger"
 )
 
 // TestProxyServesAndStopsGracefully guards `conduit proxy` end to end: it
@@ -63,6 +64,19 @@ func TestProxyServesAndStopsGracefully(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("serveProxy: %v", err)
+	}
+	// The call was written to the ledger beside the config before the stop returned.
+	db, err := ledger.OpenReadOnly(cfg.Ledger.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	page, err := db.Page(context.Background(), ledger.Filter{}, ledger.Cursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Rows) != 1 || page.Rows[0].Provider != "openai" || page.Rows[0].Outcome != ledger.OutcomeComplete || !page.Rows[0].HasUsage {
+		t.Fatalf("ledger rows %+v", page.Rows)
 	}
 	out := logs.String()
 	for _, want := range []string{
