@@ -154,6 +154,9 @@ func generateLedger(path string, n int) error {
 			batch = batch[:0]
 		}
 	}
+	if err := rebuildRollups(ctx, tx); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}

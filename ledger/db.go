@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -199,10 +198,7 @@ func (db *DB) Close() error {
 		}
 		db.versionMu.Unlock()
 		db.insertMu.Lock()
-		if db.insert.stmt != nil {
-			errs = append(errs, db.insert.stmt.(driver.Stmt).Close())
-			db.insert = rawInsert{}
-		}
+		errs = append(errs, db.insert.close())
 		db.insertMu.Unlock()
 		errs = append(errs, db.read.Close())
 		if db.write != nil {

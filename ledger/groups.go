@@ -59,52 +59,29 @@ func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 	if loc == nil {
 		loc = time.UTC
 	}
-	where, args := f.where()
-	var q string
 	switch by {
-	case ByModel:
-		q = "SELECT coalesce(calls.model, ''), " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.model"
-	case ByProvider:
-		q = "SELECT calls.provider, " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.provider"
-	case ByClient:
-		q = "SELECT coalesce(calls.client, ''), " + totalsColumns + " FROM calls WHERE " + where + " GROUP BY calls.client"
-	case ByTag:
-		q = "SELECT coalesce(t.value, ''), " + totalsColumns +
-			" FROM calls LEFT JOIN json_each(calls.tags) AS t WHERE " + where + " GROUP BY t.value"
-	case ByDay, ByHour:
-		q = fmt.Sprintf("SELECT calls.started_at / %d, %s FROM calls WHERE %s GROUP BY 1", timeBucketMillis, totalsColumns, where)
+	case ByModel, ByProvider, ByClient, ByTag, ByDay, ByHour:
 	default:
 		return nil, fmt.Errorf("ledger groups: unknown grouping %q", by)
 	}
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	res, err := db.aggregate(ctx, by, f)
 	if err != nil {
 		return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
 	}
-	defer rows.Close()
-
-	var out []Group
-	var buckets []timeBucket
-	for rows.Next() {
-		if by == ByDay || by == ByHour {
-			var b int64
-			t, err := scanTotals(rows, &b)
-			if err != nil {
-				return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
-			}
-			buckets = append(buckets, timeBucket{b, t})
-			continue
-		}
-		var g Group
-		if g.Totals, err = scanTotals(rows, &g.Key); err != nil {
-			return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
-		}
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
-	}
 	if by == ByDay || by == ByHour {
+		buckets := make([]timeBucket, 0, len(res.byBucket))
+		for b, a := range res.byBucket {
+			t := a.t
+			t.CostUSD += a.comp
+			buckets = append(buckets, timeBucket{b, t})
+		}
 		return foldBuckets(buckets, by, loc), nil
+	}
+	out := make([]Group, 0, len(res.byKey))
+	for k, a := range res.byKey {
+		t := a.t
+		t.CostUSD += a.comp
+		out = append(out, Group{Key: k, Totals: t})
 	}
 	slices.SortFunc(out, func(a, b Group) int {
 		switch {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -54,10 +55,56 @@ func (db *DB) Insert(ctx context.Context, recs []Record) error {
 	return nil
 }
 
-// rawInsert is the write connection's prepared INSERT.
+// rawInsert holds the write connection's prepared statements.
 type rawInsert struct {
-	conn any // the driver connection it belongs to
-	stmt driver.StmtExecContext
+	conn   any // the driver connection they belong to
+	insert driver.StmtExecContext
+	rollup driver.StmtExecContext
+	tags   driver.StmtExecContext
+}
+
+func (r *rawInsert) close() error {
+	var errs []error
+	for _, st := range []driver.StmtExecContext{r.insert, r.rollup, r.tags} {
+		if st != nil {
+			errs = append(errs, st.(driver.Stmt).Close())
+		}
+	}
+	*r = rawInsert{}
+	return errors.Join(errs...)
+}
+
+func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc any) error {
+	if db.insert.conn == dc {
+		return nil
+	}
+	_ = db.insert.close()
+	prep := func(q string) (driver.StmtExecContext, error) {
+		st, err := c.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		se, ok := st.(driver.StmtExecContext)
+		if !ok {
+			st.Close()
+			return nil, fmt.Errorf("sqlite driver statement %T lacks ExecContext", st)
+		}
+		return se, nil
+	}
+	var ri rawInsert
+	var err error
+	if ri.insert, err = prep(insertOne); err == nil {
+		if ri.rollup, err = prep(rollupUpsert); err == nil {
+			ri.tags, err = prep(rollupTagsUpsert)
+		}
+	}
+	if err != nil {
+		_ = ri.close()
+		return err
+	}
+	ri.conn = dc
+	db.insert = ri
+	return nil
 }
 
 func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) {
@@ -70,21 +117,8 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	}
 	db.insertMu.Lock()
 	defer db.insertMu.Unlock()
-	if db.insert.conn != dc {
-		if db.insert.stmt != nil {
-			_ = db.insert.stmt.(driver.Stmt).Close()
-			db.insert = rawInsert{}
-		}
-		st, err := c.PrepareContext(ctx, insertOne)
-		if err != nil {
-			return err
-		}
-		se, ok := st.(driver.StmtExecContext)
-		if !ok {
-			st.Close()
-			return fmt.Errorf("sqlite driver statement %T lacks ExecContext", st)
-		}
-		db.insert = rawInsert{conn: dc, stmt: se}
+	if err := db.prepareInsert(ctx, c, dc); err != nil {
+		return err
 	}
 	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
@@ -97,14 +131,24 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	}()
 	args := make([]any, 0, insertArgs)
 	named := make([]driver.NamedValue, insertArgs)
+	roll := newRollupBatch()
 	for i := range recs {
 		args = appendRecordArgs(args[:0], &recs[i])
 		for j, a := range args {
 			named[j] = driver.NamedValue{Ordinal: j + 1, Value: a}
 		}
-		if _, err := db.insert.stmt.ExecContext(ctx, named); err != nil {
+		res, err := db.insert.insert.ExecContext(ctx, named)
+		if err != nil {
 			return fmt.Errorf("record %s: %w", recs[i].ID, err)
 		}
+		// A call already stored (a batch written twice) is not counted
+		// twice.
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			roll.add(&recs[i])
+		}
+	}
+	if err := roll.write(ctx, db.insert.rollup, db.insert.tags); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -112,8 +156,9 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	return nil
 }
 
-// insertTx inserts recs within tx through database/sql (used to generate
-// test ledgers quickly inside one transaction).
+// insertTx inserts recs within tx through database/sql, without updating
+// the rollups (used to build test ledgers quickly in one transaction; the
+// caller rebuilds the rollups with rebuildRollups).
 func insertTx(ctx context.Context, tx *sql.Tx, recs []Record) error {
 	stmt, err := tx.PrepareContext(ctx, insertOne)
 	if err != nil {
@@ -209,13 +254,13 @@ func vhHeadersJSON(h map[string]string) any {
 	return string(b)
 }
 
-// tagsJSON encodes tags as a JSON array, dropping empty ones, or NULL when
-// none remain.
+// tagsJSON encodes tags as a JSON array, dropping empty and repeated ones,
+// or NULL when none remain.
 func tagsJSON(tags []string) any {
 	if len(tags) == 0 {
 		return nil
 	}
-	keep := slices.DeleteFunc(slices.Clone(tags), func(s string) bool { return strings.TrimSpace(s) == "" })
+	keep := normTags(tags)
 	if len(keep) == 0 {
 		return nil
 	}

@@ -238,7 +238,6 @@ type Totals struct {
 }
 
 // totalsColumns aggregates calls into Totals's fields, in scanTotals order.
-// Every column it reads is in the calls_report index.
 const totalsColumns = `count(*),
 	coalesce(sum(calls.input_tokens), 0), coalesce(sum(calls.cached_input_tokens), 0),
 	coalesce(sum(calls.cache_write_tokens), 0), coalesce(sum(calls.output_tokens), 0),
@@ -263,17 +262,29 @@ func scanTotals(s scanner, extra ...any) (Totals, error) {
 	return t, nil
 }
 
-// Totals sums the calls matching f. SQLite sums the costs with
-// Kahan-Babuska-Neumaier summation, so a total over a million rows is as
-// exact as the rows.
+// Totals sums the calls matching f. Whole quarter hours come from the
+// rollups (so a total over a million calls reads a few thousand rows), the
+// window's partial edges from the calls; costs are summed with
+// compensation, so the total is as exact as the rows.
 func (db *DB) Totals(ctx context.Context, f Filter) (Totals, error) {
-	where, args := f.where()
-	row := db.read.QueryRowContext(ctx, "SELECT "+totalsColumns+" FROM calls WHERE "+where, args...)
-	t, err := scanTotals(row)
+	res, err := db.aggregate(ctx, "", f)
 	if err != nil {
 		return Totals{}, fmt.Errorf("ledger totals: %w", err)
 	}
+	a := res.byKey[""]
+	if a == nil {
+		return Totals{}, nil
+	}
+	t := a.t
+	t.CostUSD += a.comp
 	return t, nil
+}
+
+func timeFromMillis(ms, sentinel int64) time.Time {
+	if ms == sentinel {
+		return time.Time{}
+	}
+	return fromMillis(ms)
 }
 
 // add merges o into t (for folding groups).

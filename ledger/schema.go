@@ -61,18 +61,17 @@ CREATE TABLE calls (
 	sync_attempts         INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
--- Time windows, newest-first pages (the rowid breaks ties) and the report's
--- groupings by model, provider and day: every column those read is in the
--- index, so they never touch the wide table rows.
-CREATE INDEX calls_report ON calls (started_at, provider, model, has_usage, outcome,
-	input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
-	reasoning_tokens, cost_usd);
+-- Time windows and newest-first pages: the rowid (seq) breaks ties, so
+-- the index order is exactly the pages' order. Reports read the rollups
+-- (migration 2) and come here only for the edges of their window.
+CREATE INDEX calls_started ON calls (started_at);
 
 -- The Valohai sync's queue: unsent calls with usage and x-vh-* headers,
 -- oldest first.
 CREATE INDEX calls_unsynced ON calls (started_at)
 	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
 `},
+	{2, "add rollups", rollupSQL},
 }
 
 // SchemaVersion is the ledger schema this binary reads and writes.

@@ -1,0 +1,230 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+)
+
+// aggPart is one piece of an aggregate query: whole buckets from a rollup,
+// or calls in a time range.
+type aggPart struct {
+	rollup bool
+	// rollup: buckets [b0, b1); calls: started_at in [from, to) ms. The
+	// math.MinInt64 / math.MaxInt64 sentinels leave a side open.
+	lo, hi int64
+}
+
+const (
+	openLo = math.MinInt64
+	openHi = math.MaxInt64
+)
+
+// planAggregate splits f's window into rollup buckets and raw edges.
+// Filters the rollups cannot answer (HTTP status) read only calls.
+func planAggregate(f Filter) []aggPart {
+	from, to := int64(openLo), int64(openHi)
+	if !f.Since.IsZero() {
+		from = f.Since.UnixMilli()
+	}
+	if !f.Until.IsZero() {
+		to = f.Until.UnixMilli()
+	}
+	if f.Status != 0 || from >= to {
+		return rawPlan(f)
+	}
+	b0, b1 := int64(openLo), int64(openHi)
+	if from != openLo {
+		b0 = ceilDiv(from, timeBucketMillis)
+	}
+	if to != openHi {
+		b1 = floorDiv(to, timeBucketMillis)
+	}
+	if b0 != openLo && b1 != openHi && b0 >= b1 {
+		return []aggPart{{lo: from, hi: to}} // inside one bucket
+	}
+	parts := []aggPart{{rollup: true, lo: b0, hi: b1}}
+	if b0 != openLo && from < b0*timeBucketMillis {
+		parts = append(parts, aggPart{lo: from, hi: b0 * timeBucketMillis})
+	}
+	if b1 != openHi && b1*timeBucketMillis < to {
+		parts = append(parts, aggPart{lo: b1 * timeBucketMillis, hi: to})
+	}
+	return parts
+}
+
+// rawPlan reads f's whole window from the calls.
+func rawPlan(f Filter) []aggPart {
+	p := aggPart{lo: openLo, hi: openHi}
+	if !f.Since.IsZero() {
+		p.lo = f.Since.UnixMilli()
+	}
+	if !f.Until.IsZero() {
+		p.hi = f.Until.UnixMilli()
+	}
+	return []aggPart{p}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
+
+// aggResult is an aggregate's groups: by key for the non-time groupings (a
+// single "" key for plain totals), by bucket for the time ones.
+type aggResult struct {
+	byKey    map[string]*rollupAcc
+	byBucket map[int64]*rollupAcc
+}
+
+func (r *aggResult) merge(key string, bucket int64, t Totals, timeKeyed bool) {
+	if t.Calls == 0 {
+		return
+	}
+	var a *rollupAcc
+	if timeKeyed {
+		if a = r.byBucket[bucket]; a == nil {
+			a = &rollupAcc{}
+			r.byBucket[bucket] = a
+		}
+	} else {
+		if a = r.byKey[key]; a == nil {
+			a = &rollupAcc{}
+			r.byKey[key] = a
+		}
+	}
+	a.t.add(t, &a.comp)
+}
+
+// aggregate sums the calls matching f, grouped by by ("" for plain
+// totals), reading whole quarter hours from the rollups and the rest from
+// the calls, all in one read transaction (one consistent snapshot).
+func (db *DB) aggregate(ctx context.Context, by GroupBy, f Filter) (*aggResult, error) {
+	parts := planAggregate(f)
+	if by == ByTag && f.Tag != "" {
+		// The calls carrying one tag, split by all their tags: only the
+		// calls know which tags go together.
+		parts = rawPlan(f)
+	}
+	return db.aggregateParts(ctx, by, f, parts)
+}
+
+func (db *DB) aggregateParts(ctx context.Context, by GroupBy, f Filter, parts []aggPart) (*aggResult, error) {
+	timeKeyed := by == ByDay || by == ByHour
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	res := &aggResult{byKey: map[string]*rollupAcc{}, byBucket: map[int64]*rollupAcc{}}
+	for _, p := range parts {
+		q, args := aggregateQuery(by, f, p)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var key string
+			var bucket int64
+			var dest any = &key
+			if timeKeyed {
+				dest = &bucket
+			}
+			t, err := scanTotals(rows, dest)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			res.merge(key, bucket, t, timeKeyed)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// aggregateQuery renders one part's SQL: the group key, then the totals
+// columns in scanTotals order.
+func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
+	if p.rollup {
+		table := "rollup"
+		if by == ByTag || f.Tag != "" {
+			table = "rollup_tags"
+		}
+		var key string
+		switch by {
+		case ByModel:
+			key = "model"
+		case ByProvider:
+			key = "provider"
+		case ByClient:
+			key = "client"
+		case ByTag:
+			key = "tag"
+		case ByDay, ByHour:
+			key = "bucket"
+		default:
+			key = "''"
+		}
+		where, args := "1", []any(nil)
+		cond := func(c string, v any) {
+			where += " AND " + c
+			args = append(args, v)
+		}
+		if p.lo != openLo {
+			cond("bucket >= ?", p.lo)
+		}
+		if p.hi != openHi {
+			cond("bucket < ?", p.hi)
+		}
+		for _, c := range []struct{ col, v string }{
+			{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
+			{"outcome", f.Outcome}, {"tag", f.Tag},
+		} {
+			if c.v != "" {
+				cond(c.col+" = ?", c.v)
+			}
+		}
+		q := "SELECT " + key + ", " + rollupAggColumns + " FROM " + table + " WHERE " + where
+		if key != "''" {
+			q += " GROUP BY " + key
+		}
+		return q, args
+	}
+
+	rf := f
+	rf.Since, rf.Until = timeFromMillis(p.lo, openLo), timeFromMillis(p.hi, openHi)
+	where, args := rf.where()
+	from := "calls"
+	var key string
+	switch by {
+	case ByModel:
+		key = "coalesce(calls.model, '')"
+	case ByProvider:
+		key = "calls.provider"
+	case ByClient:
+		key = "coalesce(calls.client, '')"
+	case ByTag:
+		key = "coalesce(t.value, '')"
+		from = "calls LEFT JOIN json_each(calls.tags) AS t"
+	case ByDay, ByHour:
+		key = fmt.Sprintf("calls.started_at / %d", timeBucketMillis)
+	default:
+		key = "''"
+	}
+	q := "SELECT " + key + ", " + totalsColumns + " FROM " + from + " WHERE " + where
+	if key != "''" {
+		q += " GROUP BY 1"
+	}
+	return q, args
+}

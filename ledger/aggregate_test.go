@@ -1,0 +1,181 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// randomRecords spreads n calls over ~6 hours with random providers,
+// models, clients, tags, outcomes and prices.
+func randomRecords(rng *rand.Rand, n int) []Record {
+	models := []struct{ provider, model string }{{"openai", "gpt-4.1"}, {"openai", "gpt-5.4"},
+		{"anthropic", "claude-sonnet-4-6"}, {"local", ""}}
+	clients := []string{"", "curl/8", "OpenAI/Python"}
+	tagSets := [][]string{nil, {"a"}, {"a", "b"}, {"b", "b", ""}}
+	var out []Record
+	for i := range n {
+		m := models[rng.IntN(len(models))]
+		r := sampleRecord(i)
+		r.StartedAt = baseTime.Add(time.Duration(rng.Int64N(int64(6 * time.Hour))))
+		r.Provider, r.Model, r.Client = m.provider, m.model, clients[rng.IntN(len(clients))]
+		r.Tags = tagSets[rng.IntN(len(tagSets))]
+		r.InputTokens, r.OutputTokens = rng.Int64N(10000), rng.Int64N(2000)
+		r.CostUSD = f64(float64(rng.IntN(100000)) / 1e7)
+		switch rng.IntN(6) {
+		case 0:
+			r.CostUSD, r.CostSource = nil, ""
+		case 1:
+			r.Outcome, r.Status, r.HasUsage, r.CostUSD = OutcomeUpstreamError, 500, false, nil
+		case 2:
+			r.Outcome, r.Status = OutcomeIncomplete, 200
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func aggString(t *testing.T, res *aggResult) string {
+	t.Helper()
+	var lines []string
+	for k, a := range res.byKey {
+		tot := a.t
+		tot.CostUSD += a.comp
+		lines = append(lines, fmt.Sprintf("%q %+v", k, roundCost(tot)))
+	}
+	for b, a := range res.byBucket {
+		tot := a.t
+		tot.CostUSD += a.comp
+		lines = append(lines, fmt.Sprintf("%d %+v", b, roundCost(tot)))
+	}
+	slices.Sort(lines)
+	return fmt.Sprint(lines)
+}
+
+// roundCost drops float noise below a nanodollar, far under any display.
+func roundCost(t Totals) Totals {
+	t.CostUSD = float64(int64(t.CostUSD*1e9+0.5)) / 1e9
+	return t
+}
+
+// TestRollupsMatchCalls: for random windows (aligned and not) and filters,
+// every grouping computed from rollups plus raw edges equals the same
+// grouping computed from the calls alone.
+func TestRollupsMatchCalls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	db := mustOpen(t)
+	// Through the Writer path (Insert), in several batches.
+	recs := randomRecords(rng, 800)
+	for i := 0; i < len(recs); i += 200 {
+		mustInsert(t, db, recs[i:min(i+200, len(recs))]...)
+	}
+	ctx := context.Background()
+	at := func(minutes int) time.Time { return baseTime.Add(time.Duration(minutes) * time.Minute) }
+	windows := [][2]time.Time{
+		{}, {at(15), at(90)}, {at(7), at(200)}, {at(7), {}}, {{}, at(133)},
+		{at(16), at(29)}, {at(30), at(30)}, {at(-60), at(1000)},
+	}
+	for range 4 {
+		a, b := rng.IntN(400)-20, rng.IntN(400)-20
+		windows = append(windows, [2]time.Time{at(min(a, b)).Add(time.Duration(rng.IntN(60000)) * time.Millisecond), at(max(a, b))})
+	}
+	filters := []Filter{{}, {Provider: "openai"}, {Model: "gpt-4.1"}, {Client: "curl/8"},
+		{Tag: "a"}, {Tag: "b", Provider: "anthropic"}, {Outcome: OutcomeIncomplete}, {Status: 500}}
+	for _, w := range windows {
+		for _, f := range filters {
+			f.Since, f.Until = w[0], w[1]
+			// Two groupings per case keep the test fast; over the cases
+			// every grouping is covered many times.
+			groupings := []GroupBy{"", ByModel, ByProvider, ByClient, ByTag, ByDay}
+			rng.Shuffle(len(groupings), func(i, j int) { groupings[i], groupings[j] = groupings[j], groupings[i] })
+			for _, by := range groupings[:2] {
+				got, err := db.aggregate(ctx, by, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := db.aggregateParts(ctx, by, f, rawPlan(f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g, w := aggString(t, got), aggString(t, want); g != w {
+					t.Fatalf("by %q, filter %+v, plan %+v:\n got %s\nwant %s", by, f, planAggregate(f), g, w)
+				}
+			}
+		}
+	}
+}
+
+func TestPlanAggregate(t *testing.T) {
+	B := int64(timeBucketMillis)
+	ms := func(v int64) time.Time { return time.UnixMilli(v) }
+	tests := []struct {
+		name string
+		f    Filter
+		want []aggPart
+	}{
+		{"open", Filter{}, []aggPart{{rollup: true, lo: openLo, hi: openHi}}},
+		{"aligned", Filter{Since: ms(2 * B), Until: ms(5 * B)}, []aggPart{{rollup: true, lo: 2, hi: 5}}},
+		{"ragged", Filter{Since: ms(2*B + 1), Until: ms(5*B + 7)},
+			[]aggPart{{rollup: true, lo: 3, hi: 5}, {lo: 2*B + 1, hi: 3 * B}, {lo: 5 * B, hi: 5*B + 7}}},
+		{"inside one bucket", Filter{Since: ms(2*B + 1), Until: ms(2*B + 9)}, []aggPart{{lo: 2*B + 1, hi: 2*B + 9}}},
+		{"status needs calls", Filter{Status: 500, Since: ms(B)}, []aggPart{{lo: B, hi: openHi}}},
+		{"since only", Filter{Since: ms(B + 1)}, []aggPart{{rollup: true, lo: 2, hi: openHi}, {lo: B + 1, hi: 2 * B}}},
+	}
+	for _, tt := range tests {
+		if got := planAggregate(tt.f); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestMigrateBackfillsRollups: a ledger created before the rollups (schema
+// version 1) is migrated, and its calls are counted in them.
+func TestMigrateBackfillsRollups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conduit.db")
+	raw, err := sql.Open("sqlite", dsn(path, "rwc", "_pragma=journal_mode(WAL)"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(migrations[0].sql + "; PRAGMA user_version = 1"); err != nil {
+		t.Fatal(err)
+	}
+	recs := randomRecords(rand.New(rand.NewPCG(3, 4)), 500)
+	if err := insertTx(ctx, tx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := userVersion(ctx, db.write); v != SchemaVersion {
+		t.Fatalf("user_version %d", v)
+	}
+	for _, by := range []GroupBy{"", ByModel, ByTag, ByDay} {
+		got, _ := db.aggregate(ctx, by, Filter{})
+		want, _ := db.aggregateParts(ctx, by, Filter{}, rawPlan(Filter{}))
+		if g, w := aggString(t, got), aggString(t, want); g != w {
+			t.Errorf("by %q after backfill:\n got %s\nwant %s", by, g, w)
+		}
+	}
+	var n int
+	db.read.QueryRow("SELECT count(*) FROM rollup").Scan(&n)
+	if n == 0 {
+		t.Error("rollup empty after backfill")
+	}
+}

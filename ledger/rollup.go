@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The rollups keep running totals per quarter hour, so that reports and the
+// dashboard's header read a few thousand summary rows instead of every call:
+// a report over a million calls would otherwise spend seconds in SQLite's
+// per-row aggregation. The Writer updates them in the same transaction as
+// the calls, so they never disagree.
+//
+//	rollup       one row per (bucket, provider, model, client, outcome)
+//	rollup_tags  one row per (bucket, tag, provider, model, client, outcome);
+//	             a call counts once under each of its tags, or under tag ""
+//	             when it has none
+//
+// bucket is started_at / timeBucketMillis. A query whose window does not
+// start or end on a bucket boundary reads the partial buckets at its edges
+// from the calls themselves. Filters the rollups cannot answer (HTTP
+// status) read the calls.
+const rollupSQL = `
+CREATE TABLE rollup (
+	bucket              INTEGER NOT NULL,
+	provider            TEXT    NOT NULL,
+	model               TEXT    NOT NULL, -- '' when unknown
+	client              TEXT    NOT NULL, -- '' when none
+	outcome             TEXT    NOT NULL,
+	calls               INTEGER NOT NULL,
+	input_tokens        INTEGER NOT NULL,
+	cached_input_tokens INTEGER NOT NULL,
+	cache_write_tokens  INTEGER NOT NULL,
+	output_tokens       INTEGER NOT NULL,
+	reasoning_tokens    INTEGER NOT NULL,
+	cost_usd            REAL    NOT NULL, -- priced calls only
+	unpriced            INTEGER NOT NULL,
+	no_usage            INTEGER NOT NULL,
+	errors              INTEGER NOT NULL,
+	first_ms            INTEGER NOT NULL,
+	last_ms             INTEGER NOT NULL,
+	PRIMARY KEY (bucket, provider, model, client, outcome)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE rollup_tags (
+	bucket              INTEGER NOT NULL,
+	tag                 TEXT    NOT NULL, -- '' for calls without tags
+	provider            TEXT    NOT NULL,
+	model               TEXT    NOT NULL,
+	client              TEXT    NOT NULL,
+	outcome             TEXT    NOT NULL,
+	calls               INTEGER NOT NULL,
+	input_tokens        INTEGER NOT NULL,
+	cached_input_tokens INTEGER NOT NULL,
+	cache_write_tokens  INTEGER NOT NULL,
+	output_tokens       INTEGER NOT NULL,
+	reasoning_tokens    INTEGER NOT NULL,
+	cost_usd            REAL    NOT NULL,
+	unpriced            INTEGER NOT NULL,
+	no_usage            INTEGER NOT NULL,
+	errors              INTEGER NOT NULL,
+	first_ms            INTEGER NOT NULL,
+	last_ms             INTEGER NOT NULL,
+	PRIMARY KEY (bucket, tag, provider, model, client, outcome)
+) STRICT, WITHOUT ROWID;
+` + rollupBackfillSQL
+
+// rollupBackfillSQL fills the rollups from the calls table.
+const rollupBackfillSQL = `
+INSERT INTO rollup
+SELECT started_at / 900000, provider, coalesce(model, ''), coalesce(client, ''), outcome,
+	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
+	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
+	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
+FROM calls GROUP BY 1, 2, 3, 4, 5;
+
+INSERT INTO rollup_tags
+SELECT started_at / 900000, coalesce(t.value, ''), provider, coalesce(model, ''),
+	coalesce(client, ''), outcome,
+	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
+	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
+	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
+FROM calls LEFT JOIN (SELECT DISTINCT calls.seq AS cseq, j.value AS value
+	FROM calls, json_each(calls.tags) AS j) AS t ON t.cseq = calls.seq
+GROUP BY 1, 2, 3, 4, 5, 6;
+`
+
+// rollupAggColumns are the aggregates over rollup rows, in scanTotals order.
+const rollupAggColumns = `coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0),
+	coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),
+	coalesce(sum(output_tokens), 0), coalesce(sum(reasoning_tokens), 0),
+	coalesce(sum(cost_usd), 0.0), coalesce(sum(unpriced), 0), coalesce(sum(no_usage), 0),
+	coalesce(sum(errors), 0), min(first_ms), max(last_ms)`
+
+const rollupUpdate = ` DO UPDATE SET calls = calls + excluded.calls,
+	input_tokens = input_tokens + excluded.input_tokens,
+	cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+	cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+	output_tokens = output_tokens + excluded.output_tokens,
+	reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+	cost_usd = cost_usd + excluded.cost_usd,
+	unpriced = unpriced + excluded.unpriced,
+	no_usage = no_usage + excluded.no_usage,
+	errors = errors + excluded.errors,
+	first_ms = min(first_ms, excluded.first_ms),
+	last_ms = max(last_ms, excluded.last_ms)`
+
+const rollupUpsert = `INSERT INTO rollup (bucket, provider, model, client, outcome,
+	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT (bucket, provider, model, client, outcome)` + rollupUpdate
+
+const rollupTagsUpsert = `INSERT INTO rollup_tags (bucket, tag, provider, model, client, outcome,
+	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT (bucket, tag, provider, model, client, outcome)` + rollupUpdate
+
+// rollupKey identifies a rollup row; tag is used for rollup_tags only.
+type rollupKey struct {
+	bucket                                int64
+	tag, provider, model, client, outcome string
+}
+
+// rollupAcc accumulates one batch's contribution to a rollup row.
+type rollupAcc struct {
+	t    Totals
+	comp float64 // Neumaier compensation of t.CostUSD
+}
+
+// rollupBatch accumulates a batch of inserted calls.
+type rollupBatch struct {
+	rows map[rollupKey]*rollupAcc
+	tags map[rollupKey]*rollupAcc
+}
+
+func newRollupBatch() *rollupBatch {
+	return &rollupBatch{rows: map[rollupKey]*rollupAcc{}, tags: map[rollupKey]*rollupAcc{}}
+}
+
+// add counts r, as stored (see appendRecordArgs).
+func (b *rollupBatch) add(r *Record) {
+	one := Totals{Calls: 1, First: r.StartedAt, Last: r.StartedAt}
+	if r.HasUsage {
+		one.InputTokens, one.CachedInputTokens, one.CacheWriteTokens = r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens
+		one.OutputTokens, one.ReasoningTokens = r.OutputTokens, r.ReasoningTokens
+		if c, ok := finite(r.CostUSD).(float64); ok {
+			one.CostUSD = c
+		} else {
+			one.Unpriced = 1
+		}
+	} else {
+		one.NoUsage = 1
+	}
+	if r.Outcome == OutcomeUpstreamError {
+		one.Errors = 1
+	}
+	k := rollupKey{bucket: r.StartedAt.UnixMilli() / timeBucketMillis, provider: r.Provider,
+		model: r.Model, client: r.Client, outcome: r.Outcome}
+	b.put(b.rows, k, one)
+	tags := normTags(r.Tags)
+	if len(tags) == 0 {
+		tags = []string{""}
+	}
+	for _, tag := range tags {
+		k.tag = tag
+		b.put(b.tags, k, one)
+	}
+}
+
+func (b *rollupBatch) put(m map[rollupKey]*rollupAcc, k rollupKey, one Totals) {
+	a := m[k]
+	if a == nil {
+		a = &rollupAcc{}
+		m[k] = a
+	}
+	a.t.add(one, &a.comp)
+}
+
+// write upserts the batch with the prepared statements rows and tags.
+func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecContext) error {
+	exec := func(st driver.StmtExecContext, m map[rollupKey]*rollupAcc, withTag bool) error {
+		args := make([]driver.NamedValue, 0, 18)
+		for k, a := range m {
+			t := a.t
+			vals := []any{k.bucket}
+			if withTag {
+				vals = append(vals, k.tag)
+			}
+			vals = append(vals, k.provider, k.model, k.client, k.outcome,
+				t.Calls, t.InputTokens, t.CachedInputTokens, t.CacheWriteTokens, t.OutputTokens,
+				t.ReasoningTokens, t.CostUSD+a.comp, t.Unpriced, t.NoUsage, t.Errors,
+				t.First.UnixMilli(), t.Last.UnixMilli())
+			args = args[:0]
+			for i, v := range vals {
+				args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
+			}
+			if _, err := st.ExecContext(ctx, args); err != nil {
+				return fmt.Errorf("update rollup: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := exec(rows, b.rows, false); err != nil {
+		return err
+	}
+	return exec(tags, b.tags, true)
+}
+
+// normTags drops empty and repeated tags, keeping the first occurrence's
+// order. The result may share tags's backing array only if unchanged.
+func normTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	clean := true
+	for i, t := range tags {
+		if strings.TrimSpace(t) == "" || slices.Contains(tags[:i], t) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return tags
+	}
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if strings.TrimSpace(t) != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// rebuildRollups recomputes the rollups from the calls, within tx.
+func rebuildRollups(ctx context.Context, tx interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}) error {
+	for _, q := range []string{"DELETE FROM rollup", "DELETE FROM rollup_tags", rollupBackfillSQL} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("rebuild rollups: %w", err)
+		}
+	}
+	return nil
+}
