@@ -102,30 +102,48 @@ func (r *aggResult) merge(key string, bucket int64, t Totals, timeKeyed bool) {
 	a.t.add(t, &a.comp)
 }
 
+// querier runs queries: the read pool, or a read transaction when several
+// queries must see one snapshot.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// snapshot begins a read transaction: its queries all see the ledger as of
+// its first one. The caller must Rollback it.
+func (db *DB) snapshot(ctx context.Context) (*sql.Tx, error) {
+	return db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+}
+
 // aggregate sums the calls matching f, grouped by by ("" for plain
 // totals), reading whole quarter hours from the rollups and the rest from
-// the calls, all in one read transaction (one consistent snapshot).
+// the calls.
 func (db *DB) aggregate(ctx context.Context, by GroupBy, f Filter) (*aggResult, error) {
+	tx, err := db.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return aggregateIn(ctx, tx, by, f)
+}
+
+func aggregateIn(ctx context.Context, q querier, by GroupBy, f Filter) (*aggResult, error) {
 	parts := planAggregate(f)
 	if by == ByTag && f.Tag != "" {
 		// The calls carrying one tag, split by all their tags: only the
 		// calls know which tags go together.
 		parts = rawPlan(f)
 	}
-	return db.aggregateParts(ctx, by, f, parts)
+	return aggregateParts(ctx, q, by, f, parts)
 }
 
-func (db *DB) aggregateParts(ctx context.Context, by GroupBy, f Filter, parts []aggPart) (*aggResult, error) {
+// aggregateParts runs parts with q (all of them in one snapshot when q is a
+// transaction) and merges their results.
+func aggregateParts(ctx context.Context, q querier, by GroupBy, f Filter, parts []aggPart) (*aggResult, error) {
 	timeKeyed := by == ByDay || by == ByHour
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = tx.Rollback() }()
 	res := &aggResult{byKey: map[string]*rollupAcc{}, byBucket: map[int64]*rollupAcc{}}
 	for _, p := range parts {
-		q, args := aggregateQuery(by, f, p)
-		rows, err := tx.QueryContext(ctx, q, args...)
+		query, args := aggregateQuery(by, f, p)
+		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func TestRollupsMatchCalls(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := db.aggregateParts(ctx, by, f, rawPlan(f))
+				want, err := aggregateParts(ctx, db.read, by, f, rawPlan(f))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -168,7 +168,7 @@ func TestMigrateBackfillsRollups(t *testing.T) {
 	}
 	for _, by := range []GroupBy{"", ByModel, ByTag, ByDay} {
 		got, _ := db.aggregate(ctx, by, Filter{})
-		want, _ := db.aggregateParts(ctx, by, Filter{}, rawPlan(Filter{}))
+		want, _ := aggregateParts(ctx, db.read, by, Filter{}, rawPlan(Filter{}))
 		if g, w := aggString(t, got), aggString(t, want); g != w {
 			t.Errorf("by %q after backfill:\n got %s\nwant %s", by, g, w)
 		}

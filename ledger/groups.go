@@ -68,6 +68,11 @@ func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 	if err != nil {
 		return nil, fmt.Errorf("ledger groups by %s: %w", by, err)
 	}
+	return res.groups(by, loc), nil
+}
+
+// groups turns an aggregate into sorted groups (see DB.Groups).
+func (res *aggResult) groups(by GroupBy, loc *time.Location) []Group {
 	if by == ByDay || by == ByHour {
 		buckets := make([]timeBucket, 0, len(res.byBucket))
 		for b, a := range res.byBucket {
@@ -75,7 +80,7 @@ func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 			t.CostUSD += a.comp
 			buckets = append(buckets, timeBucket{b, t})
 		}
-		return foldBuckets(buckets, by, loc), nil
+		return foldBuckets(buckets, by, loc)
 	}
 	out := make([]Group, 0, len(res.byKey))
 	for k, a := range res.byKey {
@@ -92,7 +97,7 @@ func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	return out, nil
+	return out
 }
 
 type timeBucket struct {

@@ -271,13 +271,18 @@ func (db *DB) Totals(ctx context.Context, f Filter) (Totals, error) {
 	if err != nil {
 		return Totals{}, fmt.Errorf("ledger totals: %w", err)
 	}
+	return res.totals(), nil
+}
+
+// totals returns the single group of an ungrouped aggregate.
+func (res *aggResult) totals() Totals {
 	a := res.byKey[""]
 	if a == nil {
-		return Totals{}, nil
+		return Totals{}
 	}
 	t := a.t
 	t.CostUSD += a.comp
-	return t, nil
+	return t
 }
 
 func timeFromMillis(ms, sentinel int64) time.Time {

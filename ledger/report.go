@@ -45,21 +45,31 @@ type Report struct {
 	Location *time.Location
 }
 
-// Report computes the per-group and overall totals of the calls matching f.
-// Day groups use loc (nil: UTC).
+// Report computes the per-group and overall totals of the calls matching f,
+// from one snapshot of the ledger (a proxy writing meanwhile cannot make
+// them disagree). Day groups use loc (nil: UTC).
 func (db *DB) Report(ctx context.Context, by GroupBy, f Filter, loc *time.Location) (Report, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	groups, err := db.Groups(ctx, by, f, loc)
-	if err != nil {
-		return Report{}, err
+	if _, err := ParseGroupBy(string(by)); err != nil {
+		return Report{}, fmt.Errorf("ledger report: %w", err)
 	}
-	total, err := db.Totals(ctx, f)
+	tx, err := db.snapshot(ctx)
 	if err != nil {
-		return Report{}, err
+		return Report{}, fmt.Errorf("ledger report: %w", err)
 	}
-	return Report{By: by, Since: f.Since, Until: f.Until, Groups: groups, Total: total, Location: loc}, nil
+	defer func() { _ = tx.Rollback() }()
+	groups, err := aggregateIn(ctx, tx, by, f)
+	if err != nil {
+		return Report{}, fmt.Errorf("ledger report by %s: %w", by, err)
+	}
+	total, err := aggregateIn(ctx, tx, "", f)
+	if err != nil {
+		return Report{}, fmt.Errorf("ledger report totals: %w", err)
+	}
+	return Report{By: by, Since: f.Since, Until: f.Until, Groups: groups.groups(by, loc),
+		Total: total.totals(), Location: loc}, nil
 }
 
 // Write renders r in format: an aligned table for people, JSON or CSV for

@@ -67,6 +67,10 @@ CREATE TABLE rollup_tags (
 	last_ms             INTEGER NOT NULL,
 	PRIMARY KEY (bucket, tag, provider, model, client, outcome)
 ) STRICT, WITHOUT ROWID;
+
+-- Counting sent calls (SyncCounts) without reading the table.
+CREATE INDEX calls_synced ON calls (synced_at)
+	WHERE synced_at IS NOT NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
 ` + rollupBackfillSQL
 
 // rollupBackfillSQL fills the rollups from the calls table.

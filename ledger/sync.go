@@ -81,12 +81,14 @@ type SyncCounts struct {
 	Pending, Sent int64
 }
 
-// SyncCounts counts eligible calls by sync state.
+// SyncCounts counts eligible calls by sync state. Both counts read only
+// partial indexes, so they stay cheap on a large ledger.
 func (db *DB) SyncCounts(ctx context.Context) (SyncCounts, error) {
 	var c SyncCounts
 	err := db.read.QueryRowContext(ctx, `SELECT
-		coalesce(sum(synced_at IS NULL), 0), coalesce(sum(synced_at IS NOT NULL), 0)
-		FROM calls WHERE has_usage = 1 AND vh_headers IS NOT NULL`).Scan(&c.Pending, &c.Sent)
+		(SELECT count(*) FROM calls WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL),
+		(SELECT count(*) FROM calls WHERE synced_at IS NOT NULL AND has_usage = 1 AND vh_headers IS NOT NULL)`).
+		Scan(&c.Pending, &c.Sent)
 	if err != nil {
 		return SyncCounts{}, fmt.Errorf("ledger sync counts: %w", err)
 	}
