@@ -156,3 +156,44 @@ func TestParseExportFormat(t *testing.T) {
 		t.Errorf("json: %v", err)
 	}
 }
+
+// FuzzAppendJSONString: any bytes encode to a JSON string that decodes to
+// the same text (invalid UTF-8 as U+FFFD), as encoding/json would.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "q\"b\\s", "\x00\x1f\x7f", "é日本\u2028\u2029", "\xff\xfe", "a\xc3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out := appendJSONString(nil, in)
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%q → invalid JSON %q: %v", in, out, err)
+		}
+		want := strings.ToValidUTF8(string(in), "\uFFFD")
+		// encoding/json replaces each invalid byte; ToValidUTF8 replaces
+		// runs. Compare with runs collapsed on both sides.
+		collapse := func(s string) string {
+			for strings.Contains(s, "\uFFFD\uFFFD") {
+				s = strings.ReplaceAll(s, "\uFFFD\uFFFD", "\uFFFD")
+			}
+			return s
+		}
+		if collapse(got) != collapse(want) {
+			t.Fatalf("%q → %q, want %q", in, got, want)
+		}
+	})
+}
+
+// FuzzParseTime: no input panics, and a success is a real time.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"90m", "7d", "1.5w", "2026-11-01", "2026-11-01T14:00:00Z", "9999999999999d", "1d-2h", ".d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTime(s, now, time.UTC)
+		if err == nil && got.IsZero() {
+			t.Fatalf("%q parsed to the zero time", s)
+		}
+	})
+}

@@ -215,6 +215,7 @@ func TestParseTime(t *testing.T) {
 		{in: "90", err: "missing unit"},
 		{in: "5x", err: `unknown unit "x"`},
 		{in: "2026-13-01", err: "invalid time"},
+		{in: "9999999999d", err: "more than 100 years"},
 	}
 	for _, tt := range tests {
 		got, err := ParseTime(tt.in, now, berlin)

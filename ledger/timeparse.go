@@ -44,6 +44,9 @@ func ParseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 
 const timeForms = "want a duration back from now (90m, 2h, 7d), a date (2026-11-01), a local time (2026-11-01T14:00) or an RFC 3339 time (2026-11-01T14:00:00Z)"
 
+// maxAgo bounds a duration back from now.
+const maxAgo = 100 * 365 * 24 * time.Hour
+
 // parseAgo parses a duration with the extra units d and w. ok reports that s
 // looks like a duration at all (starts with a digit and ends with a unit
 // letter), so that dates fall through to the date parsers.
@@ -77,11 +80,14 @@ func parseAgo(s string) (d time.Duration, ok bool, err error) {
 		case "d", "w":
 			n, err := strconv.ParseFloat(num, 64)
 			if err != nil {
-				return 0, true, err
+				return 0, true, fmt.Errorf("bad number %q", num)
 			}
 			day := 24 * time.Hour
 			if unit == "w" {
 				day *= 7
+			}
+			if n*float64(day) > float64(maxAgo) {
+				return 0, true, fmt.Errorf("more than 100 years back")
 			}
 			part = time.Duration(n * float64(day))
 		default:
@@ -92,6 +98,9 @@ func parseAgo(s string) (d time.Duration, ok bool, err error) {
 			part = p
 		}
 		total += part
+		if total > maxAgo {
+			return 0, true, fmt.Errorf("more than 100 years back")
+		}
 	}
 	return total, true, nil
 }
