@@ -1,11 +1,12 @@
 package intercept
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -60,8 +61,15 @@ type Options struct {
 	// Logger receives one info line per call; nil: slog.Default().
 	Logger *slog.Logger
 	// Transport overrides the upstream transport (tests); nil: one built
-	// from Timeouts.
+	// from Timeouts and Upstream.
 	Transport http.RoundTripper
+	// Forward configures forward (HTTPS_PROXY) mode. Nil: nothing is
+	// intercepted — every CONNECT is tunnelled and every absolute-form
+	// request forwarded untouched (except those aimed at Conduit itself).
+	Forward *Forward
+	// Upstream configures Conduit's own outbound connections (an upstream
+	// proxy, extra roots); the zero value dials directly.
+	Upstream Upstream
 }
 
 // Server is Conduit's http.Handler: base-URL routes and /health for
@@ -71,6 +79,7 @@ type Server struct {
 	proxy     *goproxy.ProxyHttpServer
 	transport *http.Transport // nil when Options.Transport was given
 	capture   *capture
+	forward   *forwarder
 }
 
 // New builds a Server.
@@ -95,7 +104,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{}
 	rt := opts.Transport
 	if rt == nil {
-		s.transport = newTransport(t)
+		s.transport = newTransport(t, opts.Upstream)
 		rt = s.transport
 	}
 	s.capture = &capture{
@@ -110,19 +119,40 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.forward, err = newForwarder(opts.Forward, opts.Providers, opts.Upstream, s.capture, r, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	s.proxy = goproxy.NewProxyHttpServer()
 	s.proxy.NonproxyHandler = r
 	s.proxy.Logger = slogPrintf{logger}
 	if s.transport != nil {
 		s.proxy.Tr = s.transport
+	} else {
+		s.proxy.Tr.Proxy = nil
 	}
 	// Never route Conduit's own outbound calls through an exported
-	// HTTPS_PROXY: it may point at Conduit itself.
-	s.proxy.Tr.Proxy = nil
+	// HTTPS_PROXY: it may point at Conduit itself. Only a configured
+	// Upstream.Proxy is used, by the transport and by tunnels.
 	s.proxy.ConnectDial = nil
+	td := &tunnelDialer{
+		dial:    opts.Upstream.dialer(t.Connect),
+		proxy:   opts.Upstream.proxyFunc(),
+		roots:   opts.Upstream.RootCAs,
+		timeout: t.Connect,
+	}
+	s.proxy.ConnectDialWithReq = td.dialTunnel
+	// Only blind tunnels reach goproxy's CONNECT handling (the forwarder
+	// answers the rest), and an explicit accept keeps goproxy's built-in
+	// CA out of every ConnectAction.
+	s.proxy.OnRequest().HandleConnectFunc(func(host string, _ *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+		return tunnelAction, host
+	})
 	return s, nil
 }
+
+var tunnelAction = &goproxy.ConnectAction{Action: goproxy.ConnectAccept}
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -138,11 +168,10 @@ func cmp(n, def int64) int64 {
 	return n
 }
 
-func newTransport(t Timeouts) *http.Transport {
-	dialer := &net.Dialer{Timeout: t.Connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+func newTransport(t Timeouts, u Upstream) *http.Transport {
+	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
+		DialContext:           u.dialer(t.Connect),
 		TLSHandshakeTimeout:   t.Connect,
 		ResponseHeaderTimeout: t.ResponseHeader,
 		ExpectContinueTimeout: time.Second,
@@ -153,11 +182,31 @@ func newTransport(t Timeouts) *http.Transport {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
+	if pf := u.proxyFunc(); pf != nil {
+		tr.Proxy = func(r *http.Request) (*url.URL, error) { return pf(r.URL) }
+	}
+	if u.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: u.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return tr
 }
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.forward.handle(w, r) {
+		return
+	}
 	s.proxy.ServeHTTP(w, r)
+}
+
+// Shutdown gracefully closes the decrypted (forward-mode) connections,
+// which the listener's http.Server does not track once they are taken
+// over: new CONNECTs to intercepted hosts are no longer decrypted, calls in
+// flight finish, idle connections close. Call it after the http.Server's
+// own Shutdown. When ctx ends first, the remaining connections are closed
+// at once and ctx's error is returned. Blind tunnels are not tracked.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.forward.shutdown(ctx)
 }
 
 // CloseIdleConnections closes the upstream connections kept for reuse.
