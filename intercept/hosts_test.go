@@ -1,0 +1,190 @@
+package intercept
+
+import (
+	"net/netip"
+	"net/url"
+	"slices"
+	"testing"
+
+	"github.com/valohai/conduit/parsers"
+)
+
+// TestValidateHostPattern guards the [mitm] hosts syntax: what is accepted,
+// and that every mistake is refused rather than silently matching nothing.
+func TestValidateHostPattern(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"api.openai.com", true},
+		{"API.OpenAI.com.", true},
+		{"api.openai.com:443", true},
+		{"*.openai.azure.com", true},
+		{"127.0.0.1:11434", true},
+		{"[::1]:8000", true},
+		{"::1", true},
+		{"my_host.internal", true},
+		{"localhost:8000", true},
+		{"", false},
+		{"https://api.openai.com", false},
+		{"api.openai.com/v1", false},
+		{"*.com", false},
+		{"api.*.com", false},
+		{"host:0", false},
+		{"host:99999", false},
+		{"host:abc", false},
+		{"[::1", false},
+		{"-bad.com", false},
+		{"a..b", false},
+		{"user@host", false},
+		{"fe80::1%eth0", false},
+	}
+	for _, tt := range tests {
+		err := ValidateHostPattern(tt.in)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateHostPattern(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+		}
+	}
+}
+
+// TestHostPatternMatch guards which CONNECT targets a pattern intercepts.
+func TestHostPatternMatch(t *testing.T) {
+	tests := []struct {
+		pattern, authority string
+		want               bool
+	}{
+		{"api.openai.com", "api.openai.com:443", true},
+		{"api.openai.com", "API.OPENAI.COM.:8443", true}, // no port: any port
+		{"api.openai.com:443", "api.openai.com:8443", false},
+		{"api.openai.com", "evil-api.openai.com:443", false},
+		{"api.openai.com", "api.openai.com.evil.com:443", false},
+		{"*.openai.azure.com", "x.openai.azure.com:443", true},
+		{"*.openai.azure.com", "a.b.openai.azure.com:443", true},
+		{"*.openai.azure.com", "openai.azure.com:443", false},
+		{"*.openai.azure.com", "xopenai.azure.com:443", false},
+		{"127.0.0.1:11434", "127.0.0.1:11434", true},
+		{"127.0.0.1:11434", "127.0.0.1:11435", false},
+		{"::1", "[::1]:443", true},
+		{"[::ffff:127.0.0.1]:80", "127.0.0.1:80", true},
+	}
+	for _, tt := range tests {
+		p, err := parseHostPattern(tt.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, port := splitAuthority(tt.authority, "443")
+		if got := p.match(host, port); got != tt.want {
+			t.Errorf("%q matches %q = %v, want %v", tt.pattern, tt.authority, got, tt.want)
+		}
+	}
+}
+
+// TestDefaultHosts guards the default intercept list: configured upstream
+// hosts first (port only when not the scheme's default), then the
+// well-known hosts, each once.
+func TestDefaultHosts(t *testing.T) {
+	u := func(s string) *url.URL { return mustURL(t, s) }
+	got := DefaultHosts([]Provider{
+		{Key: "openai", Upstream: u("https://api.openai.com")},
+		{Key: "azure", Upstream: u("https://my.openai.azure.com:443/openai")},
+		{Key: "ollama", Upstream: u("http://127.0.0.1:11434")},
+		{Key: "vllm", Upstream: u("http://GPU-Box:80")},
+		{Key: "v6", Upstream: u("http://[::1]:8000")},
+		{Key: "alt", Upstream: u("https://api.openai.com:8443")},
+		{Key: "nil"},
+	})
+	head := []string{"api.openai.com", "my.openai.azure.com", "127.0.0.1:11434", "gpu-box", "[::1]:8000", "api.openai.com:8443"}
+	if !slices.Equal(got[:len(head)], head) {
+		t.Errorf("configured hosts %q, want %q", got[:len(head)], head)
+	}
+	rest := got[len(head):]
+	if len(rest) != len(wellKnownHosts)-1 || slices.Contains(rest, "api.openai.com") || !slices.Contains(rest, "api.anthropic.com") {
+		t.Errorf("well-known part %q", rest)
+	}
+	for _, h := range got {
+		if err := ValidateHostPattern(h); err != nil {
+			t.Errorf("default host %q is not a valid pattern: %v", h, err)
+		}
+	}
+}
+
+// TestWellKnownHostsCopy guards that callers cannot change the table.
+func TestWellKnownHostsCopy(t *testing.T) {
+	w := WellKnownHosts()
+	w[0].Key = "changed"
+	if WellKnownHosts()[0].Key == "changed" {
+		t.Fatal("WellKnownHosts returned the table itself")
+	}
+	for _, h := range w {
+		if h.API == parsers.OpenAI && h.Host == "api.mistral.ai" && h.InjectStreamUsage {
+			t.Error("Mistral rejects stream_options: it must not be injected")
+		}
+	}
+}
+
+// TestProviderFor guards which provider a forward call is recorded under.
+func TestProviderFor(t *testing.T) {
+	u := func(s string) *url.URL { return mustURL(t, s) }
+	f, err := newForwarder(nil, []Provider{
+		{Key: "oai", Upstream: u("https://api.openai.com"), API: parsers.OpenAI},
+		{Key: "oai2", Upstream: u("https://api.openai.com"), API: parsers.OpenAI},
+		{Key: "local", Upstream: u("http://10.0.0.5:8000"), API: parsers.OpenAI},
+	}, Upstream{}, nil, nil, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		host, port string
+		key        string
+		api        parsers.API
+		inject     bool
+	}{
+		{"api.openai.com", "443", "oai", parsers.OpenAI, false}, // configured wins over well-known
+		{"api.anthropic.com", "443", "anthropic", parsers.Anthropic, false},
+		{"api.deepseek.com", "443", "deepseek", parsers.OpenAI, true},
+		{"10.0.0.5", "8000", "local", parsers.OpenAI, false},
+		{"10.0.0.5", "9000", "10.0.0.5", parsers.OpenAI, false}, // port differs: not that provider
+		{"gpu.internal", "11434", "gpu.internal", parsers.Ollama, false},
+		{"x.aiplatform.googleapis.com", "443", "x.aiplatform.googleapis.com", parsers.OpenAI, false},
+		{"us-aiplatform.googleapis.com", "443", "us-aiplatform.googleapis.com", parsers.Gemini, false},
+	}
+	for _, tt := range tests {
+		p := f.providerFor(tt.host, tt.port)
+		if p.Key != tt.key || p.API != tt.api || p.InjectStreamUsage != tt.inject {
+			t.Errorf("providerFor(%s:%s) = %s/%s/%v, want %s/%s/%v", tt.host, tt.port, p.Key, p.API, p.InjectStreamUsage, tt.key, tt.api, tt.inject)
+		}
+	}
+}
+
+// TestIsSelf guards self-loop detection for each kind of listen address.
+func TestIsSelf(t *testing.T) {
+	tests := []struct {
+		listen     string
+		host, port string
+		want       bool
+	}{
+		{"127.0.0.1:8080", "127.0.0.1", "8080", true},
+		{"127.0.0.1:8080", "localhost", "8080", true},
+		{"127.0.0.1:8080", "127.0.0.1", "8081", false},
+		{"127.0.0.1:8080", "10.1.2.3", "8080", false},
+		{"127.0.0.1:8080", "api.openai.com", "8080", false},
+		{"0.0.0.0:8080", "localhost", "8080", true},
+		{"0.0.0.0:8080", "127.0.0.9", "8080", true},
+		{"0.0.0.0:8080", "192.0.2.7", "8080", true}, // a local interface (injected below)
+		{"0.0.0.0:8080", "192.0.2.8", "8080", false},
+		{":8080", "localhost", "8080", true},
+		{"[::1]:8080", "::1", "8080", true},
+		{"[::1]:8080", "localhost", "8080", true},
+		{"myhost:8080", "myhost", "8080", true},
+	}
+	for _, tt := range tests {
+		f, err := newForwarder(&Forward{ListenAddrs: []string{tt.listen}}, nil, Upstream{}, nil, nil, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.localIPs = func() map[netip.Addr]bool { return map[netip.Addr]bool{netip.MustParseAddr("192.0.2.7"): true} }
+		if got := f.isSelf(tt.host, tt.port, nil); got != tt.want {
+			t.Errorf("listen %s: isSelf(%s, %s) = %v, want %v", tt.listen, tt.host, tt.port, got, tt.want)
+		}
+	}
+}
