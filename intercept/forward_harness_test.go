@@ -128,7 +128,7 @@ type fwdConfig struct {
 	options func(*Options)
 }
 
-func newFwdHarness(t *testing.T, fc fwdConfig) *fwdHarness {
+func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 	t.Helper()
 	h := &fwdHarness{
 		pki:     newTestPKI(t),
@@ -298,7 +298,7 @@ func (h *fwdHarness) client(roots *x509.CertPool) *http.Client {
 // bundle writes Conduit's CA and the test root to one PEM file, as
 // `conduit env` points SSL_CERT_FILE at a bundle of system roots plus the
 // CA.
-func (h *fwdHarness) bundle(t *testing.T) string {
+func (h *fwdHarness) bundle(t testing.TB) string {
 	t.Helper()
 	caPEM, err := os.ReadFile(h.ca.CertPath())
 	if err != nil {
