@@ -368,3 +368,23 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("unknowns stored as NULL: %d of 8, %v", nulls, err)
 	}
 }
+
+func TestVHHeadersJSON(t *testing.T) {
+	tests := []struct {
+		in   map[string]string
+		want any
+	}{
+		{nil, nil},
+		{map[string]string{"authorization": "x"}, nil},
+		{map[string]string{"x-vh-b": "2", "X-VH-A": `q"1`, "x-api-key": "k"}, `{"x-vh-a":"q\"1","x-vh-b":"2"}`},
+		{map[string]string{"x-vh-": "empty name"}, nil},
+	}
+	for _, tt := range tests {
+		if got := vhHeadersJSON(tt.in); got != tt.want {
+			t.Errorf("vhHeadersJSON(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	if got := tagsJSON([]string{"a", "", "b", "a"}); got != `["a","b"]` {
+		t.Errorf("tagsJSON = %v", got)
+	}
+}

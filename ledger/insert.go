@@ -237,38 +237,51 @@ func vhHeadersJSON(h map[string]string) any {
 	if len(h) == 0 {
 		return nil
 	}
-	keep := make(map[string]string, len(h))
-	for k, v := range h {
-		k = strings.ToLower(k)
-		if strings.HasPrefix(k, "x-vh-") {
-			keep[k] = v
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		if len(k) > len("x-vh-") && strings.EqualFold(k[:len("x-vh-")], "x-vh-") {
+			keys = append(keys, k)
 		}
 	}
-	if len(keep) == 0 {
+	if len(keys) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(keep) // maps marshal with sorted keys
-	if err != nil {
-		return nil
+	slices.SortFunc(keys, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	b := make([]byte, 0, 64)
+	b = append(b, '{')
+	prev := ""
+	for _, k := range keys {
+		lk := strings.ToLower(k)
+		if lk == prev {
+			continue // the same header in another case: keep one
+		}
+		if prev != "" {
+			b = append(b, ',')
+		}
+		prev = lk
+		b = appendJSONString(b, []byte(lk))
+		b = append(b, ':')
+		b = appendJSONString(b, []byte(h[k]))
 	}
-	return string(b)
+	return string(append(b, '}'))
 }
 
 // tagsJSON encodes tags as a JSON array, dropping empty and repeated ones,
 // or NULL when none remain.
 func tagsJSON(tags []string) any {
-	if len(tags) == 0 {
-		return nil
-	}
 	keep := normTags(tags)
 	if len(keep) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(keep)
-	if err != nil {
-		return nil
+	b := make([]byte, 0, 32)
+	b = append(b, '[')
+	for i, t := range keep {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, []byte(t))
 	}
-	return string(b)
+	return string(append(b, ']'))
 }
 
 // usageJSON stores the provider's usage object if it is valid JSON, else
