@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/valohai/conduit/certs"
+	"github.com/valohai/conduit/intercept"
 )
 
 // Config is a loaded, validated conduit.toml. A file written for the Rust
@@ -32,6 +35,8 @@ type Config struct {
 	Pricing    map[string]PricingOverride // model-name prefix → rates
 	Ledger     LedgerConfig
 	Timeouts   Timeouts
+	MITM       MITMConfig
+	Upstream   UpstreamConfig
 }
 
 // Provider is one [providers.<key>] table.
@@ -72,6 +77,28 @@ type Timeouts struct {
 	Drain          time.Duration // reading on after the client left, for the final usage (0: not at all)
 }
 
+// MITMConfig is the [mitm] table: what forward (HTTPS_PROXY) mode decrypts.
+type MITMConfig struct {
+	// CADir holds the local CA; "" means the default directory
+	// (certs.DefaultDir). Absolute otherwise.
+	CADir string
+	// Hosts are the intercepted host patterns; nil means the default list
+	// (every provider's upstream host plus the well-known API hosts), an
+	// empty list means none.
+	Hosts []string
+	// TunnelOthers relays CONNECTs to other hosts blind (default true);
+	// false refuses them with 403.
+	TunnelOthers bool
+}
+
+// UpstreamConfig is the [upstream] table: Conduit's own outbound
+// connections.
+type UpstreamConfig struct {
+	Proxy   *url.URL // nil: connect directly
+	NoProxy string   // NO_PROXY (or no_proxy) of Conduit's environment: destinations that bypass Proxy
+	CAFile  string   // absolute, or "": a PEM file of extra roots for outbound TLS
+}
+
 // Config defaults.
 const (
 	defaultListen          = "127.0.0.1:8080"
@@ -100,6 +127,19 @@ type fileConfig struct {
 	Pricing    map[string]filePricing  `toml:"pricing"`
 	Ledger     fileLedger              `toml:"ledger"`
 	Timeouts   fileTimeouts            `toml:"timeouts"`
+	MITM       fileMITM                `toml:"mitm"`
+	Upstream   fileUpstream            `toml:"upstream"`
+}
+
+type fileMITM struct {
+	CADir        *tString     `toml:"ca_dir"`
+	Hosts        *tStringList `toml:"hosts"`
+	TunnelOthers *tBool       `toml:"tunnel_others"`
+}
+
+type fileUpstream struct {
+	Proxy  *tString `toml:"proxy"`
+	CAFile *tString `toml:"ca_file"`
 }
 
 type fileProvider struct {
@@ -141,6 +181,36 @@ func (s *tString) UnmarshalTOML(v any) error {
 		return fmt.Errorf("expected a string, found %s", describeTOMLValue(v))
 	}
 	*s = tString(str)
+	return nil
+}
+
+type tBool bool
+
+func (b *tBool) UnmarshalTOML(v any) error {
+	x, ok := v.(bool)
+	if !ok {
+		return fmt.Errorf("expected true or false, found %s", describeTOMLValue(v))
+	}
+	*b = tBool(x)
+	return nil
+}
+
+type tStringList []string
+
+func (l *tStringList) UnmarshalTOML(v any) error {
+	arr, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf(`expected an array of strings such as ["api.openai.com"], found %s`, describeTOMLValue(v))
+	}
+	out := make(tStringList, 0, len(arr))
+	for i, x := range arr {
+		s, ok := x.(string)
+		if !ok {
+			return fmt.Errorf("expected an array of strings, found %s at position %d", describeTOMLValue(x), i+1)
+		}
+		out = append(out, s)
+	}
+	*l = out
 	return nil
 }
 
@@ -292,6 +362,8 @@ func ParseConfig(r io.Reader, name string, getenv func(string) string) (*Config,
 	cfg.Pricing = v.pricing(raw.Pricing)
 	cfg.Ledger = v.ledger(raw.Ledger, cfg.Dir)
 	cfg.Timeouts = v.timeouts(raw.Timeouts)
+	cfg.MITM = v.mitm(raw.MITM, cfg.Dir)
+	cfg.Upstream = v.upstream(raw.Upstream, cfg.Dir, cfg.Listen, getenv)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -432,19 +504,23 @@ func rate(r *tRate) *float64 {
 	return &f
 }
 
+// resolvePath expands a leading ~/ and makes p absolute against dir (the
+// config file's directory).
+func resolvePath(p, dir string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return p
+}
+
 func (v *validator) ledger(raw fileLedger, dir string) LedgerConfig {
 	out := LedgerConfig{Path: filepath.Join(dir, defaultLedgerFileName)}
-	resolve := func(p string) string {
-		if strings.HasPrefix(p, "~/") {
-			if home, err := os.UserHomeDir(); err == nil {
-				p = filepath.Join(home, p[2:])
-			}
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		return p
-	}
+	resolve := func(p string) string { return resolvePath(p, dir) }
 	if raw.Path != nil {
 		if *raw.Path == "" {
 			v.fail([]string{"ledger", "path"}, "must not be empty (leave it out for %s beside the config file)", defaultLedgerFileName)
@@ -473,6 +549,82 @@ func (v *validator) timeouts(raw fileTimeouts) Timeouts {
 		Total:          pick("total", raw.Total, defaultTotalTimeout),
 		Drain:          pick("drain", raw.Drain, defaultDrainTimeout),
 	}
+}
+
+func (v *validator) mitm(raw fileMITM, dir string) MITMConfig {
+	out := MITMConfig{TunnelOthers: true}
+	if raw.CADir != nil {
+		if *raw.CADir == "" {
+			v.fail([]string{"mitm", "ca_dir"}, "must not be empty (leave it out for the default, %s under your config directory)", certs.DefaultDirName)
+		}
+		out.CADir = resolvePath(string(*raw.CADir), dir)
+	}
+	if raw.Hosts != nil {
+		out.Hosts = []string(*raw.Hosts)
+		for _, h := range out.Hosts {
+			if err := intercept.ValidateHostPattern(h); err != nil {
+				v.fail([]string{"mitm", "hosts"}, "%v", err)
+			}
+		}
+	}
+	if raw.TunnelOthers != nil {
+		out.TunnelOthers = bool(*raw.TunnelOthers)
+	}
+	return out
+}
+
+func (v *validator) upstream(raw fileUpstream, dir, listen string, getenv func(string) string) UpstreamConfig {
+	out := UpstreamConfig{NoProxy: getenv("NO_PROXY")}
+	if out.NoProxy == "" {
+		out.NoProxy = getenv("no_proxy")
+	}
+	if raw.Proxy != nil {
+		key := []string{"upstream", "proxy"}
+		s := string(*raw.Proxy)
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.fail(key, "%q is not an http(s) proxy URL (e.g. \"http://proxy.example.com:3128\")", s)
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			v.fail(key, "%q: a proxy URL is scheme://[user:password@]host[:port], without path or query", s)
+		case isListenAddr(u, listen):
+			v.fail(key, "%q is Conduit's own listen address: its calls would loop through itself", s)
+		default:
+			out.Proxy = u
+		}
+	}
+	if raw.CAFile != nil {
+		if *raw.CAFile == "" {
+			v.fail([]string{"upstream", "ca_file"}, "must not be empty (leave it out to trust the system roots only)")
+		}
+		out.CAFile = resolvePath(string(*raw.CAFile), dir)
+	}
+	return out
+}
+
+// isListenAddr reports whether the proxy URL u names the listen address
+// (a loopback spelling of it included).
+func isListenAddr(u *url.URL, listen string) bool {
+	lh, lp, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	if port != lp {
+		return false
+	}
+	loop := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified()))
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == strings.ToLower(lh) || (loop(h) && (lh == "" || loop(lh)))
 }
 
 func unknownKeyError(file string, loc keyLocator, key toml.Key) error {

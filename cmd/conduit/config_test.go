@@ -135,6 +135,20 @@ func TestParseConfigErrors(t *testing.T) {
 		{"zero timeout", ok + "[timeouts]\ntotal = \"0s\"\n", []string{"conduit.toml:4: timeouts.total: must be longer than zero"}},
 		{"bad valohai url", ok + "[valohai-llm]\nurl = \"llm.valohai.com\"\n", []string{"conduit.toml:4: valohai-llm.url:"}},
 		{"empty ledger path", ok + "[ledger]\npath = \"\"\n", []string{"conduit.toml:4: ledger.path: must not be empty"}},
+		{"mitm hosts not an array", ok + "[mitm]\nhosts = \"api.openai.com\"\n", []string{"conduit.toml:4:", "mitm.hosts", "expected an array of strings"}},
+		{"mitm hosts with a number", ok + "[mitm]\nhosts = [\"a.com\", 7]\n", []string{"conduit.toml:4:", "mitm.hosts", "the integer 7 at position 2"}},
+		{"mitm host with scheme", ok + "[mitm]\nhosts = [\"https://api.openai.com\"]\n", []string{"conduit.toml:4: mitm.hosts:", "without scheme or path"}},
+		{"mitm wildcard too wide", ok + "[mitm]\nhosts = [\"*.com\"]\n", []string{"conduit.toml:4: mitm.hosts:", "at least two labels"}},
+		{"mitm bad port", ok + "[mitm]\nhosts = [\"api.openai.com:0\"]\n", []string{"conduit.toml:4: mitm.hosts:", "bad port"}},
+		{"tunnel_others as string", ok + "[mitm]\ntunnel_others = \"no\"\n", []string{"conduit.toml:4:", "mitm.tunnel_others", "expected true or false"}},
+		{"empty ca_dir", ok + "[mitm]\nca_dir = \"\"\n", []string{"conduit.toml:4: mitm.ca_dir: must not be empty"}},
+		{"unknown mitm key", ok + "[mitm]\nhost = []\n", []string{"conduit.toml:4: mitm.host: unknown key", `did you mean "hosts"`}},
+		{"proxy without scheme", ok + "[upstream]\nproxy = \"corp:3128\"\n", []string{"conduit.toml:4: upstream.proxy:", "not an http(s) proxy URL"}},
+		{"socks proxy", ok + "[upstream]\nproxy = \"socks5://corp:1080\"\n", []string{"conduit.toml:4: upstream.proxy:", "not an http(s) proxy URL"}},
+		{"proxy with path", ok + "[upstream]\nproxy = \"http://corp:3128/x\"\n", []string{"conduit.toml:4: upstream.proxy:", "without path or query"}},
+		{"proxy is conduit", "listen = \":9090\"\n" + ok + "[upstream]\nproxy = \"http://localhost:9090\"\n", []string{"conduit.toml:5: upstream.proxy:", "would loop"}},
+		{"proxy wrong type", ok + "[upstream]\nproxy = true\n", []string{"conduit.toml:4:", "upstream.proxy", "expected a string"}},
+		{"empty ca_file", ok + "[upstream]\nca_file = \"\"\n", []string{"conduit.toml:4: upstream.ca_file: must not be empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +166,48 @@ func TestParseConfigErrors(t *testing.T) {
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+}
+
+// TestParseConfigForwardTables guards [mitm] and [upstream]: defaults,
+// values, relative paths resolved beside the config, NO_PROXY from the
+// environment.
+func TestParseConfigForwardTables(t *testing.T) {
+	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+	cfg, err := ParseConfig(strings.NewReader(ok), filepath.Join("d", "c.toml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MITM.CADir != "" || cfg.MITM.Hosts != nil || !cfg.MITM.TunnelOthers || cfg.Upstream.Proxy != nil || cfg.Upstream.CAFile != "" {
+		t.Errorf("defaults: %+v %+v", cfg.MITM, cfg.Upstream)
+	}
+	env := map[string]string{"no_proxy": "internal.example"}
+	cfg, err = ParseConfig(strings.NewReader(ok+`
+[mitm]
+ca_dir = "ca"
+hosts = ["api.openai.com", "*.openai.azure.com", "127.0.0.1:11434"]
+tunnel_others = false
+
+[upstream]
+proxy = "http://alice:pw@corp.example:3128"
+ca_file = "corp.pem"
+`), filepath.Join("d", "c.toml"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("d")
+	if cfg.MITM.CADir != filepath.Join(abs, "ca") || cfg.Upstream.CAFile != filepath.Join(abs, "corp.pem") {
+		t.Errorf("paths %q %q, want them beside the config", cfg.MITM.CADir, cfg.Upstream.CAFile)
+	}
+	if strings.Join(cfg.MITM.Hosts, ",") != "api.openai.com,*.openai.azure.com,127.0.0.1:11434" || cfg.MITM.TunnelOthers {
+		t.Errorf("mitm %+v", cfg.MITM)
+	}
+	if cfg.Upstream.Proxy.String() != "http://alice:pw@corp.example:3128" || cfg.Upstream.NoProxy != "internal.example" {
+		t.Errorf("upstream %+v", cfg.Upstream)
+	}
+	cfg, err = ParseConfig(strings.NewReader(ok+"[mitm]\nhosts = []\n"), "c.toml", noEnv)
+	if err != nil || cfg.MITM.Hosts == nil || len(cfg.MITM.Hosts) != 0 {
+		t.Errorf("hosts = [] must mean none, not the default: %#v %v", cfg.MITM.Hosts, err)
 	}
 }
 
