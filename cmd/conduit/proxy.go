@@ -23,8 +23,11 @@ var proxyCmd = &command{
 Usage: conduit proxy [OPTIONS]
 
 Serves every [providers.<key>] of the config at http://<listen>/<key> and
-records each call's token usage. Stop it with Ctrl-C (SIGINT) or SIGTERM:
-calls in flight are allowed to finish first.
+records each call's token usage. The same port is an HTTPS proxy for tools
+that cannot change their base URL (HTTPS_PROXY=http://<listen>): calls to LLM
+hosts are decrypted with the local CA ('conduit ca init') and recorded, the
+rest is tunnelled untouched. Stop it with Ctrl-C (SIGINT) or SIGTERM: calls in
+flight are allowed to finish first.
 
 Options:
       --listen <ADDR>  Listen on this address instead of the config's listen
@@ -33,6 +36,7 @@ Examples:
   conduit proxy
   conduit -c ~/conduit.toml proxy --listen 127.0.0.1:9090
   OPENAI_BASE_URL=http://127.0.0.1:8080/openai/v1 python my_agent.py
+  conduit run -- claude
 `,
 	run: runProxy,
 }
@@ -86,6 +90,22 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		}
 	}()
 
+	upstream, err := upstreamOptions(cfg)
+	if err != nil {
+		return err
+	}
+	// Listen first: forward mode needs the real address to recognise
+	// requests aimed at Conduit itself.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	addr := ln.Addr().String()
+	forward, err := forwardOptions(logger, cfg, providers, addr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv, err := intercept.New(intercept.Options{
 		Providers: providers,
 		Timeouts:  interceptTimeouts(cfg.Timeouts),
@@ -94,15 +114,13 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 			pricer.Price(&rec)
 			writer.Add(rec)
 		},
+		Forward:  forward,
+		Upstream: upstream,
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	addr := ln.Addr().String()
 	logger.Info(fmt.Sprintf("proxy running at http://%s", addr))
 	logger.Info("ledger at "+cfg.Ledger.Path, "prices_as_of", pricer.AsOf())
 	for _, p := range providers {
@@ -130,6 +148,11 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	err = hs.Shutdown(sctx)
+	// Decrypted forward-mode connections were taken over from hs: stop
+	// them too, letting their calls finish.
+	if ferr := srv.Shutdown(sctx); err == nil {
+		err = ferr
+	}
 	srv.CloseIdleConnections()
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
