@@ -43,6 +43,8 @@ var commands = []*command{
 	proxyCmd,
 	dashboardCmd,
 	initCmd,
+	envCmd,
+	runCmd,
 }
 
 const defaultCommand = "proxy"
@@ -95,9 +97,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	err := a.dispatch(ctx, args)
 	var ue *usageError
+	var es *exitStatusError
 	switch {
 	case err == nil, errors.Is(err, errHelpShown):
 		return exitOK
+	case errors.As(err, &es):
+		return es.code
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "conduit: %s\n", ue.msg)
 		return exitUsage

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeConduit answers /health as a running proxy does, and returns its
+// listen address.
+func fakeConduit(t *testing.T) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			io.WriteString(w, "OK")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return strings.TrimPrefix(ts.URL, "http://")
+}
+
+func needSh(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh to run as the command")
+	}
+}
+
+// TestRunSetsVariablesForTheCommand guards conduit run in both modes: the
+// command sees the variables, its exit status becomes conduit's, and
+// conduit's own environment is untouched.
+func TestRunSetsVariablesForTheCommand(t *testing.T) {
+	needSh(t)
+	addr := fakeConduit(t)
+	ca := newCA(t, "api.openai.com")
+	cfg := envConfig(t, addr, ca.Dir())
+	t.Setenv("HTTPS_PROXY", "http://someone-else:3128")
+	tests := []struct {
+		mode, script, want string
+	}{
+		{"proxy", `printf '%s|%s|%s|%s' "$HTTPS_PROXY" "$https_proxy" "$NODE_USE_ENV_PROXY" "$NODE_EXTRA_CA_CERTS"; exit 3`,
+			"http://" + addr + "|http://" + addr + "|1|" + ca.CertPath()},
+		{"base-url", `printf '%s|%s|%s' "$OPENAI_BASE_URL" "$ANTHROPIC_BASE_URL" "$HTTPS_PROXY"; exit 3`,
+			"http://" + addr + "/openai/v1|http://" + addr + "/claude|http://someone-else:3128"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			code, out, errOut := runConduit(t, nil, "-c", cfg, "run", "--mode", tt.mode, "--", "sh", "-c", tt.script)
+			if code != 3 || out != tt.want {
+				t.Errorf("exit %d, output %q (stderr %q), want 3 and %q", code, out, errOut, tt.want)
+			}
+		})
+	}
+	if os.Getenv("HTTPS_PROXY") != "http://someone-else:3128" {
+		t.Error("conduit run changed its own environment")
+	}
+	// Flags after the command belong to the command.
+	code, out, _ := runConduit(t, nil, "-c", cfg, "run", "sh", "-c", `printf '%s' "$1"`, "sh", "--mode")
+	if code != 0 || out != "--mode" {
+		t.Errorf("interspersed: exit %d, %q", code, out)
+	}
+}
+
+// TestRunErrors guards what conduit run refuses, and how.
+func TestRunErrors(t *testing.T) {
+	addr := fakeConduit(t)
+	cfg := envConfig(t, addr, t.TempDir())
+	down := envConfig(t, "127.0.0.1:1", t.TempDir())
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", []string{"-c", cfg, "run"}, exitUsage, "missing the command"},
+		{"bad mode", []string{"-c", cfg, "run", "--mode", "x", "--", "true"}, exitUsage, "--mode must be"},
+		{"not found", []string{"-c", cfg, "run", "--", "no-such-command-xyz"}, 127, "no-such-command-xyz: command not found"},
+		{"proxy not running", []string{"-c", down, "run", "--", "true"}, exitError, "no Conduit proxy answers at http://127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runConduit(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunForwardsSignals guards the spawn path (Windows, or output not on
+// conduit's own terminal): a signal conduit receives reaches the command,
+// and a command killed by a signal exits conduit with 128+N.
+func TestRunForwardsSignals(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix signals")
+	}
+	needSh(t)
+	cfg := envConfig(t, fakeConduit(t), t.TempDir())
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	codes := make(chan int, 1)
+	go func() {
+		var stderr strings.Builder
+		codes <- run(context.Background(), []string{"-c", cfg, "run", "--mode", "base-url", "--", "sh", "-c",
+			`trap 'echo got-usr1; exit 5' USR1; echo ready; while :; do sleep 1 >/dev/null 2>&1 & wait $!; done`},
+			strings.NewReader(""), pw, &stderr, func(string) string { return "" })
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("command did not start: %q %v", line, err)
+	}
+	// conduit (this process) receives the signal; the command must get it.
+	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	if line, _ := br.ReadString('\n'); line != "got-usr1\n" {
+		t.Errorf("command printed %q", line)
+	}
+	if code := <-codes; code != 5 {
+		t.Errorf("exit %d, want the command's 5", code)
+	}
+	var es *exitStatusError
+	if err := exitStatus(exec.Command("sh", "-c", "kill -TERM $$").Run()); !errors.As(err, &es) || es.code != 128+int(syscall.SIGTERM) {
+		t.Errorf("killed by SIGTERM: %v, want exit status 143", err)
+	}
+}
+
+// TestRunExecHelper is not a test: TestRunExecs runs the test binary with
+// CONDUIT_RUN_HELPER=1 to make it conduit itself, on the real terminal
+// streams, so that run takes the exec path.
+func TestRunExecHelper(t *testing.T) {
+	if os.Getenv("CONDUIT_RUN_HELPER") != "1" {
+		return
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Exit(run(context.Background(), args, os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// TestRunExecs guards the Unix path: conduit run replaces itself with the
+// command, so a signal sent to conduit's pid is the command's, and the
+// command's exit status is conduit's.
+func TestRunExecs(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no exec on Windows")
+	}
+	needSh(t)
+	cfg := envConfig(t, fakeConduit(t), t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRunExecHelper$", "--", "-c", cfg, "run", "--mode", "base-url", "--", "sh", "-c",
+		`trap 'echo "got-term $OPENAI_BASE_URL"; exit 3' TERM; echo ready; while :; do sleep 1 >/dev/null 2>&1 & wait $!; done`)
+	cmd.Env = append(os.Environ(), "CONDUIT_RUN_HELPER=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(stdout)
+	if line, err := br.ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("command did not start: %q %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM) // to conduit's pid, which is now sh
+	line, _ := br.ReadString('\n')
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("exit %v, want the command's status 3", err)
+	}
+	if !strings.HasPrefix(line, "got-term http://") || !strings.HasSuffix(line, "/openai/v1\n") {
+		t.Errorf("command printed %q", line)
+	}
+}
