@@ -45,6 +45,8 @@ var commands = []*command{
 	initCmd,
 	envCmd,
 	runCmd,
+	exportCmd,
+	reportCmd,
 }
 
 const defaultCommand = "proxy"

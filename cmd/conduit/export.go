@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+var exportCmd = &command{
+	name:    "export",
+	summary: "Write the recorded calls as JSON Lines or CSV",
+	help: `Write the recorded calls as JSON Lines or CSV
+
+Usage: conduit export [OPTIONS]
+
+Writes one record per call to stdout, oldest first: a JSON object per line
+(jsonl) or a CSV table with a header row (csv). It reads the ledger the config
+names and may run while a proxy is writing it. Fields: id, started_at,
+provider, api, mode, method, path, model, stream, status, outcome,
+input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
+reasoning_tokens, cost_usd, ttfb_ms, duration_ms, request_id, response_id,
+client, vh_headers, tags, usage. Unknown values are null (empty in CSV); an
+unpriced call has a null cost_usd, never 0.
+
+Options:
+      --format <FORMAT>   jsonl or csv [default: jsonl]
+      --since <TIME>      Only calls started at or after TIME: a duration back
+                          from now (90m, 2h, 7d), a date (2026-11-01, local
+                          midnight) or a time (2026-11-01T14:00, local, or
+                          RFC 3339 with an offset)
+      --until <TIME>      Only calls started before TIME (same forms)
+      --provider <KEY>    Only calls through [providers.<KEY>]
+      --model <MODEL>     Only calls of this model (exact name)
+      --tag <TAG>         Only calls tagged TAG (x-conduit-tag)
+      --ledger <PATH>     Read this ledger file instead of the config's
+` + globalOptionsHelp + `
+Examples:
+  conduit export > calls.jsonl
+  conduit export --format csv --since 7d > last-week.csv
+  conduit export --since 2026-11-01 --until 2026-12-01 --provider anthropic
+  conduit export --since 2h | jq 'select(.cost_usd == null)'
+`,
+	run: runExport,
+}
+
+func runExport(ctx context.Context, a *app, cmd *command, args []string) error {
+	fs := a.flagSet(cmd)
+	format := fs.String("format", "jsonl", "")
+	lf := addLedgerFilterFlags(fs)
+	rest, err := a.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErrorf("export: unexpected argument '%s'; run 'conduit export --help' for usage", rest[0])
+	}
+	ef, err := ledger.ParseExportFormat(*format)
+	if err != nil {
+		return usageErrorf("export: --format: %v", err)
+	}
+	filter, err := lf.filter(cmd.name, time.Now())
+	if err != nil {
+		return err
+	}
+	db, err := a.openLedgerReadOnly(*lf.ledger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Export(ctx, a.stdout, ef, filter); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ledgerFilterFlags are the flags export and report share to choose the
+// ledger and the calls.
+type ledgerFilterFlags struct {
+	since, until, provider, model, tag, ledger *string
+}
+
+func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
+	return &ledgerFilterFlags{
+		since:    fs.String("since", "", ""),
+		until:    fs.String("until", "", ""),
+		provider: fs.String("provider", "", ""),
+		model:    fs.String("model", "", ""),
+		tag:      fs.String("tag", "", ""),
+		ledger:   fs.String("ledger", "", ""),
+	}
+}
+
+// filter turns the flags into a ledger filter, with times relative to now
+// and dates in the local time zone.
+func (lf *ledgerFilterFlags) filter(cmdName string, now time.Time) (ledger.Filter, error) {
+	f := ledger.Filter{Provider: *lf.provider, Model: *lf.model, Tag: *lf.tag}
+	var err error
+	if *lf.since != "" {
+		if f.Since, err = ledger.ParseTime(*lf.since, now, time.Local); err != nil {
+			return f, usageErrorf("%s: --since: %v", cmdName, err)
+		}
+	}
+	if *lf.until != "" {
+		if f.Until, err = ledger.ParseTime(*lf.until, now, time.Local); err != nil {
+			return f, usageErrorf("%s: --until: %v", cmdName, err)
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, usageErrorf("%s: --since (%s) must be before --until (%s)", cmdName,
+			f.Since.Format(time.RFC3339), f.Until.Format(time.RFC3339))
+	}
+	return f, nil
+}
+
+// openLedgerReadOnly opens the ledger at path, or else the one the config
+// names, for reading beside a running proxy.
+func (a *app) openLedgerReadOnly(path string) (*ledger.DB, error) {
+	if path == "" {
+		cfg, err := a.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		path = cfg.Ledger.Path
+	}
+	return ledger.OpenReadOnly(path)
+}
