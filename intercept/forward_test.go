@@ -674,3 +674,64 @@ func TestForwardShutdownLetsCallsFinish(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestForwardClientLeavesMidStream guards an abandoned decrypted stream:
+// Conduit notices the client left, reads on, and records the provider's
+// final usage as client_cancelled.
+func TestForwardClientLeavesMidStream(t *testing.T) {
+	left := make(chan struct{}, 1)
+	testHookClientLeft = func() { left <- struct{}{} }
+	defer func() { testHookClientLeft = nil }()
+	g := newGate()
+	h := newFwdHarness(t, fwdConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	c := calls[6]
+	tc := h.mitmConn(t, hostAnthropic)
+	req, _ := http.NewRequest("POST", "https://"+hostAnthropic+c.path, strings.NewReader(c.body))
+	req.Header = hdr("x-api-key", "k", fakeprovider.HeaderEvents, "4")
+	req.Write(tc)
+	br := bufio.NewReader(tc)
+	if _, err := http.ReadResponse(br, req); err != nil {
+		t.Fatal(err)
+	}
+	<-g.waiting
+	tc.Close() // the client leaves
+	<-left
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case g.release <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	r := h.record(t)
+	if r.Outcome != ledger.OutcomeClientCancelled || !r.HasUsage || r.OutputTokens != 4 || r.Mode != ledger.ModeForward {
+		t.Fatalf("record %+v, want client_cancelled with the final 4 output tokens", r)
+	}
+}
+
+// TestForwardUpstreamProxyRefuses guards a corporate proxy that says no:
+// a decrypted call gets a 502 in the provider's shape (and is recorded as
+// an upstream error), a tunnel gets a 502 from the proxy; neither hangs.
+func TestForwardUpstreamProxyRefuses(t *testing.T) {
+	corp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="corp"`)
+		http.Error(w, "who are you", http.StatusProxyAuthRequired)
+	}))
+	t.Cleanup(corp.Close)
+	h := newFwdHarness(t, fwdConfig{options: func(o *Options) { o.Upstream.Proxy = mustURL(t, corp.URL) }})
+	resp, body := doVia(t, h.client(h.roots()), "POST", "https://"+hostOpenAI+"/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "conduit_upstream_unreachable") {
+		t.Errorf("decrypted call: %d %s", resp.StatusCode, body)
+	}
+	if r := h.record(t); r.Outcome != ledger.OutcomeUpstreamError || r.Mode != ledger.ModeForward {
+		t.Errorf("record %+v", r)
+	}
+	status, msg := rawConnect(t, h.proxyAddr, hostOther+":443")
+	if status != http.StatusBadGateway || !strings.Contains(msg, "407") {
+		t.Errorf("tunnel: %d %q", status, msg)
+	}
+}

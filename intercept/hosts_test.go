@@ -188,3 +188,31 @@ func TestIsSelf(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHostPattern guards the pattern parser on any input: no panic, and a
+// pattern it accepts matches the host it names.
+func FuzzHostPattern(f *testing.F) {
+	for _, s := range []string{"api.openai.com", "*.openai.azure.com", "127.0.0.1:11434", "[::1]:8000", "::1", "A.B.", "x:0", "[", "*.", ":443"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseHostPattern(s)
+		if err != nil {
+			return
+		}
+		port := p.port
+		if port == "" {
+			port = "443"
+		}
+		host := p.name
+		if p.wildcard {
+			host = "sub." + p.name
+		}
+		if !p.match(host, port) {
+			t.Errorf("%q (parsed %+v) does not match %s:%s", s, p, host, port)
+		}
+		if h, _ := splitAuthority(canonicalAuthority(host, port, "https"), "443"); h != host {
+			t.Errorf("%q: authority round trip gives %q, want %q", s, h, host)
+		}
+	})
+}
