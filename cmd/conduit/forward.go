@@ -52,6 +52,21 @@ func mitmHosts(cfg *Config, providers []intercept.Provider) (hosts, plainOnly []
 	return hosts, plainOnly
 }
 
+// mitmCAHosts returns the hosts the CA must cover for forward mode to
+// decrypt every intercepted host: mitmHosts without the plain-http-only
+// ones. `conduit ca init` makes its CA for these; the proxy checks the CA
+// against them.
+func mitmCAHosts(cfg *Config, providers []intercept.Provider) []string {
+	hosts, plainOnly := mitmHosts(cfg, providers)
+	var out []string
+	for _, h := range hosts {
+		if !slices.Contains(plainOnly, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // loadCA loads the local CA. No CA yet is not an error: it returns nil, and
 // forward mode tunnels everything. Conduit never creates a CA on its own.
 func loadCA(cfg *Config) (*certs.Authority, error) {
@@ -78,20 +93,14 @@ func forwardOptions(logger *slog.Logger, cfg *Config, providers []intercept.Prov
 	if err != nil {
 		return nil, err
 	}
-	hosts, plainOnly := mitmHosts(cfg, providers)
+	hosts, _ := mitmHosts(cfg, providers)
 	fw := &intercept.Forward{Hosts: hosts, TunnelOthers: cfg.MITM.TunnelOthers, ListenAddrs: []string{listenAddr}}
 	if ca == nil {
 		return fw, nil // intercept logs how to create one
 	}
 	fw.CA = ca
-	var tlsHosts []string
-	for _, h := range hosts {
-		if !slices.Contains(plainOnly, h) {
-			tlsHosts = append(tlsHosts, h)
-		}
-	}
 	var nce *certs.NotCoveredError
-	switch err := ca.Covers(tlsHosts); {
+	switch err := ca.Covers(mitmCAHosts(cfg, providers)); {
 	case errors.As(err, &nce):
 		logger.Warn("forward mode: the local CA does not cover these hosts, so HTTPS calls to them are tunnelled, not recorded; "+
 			"run `conduit ca init --force` for a CA that covers the current host list (then point your tools at the new one)",

@@ -212,6 +212,10 @@ func TestMitmHosts(t *testing.T) {
 	if strings.Join(plain, ",") != "127.0.0.1:11434" {
 		t.Errorf("plain-only %v, want only the http-only host", plain)
 	}
+	caHosts := mitmCAHosts(&Config{}, providers)
+	if len(caHosts) != len(hosts)-1 || slices.Contains(caHosts, "127.0.0.1:11434") || !slices.Contains(caHosts, "gpu-box:8000") {
+		t.Errorf("CA hosts %v", caHosts)
+	}
 	hosts, plain = mitmHosts(&Config{MITM: MITMConfig{Hosts: []string{"x.example.com"}}}, providers)
 	if strings.Join(hosts, ",") != "x.example.com" || plain != nil {
 		t.Errorf("[mitm] hosts: %v %v", hosts, plain)

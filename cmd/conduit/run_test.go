@@ -190,3 +190,19 @@ func TestRunExecs(t *testing.T) {
 		t.Errorf("command printed %q", line)
 	}
 }
+
+// TestMergeEnv guards the child's environment: Conduit's variables replace
+// the user's of the same name, everything else is kept, comments are
+// dropped; on Windows names match in any case and are set once.
+func TestMergeEnv(t *testing.T) {
+	vars := []clientVar{{Name: "HTTPS_PROXY", Value: "http://c"}, {Name: "https_proxy", Value: "http://c"}, {Comment: "only a comment"}}
+	environ := []string{"PATH=/bin", "https_proxy=http://corp", "Https_Proxy=x", "HOME=/h"}
+	got := strings.Join(mergeEnv(environ, vars, false), " ")
+	if got != "PATH=/bin Https_Proxy=x HOME=/h HTTPS_PROXY=http://c https_proxy=http://c" {
+		t.Errorf("unix: %s", got)
+	}
+	got = strings.Join(mergeEnv(environ, vars, true), " ")
+	if got != "PATH=/bin HOME=/h HTTPS_PROXY=http://c" {
+		t.Errorf("windows: %s", got)
+	}
+}
