@@ -180,7 +180,7 @@ func Init(dir string, hosts []string, force bool, now time.Time) (*Authority, er
 	if !force {
 		for _, p := range []string{certPath, keyPath} {
 			if _, err := os.Lstat(p); err == nil {
-				return nil, fmt.Errorf("init CA: %s exists: %w", p, ErrCAExists)
+				return nil, fmt.Errorf("init CA in %s: %w", dir, ErrCAExists)
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("init CA: check %s: %w", p, err)
 			}

@@ -81,9 +81,11 @@ func (a *Authority) Describe(w io.Writer) error {
 		{"Serial", c.SerialNumber.Text(16)},
 		{"Valid", validity},
 		{"Covers", orNone(strings.Join(a.Hosts(), ", "))},
-		{"Constraints", fmt.Sprintf("%s; permitted DNS: %s; excluded DNS: %s; permitted IP: %s; excluded IP: %s",
-			critical, dnsList(c.PermittedDNSDomains), dnsList(c.ExcludedDNSDomains),
-			ipList(c.PermittedIPRanges), ipList(c.ExcludedIPRanges))},
+		{"Constraints", critical},
+		{"  permitted DNS", dnsList(c.PermittedDNSDomains)},
+		{"  excluded DNS", dnsList(c.ExcludedDNSDomains)},
+		{"  permitted IP", ipList(c.PermittedIPRanges)},
+		{"  excluded IP", ipList(c.ExcludedIPRanges)},
 		{"Certificate", a.CertPath()},
 		{"Key", a.KeyPath()},
 		{"System store", trust},
@@ -92,7 +94,7 @@ func (a *Authority) Describe(w io.Writer) error {
 		return fmt.Errorf("describe CA: %w", err)
 	}
 	for _, l := range lines {
-		if _, err := fmt.Fprintf(w, "  %-14s%s\n", l[0]+":", l[1]); err != nil {
+		if _, err := fmt.Fprintf(w, "  %-18s%s\n", l[0]+":", l[1]); err != nil {
 			return fmt.Errorf("describe CA: %w", err)
 		}
 	}

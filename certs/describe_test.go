@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -47,15 +48,19 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Conduit local CA\n",
-		"  Subject:      " + a.Certificate().Subject.String() + "\n",
-		"  SHA-256:      " + a.Fingerprint() + "\n",
-		"  Serial:       " + a.Certificate().SerialNumber.Text(16) + "\n",
-		"  Valid:        2026-01-02 02:04:05 UTC to 2035-12-31 03:04:05 UTC (3640 days left)\n",
-		"  Covers:       api.openai.com, *.example.com, 127.0.0.1, ::1\n",
-		"  Constraints:  critical; permitted DNS: api.openai.com, .example.com; excluded DNS: .api.openai.com; permitted IP: 127.0.0.1/32, ::1/128; excluded IP: (none)\n",
-		"  Certificate:  " + a.CertPath() + "\n",
-		"  Key:          " + a.KeyPath() + "\n",
-		"  System store: not trusted (not needed: `conduit ca env` points each tool at the CA)",
+		line("Subject", a.Certificate().Subject.String()),
+		line("SHA-256", a.Fingerprint()),
+		line("Serial", a.Certificate().SerialNumber.Text(16)),
+		line("Valid", "2026-01-02 02:04:05 UTC to 2035-12-31 03:04:05 UTC (3640 days left)"),
+		line("Covers", "api.openai.com, *.example.com, 127.0.0.1, ::1"),
+		line("Constraints", "critical") +
+			line("  permitted DNS", "api.openai.com, .example.com") +
+			line("  excluded DNS", ".api.openai.com") +
+			line("  permitted IP", "127.0.0.1/32, ::1/128") +
+			line("  excluded IP", "(none)"),
+		line("Certificate", a.CertPath()),
+		line("Key", a.KeyPath()),
+		line("System store", "not trusted (not needed: `conduit ca env` points each tool at the CA)")[:60],
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Describe output lacks %q:\n%s", want, out)
@@ -76,7 +81,7 @@ func TestDescribe(t *testing.T) {
 	if err := ip.Describe(&b); err != nil {
 		t.Fatal(err)
 	}
-	if want := `excluded DNS: "" (every name)`; !strings.Contains(b.String(), want) {
+	if want := line("  excluded DNS", `"" (every name)`); !strings.Contains(b.String(), want) {
 		t.Errorf("IP-only CA: output lacks %q:\n%s", want, b.String())
 	}
 
@@ -84,6 +89,11 @@ func TestDescribe(t *testing.T) {
 	if err := a.Describe(failWriter{errWrite}); !errors.Is(err, errWrite) {
 		t.Errorf("Describe to a failing writer = %v, want %v", err, errWrite)
 	}
+}
+
+// line is one line of Describe's output.
+func line(label, value string) string {
+	return fmt.Sprintf("  %-18s%s\n", label+":", value)
 }
 
 type failWriter struct{ err error }
