@@ -43,6 +43,7 @@ var commands = []*command{
 	proxyCmd,
 	dashboardCmd,
 	initCmd,
+	caCmd,
 	envCmd,
 	runCmd,
 	exportCmd,
