@@ -53,6 +53,7 @@ type VersionError struct {
 	Have, Want int
 }
 
+// Error names the file, both versions and what to do.
 func (e *VersionError) Error() string {
 	if e.Have > e.Want {
 		return fmt.Sprintf("ledger %s has schema version %d, newer than this conduit understands (version %d): upgrade conduit, or point [ledger] path at another file", e.Path, e.Have, e.Want)

@@ -43,7 +43,8 @@ type WriterOptions struct {
 	Write func(ctx context.Context, recs []Record) error
 	// OnWritten, if set, is called on the writer goroutine after each
 	// committed batch. The slice is valid only during the call; it must
-	// not block for long, as writing waits for it.
+	// not block for long, as writing waits for it, and must not call
+	// Flush or Close (they wait for the writer goroutine).
 	OnWritten func([]Record)
 }
 
