@@ -32,8 +32,10 @@ func TestProxyServesAndStopsGracefully(t *testing.T) {
 	defer fs.Close()
 	defer fake.Close()
 
-	path := filepath.Join(t.TempDir(), "conduit.toml")
-	writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "conduit.toml")
+	// ca_dir keeps the test off the user's real CA directory.
+	writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n[mitm]\nca_dir = \""+filepath.Join(dir, "ca")+"\"\n")
 	cfg, err := LoadConfig(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
