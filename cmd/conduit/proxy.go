@@ -86,7 +86,8 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 		defer cancel()
 		if err := writer.Close(wctx); err != nil {
-			logger.Error("ledger: records still queued at exit were not written", "err", err, "dropped", writer.Stats().Queued)
+			st := writer.Stats()
+			logger.Error("ledger: records still queued at exit were not written", "err", err, "queued", st.Queued, "dropped", st.Dropped)
 		}
 	}()
 
@@ -194,7 +195,7 @@ func newPricer(cfg *Config) (*pricing.Pricer, error) {
 	}
 	p, err := pricing.NewPricer(overrides, cfg.Ledger.PricingFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s: [ledger] pricing_file: %w", cfg.Path, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	return p, nil
 }
