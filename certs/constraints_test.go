@@ -261,3 +261,22 @@ func signFor(tb testing.TB, a *Authority, name string) *x509.Certificate {
 	}
 	return c
 }
+
+// FuzzParseHost guards the host parser against any input: no panic, and a
+// parsed host's canonical spelling parses back to the same host (so a
+// cache key, a constraint and a Covers answer agree).
+func FuzzParseHost(f *testing.F) {
+	for _, s := range []string{"api.openai.com:443", "*.example.com", "[::1]:8443", "::ffff:10.0.0.1", "A.B.", "a..b", "*.*.x", "fe80::1%eth0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := parseHost(s)
+		if err != nil {
+			return
+		}
+		again, err := parseHost(h.String())
+		if err != nil || again != h {
+			t.Fatalf("parseHost(%q) = %q, which parses to %q, %v", s, h, again, err)
+		}
+	})
+}
