@@ -279,7 +279,7 @@ func runCAEnv(_ context.Context, a *app, cmd *command, args []string) error {
 	if len(rest) > 0 {
 		return usageErrorf("ca env: unexpected argument '%s'; run 'conduit ca env --help' for usage", rest[0])
 	}
-	shell, err := pickShell(*shellFlag, a.getenv, runtime.GOOS)
+	shell, err := pickShell("ca env", *shellFlag, a.getenv, runtime.GOOS)
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func caTrustVars(ca *certs.Authority) ([]certs.EnvVar, []string) {
 	case err != nil:
 		warnings = append(warnings, fmt.Sprintf("cannot write the trust bundle %s (%v): SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are left unset", bundle, err))
 	case n == 0:
-		warnings = append(warnings, "no system root certificates found to combine with Conduit's CA: SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are left unset")
+		warnings = append(warnings, "no system root certificates found to combine with Conduit's CA: SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are left unset (pointing them at the CA alone would break every other HTTPS host)")
 	}
 	var vars []certs.EnvVar
 	for _, v := range certs.TrustEnv(ca, bundle) {

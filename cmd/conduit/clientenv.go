@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/valohai/conduit/certs"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/parsers"
 )
@@ -98,19 +97,9 @@ func proxyEnv(cfg *Config, getenv func(string) string, res *clientEnvResult) err
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no local CA in %s yet: calls go through Conduit but are tunnelled, not recorded; run 'conduit ca init' (then restart the proxy)", dir))
 		return nil
 	}
-	bundle := ca.BundlePath()
-	n, err := ca.WriteBundle(bundle)
-	replacing := err == nil && n > 0
-	switch {
-	case err != nil:
-		res.Warnings = append(res.Warnings, fmt.Sprintf("cannot write the trust bundle %s (%v): SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are left unset", bundle, err))
-	case n == 0:
-		res.Warnings = append(res.Warnings, "no system root certificates found to combine with Conduit's CA: SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE are left unset (pointing them at the CA alone would break every other HTTPS host)")
-	}
-	for _, v := range certs.TrustEnv(ca, bundle) {
-		if v.Value == bundle && !replacing {
-			continue
-		}
+	vars, warnings := caTrustVars(ca)
+	res.Warnings = append(res.Warnings, warnings...)
+	for _, v := range vars {
 		add(v.Name, v.Value, v.For)
 	}
 	return nil

@@ -60,7 +60,7 @@ func runEnv(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	shell, err := pickShell(*shellFlag, a.getenv, runtime.GOOS)
+	shell, err := pickShell("env", *shellFlag, a.getenv, runtime.GOOS)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ const (
 
 // pickShell returns the --shell value, or the one $SHELL names (sh syntax
 // for bash, zsh and the rest), or PowerShell on Windows without $SHELL.
-func pickShell(flag string, getenv func(string) string, goos string) (string, error) {
+func pickShell(cmdName, flag string, getenv func(string) string, goos string) (string, error) {
 	switch strings.ToLower(flag) {
 	case "sh", "bash", "zsh", "dash", "ksh":
 		return shellSh, nil
@@ -98,7 +98,7 @@ func pickShell(flag string, getenv func(string) string, goos string) (string, er
 		return shellPowerShell, nil
 	case "":
 	default:
-		return "", usageErrorf("env: --shell must be sh, fish or powershell, not %q", flag)
+		return "", usageErrorf("%s: --shell must be sh, fish or powershell, not %q", cmdName, flag)
 	}
 	switch strings.TrimSuffix(filepath.Base(getenv("SHELL")), ".exe") {
 	case "fish":

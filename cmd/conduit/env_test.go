@@ -193,7 +193,7 @@ func TestPickShell(t *testing.T) {
 		{"PowerShell", "", "linux", shellPowerShell},
 	}
 	for _, tt := range tests {
-		got, err := pickShell(tt.flag, func(string) string { return tt.shellEnv }, tt.goos)
+		got, err := pickShell("env", tt.flag, func(string) string { return tt.shellEnv }, tt.goos)
 		if err != nil || got != tt.want {
 			t.Errorf("pickShell(%q, SHELL=%q, %s) = %q %v, want %q", tt.flag, tt.shellEnv, tt.goos, got, err, tt.want)
 		}
