@@ -72,6 +72,7 @@ CREATE INDEX calls_unsynced ON calls (started_at)
 	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
 `},
 	{2, "add rollups", rollupSQL},
+	{3, "add sync state", syncStateSQL},
 }
 
 // SchemaVersion is the ledger schema this binary reads and writes.
