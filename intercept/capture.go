@@ -60,6 +60,7 @@ func (c *capture) roundTrip(req *http.Request, t target) *http.Response {
 	if cl.rec.Model == "" {
 		cl.rec.Model = ep.Model
 	}
+	cl.rec.RequestModel = cl.rec.Model
 	cl.rec.Stream = preq.Stream || ep.Stream
 
 	out, err := http.NewRequestWithContext(cl.ctx, req.Method, t.url.String(), body.reader)
@@ -368,6 +369,9 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 	rec := &cl.rec
 	rec.FinishedAt = end.UTC()
 	rec.Duration = end.Sub(cl.start)
+	if !cl.sent.IsZero() {
+		rec.UpstreamTime = end.Sub(cl.sent)
+	}
 	applyResult(rec, res)
 	if rec.Outcome == "" {
 		rec.Outcome = outcome(rec, cl.endpoint, res, eof, readErr, gone)

@@ -16,6 +16,7 @@ const (
 	typeUpstreamUnreachable = "conduit_upstream_unreachable"
 	typeUpstreamTimeout     = "conduit_upstream_timeout"
 	typeClientGone          = "conduit_client_gone"
+	typeMetricsOff          = "conduit_metrics_off"
 )
 
 // errorBody renders an error in the shape the API's own SDKs parse, so that

@@ -12,12 +12,13 @@ import (
 	"github.com/valohai/conduit/ledger"
 )
 
-// router serves origin-form requests: /health, and /<key>/<rest> forwarded
-// to that provider's upstream as <upstream>/<rest>.
+// router serves origin-form requests: /health, /metrics, and /<key>/<rest>
+// forwarded to that provider's upstream as <upstream>/<rest>.
 type router struct {
 	providers map[string]*Provider
 	keys      []string // sorted, for errors
 	capture   *capture
+	metrics   http.Handler // nil: /metrics is off
 }
 
 func newRouter(providers []Provider, c *capture) (*router, error) {
@@ -41,6 +42,14 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/health" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "OK")
+		return
+	}
+	if r.URL.Path == "/metrics" {
+		if rt.metrics == nil {
+			writeError(w, "", http.StatusNotFound, typeMetricsOff, "conduit: metrics are turned off in this Conduit's config", nil)
+			return
+		}
+		rt.metrics.ServeHTTP(w, r)
 		return
 	}
 	key, rest := splitProviderPath(r.URL.EscapedPath())

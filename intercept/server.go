@@ -70,10 +70,13 @@ type Options struct {
 	// Upstream configures Conduit's own outbound connections (an upstream
 	// proxy, extra roots); the zero value dials directly.
 	Upstream Upstream
+	// Metrics, if set, serves GET /metrics on the proxy's port (Prometheus
+	// scrapes). Nil: /metrics answers 404.
+	Metrics http.Handler
 }
 
-// Server is Conduit's http.Handler: base-URL routes and /health for
-// origin-form requests, the forward proxy for CONNECT and absolute-form
+// Server is Conduit's http.Handler: base-URL routes, /health and /metrics
+// for origin-form requests, the forward proxy for CONNECT and absolute-form
 // ones, on one port.
 type Server struct {
 	proxy     *goproxy.ProxyHttpServer
@@ -119,6 +122,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.metrics = opts.Metrics
 	s.forward, err = newForwarder(opts.Forward, opts.Providers, opts.Upstream, s.capture, r, logger)
 	if err != nil {
 		return nil, err

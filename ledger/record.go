@@ -42,7 +42,7 @@ type Record struct {
 	Method   string
 	Host     string // upstream host
 	Path     string // upstream path and query, secrets removed
-	Model    string
+	Model    string // the model that answered (the requested one when the response names none)
 	Stream   bool
 	Status   int    // HTTP status returned to the client (0: none)
 	Outcome  string // one of the Outcome* constants
@@ -65,6 +65,13 @@ type Record struct {
 
 	TTFB     time.Duration // request sent → first response byte
 	Duration time.Duration // request received → response finished
+	// UpstreamTime is request sent upstream → upstream response finished
+	// (0: never sent), so Duration − UpstreamTime is the time Conduit
+	// itself added. Telemetry only: not stored in the ledger.
+	UpstreamTime time.Duration
+	// RequestModel is the model the request asked for ("" if it named
+	// none). Telemetry only: not stored in the ledger.
+	RequestModel string
 
 	RequestID  string // upstream x-request-id / request-id header
 	ResponseID string // id in the response body
