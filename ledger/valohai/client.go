@@ -109,16 +109,6 @@ func (c *Client) Payload(recs []ledger.Record) []Transit {
 	return out
 }
 
-// MarshalPayload encodes transits as an indented JSON array, as --dry-run
-// shows them; an empty or nil slice gives "[]".
-func MarshalPayload(ts []Transit) ([]byte, error) {
-	b, err := encodePayload(ts, true)
-	if err != nil {
-		return nil, fmt.Errorf("encode Valohai LLM payload: %w", err)
-	}
-	return b, nil
-}
-
 // Post sends records in one request: nil means Valohai LLM accepted all of
 // them (a 2xx status). A refusal is a *StatusError; a request that got no
 // answer (connection refused or dropped, timeout, ctx done) is the
@@ -131,7 +121,7 @@ func (c *Client) Post(ctx context.Context, recs []ledger.Record) error {
 	if len(recs) > BatchSize {
 		return fmt.Errorf("send %d records to Valohai LLM: at most %d per request", len(recs), BatchSize)
 	}
-	body, err := encodePayload(c.Payload(recs), false)
+	body, err := encodePayload(c.Payload(recs))
 	if err != nil {
 		return fmt.Errorf("encode %d records for Valohai LLM: %w", len(recs), err)
 	}

@@ -79,13 +79,10 @@ func providerName(rec *ledger.Record, names map[string]string) string {
 
 // encodePayload encodes transits as the JSON array one POST carries.
 // HTML characters are not escaped: the values arrive as they were.
-func encodePayload(ts []Transit, indent bool) ([]byte, error) {
+func encodePayload(ts []Transit) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if indent {
-		enc.SetIndent("", "  ")
-	}
 	if ts == nil {
 		ts = []Transit{}
 	}

@@ -50,7 +50,7 @@ func TestTransitJSON(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := eligibleRecord(1)
 			tt.edit(&r)
-			b, err := encodePayload([]Transit{NewTransit(&r, testProviderNames)}, false)
+			b, err := encodePayload([]Transit{NewTransit(&r, testProviderNames)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func TestPayloadHasNoProviderCredentials(t *testing.T) {
 	r.Client = "tool " + secret
 	r.Tags = []string{secret}
 	c := &Client{ProviderNames: testProviderNames}
-	b, err := encodePayload(c.Payload([]ledger.Record{r}), false)
+	b, err := encodePayload(c.Payload([]ledger.Record{r}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,20 +107,5 @@ func TestNewTransitSharesNoMemory(t *testing.T) {
 	*r.CostUSD = 99
 	if string(tr.Usage) != `{"prompt_tokens":1200,"completion_tokens":300}` || tr.VHHeaders["x-vh-run"] != "r1" || *tr.EstimatedCostUSD != 0.0045 {
 		t.Errorf("transit changed with its record: %+v", tr)
-	}
-}
-
-func TestMarshalPayload(t *testing.T) {
-	b, err := MarshalPayload(nil)
-	if err != nil || string(b) != "[]\n" {
-		t.Errorf("empty: %q, %v", b, err)
-	}
-	r := eligibleRecord(1)
-	b, err = MarshalPayload([]Transit{NewTransit(&r, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(string(b), "[\n  {\n    \"transit_id\": \"0193a000-0000-7000-8000-000000000001\",\n    \"provider\": \"openai\",") {
-		t.Errorf("not indented as expected:\n%s", b)
 	}
 }
