@@ -48,6 +48,7 @@ var commands = []*command{
 	runCmd,
 	exportCmd,
 	reportCmd,
+	syncCmd,
 }
 
 const defaultCommand = "proxy"

@@ -80,7 +80,11 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		return err
 	}
 	defer db.Close()
-	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger})
+	// Valohai LLM sync, when configured. Deferred before the writer's
+	// close, so it runs after it: the stop sends the last records too.
+	syncer := startProxySync(logger, cfg, db)
+	defer syncer.stop(ctx)
+	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written})
 	// Whatever happens from here, the records already queued are written.
 	defer func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)

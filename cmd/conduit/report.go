@@ -19,7 +19,8 @@ included), cached input, cache writes, output tokens (reasoning included),
 reasoning tokens, cost in USD, and the calls whose model has no known price
 (their cost is left out of the sum and flagged, never counted as $0). Days
 are local. It reads the ledger the config names and may run while a proxy is
-writing it.
+writing it. When the config enables the Valohai LLM sync, the table ends
+with its state: calls pending, sent and failing, and the last error.
 
 Options:
       --by <GROUP>        model, provider, day, tag or client [default: model]
@@ -76,5 +77,11 @@ func runReport(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	return rep.Write(a.stdout, rf)
+	if err := rep.Write(a.stdout, rf); err != nil {
+		return err
+	}
+	if rf == ledger.ReportTable {
+		a.printSyncStatus(ctx, a.stdout, db)
+	}
+	return nil
 }
