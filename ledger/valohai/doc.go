@@ -11,7 +11,7 @@
 // What is sent, and when, is decided by the ledger: eligible calls (usage
 // and at least one x-vh-* header) whose synced_at marker is unset, oldest
 // first. A batch is marked only after Valohai LLM accepted it, so delivery
-// is at least once and survives restarts: a stop between the POST and the
+// is at least once and survives restarts: a crash between the POST and the
 // mark sends the batch again, never loses it.
 //
 // Client.Send sends everything eligible now (conduit sync). A Sender does

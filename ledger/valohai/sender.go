@@ -92,8 +92,9 @@ type Sender struct {
 }
 
 // NewSender starts a Sender that sends db's eligible records through
-// client. db must stay open until Close returns. The client is not copied:
-// leave it alone while the Sender runs.
+// client. db must stay open until Close returns. The client's fields are
+// read on every round: leave them alone while the Sender runs. A client
+// without its own Now uses the Sender's Clock.
 func NewSender(db *ledger.DB, client *Client, opts SenderOptions) *Sender {
 	s := newSender(db, client, opts)
 	go s.run()
