@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gdamore/tcell/v2"
+
+	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui"
 )
 
 var dashboardCmd = &command{
@@ -12,11 +18,99 @@ var dashboardCmd = &command{
 
 Usage: conduit dashboard [OPTIONS]
 
-` + globalOptionsHelp,
-	run: func(ctx context.Context, a *app, cmd *command, args []string) error {
-		if _, err := a.parse(cmd, a.flagSet(cmd), args); err != nil {
-			return err
+A live, full-screen view of the ledger the config names: every call, newest
+first, with a header of calls, tokens and cost for the time window, a
+sparkline of spend, and the Valohai LLM sync's state. It only reads the
+ledger, so it runs beside a proxy (and follows its calls as they finish) or
+alone to browse history. Press ? in it for every key.
+
+Options:
+      --theme <THEME>     ` + themeList + ` [default: default];
+                          NO_COLOR in the environment turns colours off
+      --window <WINDOW>   1h, today, 24h, 7d or all [default: all]
+      --provider <KEY>    Start filtered to calls through [providers.<KEY>]
+      --model <MODEL>     Start filtered to one model (exact name)
+      --tag <TAG>         Start filtered to calls tagged TAG
+      --ledger <PATH>     Read this ledger file instead of the config's
+` + globalOptionsHelp + `
+Logs go to an in-dashboard pane (press L; -v opens it at start), never over
+the screen.
+
+Keys (the Rust Conduit's, and more):
+  ↑↓ j k  PgUp PgDn  Home End   move          ⏎ → l      details
+  Esc ← h ⌫                     back          [ ]        newer / older call
+  f       follow new calls      t  relative / clock times
+  /       filter                w  window     s S  sort     g  group
+  b       data bars             T  theme      ?  help       q  quit
+
+Examples:
+  conduit dashboard
+  conduit dashboard --window today --theme qbasic
+  conduit dashboard --ledger ~/archive/conduit.db --window all
+`,
+	run: runDashboard,
+}
+
+var themeList = strings.Join(ui.ThemeNames(), ", ")
+
+// newDashboardScreen opens the terminal; tests replace it with a
+// simulation screen.
+var newDashboardScreen = tcell.NewScreen
+
+func runDashboard(ctx context.Context, a *app, cmd *command, args []string) error {
+	fs := a.flagSet(cmd)
+	theme := fs.String("theme", "default", "")
+	window := fs.String("window", "all", "")
+	provider := fs.String("provider", "", "")
+	model := fs.String("model", "", "")
+	tag := fs.String("tag", "", "")
+	ledgerPath := fs.String("ledger", "", "")
+	rest, err := a.parse(cmd, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErrorf("dashboard: unexpected argument '%s'; run 'conduit dashboard --help' for usage", rest[0])
+	}
+	th, err := ui.LookupTheme(*theme, a.getenv("NO_COLOR") != "")
+	if err != nil {
+		return usageErrorf("dashboard: --theme: %v", err)
+	}
+	win, err := ui.ParseWindow(*window)
+	if err != nil {
+		return usageErrorf("dashboard: --window: %v", err)
+	}
+
+	path, syncOn := *ledgerPath, false
+	if cfg, err := a.loadConfig(); err == nil {
+		syncOn = cfg.ValohaiLLM.Enabled()
+		if path == "" {
+			path = cfg.Ledger.Path
 		}
-		return errors.New("dashboard: not built yet")
-	},
+	} else if path == "" {
+		return err
+	}
+	db, err := ledger.OpenReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	// From here on the terminal belongs to the dashboard: logs go to the
+	// in-UI pane only.
+	logs := ui.NewLogBuffer(200)
+	logger := newLogger(logs, a.logLevel())
+	scr, err := newDashboardScreen()
+	if err != nil {
+		return fmt.Errorf("dashboard: needs a terminal: %w", err)
+	}
+	return ui.Run(ctx, scr, db, ui.Options{
+		Theme:    th,
+		Window:   win,
+		Filter:   ledger.Filter{Provider: *provider, Model: *model, Tag: *tag},
+		Sync:     syncOn,
+		Logs:     logs,
+		ShowLogs: a.verbose > 0,
+		Logger:   logger,
+	})
 }

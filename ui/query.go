@@ -1,0 +1,315 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+// Window is the time span the dashboard shows: its calls, header totals,
+// sparkline and groups.
+type Window int
+
+// Windows, in the order `w` cycles them.
+const (
+	WindowHour  Window       = iota // the last 60 minutes
+	WindowToday                     // since local midnight
+	WindowDay                       // the last 24 hours
+	WindowWeek                      // the last 7 days
+	WindowAll                       // everything in the ledger
+	windowDate                      // one local day, chosen from the grouped view
+	windowCount = windowDate        // the presets `w` cycles through
+)
+
+// ParseWindow parses a --window value: 1h, today, 24h, 7d or all.
+func ParseWindow(s string) (Window, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1h", "hour":
+		return WindowHour, nil
+	case "today":
+		return WindowToday, nil
+	case "24h", "day":
+		return WindowDay, nil
+	case "7d", "week":
+		return WindowWeek, nil
+	case "all", "":
+		return WindowAll, nil
+	}
+	return 0, fmt.Errorf("unknown window %q: want 1h, today, 24h, 7d or all", s)
+}
+
+// String is the window's name as --window takes it.
+func (w Window) String() string {
+	switch w {
+	case WindowHour:
+		return "1h"
+	case WindowToday:
+		return "today"
+	case WindowDay:
+		return "24h"
+	case WindowWeek:
+		return "7d"
+	case WindowAll:
+		return "all"
+	}
+	return "day"
+}
+
+// query is what the dashboard asks of the ledger: which calls (filter and
+// window), in which order, and whether grouped.
+type query struct {
+	filter ledger.Filter // Since and Until unused: the window sets them
+	window Window
+	date   time.Time // windowDate: local midnight of the day
+	order  ledger.Order
+	group  ledger.GroupBy // "": the list of calls
+}
+
+// bounds returns the window's [since, until) at now in loc; zero times are
+// open ends.
+func (q query) bounds(now time.Time, loc *time.Location) (since, until time.Time) {
+	switch q.window {
+	case WindowHour:
+		return now.Add(-time.Hour), time.Time{}
+	case WindowToday:
+		y, m, d := now.In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Time{}
+	case WindowDay:
+		return now.Add(-24 * time.Hour), time.Time{}
+	case WindowWeek:
+		return now.Add(-7 * 24 * time.Hour), time.Time{}
+	case windowDate:
+		y, m, d := q.date.In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	}
+	return time.Time{}, time.Time{}
+}
+
+// ledgerFilter is the query's filter with the window applied at now.
+func (q query) ledgerFilter(now time.Time, loc *time.Location) ledger.Filter {
+	f := q.filter
+	f.Since, f.Until = q.bounds(now, loc)
+	return f
+}
+
+// sliding reports whether the window moves with the clock, so that totals
+// must be recomputed as time passes even when nothing is written.
+func (q query) sliding() bool {
+	return q.window == WindowHour || q.window == WindowDay || q.window == WindowWeek
+}
+
+// live reports whether the window includes the present.
+func (q query) live() bool { return q.window != windowDate }
+
+// step is the sparkline's bucket width for the window (0: the ledger
+// picks one that fits).
+func (q query) step() time.Duration {
+	switch q.window {
+	case WindowHour:
+		return time.Minute
+	case WindowToday, WindowDay, windowDate:
+		return 15 * time.Minute
+	case WindowWeek:
+		return time.Hour
+	}
+	return 0
+}
+
+// windowLabel names the window for the header.
+func (q query) windowLabel(loc *time.Location) string {
+	switch q.window {
+	case WindowHour:
+		return "last hour"
+	case WindowToday:
+		return "today"
+	case WindowDay:
+		return "last 24h"
+	case WindowWeek:
+		return "last 7d"
+	case WindowAll:
+		return "all time"
+	}
+	return q.date.In(loc).Format("Mon 2006-01-02")
+}
+
+// filterKeys are the fields the filter prompt accepts, in the order they
+// are written back.
+var filterKeys = []string{"provider", "model", "client", "tag", "status"}
+
+// outcomeNames maps the words `status:` accepts to outcomes.
+var outcomeNames = map[string]string{
+	"ok":               ledger.OutcomeComplete,
+	"complete":         ledger.OutcomeComplete,
+	"error":            ledger.OutcomeUpstreamError,
+	"failed":           ledger.OutcomeUpstreamError,
+	"upstream_error":   ledger.OutcomeUpstreamError,
+	"incomplete":       ledger.OutcomeIncomplete,
+	"cancelled":        ledger.OutcomeClientCancelled,
+	"client_cancelled": ledger.OutcomeClientCancelled,
+	"no_usage":         ledger.OutcomeNoUsage,
+}
+
+// statusWords are the status values the prompt completes.
+var statusWords = []string{"ok", "error", "incomplete", "cancelled", "no_usage"}
+
+// parseFilter parses the filter prompt: space-separated key:value terms
+// (provider, model, client, tag, status; p, m, c, t, s for short), values
+// in double quotes when they hold spaces. A bare word is a model. status
+// takes an HTTP status (429) or an outcome (ok, error, incomplete,
+// cancelled, no_usage). An empty text clears the filter.
+func parseFilter(text string) (ledger.Filter, error) {
+	var f ledger.Filter
+	terms, err := splitTerms(text)
+	if err != nil {
+		return f, err
+	}
+	for _, t := range terms {
+		key, val, ok := strings.Cut(t, ":")
+		if !ok {
+			key, val, ok = strings.Cut(t, "=")
+		}
+		if !ok {
+			key, val = "model", t
+		}
+		val = unquote(val)
+		if val == "" {
+			return f, fmt.Errorf("%s: no value", key)
+		}
+		switch strings.ToLower(key) {
+		case "provider", "p":
+			f.Provider = val
+		case "model", "m":
+			f.Model = val
+		case "client", "c":
+			f.Client = val
+		case "tag", "t":
+			f.Tag = val
+		case "status", "s", "outcome":
+			if n, err := strconv.Atoi(val); err == nil && n >= 100 && n <= 599 {
+				f.Status = n
+			} else if o, ok := outcomeNames[strings.ToLower(val)]; ok {
+				f.Outcome = o
+			} else {
+				return f, fmt.Errorf("status %q: want an HTTP status or one of %s", val, strings.Join(statusWords, ", "))
+			}
+		default:
+			return f, fmt.Errorf("unknown field %q: want one of %s", key, strings.Join(filterKeys, ", "))
+		}
+	}
+	return f, nil
+}
+
+// formatFilter writes f back in the prompt's syntax ("" for no filter).
+func formatFilter(f ledger.Filter) string {
+	var terms []string
+	add := func(k, v string) {
+		if v != "" {
+			terms = append(terms, k+":"+quoteTerm(v))
+		}
+	}
+	add("provider", f.Provider)
+	add("model", f.Model)
+	add("client", f.Client)
+	add("tag", f.Tag)
+	if f.Status != 0 {
+		add("status", strconv.Itoa(f.Status))
+	}
+	if f.Outcome != "" {
+		word := f.Outcome
+		for _, w := range statusWords {
+			if outcomeNames[w] == f.Outcome {
+				word = w
+				break
+			}
+		}
+		add("status", word)
+	}
+	return strings.Join(terms, " ")
+}
+
+// splitTerms splits on spaces outside double quotes.
+func splitTerms(s string) ([]string, error) {
+	var terms []string
+	var cur strings.Builder
+	inQuote := false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			cur.WriteRune(r)
+		case unicode.IsSpace(r) && !inQuote:
+			if cur.Len() > 0 {
+				terms = append(terms, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unclosed quote")
+	}
+	if cur.Len() > 0 {
+		terms = append(terms, cur.String())
+	}
+	return terms, nil
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+func quoteTerm(s string) string {
+	if strings.ContainsFunc(s, unicode.IsSpace) {
+		return `"` + s + `"`
+	}
+	return s
+}
+
+// complete completes the last term of the prompt text from the known
+// values of its field: the first value with the typed prefix, or, when the
+// term already is a known value, the next one (so Tab cycles). It returns
+// text unchanged when nothing fits.
+func complete(text string, values map[string][]string) string {
+	start := strings.LastIndexFunc(text, unicode.IsSpace) + 1
+	term := text[start:]
+	key, val, ok := strings.Cut(term, ":")
+	if !ok {
+		// Complete a field name.
+		for _, k := range filterKeys {
+			if strings.HasPrefix(k, strings.ToLower(term)) {
+				return text[:start] + k + ":"
+			}
+		}
+		return text
+	}
+	full := key
+	for _, k := range filterKeys {
+		if strings.HasPrefix(k, strings.ToLower(key)) && key != "" {
+			full = k
+			break
+		}
+	}
+	cands := values[full]
+	if full == "status" {
+		cands = statusWords
+	}
+	val = unquote(val)
+	if i := slices.Index(cands, val); i >= 0 && len(cands) > 0 {
+		return text[:start] + key + ":" + quoteTerm(cands[(i+1)%len(cands)])
+	}
+	for _, c := range cands {
+		if strings.HasPrefix(strings.ToLower(c), strings.ToLower(val)) {
+			return text[:start] + key + ":" + quoteTerm(c)
+		}
+	}
+	return text
+}
