@@ -6,6 +6,7 @@ import (
 	"math"
 	"mime"
 	"strings"
+	"sync"
 
 	"github.com/valohai/conduit/sse"
 	"github.com/valyala/fastjson"
@@ -84,11 +85,21 @@ type count struct {
 // object in the tail. A Meter is not safe for concurrent use; use one per
 // response.
 type Meter struct {
-	ep     Endpoint
-	req    Request
-	fmt    format
-	frame  framing
-	parser fastjson.Parser
+	ep    Endpoint
+	req   Request
+	fmt   format
+	frame framing
+	// parser is taken from idleParsers at the first parse and given back
+	// by Finish: a parser's buffers grow to fit the documents it parsed,
+	// so one reused across calls parses a small body without allocating,
+	// where a fresh one per call allocated most of the meter's garbage.
+	parser    *fastjson.Parser
+	parsedMax int // the largest document parser parsed
+	// parseEveryChunk turns off openAIEvent's shortcut for chunks that
+	// change nothing, so tests can compare both paths; chunkMemo serves
+	// that shortcut.
+	parseEveryChunk bool
+	chunkMemo       chunkMemo
 
 	headCap, tailCap int
 	eventCap         int // the SSE scanner's MaxEventSize (0: its default)
@@ -251,6 +262,14 @@ func (m *Meter) Finish(eof bool) Result {
 		}
 	}()
 	m.result = m.buildResult()
+	// Nothing parses after Finish, and no value of the parser's outlives
+	// it (the result holds copies): the parser can serve another meter.
+	if m.parser != nil {
+		if m.parsedMax <= maxPooledDoc {
+			putParser(m.parser)
+		}
+		m.parser = nil
+	}
 	return m.result
 }
 
@@ -455,10 +474,56 @@ func appendCut(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
+// idleParsers are fastjson parsers that finished meters left for later
+// ones: a bounded free list rather than a sync.Pool, so that reuse (and so
+// a meter's allocations) does not depend on the garbage collector or on
+// the race detector's random pool drops.
+var idleParsers struct {
+	sync.Mutex
+	list []*fastjson.Parser
+}
+
+// Bounds of idleParsers: how many parsers it keeps, and the largest
+// document a parser may have parsed and still be kept (a parser holds a
+// copy of its last document). At most ~3 MB stay idle.
+const (
+	maxIdleParsers = 64
+	maxPooledDoc   = 16 << 10
+)
+
+func getParser() *fastjson.Parser {
+	idleParsers.Lock()
+	defer idleParsers.Unlock()
+	if n := len(idleParsers.list); n > 0 {
+		p := idleParsers.list[n-1]
+		idleParsers.list = idleParsers.list[:n-1]
+		return p
+	}
+	return new(fastjson.Parser)
+}
+
+func putParser(p *fastjson.Parser) {
+	idleParsers.Lock()
+	defer idleParsers.Unlock()
+	if len(idleParsers.list) < maxIdleParsers {
+		idleParsers.list = append(idleParsers.list, p)
+	}
+}
+
+// parseJSON parses b with the meter's parser (borrowed on first use). The
+// value is valid until the next parse.
+func (m *Meter) parseJSON(b []byte) (*fastjson.Value, error) {
+	if m.parser == nil {
+		m.parser = getParser()
+	}
+	m.parsedMax = max(m.parsedMax, len(b))
+	return m.parser.ParseBytes(b)
+}
+
 // parse parses one JSON document with the meter's parser; nil if it is not
 // an object. The value is valid until the next parse.
 func (m *Meter) parse(b []byte) *fastjson.Value {
-	v, err := m.parser.ParseBytes(b)
+	v, err := m.parseJSON(b)
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return nil
 	}
@@ -527,12 +592,12 @@ func (m *Meter) tail(b []byte) {
 	if m.fmt == fmtGemini {
 		// Gemini puts these after usageMetadata, at the very end.
 		if s := findTailValue(b, "modelVersion", '"'); s != nil {
-			if v, err := m.parser.ParseBytes(s); err == nil {
+			if v, err := m.parseJSON(s); err == nil {
 				m.setModel(v)
 			}
 		}
 		if s := findTailValue(b, "responseId", '"'); s != nil {
-			if v, err := m.parser.ParseBytes(s); err == nil {
+			if v, err := m.parseJSON(s); err == nil {
 				m.setID(v)
 			}
 		}
@@ -569,11 +634,11 @@ func (m *Meter) head(b []byte) {
 				m.usageObject(v)
 			}
 		case keyEquals(k, "model"):
-			if v, err := m.parser.ParseBytes(b[mm.valStart:mm.valEnd]); err == nil {
+			if v, err := m.parseJSON(b[mm.valStart:mm.valEnd]); err == nil {
 				m.setModel(v)
 			}
 		case keyEquals(k, "id"):
-			if v, err := m.parser.ParseBytes(b[mm.valStart:mm.valEnd]); err == nil {
+			if v, err := m.parseJSON(b[mm.valStart:mm.valEnd]); err == nil {
 				m.setID(v)
 			}
 		}

@@ -31,6 +31,9 @@ func (m *Meter) openAIEvent(ev *sse.Event) {
 		m.tail(ev.Data)
 		return
 	}
+	if string(ev.Type) != "error" && !m.parseEveryChunk && m.openAIChunkChangesNothing(data) {
+		return
+	}
 	v := m.parse(data)
 	if string(ev.Type) == "error" {
 		if v == nil {
