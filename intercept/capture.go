@@ -373,6 +373,13 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 		rec.UpstreamTime = end.Sub(cl.sent)
 	}
 	applyResult(rec, res)
+	if rec.Outcome == "" && readErr != nil && !gone && isTimeout(readErr) {
+		// The headers went out long ago; only the total timeout ends a
+		// body read this way. The provider failed to deliver in time.
+		rec.Outcome = ledger.OutcomeUpstreamError
+		rec.Error = fmt.Sprintf("conduit: provider %q (%s) did not finish the response within the total timeout (%s)",
+			cl.target.provider.Key, cl.target.url.Host, cl.c.timeouts.Total)
+	}
 	if rec.Outcome == "" {
 		rec.Outcome = outcome(rec, cl.endpoint, res, eof, readErr, gone)
 	}

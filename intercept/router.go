@@ -132,9 +132,21 @@ func writeResponse(w http.ResponseWriter, resp *http.Response) {
 		h.Del("Content-Length")
 	}
 	w.WriteHeader(resp.StatusCode)
-	_, err := io.Copy(w, resp.Body)
+	rc := http.NewResponseController(w)
+	if resp.ContentLength < 0 {
+		// A stream's headers go out as the provider sent them: its first
+		// event may be long in coming. (A client already gone shows at the
+		// first write.)
+		_ = rc.Flush()
+	}
+	n, err := io.Copy(w, resp.Body)
 	var cwe clientWriteError
 	if err != nil && !errors.As(err, &cwe) {
+		if n == 0 {
+			// The provider's headers came, then a broken body: the client
+			// sees the same, not a connection closed without a response.
+			_ = rc.Flush()
+		}
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -96,7 +96,10 @@ func (t *tap) WriteTo(w io.Writer) (int64, error) {
 				return written, clientWriteError{werr}
 			}
 		}
-		if rerr == io.EOF && filter != nil {
+		if rerr != nil && filter != nil {
+			// The stream ended, or was cut (even inside an event): the
+			// client gets the bytes held back for filtering either way, as
+			// it would have without Conduit, before it sees the end.
 			if werr := filter.Close(); werr != nil {
 				t.call.clientLeft()
 				t.observe(buf[:n], rerr)
@@ -224,6 +227,10 @@ func (t *tap) filteredRead(p []byte) (int, error) {
 	return pr.Read(p)
 }
 
+// filterMaxEvent bounds the events the usage filter holds back: OpenAI's
+// usage-only chunk is well under 1 KiB.
+const filterMaxEvent = 64 << 10
+
 // usageEventFilter passes an event stream through event by event, dropping
 // the one usage-only chunk Conduit's injected include_usage added. Bytes that
 // are not part of a pending event (comments, blank lines) pass at once.
@@ -235,7 +242,10 @@ type usageEventFilter struct {
 
 func newUsageEventFilter(w io.Writer) *usageEventFilter {
 	f := &usageEventFilter{w: w}
-	f.scanner = sse.NewScanner(f.event, sse.Options{KeepRaw: true, RawOverflow: f.pass})
+	// The one event to drop is small (a usage object and an empty choices
+	// list): an event past filterMaxEvent cannot be it, and passes on as it
+	// arrives instead of being held whole — less memory, less delay.
+	f.scanner = sse.NewScanner(f.event, sse.Options{KeepRaw: true, RawOverflow: f.pass, MaxEventSize: filterMaxEvent})
 	return f
 }
 
