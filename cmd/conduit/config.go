@@ -37,6 +37,8 @@ type Config struct {
 	Timeouts   Timeouts
 	MITM       MITMConfig
 	Upstream   UpstreamConfig
+	Metrics    MetricsConfig
+	OTel       OTelConfig
 }
 
 // Provider is one [providers.<key>] table.
@@ -99,6 +101,27 @@ type UpstreamConfig struct {
 	CAFile  string   // absolute, or "": a PEM file of extra roots for outbound TLS
 }
 
+// MetricsConfig is the [metrics] table.
+type MetricsConfig struct {
+	Enabled bool // serve Prometheus metrics at GET /metrics (default true)
+}
+
+// OTelConfig is the [otel] table: OpenTelemetry export over OTLP/HTTP.
+type OTelConfig struct {
+	// Enabled is true when endpoint is set in the file or an
+	// OTEL_EXPORTER_OTLP_ENDPOINT, _TRACES_ENDPOINT or _METRICS_ENDPOINT
+	// variable is, unless OTEL_SDK_DISABLED=true.
+	Enabled        bool
+	Endpoint       string            // the collector's base URL; "": from the environment
+	Headers        map[string]string // nil: OTEL_EXPORTER_OTLP_HEADERS
+	ServiceName    string            // "": OTEL_SERVICE_NAME, else "conduit"
+	ExportInterval time.Duration     // metrics; 0: OTEL_METRIC_EXPORT_INTERVAL, else 60 s
+	QueueSize      int               // calls waiting to become spans; 0: the default
+}
+
+// otelEndpointEnvVars enable the export when [otel] has no endpoint.
+var otelEndpointEnvVars = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"}
+
 // Config defaults.
 const (
 	defaultListen          = "127.0.0.1:8080"
@@ -129,6 +152,20 @@ type fileConfig struct {
 	Timeouts   fileTimeouts            `toml:"timeouts"`
 	MITM       fileMITM                `toml:"mitm"`
 	Upstream   fileUpstream            `toml:"upstream"`
+	Metrics    fileMetrics             `toml:"metrics"`
+	OTel       fileOTel                `toml:"otel"`
+}
+
+type fileMetrics struct {
+	Enabled *tBool `toml:"enabled"`
+}
+
+type fileOTel struct {
+	Endpoint       *tString    `toml:"endpoint"`
+	Headers        *tStringMap `toml:"headers"`
+	ServiceName    *tString    `toml:"service_name"`
+	ExportInterval *tDuration  `toml:"export_interval"`
+	QueueSize      *tInt       `toml:"queue_size"`
 }
 
 type fileMITM struct {
@@ -181,6 +218,37 @@ func (s *tString) UnmarshalTOML(v any) error {
 		return fmt.Errorf("expected a string, found %s", describeTOMLValue(v))
 	}
 	*s = tString(str)
+	return nil
+}
+
+// tStringMap is a table of strings, e.g. { "x-api-key" = "…" }.
+type tStringMap map[string]string
+
+func (m *tStringMap) UnmarshalTOML(v any) error {
+	table, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf(`expected a table of strings such as { "x-api-key" = "…" }, found %s`, describeTOMLValue(v))
+	}
+	out := make(tStringMap, len(table))
+	for k, x := range table {
+		s, ok := x.(string)
+		if !ok {
+			return fmt.Errorf("expected a string for %q, found %s", k, describeTOMLValue(x))
+		}
+		out[k] = s
+	}
+	*m = out
+	return nil
+}
+
+type tInt int64
+
+func (n *tInt) UnmarshalTOML(v any) error {
+	x, ok := v.(int64)
+	if !ok {
+		return fmt.Errorf("expected an integer, found %s", describeTOMLValue(v))
+	}
+	*n = tInt(x)
 	return nil
 }
 
@@ -364,6 +432,8 @@ func ParseConfig(r io.Reader, name string, getenv func(string) string) (*Config,
 	cfg.Timeouts = v.timeouts(raw.Timeouts)
 	cfg.MITM = v.mitm(raw.MITM, cfg.Dir)
 	cfg.Upstream = v.upstream(raw.Upstream, cfg.Dir, cfg.Listen, getenv)
+	cfg.Metrics = MetricsConfig{Enabled: raw.Metrics.Enabled == nil || bool(*raw.Metrics.Enabled)}
+	cfg.OTel = v.otel(raw.OTel, getenv)
 	if v.err != nil {
 		return nil, v.err
 	}
@@ -600,6 +670,80 @@ func (v *validator) upstream(raw fileUpstream, dir, listen string, getenv func(s
 		out.CAFile = resolvePath(string(*raw.CAFile), dir)
 	}
 	return out
+}
+
+// maxOTelQueue bounds [otel] queue_size: a span is ~1-2 KiB.
+const maxOTelQueue = 1 << 20
+
+func (v *validator) otel(raw fileOTel, getenv func(string) string) OTelConfig {
+	var out OTelConfig
+	if raw.Endpoint != nil {
+		key := []string{"otel", "endpoint"}
+		s := string(*raw.Endpoint)
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.fail(key, "%q is not an http(s) URL (e.g. \"http://collector:4318\", the collector's OTLP/HTTP port)", s)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			v.fail(key, "%q: an endpoint is scheme://host[:port][/path], without credentials, query or fragment (put keys in [otel] headers)", s)
+		}
+		out.Endpoint = strings.TrimRight(s, "/")
+	}
+	if raw.Headers != nil {
+		out.Headers = make(map[string]string, len(*raw.Headers))
+		for name, value := range *raw.Headers {
+			if !validHeaderName(name) {
+				v.fail([]string{"otel", "headers", name}, "%q is not an HTTP header name", name)
+			}
+			if strings.ContainsAny(value, "\r\n") {
+				v.fail([]string{"otel", "headers", name}, "a header value cannot contain a line break")
+			}
+			out.Headers[name] = value
+		}
+	}
+	if raw.ServiceName != nil {
+		if *raw.ServiceName == "" {
+			v.fail([]string{"otel", "service_name"}, "must not be empty (leave it out for OTEL_SERVICE_NAME or \"conduit\")")
+		}
+		out.ServiceName = string(*raw.ServiceName)
+	}
+	if raw.ExportInterval != nil {
+		if *raw.ExportInterval == 0 {
+			v.fail([]string{"otel", "export_interval"}, "must be longer than zero")
+		}
+		out.ExportInterval = time.Duration(*raw.ExportInterval)
+	}
+	if raw.QueueSize != nil {
+		if n := int64(*raw.QueueSize); n < 1 || n > maxOTelQueue {
+			v.fail([]string{"otel", "queue_size"}, "must be between 1 and %d, found %d", maxOTelQueue, n)
+		} else {
+			out.QueueSize = int(n)
+		}
+	}
+	out.Enabled = out.Endpoint != ""
+	for _, name := range otelEndpointEnvVars {
+		if getenv(name) != "" {
+			out.Enabled = true
+		}
+	}
+	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+		out.Enabled = false
+	}
+	return out
+}
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // isListenAddr reports whether the proxy URL u names the listen address

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,19 @@ func TestParseConfigErrors(t *testing.T) {
 		{"proxy is conduit", "listen = \":9090\"\n" + ok + "[upstream]\nproxy = \"http://localhost:9090\"\n", []string{"conduit.toml:5: upstream.proxy:", "would loop"}},
 		{"proxy wrong type", ok + "[upstream]\nproxy = true\n", []string{"conduit.toml:4:", "upstream.proxy", "expected a string"}},
 		{"empty ca_file", ok + "[upstream]\nca_file = \"\"\n", []string{"conduit.toml:4: upstream.ca_file: must not be empty"}},
+		{"metrics enabled as string", ok + "[metrics]\nenabled = \"no\"\n", []string{"conduit.toml:4:", "metrics.enabled", "expected true or false"}},
+		{"unknown metrics key", ok + "[metrics]\nenable = false\n", []string{"conduit.toml:4: metrics.enable: unknown key", `did you mean "enabled"`}},
+		{"otel endpoint without scheme", ok + "[otel]\nendpoint = \"collector:4318\"\n", []string{"conduit.toml:4: otel.endpoint:", "not an http(s) URL"}},
+		{"otel endpoint with credentials", ok + "[otel]\nendpoint = \"https://u:pw@collector\"\n", []string{"conduit.toml:4: otel.endpoint:", "without credentials", "headers"}},
+		{"otel endpoint wrong type", ok + "[otel]\nendpoint = 4318\n", []string{"conduit.toml:4:", "otel.endpoint", "expected a string"}},
+		{"otel headers not a table", ok + "[otel]\nheaders = \"x-key: v\"\n", []string{"conduit.toml:4:", "otel.headers", "expected a table of strings"}},
+		{"otel header not a string", ok + "[otel]\nheaders = { x-key = 1 }\n", []string{"conduit.toml:4:", "otel.headers", `expected a string for "x-key"`}},
+		{"otel bad header name", ok + "[otel.headers]\n\"x key\" = \"v\"\n", []string{"conduit.toml:4: otel.headers.x key:", "not an HTTP header name"}},
+		{"otel empty service_name", ok + "[otel]\nservice_name = \"\"\n", []string{"conduit.toml:4: otel.service_name: must not be empty"}},
+		{"otel zero export_interval", ok + "[otel]\nexport_interval = \"0s\"\n", []string{"conduit.toml:4: otel.export_interval: must be longer than zero"}},
+		{"otel queue_size zero", ok + "[otel]\nqueue_size = 0\n", []string{"conduit.toml:4: otel.queue_size: must be between 1 and"}},
+		{"otel queue_size as string", ok + "[otel]\nqueue_size = \"big\"\n", []string{"conduit.toml:4:", "otel.queue_size", "expected an integer"}},
+		{"unknown otel key", ok + "[otel]\nendpont = \"http://c:4318\"\n", []string{"conduit.toml:4: otel.endpont: unknown key", `did you mean "endpoint"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +222,54 @@ ca_file = "corp.pem"
 	cfg, err = ParseConfig(strings.NewReader(ok+"[mitm]\nhosts = []\n"), "c.toml", noEnv)
 	if err != nil || cfg.MITM.Hosts == nil || len(cfg.MITM.Hosts) != 0 {
 		t.Errorf("hosts = [] must mean none, not the default: %#v %v", cfg.MITM.Hosts, err)
+	}
+}
+
+// TestParseConfigTelemetry guards [metrics] and [otel]: metrics on by
+// default, OpenTelemetry on only with an endpoint in the file or the
+// standard environment variables, and off with OTEL_SDK_DISABLED=true.
+func TestParseConfigTelemetry(t *testing.T) {
+	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+	const full = ok + `
+[metrics]
+enabled = false
+
+[otel]
+endpoint = "https://collector.example:4318/"
+headers = { "x-honeycomb-team" = "k1" }
+service_name = "conduit-alice"
+export_interval = "15s"
+queue_size = 100
+`
+	tests := []struct {
+		name    string
+		src     string
+		env     map[string]string
+		metrics bool
+		want    OTelConfig
+	}{
+		{"defaults", ok, nil, true, OTelConfig{}},
+		{"everything set", full, nil, false, OTelConfig{Enabled: true, Endpoint: "https://collector.example:4318",
+			Headers: map[string]string{"x-honeycomb-team": "k1"}, ServiceName: "conduit-alice", ExportInterval: 15 * time.Second, QueueSize: 100}},
+		{"endpoint from the environment", ok, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, true, OTelConfig{Enabled: true}},
+		{"traces endpoint from the environment", ok, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, true, OTelConfig{Enabled: true}},
+		{"other OTEL variables alone", ok, map[string]string{"OTEL_SERVICE_NAME": "x", "OTEL_EXPORTER_OTLP_HEADERS": "a=b"}, true, OTelConfig{}},
+		{"SDK disabled", full, map[string]string{"OTEL_SDK_DISABLED": "TRUE"}, false, OTelConfig{Endpoint: "https://collector.example:4318",
+			Headers: map[string]string{"x-honeycomb-team": "k1"}, ServiceName: "conduit-alice", ExportInterval: 15 * time.Second, QueueSize: 100}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(strings.NewReader(tt.src), "c.toml", func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Metrics.Enabled != tt.metrics {
+				t.Errorf("metrics enabled = %v, want %v", cfg.Metrics.Enabled, tt.metrics)
+			}
+			if !reflect.DeepEqual(cfg.OTel, tt.want) {
+				t.Errorf("otel = %+v\nwant   %+v", cfg.OTel, tt.want)
+			}
+		})
 	}
 }
 

@@ -95,6 +95,13 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		}
 	}()
 
+	// Prometheus /metrics and OpenTelemetry export, when configured.
+	tel, err := startTelemetry(ctx, logger, cfg, writer)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry(ctx, logger, tel)
+
 	upstream, err := upstreamOptions(cfg)
 	if err != nil {
 		return err
@@ -118,9 +125,11 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		Record: func(rec ledger.Record) {
 			pricer.Price(&rec)
 			writer.Add(rec)
+			tel.Observe(rec)
 		},
 		Forward:  forward,
 		Upstream: upstream,
+		Metrics:  tel.Handler(),
 	})
 	if err != nil {
 		ln.Close()
@@ -131,6 +140,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	for _, p := range providers {
 		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
 	}
+	logTelemetry(logger, cfg, addr)
 
 	hs := &http.Server{
 		Handler:           srv,
