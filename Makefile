@@ -24,9 +24,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the benchmarks, with allocations
+## bench: Conduit against issue 8's targets, one table (~3 min; BENCHMARKS.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/cmd/conduit-bench -go $(GO) $(BENCHFLAGS)
 
 ## install: conduit into $(go env GOPATH)/bin
 install:
