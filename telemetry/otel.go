@@ -184,7 +184,7 @@ func newOTelPipeline(ctx context.Context, o OTelOptions, logger *slog.Logger) (*
 		return nil, err
 	}
 	if p.cost, err = meter.Float64Counter("conduit.client.cost",
-		metric.WithUnit("USD"), metric.WithDescription("Cost of the priced GenAI calls, in US dollars.")); err != nil {
+		metric.WithUnit("{USD}"), metric.WithDescription("Cost of the priced GenAI calls, in US dollars.")); err != nil {
 		return nil, err
 	}
 	go p.run()
