@@ -30,6 +30,7 @@ type capture struct {
 	logger         *slog.Logger
 	maxRequestBody int64
 	now            func() time.Time
+	inflight       *inflight // calls started and not yet recorded
 }
 
 // target is where a call goes and how it is recorded.
@@ -196,6 +197,7 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 		},
 	}
 	cl.stopClientWatch = context.AfterFunc(req.Context(), cl.clientLeft)
+	c.inflight.add(cl)
 	return cl
 }
 
@@ -390,6 +392,7 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 	if cl.c.record != nil {
 		cl.c.record(*rec)
 	}
+	cl.c.inflight.done(cl)
 }
 
 func applyResult(rec *ledger.Record, res parsers.Result) {

@@ -539,3 +539,91 @@ func TestFaultHeadersBeforeFirstByte(t *testing.T) {
 		t.Fatal("the client got no response headers while the provider held its first event")
 	}
 }
+
+// abandonStream starts an Anthropic stream through h whose provider is held
+// by g, reads its first line and leaves, and returns once Conduit noticed.
+func abandonStream(t *testing.T, h *harness, g *gate, left chan struct{}) {
+	t.Helper()
+	c := calls[6]
+	req, _ := http.NewRequest("POST", h.proxyURL+"/anthropic"+c.path, strings.NewReader(c.body))
+	req.Header = hdr("x-api-key", "k", fakeprovider.HeaderEvents, "4")
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.waiting
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitFor(t, left, "Conduit noticed the client left")
+}
+
+// TestFaultShutdownWaitsForDrainingCalls guards a graceful stop while a
+// stream whose client left is still being read for its final usage: no
+// connection tracks that call any more, yet Shutdown must wait for its
+// record — a stop that returned first would lose it (the ledger writer
+// closes right after).
+func TestFaultShutdownWaitsForDrainingCalls(t *testing.T) {
+	left := make(chan struct{}, 1)
+	testHookClientLeft = func() { left <- struct{}{} }
+	defer func() { testHookClientLeft = nil }()
+	g := newGate()
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	abandonStream(t, h, g, left)
+
+	shut := make(chan error, 1)
+	go func() { shut <- h.proxy.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while a call was still being drained", err)
+	case <-time.After(100 * time.Millisecond): // only a broken Shutdown returns here
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case g.release <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case r := <-h.records: // recorded before Shutdown returned
+		if r.Outcome != ledger.OutcomeClientCancelled || r.OutputTokens != 4 {
+			t.Errorf("record %+v, want client_cancelled with the final usage", r)
+		}
+	default:
+		t.Fatal("Shutdown returned before the drained call was recorded")
+	}
+}
+
+// TestFaultShutdownDeadlineRecordsCalls guards a stop whose grace runs out
+// while a call is still running: the call is cancelled and recorded with
+// what it read before Shutdown returns the deadline error.
+func TestFaultShutdownDeadlineRecordsCalls(t *testing.T) {
+	left := make(chan struct{}, 1)
+	testHookClientLeft = func() { left <- struct{}{} }
+	defer func() { testHookClientLeft = nil }()
+	g := newGate()
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	abandonStream(t, h, g, left)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the grace is over
+	if err := h.proxy.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v, want the context's error", err)
+	}
+	select {
+	case r := <-h.records:
+		if r.Outcome != ledger.OutcomeClientCancelled || !r.HasUsage || r.InputTokens == 0 {
+			t.Errorf("record %+v, want client_cancelled with the input count", r)
+		}
+	default:
+		t.Fatal("the cancelled call was not recorded before Shutdown returned")
+	}
+}

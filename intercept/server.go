@@ -117,6 +117,7 @@ func New(opts Options) (*Server, error) {
 		logger:         logger,
 		maxRequestBody: cmp(opts.MaxRequestBody, DefaultMaxRequestBody),
 		now:            time.Now,
+		inflight:       newInflight(),
 	}
 	r, err := newRouter(opts.Providers, s.capture)
 	if err != nil {
@@ -206,11 +207,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown gracefully closes the decrypted (forward-mode) connections,
 // which the listener's http.Server does not track once they are taken
 // over: new CONNECTs to intercepted hosts are no longer decrypted, calls in
-// flight finish, idle connections close. Call it after the http.Server's
-// own Shutdown. When ctx ends first, the remaining connections are closed
-// at once and ctx's error is returned. Blind tunnels are not tracked.
+// flight finish, idle connections close. It then waits for every call
+// still running to be recorded: streams whose client left are read on (for
+// at most Timeouts.Drain) for their final usage, although no connection
+// tracks them any more. Call it after the http.Server's own Shutdown (and,
+// if that gave up, after its Close). When ctx ends first, the remaining
+// connections are closed at once, the remaining calls are cancelled and
+// recorded with what they read, and ctx's error is returned. Blind tunnels
+// are not tracked.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return s.forward.shutdown(ctx)
+	err := s.forward.shutdown(ctx)
+	if werr := s.capture.inflight.wait(ctx); werr != nil {
+		if aerr := s.capture.inflight.abort(); aerr != nil {
+			s.capture.logger.Error("stopping: "+aerr.Error(), "grace", abortGrace)
+		}
+		if err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // CloseIdleConnections closes the upstream connections kept for reuse.

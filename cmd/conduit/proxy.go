@@ -163,14 +163,19 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	err = hs.Shutdown(sctx)
-	// Decrypted forward-mode connections were taken over from hs: stop
-	// them too, letting their calls finish.
+	if err != nil {
+		// Out of time: close the clients' connections now, so that calls
+		// stuck writing to them end and are recorded below.
+		hs.Close()
+	}
+	// Decrypted forward-mode connections were taken over from hs, and
+	// streams whose client left are still read for their final usage:
+	// stop them too, letting their calls finish and be recorded.
 	if ferr := srv.Shutdown(sctx); err == nil {
 		err = ferr
 	}
 	srv.CloseIdleConnections()
 	if errors.Is(err, context.DeadlineExceeded) {
-		hs.Close()
 		return fmt.Errorf("stopped with calls still in flight after %s", shutdownGrace)
 	}
 	return err
