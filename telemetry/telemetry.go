@@ -57,8 +57,10 @@ type Telemetry struct {
 }
 
 // New builds a Telemetry. With OTel set it starts the export goroutines,
-// which Shutdown stops; it never connects to the collector before the first
-// export, so a collector that is down does not make New fail.
+// which Shutdown stops, and routes the OpenTelemetry SDK's process-wide
+// error handler to opts.Logger at debug level (the exports' own failures are
+// counted and logged as warnings). It never connects to the collector before
+// the first export, so a collector that is down does not make New fail.
 func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	t := &Telemetry{
 		logger:  opts.Logger,
