@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := conduit
 
-.PHONY: build test run lint bench install
+.PHONY: build test run lint bench install release demo
 
 ## build: a static binary, ./conduit
 build:
@@ -31,3 +31,21 @@ bench:
 ## install: conduit into $(go env GOPATH)/bin
 install:
 	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/conduit
+
+## release: static binaries (linux, darwin: amd64, arm64; windows: amd64) and SHA256SUMS in dist/
+DIST      ?= dist
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+release:
+	@mkdir -p $(DIST) && rm -f $(DIST)/$(BIN)-* $(DIST)/SHA256SUMS
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/$(BIN)-$$os-$$arch; \
+		if [ "$$os" = windows ]; then out=$$out.exe; fi; \
+		echo "$$out ($(VERSION))"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/conduit; \
+	done
+	@cd $(DIST) && if command -v sha256sum >/dev/null 2>&1; then sha256sum $(BIN)-* > SHA256SUMS; else shasum -a 256 $(BIN)-* > SHA256SUMS; fi
+	@echo "$(DIST)/SHA256SUMS:" && cat $(DIST)/SHA256SUMS
+
+## demo: fake provider + proxy on free ports, calls through both modes, then the dashboard (no API keys)
+demo: build
+	$(GO) run ./examples/demo -conduit ./$(BIN) $(DEMOFLAGS)

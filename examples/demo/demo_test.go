@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/ledger"
+)
+
+// buildConduit builds cmd/conduit for a test (with the ordinary build
+// cache, so a warm cache makes this a link step).
+func buildTestConduit(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := buildConduit(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestDemoTraffic runs the demo without the dashboard and checks what it
+// promises a newcomer: every call of the mix reached the ledger, through
+// the way in it was sent by (base URL or HTTPS_PROXY), with the outcome,
+// model and token counts the fake provider reported; the report printed at
+// the end shows the calls; the proxy stopped (run returned only after it
+// exited).
+func TestDemoTraffic(t *testing.T) {
+	bin := buildTestConduit(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, []string{"-conduit", bin, "-dir", dir, "-no-dashboard", "-fast"}, nil, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	out := stdout.String()
+	for _, want := range []string{"sent 16 calls: 11 by base URL, 5 through HTTPS_PROXY", "Calls by model", "claude-sonnet-4-5", "TOTAL                      16"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	db, err := ledger.OpenReadOnly(filepath.Join(dir, "conduit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, _, err := db.RowsSince(ctx, ledger.Filter{}, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(mix) {
+		t.Fatalf("ledger has %d calls, want %d", len(rows), len(mix))
+	}
+	tg := target{proxy: "http://proxy.invalid", fakes: map[string]string{}}
+	for i, c := range mix {
+		r := rows[i] // the calls are sent one after another: ledger order is mix order
+		wantMode := ledger.ModeBaseURL
+		if c.forward {
+			wantMode = ledger.ModeForward
+		}
+		if r.Mode != wantMode || r.Provider != c.provider || r.Outcome != c.outcome || r.Client != c.client {
+			t.Errorf("call %d (%s %s): mode %s provider %s outcome %s client %q; want %s %s %s %q",
+				i, c.provider, c.path, r.Mode, r.Provider, r.Outcome, r.Client, wantMode, c.provider, c.outcome, c.client)
+		}
+		wantModel := c.model
+		if m := c.knobs[fakeprovider.HeaderModel]; m != "" {
+			wantModel = m
+		}
+		if r.Model != wantModel {
+			t.Errorf("call %d: model %q, want %q", i, r.Model, wantModel)
+		}
+		if c.outcome != ledger.OutcomeComplete {
+			continue
+		}
+		req, err := tg.request(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := fakeprovider.ExpectedUsage(req.URL.Path, req.Header, []byte(c.body()), fakeprovider.Options{})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if !r.HasUsage || int(r.InputTokens) != want.InputTokens || int(r.OutputTokens) != want.OutputTokens {
+			t.Errorf("call %d (%s): tokens in %d out %d, want %d %d", i, c.model, r.InputTokens, r.OutputTokens, want.InputTokens, want.OutputTokens)
+		}
+		if wantTags := strings.Split(c.tags, ","); c.tags != "" && !slices.Equal(r.Tags, wantTags) {
+			t.Errorf("call %d: tags %v, want %v", i, r.Tags, wantTags)
+		}
+	}
+}
+
+// TestDemoMixCoversBothModesAndAllAPIs guards the promise that the demo
+// shows every API format, both ways in, and each outcome a newcomer should
+// recognise.
+func TestDemoMixCoversBothModesAndAllAPIs(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range mix {
+		seen["provider:"+c.provider] = true
+		seen["outcome:"+c.outcome] = true
+		seen["forward:"+map[bool]string{true: "yes", false: "no"}[c.forward]] = true
+		seen["stream:"+map[bool]string{true: "yes", false: "no"}[c.stream]] = true
+	}
+	for _, want := range []string{
+		"provider:openai", "provider:anthropic", "provider:gemini", "provider:ollama",
+		"outcome:" + ledger.OutcomeComplete, "outcome:" + ledger.OutcomeIncomplete, "outcome:" + ledger.OutcomeUpstreamError,
+		"forward:yes", "forward:no", "stream:yes", "stream:no",
+	} {
+		if !seen[want] {
+			t.Errorf("the demo's mix has no call with %s", want)
+		}
+	}
+}
+
+// TestDemoFlags guards the command line: mistakes are usage errors, and
+// dashboard flags after -- reach the dashboard.
+func TestDemoFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantErr  error
+		wantRest []string
+	}{
+		{"defaults", nil, nil, nil},
+		{"dashboard flags", []string{"--", "--theme", "qbasic"}, nil, []string{"--theme", "qbasic"}},
+		{"unknown flag", []string{"-nope"}, errUsage, nil},
+		{"dashboard flags without a dashboard", []string{"-no-dashboard", "--", "--theme", "mono"}, errUsage, nil},
+		{"help", []string{"-h"}, errHelp, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, io.Discard)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && !slices.Equal(o.dashArgs, tt.wantRest) {
+				t.Errorf("dashboard args %q, want %q", o.dashArgs, tt.wantRest)
+			}
+		})
+	}
+}
+
+// TestDemoProxyExitAtStart guards the error a newcomer sees when the proxy
+// cannot start: it names the failure and includes the proxy's log.
+func TestDemoProxyExitAtStart(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil || runtime.GOOS == "windows" {
+		t.Skip("no sh to stand in for a failing conduit")
+	}
+	// A "conduit" whose every command but "ca" fails at once.
+	fake := filepath.Join(t.TempDir(), "conduit")
+	script := "#!" + sh + "\ncase \"$3\" in ca) exit 0;; esac\necho 'config: listen: address already in use' >&2\nexit 1\n"
+	if err := writeExecutable(fake, script); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout bytes.Buffer
+	err = run(ctx, []string{"-conduit", fake, "-dir", t.TempDir(), "-no-dashboard"}, nil, &stdout, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "exited at start") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("err = %v, want the start failure with the proxy's log", err)
+	}
+}
+
+// TestWaitHealthy guards the readiness poll: a proxy that answers 200 on
+// /health is ready; one that never does fails at the deadline.
+func TestWaitHealthy(t *testing.T) {
+	ok := newHealthServer(t, http.StatusOK)
+	if err := waitHealthy(context.Background(), ok, nil); err != nil {
+		t.Errorf("healthy server: %v", err)
+	}
+	bad := newHealthServer(t, http.StatusServiceUnavailable)
+	deadline := make(chan time.Time, 1)
+	deadline <- time.Now()
+	if err := waitHealthy(context.Background(), bad, deadline); err == nil {
+		t.Error("unhealthy server: no error")
+	}
+}
+
+var errHelp = flag.ErrHelp
+
+func writeExecutable(path, text string) error {
+	return os.WriteFile(path, []byte(text), 0o755)
+}
+
+// newHealthServer answers every request with status and returns its URL.
+func newHealthServer(t *testing.T, status int) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
