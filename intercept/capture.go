@@ -148,8 +148,20 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.left < 0 {
 		return n, errRequestTooLarge
 	}
+	if err != nil && err != io.EOF {
+		// The client's body broke (a bad chunk, a cut): the call fails
+		// on the client's side, not the provider's.
+		err = clientBodyError{err}
+	}
 	return n, err
 }
+
+// clientBodyError marks a failure to read the client's request body while
+// it streams upstream.
+type clientBodyError struct{ err error }
+
+func (e clientBodyError) Error() string { return e.err.Error() }
+func (e clientBodyError) Unwrap() error { return e.err }
 
 // call is the state of one call from request to record.
 type call struct {
@@ -159,6 +171,7 @@ type call struct {
 	request  parsers.Request
 	injected bool // Conduit added stream_options.include_usage
 
+	reqHeader       http.Header     // the client's, read only to scrub credentials from an error
 	ctx             context.Context // the upstream request's: outlives the client, bounded by Total
 	cancel          context.CancelFunc
 	stopClientWatch func() bool
@@ -180,7 +193,7 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 	// tap reads on (for at most Timeouts.Drain) to record the final usage.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), c.timeouts.Total)
 	cl := &call{
-		c: c, target: t, endpoint: ep, ctx: ctx, cancel: cancel, start: start,
+		c: c, target: t, endpoint: ep, ctx: ctx, cancel: cancel, start: start, reqHeader: req.Header,
 		rec: ledger.Record{
 			ID:        newID(),
 			StartedAt: start.UTC(),
@@ -273,9 +286,12 @@ func isEventStream(contentType string) bool {
 // for the client: 504 for a timeout, 413 for a body over the cap, 502 else.
 func (cl *call) upstreamError(err error) *http.Response {
 	name := cl.target.provider.Key
+	var cbe clientBodyError
 	switch {
 	case errors.Is(err, errRequestTooLarge):
 		return cl.tooLarge()
+	case errors.As(err, &cbe):
+		return cl.clientError(cbe.err)
 	case cl.isClientGone():
 		cl.rec.Outcome = ledger.OutcomeClientCancelled
 		cl.rec.Error = "client went away before the upstream answered"
@@ -388,6 +404,7 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 	if readErr != nil && rec.Error == "" && !gone {
 		rec.Error = "reading the upstream response: " + describeNetError(readErr).Error()
 	}
+	rec.Error = scrubSecrets(rec.Error, cl.reqHeader, cl.target.url.RawQuery)
 	cl.c.log(rec)
 	if cl.c.record != nil {
 		cl.c.record(*rec)

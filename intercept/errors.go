@@ -16,6 +16,7 @@ const (
 	typeUpstreamUnreachable = "conduit_upstream_unreachable"
 	typeUpstreamTimeout     = "conduit_upstream_timeout"
 	typeClientGone          = "conduit_client_gone"
+	typeLoop                = "conduit_loop_detected"
 	typeMetricsOff          = "conduit_metrics_off"
 )
 

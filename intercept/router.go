@@ -19,6 +19,9 @@ type router struct {
 	keys      []string // sorted, for errors
 	capture   *capture
 	metrics   http.Handler // nil: /metrics is off
+	// isSelf reports an address that is Conduit's own (the forwarder's
+	// check): a provider whose upstream it is would make every call loop.
+	isSelf func(host, port string, r *http.Request) bool
 }
 
 func newRouter(providers []Provider, c *capture) (*router, error) {
@@ -73,6 +76,11 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, p.API, http.StatusBadRequest, typeBadRequest, "conduit: "+err.Error(), nil)
 		return
 	}
+	if host, port := splitAuthority(u.Host, defaultPort(u.Scheme)); rt.isSelf != nil && rt.isSelf(host, port, r) {
+		writeError(w, p.API, http.StatusLoopDetected, typeLoop,
+			fmt.Sprintf("conduit: provider %q has Conduit's own address %s as its upstream: the call would come back here, again and again", key, p.Upstream.Host), nil)
+		return
+	}
 	resp := rt.capture.roundTrip(r, target{provider: p, mode: ledger.ModeBaseURL, url: u})
 	writeResponse(w, resp)
 }
@@ -88,9 +96,10 @@ func splitProviderPath(escaped string) (key, rest string) {
 
 // hasDotSegment reports a "." or ".." segment in a decoded path: the router
 // forwards paths as sent, and must not let one climb out of the upstream's
-// base path.
+// base path. A backslash counts as a separator too, as some servers take
+// it for one.
 func hasDotSegment(path string) bool {
-	for seg := range strings.SplitSeq(path, "/") {
+	for seg := range strings.FieldsFuncSeq(path, func(r rune) bool { return r == '/' || r == '\\' }) {
 		if seg == "." || seg == ".." {
 			return true
 		}

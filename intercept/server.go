@@ -70,6 +70,9 @@ type Options struct {
 	// Upstream configures Conduit's own outbound connections (an upstream
 	// proxy, extra roots); the zero value dials directly.
 	Upstream Upstream
+	// ProxyAuth, if set, is required of every CONNECT and absolute-form
+	// (forward-mode) request. Nil: none is asked for.
+	ProxyAuth *ProxyAuth
 	// Metrics, if set, serves GET /metrics on the proxy's port (Prometheus
 	// scrapes). Nil: /metrics answers 404.
 	Metrics http.Handler
@@ -83,6 +86,7 @@ type Server struct {
 	transport *http.Transport // nil when Options.Transport was given
 	capture   *capture
 	forward   *forwarder
+	auth      *ProxyAuth // nil: forward mode asks for no credential
 }
 
 // New builds a Server.
@@ -104,7 +108,7 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Server{}
+	s := &Server{auth: opts.ProxyAuth}
 	rt := opts.Transport
 	if rt == nil {
 		s.transport = newTransport(t, opts.Upstream)
@@ -128,6 +132,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.isSelf = s.forward.isSelf
 
 	s.proxy = goproxy.NewProxyHttpServer()
 	s.proxy.NonproxyHandler = r
@@ -198,6 +203,16 @@ func newTransport(t Timeouts, u Upstream) *http.Transport {
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect || r.URL.IsAbs() {
+		if s.auth != nil && !s.auth.allows(r.Header) {
+			s.capture.logger.Debug("forward mode: refused a request without the proxy credential",
+				"method", r.Method, "host", r.Host, "remote", r.RemoteAddr)
+			challenge(w)
+			return
+		}
+		// The credential was for Conduit: it never goes further.
+		r.Header.Del("Proxy-Authorization")
+	}
 	if s.forward.handle(w, r) {
 		return
 	}
