@@ -39,6 +39,9 @@ type Config struct {
 	Upstream   UpstreamConfig
 	Metrics    MetricsConfig
 	OTel       OTelConfig
+	Server     ServerConfig
+
+	loc keyLocator // the file's source, to place errors found when a value is used
 }
 
 // Provider is one [providers.<key>] table.
@@ -154,6 +157,7 @@ type fileConfig struct {
 	Upstream   fileUpstream            `toml:"upstream"`
 	Metrics    fileMetrics             `toml:"metrics"`
 	OTel       fileOTel                `toml:"otel"`
+	Server     fileServer              `toml:"server"`
 }
 
 type fileMetrics struct {
@@ -422,7 +426,7 @@ func ParseConfig(r io.Reader, name string, getenv func(string) string) (*Config,
 	if err != nil {
 		return nil, fmt.Errorf("resolve config path %s: %w", name, err)
 	}
-	cfg := &Config{Path: name, Dir: filepath.Dir(abs)}
+	cfg := &Config{Path: name, Dir: filepath.Dir(abs), loc: loc}
 	v := validator{file: name, loc: loc}
 	cfg.Listen = v.listen(raw.Listen)
 	cfg.Providers = v.providers(raw.Providers, md.Keys())
@@ -434,6 +438,8 @@ func ParseConfig(r io.Reader, name string, getenv func(string) string) (*Config,
 	cfg.Upstream = v.upstream(raw.Upstream, cfg.Dir, cfg.Listen, getenv)
 	cfg.Metrics = MetricsConfig{Enabled: raw.Metrics.Enabled == nil || bool(*raw.Metrics.Enabled)}
 	cfg.OTel = v.otel(raw.OTel, getenv)
+	cfg.Server = v.server(raw.Server, cfg.Listen, getenv)
+	v.providersNotSelf(cfg.Providers, cfg.Listen)
 	if v.err != nil {
 		return nil, v.err
 	}

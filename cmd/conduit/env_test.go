@@ -37,6 +37,8 @@ upstream = "http://127.0.0.1:11434"
 api = "ollama"
 [mitm]
 ca_dir = "`+caDir+`"
+[server]
+allow_remote = true # some tests listen on 0.0.0.0
 `)
 	return path
 }

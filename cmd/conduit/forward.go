@@ -79,7 +79,7 @@ func loadCA(cfg *Config) (*certs.Authority, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load the local CA: %w", err)
+		return nil, fmt.Errorf("%s: [mitm] ca_dir: load the local CA: %w", cfg.pos("mitm", "ca_dir"), err)
 	}
 	return ca, nil
 }
@@ -122,14 +122,14 @@ func upstreamOptions(cfg *Config) (intercept.Upstream, error) {
 	}
 	pem, err := os.ReadFile(cfg.Upstream.CAFile)
 	if err != nil {
-		return up, fmt.Errorf("%s: [upstream] ca_file: %w", cfg.Path, err)
+		return up, fmt.Errorf("%s: [upstream] ca_file: %w", cfg.pos("upstream", "ca_file"), err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return up, fmt.Errorf("%s: [upstream] ca_file: no PEM certificate in %s", cfg.Path, cfg.Upstream.CAFile)
+		return up, fmt.Errorf("%s: [upstream] ca_file: no PEM certificate in %s", cfg.pos("upstream", "ca_file"), cfg.Upstream.CAFile)
 	}
 	up.RootCAs = pool
 	return up, nil

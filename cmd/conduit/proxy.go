@@ -60,6 +60,9 @@ func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
+		if !cfg.Server.AllowRemote && !isLoopbackListen(cfg.Listen) {
+			return usageErrorf("proxy: --listen %s is not a loopback address: %s (in %s)", cfg.Listen, remoteListenAdvice, cfg.Path)
+		}
 	}
 	return serveProxy(ctx, a.logger, cfg, nil)
 }
@@ -75,16 +78,25 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	if err != nil {
 		return err
 	}
-	db, err := ledger.Open(cfg.Ledger.Path, ledger.Options{})
+	proxyAuth, err := cfg.Server.ProxyAuth()
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	pl, err := openProxyLedger(logger, cfg.Ledger.Path)
+	if err != nil {
+		return err
+	}
+	defer pl.Close()
 	// Valohai LLM sync, when configured. Deferred before the writer's
 	// close, so it runs after it: the stop sends the last records too.
-	syncer := startProxySync(logger, cfg, db)
+	var syncer *proxySync
+	if db := pl.DB(); db != nil {
+		syncer = startProxySync(logger, cfg, db)
+	} else if cfg.ValohaiLLM.Enabled() {
+		logger.Warn("Valohai LLM sync starts with the next start: the ledger could not be opened")
+	}
 	defer syncer.stop(ctx)
-	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written})
+	writer := ledger.NewWriter(nil, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written, Write: pl.write})
 	// Whatever happens from here, the records already queued are written.
 	defer func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -127,9 +139,10 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 			writer.Add(rec)
 			tel.Observe(rec)
 		},
-		Forward:  forward,
-		Upstream: upstream,
-		Metrics:  tel.Handler(),
+		Forward:   forward,
+		Upstream:  upstream,
+		Metrics:   tel.Handler(),
+		ProxyAuth: proxyAuth,
 	})
 	if err != nil {
 		ln.Close()
@@ -141,6 +154,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
 	}
 	logTelemetry(logger, cfg, addr)
+	warnRemote(logger, addr, proxyAuth != nil)
 
 	hs := &http.Server{
 		Handler:           srv,

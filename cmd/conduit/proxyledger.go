@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+// proxyLedger is the proxy's ledger. One that cannot be opened when the
+// proxy starts — a read-only or full file system, a lock held through a
+// schema upgrade — does not keep the proxy from serving (recording never
+// breaks proxying): calls go through, their records wait in the Writer's
+// bounded queue, and every write attempt (with the Writer's backoff) tries
+// to open the ledger again. A ledger this binary can never use
+// (*ledger.VersionError) is still an error at start.
+type proxyLedger struct {
+	path   string
+	logger *slog.Logger
+
+	mu sync.Mutex
+	db *ledger.DB // nil until opened
+}
+
+// openProxyLedger opens the ledger at path, or logs why it cannot yet and
+// returns a proxyLedger that keeps trying.
+func openProxyLedger(logger *slog.Logger, path string) (*proxyLedger, error) {
+	l := &proxyLedger{path: path, logger: logger}
+	db, err := ledger.Open(path, ledger.Options{})
+	if err != nil {
+		var ve *ledger.VersionError
+		if errors.As(err, &ve) {
+			return nil, err
+		}
+		logger.Error("ledger: cannot open it; proxying anyway: call records wait in memory and are written once it opens",
+			"err", err, "queue_size", ledger.DefaultQueueSize)
+		return l, nil
+	}
+	l.db = db
+	return l, nil
+}
+
+// DB returns the open ledger, or nil while it could not be opened.
+func (l *proxyLedger) DB() *ledger.DB {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.db
+}
+
+// write is the Writer's write function: it opens the ledger first if it
+// is not open yet. An error leaves the batch queued for the next attempt.
+func (l *proxyLedger) write(ctx context.Context, recs []ledger.Record) error {
+	l.mu.Lock()
+	if l.db == nil {
+		db, err := ledger.Open(l.path, ledger.Options{})
+		if err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		l.db = db
+		l.logger.Warn("ledger: opened at last; writing the queued call records", "path", l.path)
+	}
+	db := l.db
+	l.mu.Unlock()
+	return db.Insert(ctx, recs)
+}
+
+// Close closes the ledger if it was opened. Close the Writer first.
+func (l *proxyLedger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.db == nil {
+		return nil
+	}
+	return l.db.Close()
+}
