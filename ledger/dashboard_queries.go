@@ -238,9 +238,9 @@ func (tl *Timeline) End() time.Time {
 }
 
 // Timeline sums the calls matching f per step of time. A step below a
-// quarter hour is kept only when f has a Since and the window (to Until,
-// or to the newest call) fits maxBuckets such steps; those come from the
-// calls themselves (an index range scan of the window). Otherwise the step
+// quarter hour is kept only when the window (from Since, or the oldest
+// call, to Until, or the newest call) fits maxBuckets such steps; those
+// come from the calls themselves (an index range scan of the window). Otherwise the step
 // is a multiple of a quarter hour, widened as needed so that at most
 // maxBuckets buckets span the calls, and the sums come from the rollups
 // like Totals (plus the window's partial edges from the calls), so a
@@ -258,22 +258,28 @@ func (db *DB) Timeline(ctx context.Context, f Filter, step time.Duration, maxBuc
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	if step > 0 && step < time.Duration(quarter) && !f.Since.IsZero() {
-		stepMs := max(step.Milliseconds(), 1)
-		lo := f.Since.UnixMilli()
-		hi := int64(0)
-		if !f.Until.IsZero() {
-			hi = f.Until.UnixMilli()
-		} else {
-			var last *int64
-			if err := tx.QueryRowContext(ctx, "SELECT max(started_at) FROM calls").Scan(&last); err != nil {
-				return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-			}
-			if last != nil {
-				hi = *last + 1
-			}
+	if step > 0 && step < time.Duration(quarter) {
+		// Fine steps only over a short span: the window's, or (without
+		// a Since) the whole ledger's, read from the start-time index.
+		var first, last *int64
+		// Two subqueries: SQLite reads a lone min() or max() from the
+		// index's ends, but scans the index for both in one SELECT.
+		if err := tx.QueryRowContext(ctx, "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at) FROM calls)").Scan(&first, &last); err != nil {
+			return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
 		}
-		if (hi-lo)/stepMs < int64(maxBuckets) {
+		stepMs := max(step.Milliseconds(), 1)
+		if last != nil {
+			lo, hi := *first, *last+1
+			if !f.Since.IsZero() {
+				lo = f.Since.UnixMilli()
+			}
+			if !f.Until.IsZero() {
+				hi = f.Until.UnixMilli()
+			}
+			if (hi-lo)/stepMs < int64(maxBuckets) {
+				return timelineRaw(ctx, tx, f, stepMs)
+			}
+		} else if !f.Since.IsZero() {
 			return timelineRaw(ctx, tx, f, stepMs)
 		}
 	}
@@ -343,7 +349,9 @@ func timelineRaw(ctx context.Context, q querier, f Filter, stepMs int64) (Timeli
 	}
 	if len(byStep) == 0 {
 		tl := Timeline{Step: time.Duration(stepMs) * time.Millisecond}
-		tl.Extend(f.Since)
+		if !f.Since.IsZero() {
+			tl.Extend(f.Since)
+		}
 		return tl, nil
 	}
 	accs := make([]rollupAcc, hi-lo+1)

@@ -14,13 +14,13 @@ import (
 	"github.com/valohai/conduit/ledger"
 )
 
-// Options configure Run. The zero value shows every call, newest first, in
-// the default theme.
+// Options configure Run. The zero value shows the calls of the last 24
+// hours, newest first, in the default theme.
 type Options struct {
 	// Theme is the look (see ThemeNames); nil means the default theme.
 	Theme *Theme
-	// Window is the initial time window (the zero value is WindowHour;
-	// most callers want WindowAll or what --window says).
+	// Window is the initial time window (the zero value is the last 24
+	// hours).
 	Window Window
 	// Filter is the initial filter; its Since and Until are ignored
 	// (the window sets them).

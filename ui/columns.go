@@ -183,6 +183,9 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 		}
 		return costCell(r), *r.CostUSD
 	case colTTFB:
+		if r.TTFB <= 0 {
+			return "-", -1 // no response byte (or not measured)
+		}
 		return duration(r.TTFB), float64(r.TTFB)
 	case colDuration:
 		return duration(r.Duration), float64(r.Duration)

@@ -381,14 +381,14 @@ func TestLazyPaging(t *testing.T) {
 		recs = append(recs, r)
 	}
 	hs := start(t, testLedger(t, recs...), 80, 24, Options{Window: WindowAll, pages: 40, keep: 120})
-	hs.waitText("1/450")
+	hs.waitText(" 1/450 ")
 	hs.key(tcell.KeyEnd)
 	s := hs.waitText("450/450")
 	if rows := dataRows(s); !strings.Contains(rows[len(rows)-1], " 449 ") {
 		t.Errorf("End: last row is not the oldest call:\n%s", s)
 	}
 	hs.key(tcell.KeyHome)
-	hs.waitText("1/450", "following")
+	hs.waitText(" 1/450 ", "following")
 	// Ten pages down at once: past the loaded rows, the selection goes
 	// on as the older pages arrive.
 	for range 10 {

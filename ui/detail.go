@@ -83,7 +83,7 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 	}
 	blank()
 	field("TTFB", durOrEmpty(r.TTFB), roleText)
-	field("Duration", durOrEmpty(r.Duration), roleText)
+	field("Duration", duration(r.Duration), roleText)
 	field("Request ID", r.RequestID, roleText)
 	field("Response ID", r.ResponseID, roleText)
 	field("Client", r.Client, roleText)

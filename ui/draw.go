@@ -5,7 +5,6 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gdamore/tcell/v2"
 
@@ -182,6 +181,12 @@ type segment struct {
 // then the least important ones drop as the terminal narrows.
 func drawTotals(c canvas, s *snapshot, e env) {
 	th := e.th
+	if !s.totalsOK {
+		if s.loaded {
+			c.text(1, 1, c.w, "Reading the totals…", th.Muted)
+		}
+		return
+	}
 	t := s.timeline.Total
 	segs := []segment{
 		{label: "Calls ", full: groupDigits(t.Calls), short: compactNum(t.Calls), st: th.Value},
@@ -743,8 +748,7 @@ func drawPrompt(c canvas, s *snapshot, v view, e env) {
 	}
 	c.text(x, y, c.w, note, noteSt)
 	// Completions for the term being typed.
-	start := strings.LastIndexFunc(v.prompt, unicode.IsSpace) + 1
-	key, _, ok := strings.Cut(v.prompt[start:], ":")
+	key, _, ok := strings.Cut(v.prompt[lastTermStart(v.prompt):], ":")
 	if !ok {
 		return
 	}

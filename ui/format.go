@@ -82,11 +82,14 @@ func costCell(r *ledger.Row) string {
 // isUnpriced reports whether a call had usage but no price.
 func isUnpriced(r *ledger.Row) bool { return r.HasUsage && r.CostUSD == nil }
 
-// duration formats a latency compactly: 850ms, 1.23s, 12.3s, 2m05s, 1h02m.
+// duration formats a latency compactly: <1ms, 850ms, 1.23s, 12.3s, 2m05s,
+// 1h02m ("-" if negative).
 func duration(d time.Duration) string {
 	switch {
-	case d <= 0:
+	case d < 0:
 		return "-"
+	case d < time.Millisecond:
+		return "<1ms"
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < 10*time.Second:

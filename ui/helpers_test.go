@@ -167,7 +167,7 @@ func screenText(sim tcell.SimulationScreen) string {
 // waitFor waits until a frame satisfies ok, and returns it.
 func (hs *harness) waitFor(what string, ok func(screen string) bool) string {
 	hs.t.Helper()
-	if hs.last != "" && !strings.Contains(strings.SplitN(hs.last, "\n", 2)[0], "loading…") && ok(hs.last) {
+	if hs.last != "" && !partial(hs.last) && ok(hs.last) {
 		return hs.last
 	}
 	deadline := time.After(10 * time.Second)
@@ -175,9 +175,7 @@ func (hs *harness) waitFor(what string, ok func(screen string) bool) string {
 		select {
 		case s := <-hs.frames:
 			hs.last = s
-			// A frame drawn while a new query is read still shows the
-			// old data: wait for the answer.
-			if strings.Contains(strings.SplitN(s, "\n", 2)[0], "loading…") {
+			if partial(s) {
 				continue
 			}
 			if ok(s) {
@@ -189,6 +187,13 @@ func (hs *harness) waitFor(what string, ok func(screen string) bool) string {
 			hs.t.Fatalf("timed out waiting for %s; last screen:\n%s", what, hs.last)
 		}
 	}
+}
+
+// partial reports a frame drawn while a query is still being read: the
+// old data under "loading…", or the new calls before their totals.
+func partial(screen string) bool {
+	lines := strings.SplitN(screen, "\n", 3)
+	return strings.Contains(lines[0], "loading…") || (len(lines) > 1 && strings.Contains(lines[1], "Reading the totals…"))
 }
 
 // waitText waits for a frame containing every one of subs.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 )
 
@@ -50,7 +51,7 @@ func jsonLines(raw []byte, indent string) []line {
 		err = p.value(tok, 0, nil)
 	}
 	if err == nil {
-		if _, extra := dec.Token(); extra == nil {
+		if _, end := dec.Token(); end != io.EOF {
 			err = errors.New("trailing data")
 		}
 	}

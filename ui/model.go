@@ -41,9 +41,10 @@ type snapshot struct {
 
 	suggest map[string][]string // filter completions, by field
 
-	loaded bool          // the first read of q is done
-	err    error         // the last read's error, if it failed
-	took   time.Duration // how long the last full read took
+	loaded   bool          // the first read of q is done (its first page at least)
+	totalsOK bool          // the timeline (header totals) of q is read
+	err      error         // the last read's error, if it failed
+	took     time.Duration // how long the last full read took
 }
 
 // wants is what the screen asks of the model: the latest value wins, so
@@ -278,10 +279,13 @@ func (m *model) reset(ctx context.Context, w wants, now time.Time) {
 		m.fail("read calls", err)
 	}
 	m.cur.rows, m.cur.atStart, m.cur.atEnd, m.cur.offset = rows, true, !more, 0
+	m.cur.loaded = true
+	// The calls first: over a wide window of a huge ledger the totals
+	// take longer, and the screen need not wait for them.
+	m.publish()
 	m.readTotals(ctx, now)
 	m.countNew(ctx, w, now)
 	m.readSync(ctx, now, true)
-	m.cur.loaded = true
 	m.cur.took = time.Since(start)
 }
 
@@ -308,7 +312,7 @@ func (m *model) readTotals(ctx context.Context, now time.Time) {
 	if err != nil {
 		m.fail("read totals", err)
 	} else {
-		m.cur.timeline = tl
+		m.cur.timeline, m.cur.totalsOK = tl, true
 	}
 	m.readRate(ctx, now)
 	m.readGroups(ctx, now)

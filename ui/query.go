@@ -15,29 +15,45 @@ import (
 // sparkline and groups.
 type Window int
 
-// Windows, in the order `w` cycles them.
+// Windows. The zero Window is the last 24 hours.
 const (
-	WindowHour  Window       = iota // the last 60 minutes
-	WindowToday                     // since local midnight
-	WindowDay                       // the last 24 hours
-	WindowWeek                      // the last 7 days
-	WindowAll                       // everything in the ledger
-	windowDate                      // one local day, chosen from the grouped view
-	windowCount = windowDate        // the presets `w` cycles through
+	WindowDay   Window = iota // the last 24 hours
+	WindowHour                // the last 60 minutes
+	WindowToday               // since local midnight
+	WindowWeek                // the last 7 days
+	WindowAll                 // everything in the ledger
+	windowDate                // one local day, chosen from the grouped view
 )
 
-// ParseWindow parses a --window value: 1h, today, 24h, 7d or all.
+// windowCycle is the order `w` steps through the windows.
+var windowCycle = []Window{WindowHour, WindowToday, WindowDay, WindowWeek, WindowAll}
+
+// nextWindow is the window after w in the cycle (before it, for back).
+func nextWindow(w Window, back bool) Window {
+	i := slices.Index(windowCycle, w)
+	if i < 0 { // one day: back to the default
+		return WindowDay
+	}
+	d := 1
+	if back {
+		d = len(windowCycle) - 1
+	}
+	return windowCycle[(i+d)%len(windowCycle)]
+}
+
+// ParseWindow parses a --window value: 1h, today, 24h, 7d or all ("" is
+// 24h).
 func ParseWindow(s string) (Window, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "1h", "hour":
 		return WindowHour, nil
 	case "today":
 		return WindowToday, nil
-	case "24h", "day":
+	case "24h", "day", "":
 		return WindowDay, nil
 	case "7d", "week":
 		return WindowWeek, nil
-	case "all", "":
+	case "all":
 		return WindowAll, nil
 	}
 	return 0, fmt.Errorf("unknown window %q: want 1h, today, 24h, 7d or all", s)
@@ -106,18 +122,16 @@ func (q query) sliding() bool {
 // live reports whether the window includes the present.
 func (q query) live() bool { return q.window != windowDate }
 
-// step is the sparkline's bucket width for the window (0: the ledger
-// picks one that fits).
+// step is the sparkline's bucket width for the window: for all time, as
+// fine as the ledger's span allows (the ledger widens it to fit).
 func (q query) step() time.Duration {
 	switch q.window {
-	case WindowHour:
+	case WindowHour, WindowAll:
 		return time.Minute
 	case WindowToday, WindowDay, windowDate:
 		return 15 * time.Minute
-	case WindowWeek:
-		return time.Hour
 	}
-	return 0
+	return time.Hour // WindowWeek
 }
 
 // windowLabel names the window for the header.
@@ -260,6 +274,21 @@ func splitTerms(s string) ([]string, error) {
 	return terms, nil
 }
 
+// lastTermStart is the byte offset where the last term of text starts: after
+// the last space outside double quotes.
+func lastTermStart(text string) int {
+	start, inQuote := 0, false
+	for i, r := range text {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+		case unicode.IsSpace(r) && !inQuote:
+			start = i + len(string(r))
+		}
+	}
+	return start
+}
+
 func unquote(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		return s[1 : len(s)-1]
@@ -279,7 +308,7 @@ func quoteTerm(s string) string {
 // term already is a known value, the next one (so Tab cycles). It returns
 // text unchanged when nothing fits.
 func complete(text string, values map[string][]string) string {
-	start := strings.LastIndexFunc(text, unicode.IsSpace) + 1
+	start := lastTermStart(text)
 	term := text[start:]
 	key, val, ok := strings.Cut(term, ":")
 	if !ok {

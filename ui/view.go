@@ -130,13 +130,9 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 			v.cursor = utf8.RuneCountInString(v.prompt)
 			v.suggest++
 			return v
-		case 'w':
+		case 'w', 'W':
 			q := v.q
-			q.window = (q.window + 1) % windowCount
-			return v.setQuery(q)
-		case 'W':
-			q := v.q
-			q.window = (q.window + windowCount - 1) % windowCount
+			q.window = nextWindow(q.window, ev.Rune() == 'W')
 			return v.setQuery(q)
 		case 's':
 			q := v.q
@@ -164,7 +160,7 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 			q := v.q
 			q.filter = ledger.Filter{}
 			if q.window == windowDate {
-				q.window = WindowAll
+				q.window = WindowDay
 			}
 			return v.setQuery(q)
 		case 'b':

@@ -27,7 +27,8 @@ alone to browse history. Press ? in it for every key.
 Options:
       --theme <THEME>     ` + themeList + ` [default: default];
                           NO_COLOR in the environment turns colours off
-      --window <WINDOW>   1h, today, 24h, 7d or all [default: all]
+      --window <WINDOW>   1h, today, 24h, 7d or all [default: 24h]; w cycles
+                          them in the dashboard
       --provider <KEY>    Start filtered to calls through [providers.<KEY>]
       --model <MODEL>     Start filtered to one model (exact name)
       --tag <TAG>         Start filtered to calls tagged TAG
@@ -60,7 +61,7 @@ var newDashboardScreen = tcell.NewScreen
 func runDashboard(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
 	theme := fs.String("theme", "default", "")
-	window := fs.String("window", "all", "")
+	window := fs.String("window", "24h", "")
 	provider := fs.String("provider", "", "")
 	model := fs.String("model", "", "")
 	tag := fs.String("tag", "", "")
