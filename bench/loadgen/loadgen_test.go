@@ -106,6 +106,31 @@ func TestAddedRatio(t *testing.T) {
 	}
 }
 
+// TestSlope guards the memory row's trend: a flat series has slope 0, a
+// line its own slope, a sawtooth around a flat line about 0.
+func TestSlope(t *testing.T) {
+	xs := []float64{0, 1, 2, 3, 4, 5, 6, 7}
+	tests := []struct {
+		name string
+		ys   []float64
+		want float64
+	}{
+		{"flat", []float64{5, 5, 5, 5, 5, 5, 5, 5}, 0},
+		{"line", []float64{1, 3, 5, 7, 9, 11, 13, 15}, 2},
+		{"sawtooth", []float64{1, 2, 1, 2, 1, 2, 1, 2}, 1.0 / 21},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Slope(xs, tc.ys); math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("Slope = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !math.IsNaN(Slope([]float64{1, 1}, []float64{1, 2})) || !math.IsNaN(Slope(nil, nil)) {
+		t.Error("a slope over one distinct x is not NaN")
+	}
+}
+
 // TestRun checks the closed loop's bookkeeping: every call is counted once,
 // as a success with a latency or as an error, and the first error is kept.
 func TestRun(t *testing.T) {

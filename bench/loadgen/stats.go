@@ -68,3 +68,29 @@ func AddedRatio(direct, bare, proxy time.Duration) float64 {
 	}
 	return float64(proxy-direct) / float64(bare-direct)
 }
+
+// Slope is the least-squares slope of ys against xs (how much y grows per
+// unit of x); NaN with fewer than two distinct xs. Extra values of the
+// longer slice are ignored.
+func Slope(xs, ys []float64) float64 {
+	n := min(len(xs), len(ys))
+	if n < 2 {
+		return math.NaN()
+	}
+	var sx, sy float64
+	for i := range n {
+		sx += xs[i]
+		sy += ys[i]
+	}
+	mx, my := sx/float64(n), sy/float64(n)
+	var sxy, sxx float64
+	for i := range n {
+		dx := xs[i] - mx
+		sxy += dx * (ys[i] - my)
+		sxx += dx * dx
+	}
+	if sxx == 0 {
+		return math.NaN()
+	}
+	return sxy / sxx
+}

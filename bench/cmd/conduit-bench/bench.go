@@ -102,7 +102,7 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (_ *bench, err
 	b.self = self
 
 	routes := []string{}
-	if b.needs("latency", "throughput", "memory") {
+	if b.needs("latency", "throughput", "memory") || cfg.profile != "" {
 		if b.fake, err = start(ctx, b.dir, "fake", listeningOn, fakeBin, "-listen", "127.0.0.1:0"); err != nil {
 			return nil, err
 		}
