@@ -1,0 +1,323 @@
+package conduit_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/valohai/conduit"
+	"github.com/valohai/conduit/ledger"
+)
+
+// readmeSection returns the README's text under the heading line that
+// starts with heading, up to the next heading of the same or a higher
+// level.
+func readmeSection(t *testing.T, heading string) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := strings.Index(heading, " ")
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if in && strings.HasPrefix(line, "#") {
+			if l := strings.Index(line, " "); l > 0 && l <= level && strings.Trim(line[:l], "#") == "" {
+				break
+			}
+		}
+		if strings.HasPrefix(line, heading) {
+			in = true
+			continue
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	if !in {
+		t.Fatalf("README.md has no %q section", heading)
+	}
+	return strings.Join(out, "\n")
+}
+
+// tableKeys returns the backquoted first cell of each table row in text.
+func tableKeys(text string) []string {
+	var keys []string
+	re := regexp.MustCompile("^\\|\\s*`([^`]+)`\\s*\\|")
+	for _, line := range strings.Split(text, "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			keys = append(keys, m[1])
+		}
+	}
+	return keys
+}
+
+// mapPlaceholders name the tables of a map section, as the README writes
+// them: [providers.<key>], [pricing."<prefix>"].
+var mapPlaceholders = map[string]string{"providers": "<key>", "pricing": `"<prefix>"`}
+
+// normalizeSection turns a section of a real file ([providers.openai],
+// [pricing."my-finetune-"]) into the README's placeholder form.
+func normalizeSection(s string) string {
+	first, _, hasRest := strings.Cut(s, ".")
+	if p, ok := mapPlaceholders[first]; ok && hasRest {
+		return first + "." + p
+	}
+	return s
+}
+
+// referenceKey is a key as the README's reference spells it:
+// "listen", "[ledger] path", "[providers.<key>] upstream".
+func referenceKey(section, key string) string {
+	if section == "" {
+		return key
+	}
+	return "[" + section + "] " + key
+}
+
+// exampleKeys returns every key conduit.example.toml sets or shows
+// commented out, with its section.
+func exampleKeys(t *testing.T) []string {
+	t.Helper()
+	sectionRE := regexp.MustCompile(`^#?\s*\[([a-z][a-z0-9_."<>-]*)\]\s*(#.*)?$`)
+	keyRE := regexp.MustCompile(`^#?\s*([a-z][a-z0-9_]*)\s*=`)
+	var keys []string
+	section := ""
+	sc := bufio.NewScanner(strings.NewReader(string(conduit.ExampleConfig)))
+	for sc.Scan() {
+		line := sc.Text()
+		if m := sectionRE.FindStringSubmatch(line); m != nil {
+			section = normalizeSection(m[1])
+			continue
+		}
+		if m := keyRE.FindStringSubmatch(line); m != nil {
+			keys = append(keys, referenceKey(section, m[1]))
+		}
+	}
+	return keys
+}
+
+// structKeys returns every key the config loader reads: the toml tags of
+// fileConfig (cmd/conduit/config.go), walked through its nested tables
+// wherever in cmd/conduit they are declared.
+func structKeys(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob(filepath.Join("cmd", "conduit", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	structs := map[string]*ast.StructType{}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok {
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					structs[ts.Name.Name] = st
+				}
+			}
+			return true
+		})
+	}
+	root, ok := structs["fileConfig"]
+	if !ok {
+		t.Fatal("cmd/conduit has no fileConfig struct (the file format): update this test")
+	}
+	var keys []string
+	var walk func(section string, st *ast.StructType)
+	walk = func(section string, st *ast.StructType) {
+		for _, field := range st.Fields.List {
+			if field.Tag == nil {
+				continue
+			}
+			tag, _ := strconv.Unquote(field.Tag.Value)
+			name, _, _ := strings.Cut(reflect.StructTag(tag).Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			typ := field.Type
+			if star, ok := typ.(*ast.StarExpr); ok {
+				typ = star.X
+			}
+			switch tt := typ.(type) {
+			case *ast.Ident:
+				if sub, ok := structs[tt.Name]; ok && section == "" {
+					walk(name, sub)
+					continue
+				}
+			case *ast.MapType:
+				if id, ok := tt.Value.(*ast.Ident); ok {
+					if sub, ok := structs[id.Name]; ok {
+						p, ok := mapPlaceholders[name]
+						if !ok {
+							t.Fatalf("config.go has a new table of tables %q: give it a placeholder in mapPlaceholders and document it", name)
+						}
+						walk(name+"."+p, sub)
+						continue
+					}
+				}
+			}
+			keys = append(keys, referenceKey(section, name))
+		}
+	}
+	walk("", root)
+	return keys
+}
+
+// TestReadmeConfigReference guards the README's configuration reference:
+// every key conduit.example.toml shows and every key the config loader
+// reads (cmd/conduit/config.go's toml tags) has a row, and every row is a
+// key the loader reads.
+func TestReadmeConfigReference(t *testing.T) {
+	documented := tableKeys(readmeSection(t, "## Configuration reference"))
+	if len(documented) == 0 {
+		t.Fatal("the configuration reference has no table rows")
+	}
+	read := structKeys(t)
+	for _, k := range exampleKeys(t) {
+		if !slices.Contains(documented, k) {
+			t.Errorf("conduit.example.toml has %s, which README.md's configuration reference lacks", k)
+		}
+	}
+	for _, k := range read {
+		if !slices.Contains(documented, k) {
+			t.Errorf("conduit reads %s (cmd/conduit, fileConfig), which README.md's configuration reference lacks", k)
+		}
+	}
+	for _, k := range documented {
+		if !slices.Contains(read, k) {
+			t.Errorf("README.md's configuration reference documents %s, which conduit does not read", k)
+		}
+	}
+	if len(read) < 20 {
+		t.Errorf("found only %d keys in config.go: the parser walk is broken: %v", len(read), read)
+	}
+}
+
+// TestReadmeExportFields guards the export fields as a documented
+// interface: the README lists exactly ledger.ExportFields, in order.
+func TestReadmeExportFields(t *testing.T) {
+	got := tableKeys(readmeSection(t, "### Export fields"))
+	if !slices.Equal(got, ledger.ExportFields) {
+		t.Errorf("README.md's export fields\n  %v\nledger.ExportFields\n  %v", got, ledger.ExportFields)
+	}
+}
+
+// TestReadmeLedgerSchema guards the calls table as a documented interface:
+// the README lists exactly the columns a freshly created ledger has, in
+// order.
+func TestReadmeLedgerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conduit.db")
+	db, err := ledger.Open(path, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rows, err := raw.QueryContext(context.Background(), "SELECT name FROM pragma_table_info('calls') ORDER BY cid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var columns []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		columns = append(columns, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := tableKeys(readmeSection(t, "### The `calls` table"))
+	if !slices.Equal(got, columns) {
+		t.Errorf("README.md's calls table\n  %v\nthe ledger's columns\n  %v", got, columns)
+	}
+}
+
+// TestReadmeCoversTheIssue guards the sections a newcomer needs: both modes,
+// a recipe per tool, the demo, the dashboard capture, pricing and
+// troubleshooting, each under its own heading.
+func TestReadmeCoversTheIssue(t *testing.T) {
+	for _, heading := range []string{
+		"## Install", "## Quick start", "## Try it: `make demo`", "## The dashboard",
+		"## Base-URL mode", "## Forward mode (HTTPS_PROXY)", "## Recipes per tool",
+		"### OpenAI SDKs", "### Anthropic SDKs", "### Claude Code", "### Codex CLI", "### aider", "### curl",
+		"## Examples", "## The ledger: schema and export fields", "## Pricing",
+		"## Configuration reference", "## Troubleshooting", "## Commands", "## Development",
+	} {
+		readmeSection(t, heading)
+	}
+	trouble := readmeSection(t, "## Troubleshooting")
+	for _, topic := range []string{"certificate verify failed", "no tokens", "Compressed responses", "Corporate proxies", "WebSocket"} {
+		if !strings.Contains(trouble, topic) {
+			t.Errorf("troubleshooting does not cover %q", topic)
+		}
+	}
+	if dash := readmeSection(t, "## The dashboard"); !strings.Contains(dash, "Calls ") || !strings.Contains(dash, "forward proxy (HTTPS_PROXY)") {
+		t.Error("the dashboard section has no capture of the dashboard")
+	}
+	pricing := readmeSection(t, "## Pricing")
+	asOf := regexp.MustCompile(`"as_of":\s*"([0-9-]+)"`).FindSubmatch(mustRead(t, filepath.Join("ledger", "pricing", "prices.json")))
+	if asOf == nil || !strings.Contains(pricing, "as of "+string(asOf[1])) {
+		t.Errorf("the pricing section does not give the price table's as-of date %s", asOf)
+	}
+}
+
+// TestReadmeAnchors guards the README's own links: every #anchor names a
+// heading (GitHub's rule: lowercase, punctuation dropped, spaces to
+// hyphens).
+func TestReadmeAnchors(t *testing.T) {
+	text := string(mustRead(t, "README.md"))
+	anchors := map[string]bool{}
+	drop := regexp.MustCompile("[^a-z0-9 _-]")
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "#") {
+			h := strings.TrimSpace(strings.TrimLeft(line, "#"))
+			anchors[strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(h), ""), " ", "-")] = true
+		}
+	}
+	var missing []string
+	for _, m := range regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(text, -1) {
+		if !anchors[m[1]] {
+			missing = append(missing, m[1])
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("README.md links to anchors no heading makes: %v", slices.Compact(missing))
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
