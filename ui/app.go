@@ -19,6 +19,9 @@ import (
 type Options struct {
 	// Theme is the look (see ThemeNames); nil means the default theme.
 	Theme *Theme
+	// NoColor keeps every theme T switches to colourless (set it when
+	// NO_COLOR is in the environment, as LookupTheme's noColor).
+	NoColor bool
 	// Window is the initial time window (the zero value is the last 24
 	// hours).
 	Window Window
@@ -75,11 +78,13 @@ const (
 	animTick  = 250 * time.Millisecond // a theme's top-bar animation
 )
 
-// Run shows the dashboard for db on scr until the user quits or ctx ends.
-// It initialises scr and always finalises it before returning, also when
-// anything panics (the panic is then re-raised with the terminal
-// restored), so the terminal is left as it was found. db is only read;
-// Run returns only after it has stopped using db.
+// Run shows the dashboard for db on scr until the user quits or ctx ends
+// (neither is an error; the only error is a terminal that cannot be
+// opened). It initialises scr and always finalises it before returning,
+// also when anything panics (the panic is then re-raised with the terminal
+// restored), so the terminal is left as it was found. db is only read, and
+// Run returns only after it has stopped using db; ledger errors are shown
+// on screen and logged, never returned.
 func Run(ctx context.Context, scr tcell.Screen, db *ledger.DB, opts Options) (err error) {
 	th := opts.Theme
 	if th == nil {
@@ -207,7 +212,7 @@ func Run(ctx context.Context, scr tcell.Screen, db *ledger.DB, opts Options) (er
 		}
 		if v.theme != themeIdx {
 			themeIdx = v.theme
-			if nt, err := LookupTheme(ThemeNames()[v.theme], false); err == nil {
+			if nt, err := LookupTheme(ThemeNames()[v.theme], opts.NoColor); err == nil {
 				th = nt
 				scr.SetStyle(th.Base)
 			}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -476,5 +477,30 @@ func TestSyncHeader(t *testing.T) {
 	s := hs.waitText("Sync 1 pending · 0 sent · 1 failing")
 	if !strings.Contains(lineWith(s, "Sync "), "500 Internal") {
 		t.Errorf("no last error:\n%s", s)
+	}
+}
+
+// TestThemeKey cycles the themes with T; with NoColor (NO_COLOR) every one
+// stays colourless.
+func TestThemeKey(t *testing.T) {
+	path := testLedger(t, fixture()...)
+	for _, noColor := range []bool{false, true} {
+		t.Run(fmt.Sprint("nocolor=", noColor), func(t *testing.T) {
+			th, err := LookupTheme("default", noColor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := start(t, path, 80, 24, Options{Window: WindowAll, Theme: th, NoColor: noColor})
+			hs.waitText("claude-haiku-4-5")
+			first := slices.Index(ThemeNames(), th.Name) // mono under NO_COLOR
+			for i := range len(ThemeNames()) {
+				name := ThemeNames()[(first+i+1)%len(ThemeNames())]
+				hs.keys("T")
+				hs.waitText("theme " + name + " ")
+				if want := !noColor && name != "mono"; hs.coloured != want {
+					t.Fatalf("theme %s: coloured %v", name, hs.coloured)
+				}
+			}
+		})
 	}
 }

@@ -667,6 +667,8 @@ func drawStatus(c canvas, s *snapshot, v view, e env) {
 	}
 	right, rightSt := "", th.Status
 	switch {
+	case v.flash != "":
+		right, rightSt = " "+v.flash+" ", th.StatusKey
 	case s.err != nil:
 		right, rightSt = " ledger: "+s.err.Error()+" ", th.Error
 	case s.newCount > 0 && v.mode != modeGroups:

@@ -91,9 +91,17 @@ func openRO(t testing.TB, path string) *ledger.DB {
 type harness struct {
 	t      *testing.T
 	sim    tcell.SimulationScreen
-	frames chan string // the text of each drawn frame, newest kept
+	frames chan frameText // each drawn frame, newest kept
 	done   chan error
 	last   string
+	// coloured is whether the last frame waited for had any colour.
+	coloured bool
+}
+
+// frameText is a drawn frame's text, and whether any cell has a colour.
+type frameText struct {
+	text     string
+	coloured bool
 }
 
 // start runs the dashboard over the ledger at path on a w×h simulation
@@ -102,7 +110,7 @@ func start(t *testing.T, path string, w, h int, opts Options) *harness {
 	t.Helper()
 	db := openRO(t, path)
 	sim := tcell.NewSimulationScreen("UTF-8")
-	hs := &harness{t: t, sim: sim, frames: make(chan string, 1), done: make(chan error, 1)}
+	hs := &harness{t: t, sim: sim, frames: make(chan frameText, 1), done: make(chan error, 1)}
 	opts.now = func() time.Time { return testNow }
 	if opts.Location == nil {
 		opts.Location = time.UTC
@@ -120,12 +128,20 @@ func start(t *testing.T, path string, w, h int, opts Options) *harness {
 			_ = sim.PostEvent(tcell.NewEventResize(w, h))
 			return
 		}
-		text := screenText(sim)
+		f := frameText{text: screenText(sim)}
+		cells, _, _ := sim.GetContents()
+		for _, c := range cells {
+			fg, bg, _ := c.Style.Decompose()
+			if (fg != tcell.ColorDefault && fg != tcell.ColorReset) || (bg != tcell.ColorDefault && bg != tcell.ColorReset) {
+				f.coloured = true
+				break
+			}
+		}
 		select {
 		case <-hs.frames:
 		default:
 		}
-		hs.frames <- text
+		hs.frames <- f
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { hs.done <- Run(ctx, sim, db, opts) }()
@@ -173,13 +189,13 @@ func (hs *harness) waitFor(what string, ok func(screen string) bool) string {
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
-		case s := <-hs.frames:
-			hs.last = s
-			if partial(s) {
+		case f := <-hs.frames:
+			hs.last, hs.coloured = f.text, f.coloured
+			if partial(f.text) {
 				continue
 			}
-			if ok(s) {
-				return s
+			if ok(f.text) {
+				return f.text
 			}
 		case err := <-hs.done:
 			hs.t.Fatalf("dashboard stopped (%v) waiting for %s; last screen:\n%s", err, what, hs.last)

@@ -37,7 +37,9 @@ type Theme struct {
 
 	// BadgeFormat renders the new-calls badge; %s is the count.
 	BadgeFormat string
-	// Decoration is a small animation in the top bar ("" for none).
+	// Decoration is a small animation in the top bar: "banana" (a
+	// banana thrown to and fro), "snake" (a snake running round a loop)
+	// or "" for none.
 	Decoration string
 }
 

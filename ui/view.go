@@ -27,17 +27,18 @@ type view struct {
 	w, h int
 
 	mode     mode
-	sel, top int   // the selected row and the first one shown (indexes into the snapshot's rows)
-	selSeq   int64 // the selected row's seq, to keep it selected as rows arrive
-	ahead    int   // rows past the loaded ones the user moved towards (taken when they load)
-	toEnd    bool  // select the last row once the end of the order is loaded
-	follow   bool  // keep the newest (first) row selected
-	relTime  bool  // "3m ago" rather than a clock time
-	bars     bool  // in-cell data bars
-	help     bool  // the help overlay
-	logs     bool  // the log pane
-	theme    int   // index into ThemeNames
-	tick     int   // animation frame
+	sel, top int    // the selected row and the first one shown (indexes into the snapshot's rows)
+	selSeq   int64  // the selected row's seq, to keep it selected as rows arrive
+	ahead    int    // rows past the loaded ones the user moved towards (taken when they load)
+	toEnd    bool   // select the last row once the end of the order is loaded
+	follow   bool   // keep the newest (first) row selected
+	relTime  bool   // "3m ago" rather than a clock time
+	bars     bool   // in-cell data bars
+	help     bool   // the help overlay
+	logs     bool   // the log pane
+	theme    int    // index into ThemeNames
+	tick     int    // animation frame
+	flash    string // a note for the status line, until the next key
 
 	prompting bool   // the filter prompt is open
 	prompt    string // its text
@@ -101,6 +102,7 @@ func (v view) setQuery(q query) view {
 
 // handleKey applies a key press. s is the snapshot on screen (never nil).
 func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
+	v.flash = ""
 	if ev.Key() == tcell.KeyCtrlC {
 		v.quit = true
 		return v
@@ -171,6 +173,7 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 			return v
 		case 'T':
 			v.theme = (v.theme + 1) % len(ThemeNames())
+			v.flash = "theme " + ThemeNames()[v.theme]
 			return v
 		case 'L':
 			v.logs = !v.logs

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
+	"log/slog"
 	"strings"
 
 	"github.com/gdamore/tcell/v2"
@@ -73,7 +75,8 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	if len(rest) > 0 {
 		return usageErrorf("dashboard: unexpected argument '%s'; run 'conduit dashboard --help' for usage", rest[0])
 	}
-	th, err := ui.LookupTheme(*theme, a.getenv("NO_COLOR") != "")
+	noColor := a.getenv("NO_COLOR") != ""
+	th, err := ui.LookupTheme(*theme, noColor)
 	if err != nil {
 		return usageErrorf("dashboard: --theme: %v", err)
 	}
@@ -98,15 +101,24 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	defer db.Close()
 
 	// From here on the terminal belongs to the dashboard: logs go to the
-	// in-UI pane only.
+	// in-UI pane only, also those of anything using slog's or the log
+	// package's default logger.
 	logs := ui.NewLogBuffer(200)
 	logger := newLogger(logs, a.logLevel())
+	prev, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(logger)
+	defer func() {
+		slog.SetDefault(prev)
+		log.SetOutput(prevOut) // SetDefault redirected the log package
+		log.SetFlags(prevFlags)
+	}()
 	scr, err := newDashboardScreen()
 	if err != nil {
 		return fmt.Errorf("dashboard: needs a terminal: %w", err)
 	}
 	return ui.Run(ctx, scr, db, ui.Options{
 		Theme:    th,
+		NoColor:  noColor,
 		Window:   win,
 		Filter:   ledger.Filter{Provider: *provider, Model: *model, Tag: *tag},
 		Sync:     syncOn,
