@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -217,19 +216,26 @@ func (db *DB) queryRows(ctx context.Context, q string, args []any, limit int) ([
 	return out, more, nil
 }
 
-// Timeline is the calls matching a filter, summed per time step: what a
-// sparkline of spend over a window draws.
+// Timeline is the calls matching a filter, counted and costed per time
+// step: what a sparkline of spend over a window draws.
 type Timeline struct {
 	// Start is the start of the first bucket (UTC; a multiple of Step
-	// since the Unix epoch). Zero when no call matched.
+	// since the Unix epoch). Zero when the ledger is empty and the filter
+	// has no Since.
 	Start time.Time
 	// Step is the width of each bucket.
 	Step time.Duration
 	// Buckets are the sums per step, oldest first: bucket i covers
 	// [Start+i*Step, Start+(i+1)*Step). Steps without calls are zero.
-	Buckets []Totals
-	// Total sums every matching call, once.
+	Buckets []Bucket
+	// Total sums every matching call, once, with every field of Totals.
 	Total Totals
+}
+
+// Bucket is one step of a Timeline.
+type Bucket struct {
+	Calls   int64
+	CostUSD float64 // priced calls only, as Totals.CostUSD
 }
 
 // End returns the end of the last bucket (Start when there are none).
@@ -237,145 +243,155 @@ func (tl *Timeline) End() time.Time {
 	return tl.Start.Add(time.Duration(len(tl.Buckets)) * tl.Step)
 }
 
-// Timeline sums the calls matching f per step of time. A step below a
-// quarter hour is kept only when the window (from Since, or the oldest
-// call, to Until, or the newest call) fits maxBuckets such steps; those
-// come from the calls themselves (an index range scan of the window). Otherwise the step
-// is a multiple of a quarter hour, widened as needed so that at most
-// maxBuckets buckets span the calls, and the sums come from the rollups
-// like Totals (plus the window's partial edges from the calls), so a
-// timeline over a million calls reads a few thousand summary rows. step 0
-// lets the window decide; maxBuckets below 1 means 1. The Buckets run from
-// the bucket holding f.Since (or the oldest matching call) to the one
-// holding the newest matching call; a caller that wants them to reach
-// "now" pads with Extend.
+// Timeline counts and costs the calls matching f per step of time, from
+// the bucket holding f.Since (or the oldest call) to the one holding
+// f.Until (or the newest call); a caller that wants the buckets to reach
+// "now" pads with Extend. A step below a quarter hour is kept only when
+// that span fits maxBuckets such steps; those buckets come from the calls
+// themselves (an index range scan of the window). Otherwise the step is a
+// multiple of a quarter hour, widened as needed so that at most maxBuckets
+// buckets span the window, and the sums come from the rollups like Totals
+// (plus the window's partial edges from the calls): a timeline of a
+// million calls reads a few tens of thousands of summary rows and returns
+// a few hundred. step 0 lets the window decide; maxBuckets below 1 means 1.
+// Total comes from the same snapshot of the ledger as the buckets.
 func (db *DB) Timeline(ctx context.Context, f Filter, step time.Duration, maxBuckets int) (Timeline, error) {
-	maxBuckets = max(maxBuckets, 1)
-	const quarter = timeBucketMillis * int64(time.Millisecond)
-	tx, err := db.snapshot(ctx)
+	tl, err := db.timeline(ctx, f, step, max(maxBuckets, 1))
 	if err != nil {
 		return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
+	}
+	return tl, nil
+}
+
+func (db *DB) timeline(ctx context.Context, f Filter, step time.Duration, maxBuckets int) (Timeline, error) {
+	const quarter = time.Duration(timeBucketMillis) * time.Millisecond
+	tx, err := db.snapshot(ctx)
+	if err != nil {
+		return Timeline{}, err
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	if step > 0 && step < time.Duration(quarter) {
-		// Fine steps only over a short span: the window's, or (without
-		// a Since) the whole ledger's, read from the start-time index.
-		var first, last *int64
-		// Two subqueries: SQLite reads a lone min() or max() from the
-		// index's ends, but scans the index for both in one SELECT.
-		if err := tx.QueryRowContext(ctx, "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at) FROM calls)").Scan(&first, &last); err != nil {
-			return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-		}
-		stepMs := max(step.Milliseconds(), 1)
-		if last != nil {
-			lo, hi := *first, *last+1
-			if !f.Since.IsZero() {
-				lo = f.Since.UnixMilli()
-			}
-			if !f.Until.IsZero() {
-				hi = f.Until.UnixMilli()
-			}
-			if (hi-lo)/stepMs < int64(maxBuckets) {
-				return timelineRaw(ctx, tx, f, stepMs)
-			}
-		} else if !f.Since.IsZero() {
-			return timelineRaw(ctx, tx, f, stepMs)
-		}
+	// The span: the window's ends, or the ledger's. Two subqueries, as
+	// SQLite reads a lone min() or max() from the index's ends but scans
+	// the whole index for both in one SELECT.
+	var first, last *int64
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT min(started_at) FROM calls), (SELECT max(started_at) FROM calls)").Scan(&first, &last); err != nil {
+		return Timeline{}, err
+	}
+	var lo, hi int64 // [lo, hi) in Unix ms
+	switch {
+	case !f.Since.IsZero():
+		lo = f.Since.UnixMilli()
+	case first != nil:
+		lo = *first
+	}
+	switch {
+	case !f.Until.IsZero():
+		hi = f.Until.UnixMilli()
+	case last != nil:
+		hi = max(*last+1, lo+1)
+	default:
+		hi = lo + 1
+	}
+	if last == nil && f.Since.IsZero() {
+		// An empty ledger and no window: nothing to place.
+		return Timeline{Step: max(roundUp(step, quarter), quarter)}, nil
 	}
 
-	res, err := aggregateIn(ctx, tx, ByDay, f)
-	if err != nil {
-		return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-	}
-	if len(res.byBucket) == 0 {
-		tl := Timeline{Step: max(roundUp(step, time.Duration(quarter)), time.Duration(quarter))}
-		if !f.Since.IsZero() {
-			tl.Extend(f.Since)
+	// Fine steps over a short span come from the calls; anything else is
+	// whole quarter hours, from the rollups.
+	count := func(stepMs int64) int64 { return floorDiv(hi-1, stepMs) - floorDiv(lo, stepMs) + 1 }
+	stepMs := max(step.Milliseconds(), 1)
+	raw := step > 0 && step < quarter && count(stepMs) <= int64(maxBuckets)
+	if !raw {
+		perStep := max(ceilDiv(int64(step), int64(quarter)), 1)
+		perStep = max(perStep, ceilDiv(hi-lo, timeBucketMillis*int64(maxBuckets)))
+		for count(perStep*timeBucketMillis) > int64(maxBuckets) {
+			perStep++ // the span straddles one more step than it fills
 		}
-		return tl, nil
+		stepMs = perStep * timeBucketMillis
 	}
-	loQ, hiQ := int64(math.MaxInt64), int64(math.MinInt64)
-	for b := range res.byBucket {
-		loQ, hiQ = min(loQ, b), max(hiQ, b)
-	}
-	if !f.Since.IsZero() {
-		loQ = min(loQ, floorDiv(f.Since.UnixMilli(), timeBucketMillis))
-	}
-	// Steps of whole quarter hours, at least step, few enough to fit.
-	perStep := max(ceilDiv(int64(step), quarter), 1)
-	if need := ceilDiv(hiQ-loQ+1, int64(maxBuckets)); need > perStep {
-		perStep = need
-	}
-	stepMs := perStep * timeBucketMillis
-	startMs := floorDiv(loQ*timeBucketMillis, stepMs) * stepMs
-	n := (hiQ*timeBucketMillis-startMs)/stepMs + 1
-	accs := make([]rollupAcc, n)
-	var total rollupAcc
-	for b, a := range res.byBucket {
-		i := (b*timeBucketMillis - startMs) / stepMs
-		t := a.t
-		t.CostUSD += a.comp
-		accs[i].t.add(t, &accs[i].comp)
-		total.t.add(t, &total.comp)
-	}
-	return finishTimeline(startMs, stepMs, accs, total), nil
-}
-
-// timelineRaw sums f's calls per stepMs straight from the calls.
-func timelineRaw(ctx context.Context, q querier, f Filter, stepMs int64) (Timeline, error) {
-	where, args := f.where()
-	rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT calls.started_at / %d, %s FROM calls WHERE %s GROUP BY 1", stepMs, totalsColumns, where), args...)
-	if err != nil {
-		return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-	}
-	defer rows.Close()
-	byStep := map[int64]Totals{}
-	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for rows.Next() {
-		var k int64
-		t, err := scanTotals(rows, &k)
-		if err != nil {
-			return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-		}
-		byStep[k] = t
-		lo, hi = min(lo, k), max(hi, k)
-	}
-	if err := rows.Err(); err != nil {
-		return Timeline{}, fmt.Errorf("ledger timeline: %w", err)
-	}
-	if !f.Since.IsZero() {
-		lo = min(lo, floorDiv(f.Since.UnixMilli(), stepMs))
-	}
-	if len(byStep) == 0 {
-		tl := Timeline{Step: time.Duration(stepMs) * time.Millisecond}
-		if !f.Since.IsZero() {
-			tl.Extend(f.Since)
-		}
-		return tl, nil
-	}
-	accs := make([]rollupAcc, hi-lo+1)
-	var total rollupAcc
-	for k, t := range byStep {
-		accs[k-lo].t.add(t, &accs[k-lo].comp)
-		total.t.add(t, &total.comp)
-	}
-	return finishTimeline(lo*stepMs, stepMs, accs, total), nil
-}
-
-func finishTimeline(startMs, stepMs int64, accs []rollupAcc, total rollupAcc) Timeline {
+	startMs := floorDiv(lo, stepMs) * stepMs
 	tl := Timeline{
 		Start:   fromMillis(startMs),
 		Step:    time.Duration(stepMs) * time.Millisecond,
-		Buckets: make([]Totals, len(accs)),
-		Total:   total.t,
+		Buckets: make([]Bucket, count(stepMs)),
 	}
-	tl.Total.CostUSD += total.comp
-	for i, a := range accs {
-		tl.Buckets[i] = a.t
-		tl.Buckets[i].CostUSD += a.comp
+	comps := make([]float64, len(tl.Buckets))
+	parts := rawPlan(f)
+	if !raw {
+		parts = planAggregate(f)
 	}
-	return tl
+	for _, p := range parts {
+		q, args := timelineQuery(f, p, stepMs)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return Timeline{}, err
+		}
+		for rows.Next() {
+			var k, calls int64
+			var cost float64
+			if err := rows.Scan(&k, &calls, &cost); err != nil {
+				rows.Close()
+				return Timeline{}, err
+			}
+			i := k - startMs/stepMs
+			if i < 0 || i >= int64(len(tl.Buckets)) {
+				continue // outside [Since, Until): cannot happen, be safe
+			}
+			tl.Buckets[i].Calls += calls
+			tl.Buckets[i].CostUSD, comps[i] = neumaierAdd(tl.Buckets[i].CostUSD, comps[i], cost)
+		}
+		if err := rows.Close(); err != nil {
+			return Timeline{}, err
+		}
+	}
+	for i := range tl.Buckets {
+		tl.Buckets[i].CostUSD += comps[i]
+	}
+	res, err := aggregateIn(ctx, tx, "", f)
+	if err != nil {
+		return Timeline{}, err
+	}
+	tl.Total = res.totals()
+	return tl, nil
+}
+
+// timelineQuery renders one part of a timeline: the step number (Unix ms
+// / stepMs), calls and cost, from the rollups (stepMs is then a whole
+// number of quarter hours) or from the calls.
+func timelineQuery(f Filter, p aggPart, stepMs int64) (string, []any) {
+	if !p.rollup {
+		rf := f
+		rf.Since, rf.Until = timeFromMillis(p.lo, openLo), timeFromMillis(p.hi, openHi)
+		where, args := rf.where()
+		return fmt.Sprintf("SELECT calls.started_at / %d, count(*), coalesce(sum(calls.cost_usd), 0.0) FROM calls WHERE %s GROUP BY 1", stepMs, where), args
+	}
+	table := "rollup"
+	if f.Tag != "" {
+		table = "rollup_tags" // one row per call for a given tag
+	}
+	where, args := "1", []any(nil)
+	cond := func(c string, v any) {
+		where += " AND " + c
+		args = append(args, v)
+	}
+	if p.lo != openLo {
+		cond("bucket >= ?", p.lo)
+	}
+	if p.hi != openHi {
+		cond("bucket < ?", p.hi)
+	}
+	for _, c := range []struct{ col, v string }{
+		{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
+		{"outcome", f.Outcome}, {"tag", f.Tag},
+	} {
+		if c.v != "" {
+			cond(c.col+" = ?", c.v)
+		}
+	}
+	return fmt.Sprintf("SELECT bucket / %d, coalesce(sum(calls), 0), coalesce(sum(cost_usd), 0.0) FROM %s WHERE %s GROUP BY 1",
+		stepMs/timeBucketMillis, table, where), args
 }
 
 func roundUp(d, m time.Duration) time.Duration {
@@ -386,7 +402,7 @@ func roundUp(d, m time.Duration) time.Duration {
 }
 
 // Extend adds empty buckets until the timeline covers t. A timeline with
-// no Start yet starts at t's bucket.
+// no Start yet starts at t's bucket. It does nothing without a Step.
 func (tl *Timeline) Extend(t time.Time) {
 	if tl.Step <= 0 {
 		return
@@ -396,7 +412,7 @@ func (tl *Timeline) Extend(t time.Time) {
 		tl.Start = fromMillis(floorDiv(t.UnixMilli(), stepMs) * stepMs)
 	}
 	for !t.Before(tl.End()) {
-		tl.Buckets = append(tl.Buckets, Totals{})
+		tl.Buckets = append(tl.Buckets, Bucket{})
 	}
 }
 
@@ -417,10 +433,9 @@ func (tl *Timeline) Add(r Record) {
 	if r.StartedAt.Before(tl.Start) {
 		return
 	}
-	i := int(r.StartedAt.Sub(tl.Start) / tl.Step)
-	comp = 0
-	tl.Buckets[i].add(one, &comp)
-	tl.Buckets[i].CostUSD += comp
+	b := &tl.Buckets[int(r.StartedAt.Sub(tl.Start)/tl.Step)]
+	b.Calls++
+	b.CostUSD += one.CostUSD
 }
 
 // TotalsOf returns the totals of the single call r, as Totals and the

@@ -131,7 +131,7 @@ func TestSparkline(t *testing.T) {
 
 func TestSeries(t *testing.T) {
 	start := testNow.Add(-10 * time.Minute)
-	tl := ledger.Timeline{Start: start, Step: time.Minute, Buckets: make([]ledger.Totals, 4)}
+	tl := ledger.Timeline{Start: start, Step: time.Minute, Buckets: make([]ledger.Bucket, 4)}
 	for i := range tl.Buckets {
 		tl.Buckets[i].CostUSD = float64(i + 1)
 	}
