@@ -41,10 +41,9 @@ type snapshot struct {
 
 	suggest map[string][]string // filter completions, by field
 
-	loaded   bool          // the first read of q is done (its first page at least)
-	totalsOK bool          // the timeline (header totals) of q is read
-	err      error         // the last read's error, if it failed
-	took     time.Duration // how long the last full read took
+	loaded   bool  // the first read of q is done (its first page at least)
+	totalsOK bool  // the timeline (header totals) of q is read
+	err      error // the last read's error, if it failed
 }
 
 // wants is what the screen asks of the model: the latest value wins, so
@@ -234,8 +233,10 @@ func (m *model) step(ctx context.Context, w wants) bool {
 	}
 	since, _ := m.cur.q.bounds(now, m.loc)
 	switch {
-	case real.Sub(m.lastFull) >= healEvery,
-		m.cur.q.window == WindowToday && !since.Equal(m.cur.since):
+	case m.cur.q.window == WindowToday && !since.Equal(m.cur.since):
+		m.reset(ctx, w, now) // a new day: start afresh
+		changed = true
+	case real.Sub(m.lastFull) >= healEvery:
 		m.reread(ctx, w, now)
 		changed = true
 	case v != m.version:
@@ -283,28 +284,38 @@ func (m *model) reset(ctx context.Context, w wants, now time.Time) {
 	// The calls first: over a wide window of a huge ledger the totals
 	// take longer, and the screen need not wait for them.
 	m.publish()
+	m.log.Debug("dashboard: first page read", "window", w.q.window, "took", time.Since(start))
 	m.readTotals(ctx, now)
 	m.countNew(ctx, w, now)
-	m.readSync(ctx, now, true)
-	m.cur.took = time.Since(start)
+	m.readSync(ctx, true)
+	m.log.Debug("dashboard: totals read", "window", w.q.window, "took", time.Since(start))
 }
 
-// reread re-reads the totals and the loaded rows' neighbourhood without
-// moving the view: used periodically so that anything the incremental
-// refresh cannot see (deleted calls, a new day) is corrected.
+// reread re-reads the totals without moving the view, and drops the
+// loaded calls a sliding window has left behind: used periodically, so
+// that anything the incremental refresh cannot see (deleted calls, time
+// passing) is corrected.
 func (m *model) reread(ctx context.Context, w wants, now time.Time) {
 	if v, err := m.db.DataVersion(ctx); err == nil {
 		m.version = v
 	}
-	m.cur.since, m.cur.until = m.cur.q.bounds(now, m.loc)
 	m.refresh(ctx, w, now)
 	m.readTotals(ctx, now)
+	since, until := m.cur.since, m.cur.until
+	kept := slices.DeleteFunc(slices.Clone(m.cur.rows), func(r ledger.Row) bool {
+		return (!since.IsZero() && r.StartedAt.Before(since)) || (!until.IsZero() && !r.StartedAt.Before(until))
+	})
+	if len(kept) < len(m.cur.rows) {
+		if o := m.cur.q.order; o.Key == ledger.SortStarted && !o.Asc {
+			m.cur.atEnd = true // the oldest calls left: nothing older is in the window
+		}
+		m.cur.rows = kept
+	}
 }
 
 // readTotals reads the window's timeline (whose total is the header), the
 // recent rate and the groups.
 func (m *model) readTotals(ctx context.Context, now time.Time) {
-	start := time.Now()
 	q := m.cur.q
 	m.cur.since, m.cur.until = q.bounds(now, m.loc)
 	f := q.ledgerFilter(now, m.loc)
@@ -317,7 +328,6 @@ func (m *model) readTotals(ctx context.Context, now time.Time) {
 	m.readRate(ctx, now)
 	m.readGroups(ctx, now)
 	m.lastFull = time.Now()
-	m.cur.took = time.Since(start)
 }
 
 // readRate reads the calls per minute over the last five minutes.
@@ -351,7 +361,7 @@ func (m *model) readGroups(ctx context.Context, now time.Time) {
 
 // readSync reads the Valohai sync's counts and state, at most every
 // syncEvery unless forced.
-func (m *model) readSync(ctx context.Context, now time.Time, force bool) {
+func (m *model) readSync(ctx context.Context, force bool) {
 	if !m.sync || (!force && time.Since(m.lastSync) < syncEvery) {
 		return
 	}
@@ -406,7 +416,7 @@ func (m *model) refresh(ctx context.Context, w wants, now time.Time) {
 			m.reloadRows(ctx, w, now)
 			m.readTotals(ctx, now)
 			m.countNew(ctx, w, now)
-			m.readSync(ctx, now, true)
+			m.readSync(ctx, true)
 			return
 		}
 		m.merge(rows, w)
@@ -420,7 +430,7 @@ func (m *model) refresh(ctx context.Context, w wants, now time.Time) {
 		m.readRate(ctx, now)
 		m.readGroups(ctx, now)
 	}
-	m.readSync(ctx, now, false)
+	m.readSync(ctx, false)
 }
 
 // reloadRows re-reads the loaded rows from wherever the view is anchored:

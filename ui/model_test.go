@@ -232,3 +232,38 @@ func TestModelSuggestions(t *testing.T) {
 		t.Fatalf("suggestions %v", got)
 	}
 }
+
+// TestModelTimePasses moves the clock: a sliding window's re-read drops
+// the calls it left behind and recounts its totals; a new day restarts
+// "today".
+func TestModelTimePasses(t *testing.T) {
+	recs := []ledger.Record{call(1, 10*time.Minute), call(2, 50*time.Minute), call(3, 11*time.Hour)}
+	path := testLedger(t, recs...)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		window  Window
+		advance time.Duration
+		before  int
+		after   int
+	}{
+		{WindowHour, 20 * time.Minute, 2, 1},
+		{WindowToday, 12*time.Hour + time.Minute, 3, 0}, // testNow is noon
+	} {
+		t.Run(tt.window.String(), func(t *testing.T) {
+			now := testNow
+			opts := Options{now: func() time.Time { return now }, Location: time.UTC}
+			w := wants{q: query{window: tt.window, order: ledger.Order{Key: ledger.SortStarted}}, qgen: 1, follow: true}
+			m := newModel(openRO(t, path), newMailbox(w), &opts)
+			m.step(ctx, w)
+			if len(m.cur.rows) != tt.before || m.cur.timeline.Total.Calls != int64(tt.before) {
+				t.Fatalf("before: %d rows, %d calls", len(m.cur.rows), m.cur.timeline.Total.Calls)
+			}
+			now = now.Add(tt.advance)
+			m.lastFull = time.Time{} // due for the periodic re-read
+			m.step(ctx, w)
+			if len(m.cur.rows) != tt.after || m.cur.timeline.Total.Calls != int64(tt.after) || !m.cur.atEnd {
+				t.Fatalf("after %v: %d rows, %d calls, atEnd %v", tt.advance, len(m.cur.rows), m.cur.timeline.Total.Calls, m.cur.atEnd)
+			}
+		})
+	}
+}
