@@ -31,6 +31,7 @@ type capture struct {
 	maxRequestBody int64
 	now            func() time.Time
 	inflight       *inflight // calls started and not yet recorded
+	onClientLeft   func()    // tests
 }
 
 // target is where a call goes and how it is recorded.
@@ -235,14 +236,10 @@ func (cl *call) clientLeft() {
 	}
 	cl.clientGone = true
 	cl.drainTimer = time.AfterFunc(cl.c.timeouts.Drain, cl.cancel)
-	if testHookClientLeft != nil {
-		testHookClientLeft()
+	if cl.c.onClientLeft != nil {
+		cl.c.onClientLeft()
 	}
 }
-
-// testHookClientLeft, when set by a test, runs when a call notices its
-// client left.
-var testHookClientLeft func()
 
 func (cl *call) isClientGone() bool {
 	cl.mu.Lock()

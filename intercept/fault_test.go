@@ -566,10 +566,9 @@ func abandonStream(t *testing.T, h *harness, g *gate, left chan struct{}) {
 // closes right after).
 func TestFaultShutdownWaitsForDrainingCalls(t *testing.T) {
 	left := make(chan struct{}, 1)
-	testHookClientLeft = func() { left <- struct{}{} }
-	defer func() { testHookClientLeft = nil }()
 	g := newGate()
-	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
+		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})
 	abandonStream(t, h, g, left)
 
 	shut := make(chan error, 1)
@@ -608,10 +607,9 @@ func TestFaultShutdownWaitsForDrainingCalls(t *testing.T) {
 // what it read before Shutdown returns the deadline error.
 func TestFaultShutdownDeadlineRecordsCalls(t *testing.T) {
 	left := make(chan struct{}, 1)
-	testHookClientLeft = func() { left <- struct{}{} }
-	defer func() { testHookClientLeft = nil }()
 	g := newGate()
-	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
+		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})
 	abandonStream(t, h, g, left)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the grace is over

@@ -680,10 +680,9 @@ func TestForwardShutdownLetsCallsFinish(t *testing.T) {
 // final usage as client_cancelled.
 func TestForwardClientLeavesMidStream(t *testing.T) {
 	left := make(chan struct{}, 1)
-	testHookClientLeft = func() { left <- struct{}{} }
-	defer func() { testHookClientLeft = nil }()
 	g := newGate()
-	h := newFwdHarness(t, fwdConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	h := newFwdHarness(t, fwdConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
+		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})
 	c := calls[6]
 	tc := h.mitmConn(t, hostAnthropic)
 	req, _ := http.NewRequest("POST", "https://"+hostAnthropic+c.path, strings.NewReader(c.body))

@@ -459,10 +459,9 @@ func TestUpstreamCutMidStream(t *testing.T) {
 // away, Conduit reads on, so the provider's final usage is still recorded.
 func TestClientLeavesMidStream(t *testing.T) {
 	left := make(chan struct{}, 1)
-	testHookClientLeft = func() { left <- struct{}{} }
-	defer func() { testHookClientLeft = nil }()
 	g := newGate()
-	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
+		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})
 	c := calls[6]
 	req, _ := http.NewRequest("POST", h.proxyURL+"/anthropic"+c.path, strings.NewReader(c.body))
 	req.Header = hdr("x-api-key", "k", fakeprovider.HeaderEvents, "4")

@@ -76,6 +76,9 @@ type Options struct {
 	// Metrics, if set, serves GET /metrics on the proxy's port (Prometheus
 	// scrapes). Nil: /metrics answers 404.
 	Metrics http.Handler
+
+	// onClientLeft, set by tests, runs when a call notices its client left.
+	onClientLeft func()
 }
 
 // Server is Conduit's http.Handler: base-URL routes, /health and /metrics
@@ -122,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		maxRequestBody: cmp(opts.MaxRequestBody, DefaultMaxRequestBody),
 		now:            time.Now,
 		inflight:       newInflight(),
+		onClientLeft:   opts.onClientLeft,
 	}
 	r, err := newRouter(opts.Providers, s.capture)
 	if err != nil {
