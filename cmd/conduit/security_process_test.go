@@ -4,13 +4,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,5 +169,42 @@ func TestSecurityNoSecretsAtRest(t *testing.T) {
 	// The quoted-back error is kept — scrubbed — so the record still says why.
 	if rows := ledgerRows(t, w.db); !strings.Contains(fmt.Sprint(rows), "Incorrect API key provided: REDACTED") {
 		t.Errorf("the providers' refusals lost their message")
+	}
+}
+
+// TestSecurityCAAtRest guards the forward-mode CA that `conduit ca init`
+// leaves on disk for the proxy: the key is 0600 in a 0700 directory, and
+// the CA is name-constrained to exactly the intercepted host (here an IP
+// address): a certificate for any other name would not verify.
+func TestSecurityCAAtRest(t *testing.T) {
+	w := newWorld(t, worldOptions{handler: http.NotFoundHandler()})
+	dir := filepath.Join(w.dir, "ca")
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "ca-key.pem"): 0o600} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %#o, want %#o", path, got, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(w.provider)
+	if len(ca.PermittedDNSDomains)+len(ca.PermittedIPRanges) == 0 {
+		t.Fatal("the CA has no name constraints")
+	}
+	if len(ca.PermittedIPRanges) != 1 || ca.PermittedIPRanges[0].String() != host+"/32" {
+		t.Errorf("permitted IP ranges %v, want only %s/32", ca.PermittedIPRanges, host)
+	}
+	for _, d := range ca.PermittedDNSDomains {
+		t.Errorf("permitted DNS domain %q: only the intercepted IP was asked for", d)
 	}
 }
