@@ -83,7 +83,7 @@ func setUp(ctx context.Context, o options, dir string, stdout io.Writer) (d *dem
 	fmt.Fprintf(stdout, "fake providers: %s\n", fakeList(d.fakes))
 
 	// The CA is made for this demo only (in dir/ca, as [mitm] ca_dir says)
-	// and covers the fakes' addresses: each provider's upstream host.
+	// and covers each provider's upstream host and the well-known API hosts.
 	if err := d.conduitCmd(ctx, io.Discard, nil, "ca", "init"); err != nil {
 		return d, err
 	}
@@ -119,25 +119,44 @@ func buildConduit(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// demoConfig is the demo's conduit.toml: one provider per fake, the CA and
-// the ledger beside the config, and the fakes' root trusted for Conduit's
-// own TLS to them ([upstream] ca_file, as a corporate root would be).
+// demoConfig is the demo's conduit.toml: the providers' real upstreams (as
+// `conduit init` writes them) plus a local Ollama, the CA and the ledger
+// beside the config, and Conduit's own outbound connections sent through
+// the fakes' CONNECT proxy, trusting the fakes' root — [upstream] proxy and
+// ca_file, as on a corporate network.
 func demoConfig(f *fakes) string {
 	var b strings.Builder
 	b.WriteString("# Written by the Conduit demo (examples/demo).\nlisten = \"127.0.0.1:0\"  # a free port\n")
 	for _, key := range fakeAPIs {
-		fmt.Fprintf(&b, "\n[providers.%s]\nupstream = %q\napi = %q\n", key, f.urls[key], key)
+		fmt.Fprintf(&b, "\n[providers.%s]\nupstream = %q\n", key, f.urls[key])
+		if key == "ollama" {
+			b.WriteString("api = \"ollama\"\n")
+		}
 	}
-	b.WriteString("\n[ledger]\npath = \"conduit.db\"\n\n[mitm]\nca_dir = \"ca\"\n\n[upstream]\nca_file = \"fake-root.pem\"\n")
+	fmt.Fprintf(&b, `
+[ledger]
+path = "conduit.db"
+
+[mitm]
+ca_dir = "ca"
+
+# The fake provider stands in for the real hosts: this proxy sends them to it.
+[upstream]
+proxy = %q
+ca_file = "fake-root.pem"
+`, f.proxyURL)
 	return b.String()
 }
 
 func fakeList(f *fakes) string {
-	var parts []string
+	hosts := make([]string, 0, len(cloudHosts))
 	for _, key := range fakeAPIs {
-		parts = append(parts, key+" "+f.urls[key])
+		if h, ok := cloudHosts[key]; ok {
+			hosts = append(hosts, h)
+		}
 	}
-	return strings.Join(parts, ", ")
+	return fmt.Sprintf("%s at %s (Conduit reaches them through %s); ollama %s",
+		strings.Join(hosts, ", "), f.cloudURL, f.proxyURL, f.urls["ollama"])
 }
 
 // conduitCmd runs `conduit -c config args…` to completion. stderr nil

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,7 +42,7 @@ func buildTestConduit(t *testing.T) string {
 // the way in it was sent by (base URL or HTTPS_PROXY), with the outcome,
 // model and token counts the fake provider reported; the report printed at
 // the end shows the calls; the proxy stopped (run returned only after it
-// exited).
+// exited). The cloud calls name the real hosts, in both modes.
 func TestDemoTraffic(t *testing.T) {
 	bin := buildTestConduit(t)
 	dir := t.TempDir()
@@ -78,6 +81,9 @@ func TestDemoTraffic(t *testing.T) {
 		if r.Mode != wantMode || r.Provider != c.provider || r.Outcome != c.outcome || r.Client != c.client {
 			t.Errorf("call %d (%s %s): mode %s provider %s outcome %s client %q; want %s %s %s %q",
 				i, c.provider, c.path, r.Mode, r.Provider, r.Outcome, r.Client, wantMode, c.provider, c.outcome, c.client)
+		}
+		if h, ok := cloudHosts[c.provider]; ok && r.Host != h {
+			t.Errorf("call %d: host %q, want the real host %q", i, r.Host, h)
 		}
 		wantModel := c.model
 		if m := c.knobs[fakeprovider.HeaderModel]; m != "" {
@@ -205,4 +211,44 @@ func newHealthServer(t *testing.T, status int) string {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// TestConnectProxy guards the demo's stand-in for a corporate proxy: it
+// tunnels CONNECTs to the fake's API hosts on port 443 and refuses the rest,
+// so nothing the demo starts can reach another host.
+func TestConnectProxy(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	p, err := startConnectProxy([]string{"api.openai.com"}, target.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	tests := []struct {
+		method, host string
+		want         int
+	}{
+		{http.MethodConnect, "api.openai.com:443", http.StatusOK},
+		{http.MethodConnect, "example.com:443", http.StatusForbidden},
+		{http.MethodConnect, "api.openai.com:8443", http.StatusForbidden},
+		{http.MethodGet, "api.openai.com:443", http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.host, func(t *testing.T) {
+			conn, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\n\r\n", tt.method, tt.host, tt.host)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
 }

@@ -16,83 +16,225 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
 )
 
-// fakeAPIs are the provider keys of the demo, each served by the fake on its
-// own port (forward mode picks the API format by host, so every format gets
-// a host of its own), in the order the config lists them.
+// fakeAPIs are the provider keys of the demo, in the order the config
+// lists them.
 var fakeAPIs = []string{"openai", "anthropic", "gemini", "ollama"}
 
-// fakes is the fake provider listening once per API: HTTPS for the cloud
-// APIs (so forward mode has TLS to decrypt and re-encrypt), plain HTTP for
-// Ollama, as the real ones.
-type fakes struct {
-	fake    *fakeprovider.Server
-	servers []*http.Server
-	urls    map[string]string // provider key → base URL, e.g. https://127.0.0.1:40123
-	rootPEM string            // file trusted by Conduit ([upstream] ca_file)
+// cloudHosts are the real API hosts the fake answers for: the demo's
+// config names them as the providers' upstreams, exactly as `conduit init`
+// writes it, and forward-mode calls go to them by name.
+var cloudHosts = map[string]string{
+	"openai":    "api.openai.com",
+	"anthropic": "api.anthropic.com",
+	"gemini":    "generativelanguage.googleapis.com",
 }
 
-// startFakes serves the fake provider on free loopback ports and writes the
-// root that signed its certificate to rootPath. Close stops them.
-func startFakes(rootPath string) (*fakes, error) {
-	cert, err := fakeCertificate(rootPath, time.Now())
+// fakes is the fake provider standing in for the real APIs, all on
+// loopback. The cloud APIs are one HTTPS server whose certificate names
+// their real hosts (signed by a throwaway root Conduit trusts through
+// [upstream] ca_file); Conduit reaches it through [upstream] proxy, a
+// CONNECT proxy here that sends those hosts — and only those — to it, the
+// way a corporate proxy chains. Ollama is plain HTTP on its own port, as
+// the real one.
+type fakes struct {
+	fake     *fakeprovider.Server
+	cloud    *http.Server
+	ollama   *http.Server
+	connect  *connectProxy
+	urls     map[string]string // provider key → upstream base URL (real host names for the cloud APIs)
+	cloudURL string            // https://127.0.0.1:port, where the cloud hosts really are
+	proxyURL string            // http://127.0.0.1:port of the CONNECT proxy
+}
+
+// startFakes serves the fake on free loopback ports and writes the root
+// that signed its certificate to rootPath. Close stops them.
+func startFakes(rootPath string) (f *fakes, err error) {
+	hosts := make([]string, 0, len(cloudHosts))
+	for _, h := range cloudHosts {
+		hosts = append(hosts, h)
+	}
+	slices.Sort(hosts)
+	cert, err := fakeCertificate(rootPath, hosts, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	f := &fakes{
+	f = &fakes{
 		// No one reads the fake's request log here: keep none.
-		fake:    fakeprovider.New(fakeprovider.Options{KeepRequests: -1}),
-		urls:    map[string]string{},
-		rootPEM: rootPath,
+		fake: fakeprovider.New(fakeprovider.Options{KeepRequests: -1}),
+		urls: map[string]string{},
 	}
-	for _, key := range fakeAPIs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer func() {
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("listen for the fake %s: %w", key, err)
 		}
-		srv := &http.Server{
-			Handler:           f.fake,
-			ReadHeaderTimeout: 10 * time.Second,
-			// The fake cuts connections on purpose (the demo's incomplete
-			// calls); keep net/http's note of each off the terminal.
-			ErrorLog: log.New(io.Discard, "", 0),
-		}
-		scheme := "https"
-		if key == "ollama" {
-			scheme = "http"
-		} else {
-			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-			ln = tls.NewListener(ln, srv.TLSConfig)
-		}
-		f.servers = append(f.servers, srv)
-		f.urls[key] = scheme + "://" + ln.Addr().String()
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				fmt.Fprintf(os.Stderr, "demo: fake %s: %v\n", key, err)
-			}
-		}()
+	}()
+	cloudLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return f, fmt.Errorf("listen for the fake cloud APIs: %w", err)
 	}
+	f.cloud = f.server()
+	f.cloud.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	f.cloudURL = "https://" + cloudLn.Addr().String()
+	go serve(f.cloud, tls.NewListener(cloudLn, f.cloud.TLSConfig), "cloud APIs")
+	for key, host := range cloudHosts {
+		f.urls[key] = "https://" + host
+	}
+
+	ollamaLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return f, fmt.Errorf("listen for the fake Ollama: %w", err)
+	}
+	f.ollama = f.server()
+	f.urls["ollama"] = "http://" + ollamaLn.Addr().String()
+	go serve(f.ollama, ollamaLn, "Ollama")
+
+	if f.connect, err = startConnectProxy(hosts, cloudLn.Addr().String()); err != nil {
+		return f, err
+	}
+	f.proxyURL = "http://" + f.connect.addr
 	return f, nil
 }
 
-// Close stops every fake server, cutting calls in flight.
-func (f *fakes) Close() {
-	f.fake.Close()
-	for _, s := range f.servers {
-		s.Close()
+func (f *fakes) server() *http.Server {
+	return &http.Server{
+		Handler:           f.fake,
+		ReadHeaderTimeout: 10 * time.Second,
+		// The fake cuts connections on purpose (the demo's incomplete
+		// calls); keep net/http's note of each off the terminal.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 }
 
-// fakeCertificate makes a throwaway root and a leaf for 127.0.0.1 signed by
+func serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(os.Stderr, "demo: fake %s: %v\n", name, err)
+	}
+}
+
+// Close stops every fake server and tunnel, cutting calls in flight.
+func (f *fakes) Close() {
+	f.fake.Close()
+	for _, s := range []*http.Server{f.cloud, f.ollama} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	if f.connect != nil {
+		f.connect.Close()
+	}
+}
+
+// connectProxy is a minimal HTTP CONNECT proxy: a CONNECT to one of hosts
+// (port 443) is tunnelled to target, anything else is refused. It tracks
+// its tunnels so that Close ends them (http.Server forgets hijacked
+// connections).
+type connectProxy struct {
+	addr   string
+	hosts  []string
+	target string
+	srv    *http.Server
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func startConnectProxy(hosts []string, target string) (*connectProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the demo's upstream proxy: %w", err)
+	}
+	p := &connectProxy{addr: ln.Addr().String(), hosts: hosts, target: target, conns: map[net.Conn]struct{}{}}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go serve(p.srv, ln, "upstream proxy")
+	return p, nil
+}
+
+func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, port, err := net.SplitHostPort(r.Host)
+	if r.Method != http.MethodConnect || err != nil || port != "443" || !slices.Contains(p.hosts, host) {
+		http.Error(w, "the demo's upstream proxy only tunnels to the fake's API hosts", http.StatusForbidden)
+		return
+	}
+	upstream, err := net.DialTimeout("tcp", p.target, 10*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	client, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		upstream.Close()
+		return
+	}
+	if !p.track(client, upstream) {
+		client.Close()
+		upstream.Close()
+		return
+	}
+	defer p.untrack(client, upstream)
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(upstream, buf) // buf holds anything the client sent early
+		if tc, ok := upstream.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(client, upstream)
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+}
+
+// track registers a tunnel's connections; false once the proxy is closed.
+func (p *connectProxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *connectProxy) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// Close stops the proxy and ends its tunnels.
+func (p *connectProxy) Close() {
+	p.srv.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// fakeCertificate makes a throwaway root and a leaf for hosts signed by
 // it, and writes the root (not its key) as PEM to rootPath. The root stands
 // for the public CAs the real providers' certificates chain to: Conduit
 // trusts it through [upstream] ca_file, exactly as a corporate root.
-func fakeCertificate(rootPath string, now time.Time) (tls.Certificate, error) {
+func fakeCertificate(rootPath string, hosts []string, now time.Time) (tls.Certificate, error) {
 	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate the fake's root key: %w", err)
@@ -120,8 +262,7 @@ func fakeCertificate(rootPath string, now time.Time) (tls.Certificate, error) {
 		Subject:      pkix.Name{CommonName: "fake provider"},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     hosts,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

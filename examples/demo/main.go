@@ -7,6 +7,14 @@
 // few seconds. Quitting the dashboard (q) stops everything, prints a
 // report, and removes the temporary directory.
 //
+// The calls name the real hosts (api.openai.com, api.anthropic.com,
+// generativelanguage.googleapis.com), as a tool would: Conduit's config
+// sends its own outbound connections through a CONNECT proxy of the
+// demo's ([upstream] proxy), which hands those hosts to the fake, whose
+// certificate chains to a root Conduit trusts ([upstream] ca_file). So the
+// config is the one `conduit init` writes plus those two lines, and
+// nothing leaves the machine.
+//
 //	make demo                    # builds ./conduit, then runs this
 //	go run ./examples/demo       # builds conduit itself
 //	go run ./examples/demo -no-dashboard    # the traffic and a report only
