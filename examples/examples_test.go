@@ -338,3 +338,29 @@ func TestProvidersConfigLoads(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeCommandsMatchHelp keeps the README's command list in step with
+// the binary: the block under "## Commands" is `conduit --help` without its
+// first line. (It lives here because this package builds conduit.)
+func TestReadmeCommandsMatchHelp(t *testing.T) {
+	cmd := exec.Command(conduitBin(t), "--help")
+	cmd.Env = baseEnv(t)
+	help, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("conduit --help: %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Commands\n")
+	if !ok {
+		t.Fatal("README.md has no ## Commands section")
+	}
+	_, block, _ := strings.Cut(section, "```\n")
+	block, _, _ = strings.Cut(block, "```")
+	_, want, _ := strings.Cut(string(help), "\n") // the first line is the tagline
+	if strings.TrimSpace(block) != strings.TrimSpace(want) {
+		t.Errorf("README.md's ## Commands block\n%s\nconduit --help (less its first line)\n%s", block, want)
+	}
+}
