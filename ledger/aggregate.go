@@ -171,6 +171,31 @@ func aggregateParts(ctx context.Context, q querier, by GroupBy, f Filter, parts 
 	return res, nil
 }
 
+// rollupWhere renders the WHERE clause that selects part p's quarter-hour
+// buckets matching f from the rollup tables.
+func rollupWhere(f Filter, p aggPart) (string, []any) {
+	where, args := "1", []any(nil)
+	cond := func(c string, v any) {
+		where += " AND " + c
+		args = append(args, v)
+	}
+	if p.lo != openLo {
+		cond("bucket >= ?", p.lo)
+	}
+	if p.hi != openHi {
+		cond("bucket < ?", p.hi)
+	}
+	for _, c := range []struct{ col, v string }{
+		{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
+		{"outcome", f.Outcome}, {"tag", f.Tag},
+	} {
+		if c.v != "" {
+			cond(c.col+" = ?", c.v)
+		}
+	}
+	return where, args
+}
+
 // aggregateQuery renders one part's SQL: the group key, then the totals
 // columns in scanTotals order.
 func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
@@ -194,25 +219,7 @@ func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
 		default:
 			key = "''"
 		}
-		where, args := "1", []any(nil)
-		cond := func(c string, v any) {
-			where += " AND " + c
-			args = append(args, v)
-		}
-		if p.lo != openLo {
-			cond("bucket >= ?", p.lo)
-		}
-		if p.hi != openHi {
-			cond("bucket < ?", p.hi)
-		}
-		for _, c := range []struct{ col, v string }{
-			{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
-			{"outcome", f.Outcome}, {"tag", f.Tag},
-		} {
-			if c.v != "" {
-				cond(c.col+" = ?", c.v)
-			}
-		}
+		where, args := rollupWhere(f, p)
 		q := "SELECT " + key + ", " + rollupAggColumns + " FROM " + table + " WHERE " + where
 		if key != "''" {
 			q += " GROUP BY " + key

@@ -371,25 +371,7 @@ func timelineQuery(f Filter, p aggPart, stepMs int64) (string, []any) {
 	if f.Tag != "" {
 		table = "rollup_tags" // one row per call for a given tag
 	}
-	where, args := "1", []any(nil)
-	cond := func(c string, v any) {
-		where += " AND " + c
-		args = append(args, v)
-	}
-	if p.lo != openLo {
-		cond("bucket >= ?", p.lo)
-	}
-	if p.hi != openHi {
-		cond("bucket < ?", p.hi)
-	}
-	for _, c := range []struct{ col, v string }{
-		{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
-		{"outcome", f.Outcome}, {"tag", f.Tag},
-	} {
-		if c.v != "" {
-			cond(c.col+" = ?", c.v)
-		}
-	}
+	where, args := rollupWhere(f, p)
 	return fmt.Sprintf("SELECT bucket / %d, coalesce(sum(calls), 0), coalesce(sum(cost_usd), 0.0) FROM %s WHERE %s GROUP BY 1",
 		stepMs/timeBucketMillis, table, where), args
 }

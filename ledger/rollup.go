@@ -153,21 +153,7 @@ func newRollupBatch() *rollupBatch {
 
 // add counts r, as stored (see appendRecordArgs).
 func (b *rollupBatch) add(r *Record) {
-	one := Totals{Calls: 1, First: r.StartedAt, Last: r.StartedAt}
-	if r.HasUsage {
-		one.InputTokens, one.CachedInputTokens, one.CacheWriteTokens = r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens
-		one.OutputTokens, one.ReasoningTokens = r.OutputTokens, r.ReasoningTokens
-		if c, ok := finite(r.CostUSD).(float64); ok {
-			one.CostUSD = c
-		} else {
-			one.Unpriced = 1
-		}
-	} else {
-		one.NoUsage = 1
-	}
-	if r.Outcome == OutcomeUpstreamError {
-		one.Errors = 1
-	}
+	one := TotalsOf(*r)
 	k := rollupKey{bucket: r.StartedAt.UnixMilli() / timeBucketMillis, provider: r.Provider,
 		model: r.Model, client: r.Client, outcome: r.Outcome}
 	b.put(b.rows, k, one)
