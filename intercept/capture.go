@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -185,6 +186,14 @@ type call struct {
 	clientGone bool
 	drainTimer *time.Timer
 	finished   bool
+
+	// Whether the client had the whole response: the tap reached the end
+	// of the body and wrote nothing after the client left. A client may
+	// close once it has every byte (Content-Length reached, [DONE] seen)
+	// before the end of the body reaches Conduit: it cancelled nothing.
+	goneFlag       atomic.Bool // clientGone, read without the lock on each write
+	wroteAfterGone atomic.Bool
+	reachedEOF     atomic.Bool
 }
 
 func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *call {
@@ -235,6 +244,7 @@ func (cl *call) clientLeft() {
 		return
 	}
 	cl.clientGone = true
+	cl.goneFlag.Store(true)
 	cl.drainTimer = time.AfterFunc(cl.c.timeouts.Drain, cl.cancel)
 	if cl.c.onClientLeft != nil {
 		cl.c.onClientLeft()
@@ -372,7 +382,10 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 		return
 	}
 	cl.finished = true
-	gone := cl.clientGone
+	// A client that left once it had every byte, before the provider's
+	// end of body came (and before a drain had to cut it), cancelled nothing.
+	delivered := cl.reachedEOF.Load() && !cl.wroteAfterGone.Load() && cl.ctx.Err() == nil
+	gone := cl.clientGone && !delivered
 	if cl.drainTimer != nil {
 		cl.drainTimer.Stop()
 	}

@@ -625,3 +625,50 @@ func TestFaultShutdownDeadlineRecordsCalls(t *testing.T) {
 		t.Fatal("the cancelled call was not recorded before Shutdown returned")
 	}
 }
+
+// doneThenHold is a provider that sends a whole OpenAI stream, [DONE]
+// included, then holds the end of its chunked body until release closes.
+type doneThenHold struct{ release chan struct{} }
+
+func (d doneThenHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "text/event-stream")
+	io.WriteString(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"+
+		"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\n"+
+		"data: [DONE]\n\n")
+	http.NewResponseController(w).Flush()
+	select {
+	case <-d.release:
+	case <-r.Context().Done():
+	}
+}
+
+// TestFaultClientClosesAfterWholeResponse guards the record of a client
+// that had the whole response and closed its connection before the
+// provider's end of body reached Conduit (an SDK that stops reading at
+// [DONE]; Python's urllib once it has Content-Length bytes): the client
+// cancelled nothing, so the call is complete, not client_cancelled.
+func TestFaultClientClosesAfterWholeResponse(t *testing.T) {
+	left := make(chan struct{}, 1)
+	up := doneThenHold{release: make(chan struct{})}
+	h := newHarness(t, harnessConfig{upstream: up, options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})
+	body := `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}`
+	resp := send(t, rawClient, "POST", h.proxyURL+"/plain/v1/chat/completions", hdr("Authorization", auth), body)
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "data: [DONE]\n" {
+			break
+		}
+	}
+	resp.Body.Close() // whole response read; the end of the chunked body never waited for
+	rawClient.CloseIdleConnections()
+	waitFor(t, left, "Conduit noticed the client left")
+	close(up.release)
+	if r := h.record(t); r.Outcome != ledger.OutcomeComplete || !r.HasUsage || r.InputTokens != 5 {
+		t.Errorf("record %q (usage %v, %d in), want complete with the usage", r.Outcome, r.HasUsage, r.InputTokens)
+	}
+}

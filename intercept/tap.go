@@ -88,6 +88,9 @@ func (t *tap) WriteTo(w io.Writer) (int64, error) {
 		n, rerr := t.body.Read(buf)
 		if n > 0 {
 			t.markFirstByte()
+			if t.call.goneFlag.Load() {
+				t.call.wroteAfterGone.Store(true)
+			}
 			nw, werr := out.Write(buf[:n])
 			written += int64(nw)
 			if werr != nil {
@@ -105,6 +108,9 @@ func (t *tap) WriteTo(w io.Writer) (int64, error) {
 				t.observe(buf[:n], rerr)
 				return written, clientWriteError{werr}
 			}
+		}
+		if rerr == io.EOF {
+			t.call.reachedEOF.Store(true) // every byte went to the client
 		}
 		t.observe(buf[:n], rerr)
 		if rerr == io.EOF {
