@@ -385,7 +385,9 @@ func silentTLS(t *testing.T) string {
 // response headers the client gets a 504 in the provider's error shape, after
 // them the same cut as any broken stream; the record is upstream_error.
 func TestFaultUpstreamTimeouts(t *testing.T) {
-	short := Timeouts{Connect: 200 * time.Millisecond, ResponseHeader: 200 * time.Millisecond, Total: 400 * time.Millisecond, Drain: -1}
+	// Short, but with room for a loaded machine: the trickling body's
+	// headers must arrive within ResponseHeader for its case to mean much.
+	short := Timeouts{Connect: 300 * time.Millisecond, ResponseHeader: time.Second, Total: 1500 * time.Millisecond, Drain: -1}
 	tests := []struct {
 		name     string
 		upstream http.Handler // nil: the fake
