@@ -88,7 +88,9 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (_ *bench, err
 		return b, nil
 	}
 	b.progress("building conduit and the fake provider into %s", b.dir)
-	if b.conduitBin, err = goBuild(ctx, cfg.goCmd, b.root, b.dir, "conduit", "./cmd/conduit"); err != nil {
+	if cfg.conduit != "" {
+		b.conduitBin = cfg.conduit
+	} else if b.conduitBin, err = goBuild(ctx, cfg.goCmd, b.root, b.dir, "conduit", "./cmd/conduit"); err != nil {
 		return nil, err
 	}
 	fakeBin, err := goBuild(ctx, cfg.goCmd, b.root, b.dir, "fakeprovider", "./examples/fakeprovider/cmd/fakeprovider")

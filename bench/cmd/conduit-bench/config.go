@@ -24,6 +24,7 @@ type config struct {
 	keep     bool
 	markdown string // also write the results here
 	profile  string // directory for Conduit's CPU and allocation profiles
+	conduit  string // a conduit binary to measure instead of building one
 	args     []string
 }
 
@@ -53,6 +54,7 @@ Flags:
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(sections, ", ")+" (default all)")
 	fs.IntVar(&c.streams, "streams", 1000, "concurrent streams of the memory row")
 	fs.IntVar(&c.streamMB, "stream-mb", 10, "MB per stream of the memory row")
+	fs.StringVar(&c.conduit, "conduit", "", "measure this conduit binary instead of building ./cmd/conduit (to compare two builds)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, ledger, configs)")
 	fs.StringVar(&c.markdown, "markdown", "", "also write the results (machine, command, table) to this file")
 	fs.StringVar(&c.profile, "profile", "", "write Conduit's CPU and allocation profiles of each load into this directory "+
