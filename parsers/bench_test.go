@@ -86,8 +86,10 @@ func TestMeterSteadyStateAllocs(t *testing.T) {
 				m.Finish(true)
 			})
 		}
+		// A few allocations of slack: pooled parsers may be dropped by a GC
+		// between runs. Per-event allocations would add hundreds here.
 		short, long := allocs(50), allocs(500)
-		if long > short {
+		if long > short+5 {
 			t.Errorf("%s: %v allocs for 50 events, %v for 500: allocations grow with events", name, short, long)
 		}
 	}
