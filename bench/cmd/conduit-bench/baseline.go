@@ -79,7 +79,7 @@ func serveBaseline(args []string, stdout io.Writer) error {
 			Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
 			FlushInterval: -1,
 			Transport:     tr,
-			ErrorLog:      log.New(io.Discard, "", 0),
+			ErrorLog:      log.New(os.Stderr, "reverseproxy: ", log.LstdFlags|log.Lmicroseconds),
 		})
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

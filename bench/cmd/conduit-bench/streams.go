@@ -38,8 +38,16 @@ func (b *bench) streamRound(ctx context.Context, t target, n, events int) (strea
 		ttfbs    []time.Duration
 		firstErr error
 	)
-	for range n {
+	for i := range n {
 		wg.Go(func() {
+			// Streams start spread over one event gap, as independent
+			// calls do, rather than all at once: a burst of simultaneous
+			// requests would time the queue, not the proxy.
+			select {
+			case <-time.After(time.Duration(i) * eventGap / time.Duration(n)):
+			case <-ctx.Done():
+				return
+			}
 			transits, ttfb, err := b.oneStream(ctx, t, events)
 			mu.Lock()
 			defer mu.Unlock()
