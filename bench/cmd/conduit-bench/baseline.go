@@ -89,6 +89,13 @@ func serveBaseline(args []string, stdout io.Writer) error {
 			http.NotFound(w, r)
 			return
 		}
+		// Without full duplex, net/http reads to the end of and closes the
+		// request body at the response's first write, while the
+		// transport may still be reading it (for the end of the body):
+		// that read then fails as a request write error, and the
+		// transport closes the upstream connection in the middle of the
+		// response (seen as streams cut now and then).
+		http.NewResponseController(w).EnableFullDuplex()
 		h.ServeHTTP(w, r)
 	})
 	ln, err := net.Listen("tcp", *listen)
