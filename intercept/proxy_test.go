@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -522,4 +523,46 @@ func TestCurl(t *testing.T) {
 		}
 		h.record(t)
 	}
+}
+
+// TestEarlyResponseWhileRequestStreams guards full duplex: a provider that
+// starts answering before it has read the whole request body (an upload
+// with progress, an early error) still gets the rest of the body, and the
+// client gets the whole answer.
+func TestEarlyResponseWhileRequestStreams(t *testing.T) {
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		first := make([]byte, 1)
+		io.ReadFull(r.Body, first)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "started\n")
+		http.NewResponseController(w).Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "read %d more bytes, err=%v\n", n, err)
+	})
+	h := newHarness(t, harnessConfig{upstream: upstream})
+	const size = 4 << 20
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", h.proxyURL+"/openai/v1/files", pr)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf("started\nread %d more bytes, err=<nil>\n", size-1)
+	if err != nil || string(body) != want {
+		t.Fatalf("got %q (%v), want %q", body, err, want)
+	}
+	h.record(t)
 }

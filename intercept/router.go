@@ -133,6 +133,11 @@ func upstreamURL(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 // the client sees the same cut it would have seen without Conduit.
 func writeResponse(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
+	// The request body may still be streaming upstream when the response
+	// starts (an early answer to an upload): without full duplex, Go's
+	// HTTP/1 server would swallow the rest of it, and the provider would get
+	// a silently truncated body.
+	http.NewResponseController(w).EnableFullDuplex()
 	h := w.Header()
 	for k, vs := range resp.Header {
 		h[k] = vs
