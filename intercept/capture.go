@@ -104,6 +104,7 @@ func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parser
 		return outboundBody{}, preq, cl.tooLarge()
 	}
 	if !cl.endpoint.Metered() || !isJSONRequest(req) {
+		cl.streamsRequestBody = true
 		return outboundBody{reader: &cappedReader{r: req.Body, left: c.maxRequestBody}, length: req.ContentLength}, preq, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(req.Body, c.maxRequestBody+1))
@@ -172,6 +173,9 @@ type call struct {
 	endpoint parsers.Endpoint
 	request  parsers.Request
 	injected bool // Conduit added stream_options.include_usage
+	// streamsRequestBody: the client's body goes upstream as it arrives, so
+	// the response may start before it has all been read.
+	streamsRequestBody bool
 
 	reqHeader       http.Header     // the client's, read only to scrub credentials from an error
 	ctx             context.Context // the upstream request's: outlives the client, bounded by Total

@@ -133,11 +133,15 @@ func upstreamURL(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 // the client sees the same cut it would have seen without Conduit.
 func writeResponse(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
-	// The request body may still be streaming upstream when the response
-	// starts (an early answer to an upload): without full duplex, Go's
-	// HTTP/1 server would swallow the rest of it, and the provider would get
-	// a silently truncated body.
-	http.NewResponseController(w).EnableFullDuplex()
+	if t, ok := resp.Body.(*tap); ok && t.call.streamsRequestBody {
+		// The request body may still be streaming upstream when the
+		// response starts (an early answer to an upload): without full
+		// duplex, Go's HTTP/1 server would swallow the rest of it, and the
+		// provider would get a silently truncated body. (Not for answers
+		// Conduit gives before reading a body: there Go's server must
+		// drain it so the client can read the answer.)
+		http.NewResponseController(w).EnableFullDuplex()
+	}
 	h := w.Header()
 	for k, vs := range resp.Header {
 		h[k] = vs
