@@ -25,7 +25,6 @@ import (
 
 	"github.com/valohai/conduit/certs"
 	"github.com/valohai/conduit/examples/fakeprovider"
-	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/parsers"
 )
 
@@ -108,8 +107,8 @@ type fwdHarness struct {
 	proxy     *Server
 	proxyURL  string // http://127.0.0.1:port
 	proxyAddr string
-	records   chan ledger.Record
-	logs      *syncBuffer
+	recordSink
+	logs *syncBuffer
 
 	mu    sync.Mutex
 	mints map[string]int // Leaf calls per host
@@ -131,11 +130,11 @@ type fwdConfig struct {
 func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 	t.Helper()
 	h := &fwdHarness{
-		pki:     newTestPKI(t),
-		records: make(chan ledger.Record, 1024),
-		logs:    &syncBuffer{},
-		mints:   map[string]int{},
-		dials:   map[string]int{},
+		pki:        newTestPKI(t),
+		recordSink: newRecordSink(),
+		logs:       &syncBuffer{},
+		mints:      map[string]int{},
+		dials:      map[string]int{},
 	}
 	upstream := fc.upstream
 	if upstream == nil {
@@ -201,13 +200,7 @@ func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 				return d.DialContext(ctx, network, addr)
 			},
 		},
-		Record: func(r ledger.Record) {
-			select {
-			case h.records <- r:
-			default:
-				t.Errorf("record channel full; dropped %s", r.ID)
-			}
-		},
+		Record: h.put(t),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if fc.options != nil {
@@ -245,26 +238,6 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func (h *fwdHarness) record(t *testing.T) ledger.Record {
-	t.Helper()
-	select {
-	case r := <-h.records:
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("no record within 10 s")
-		return ledger.Record{}
-	}
-}
-
-func (h *fwdHarness) noRecord(t *testing.T) {
-	t.Helper()
-	select {
-	case r := <-h.records:
-		t.Fatalf("unexpected record %+v", r)
-	default:
-	}
 }
 
 func (h *fwdHarness) mintsFor(host string) int {

@@ -22,8 +22,8 @@ type harness struct {
 	fakeURL  string
 	proxy    *Server
 	proxyURL string
-	records  chan ledger.Record
-	logs     *syncBuffer
+	recordSink
+	logs *syncBuffer
 }
 
 type harnessConfig struct {
@@ -35,7 +35,7 @@ type harnessConfig struct {
 
 func newHarness(t *testing.T, hc harnessConfig) *harness {
 	t.Helper()
-	h := &harness{records: make(chan ledger.Record, 1024), logs: &syncBuffer{}}
+	h := &harness{recordSink: newRecordSink(), logs: &syncBuffer{}}
 	var upstream http.Handler
 	if hc.upstream != nil {
 		upstream = hc.upstream
@@ -58,13 +58,7 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 			{Key: "gemini", Upstream: u, API: parsers.Gemini},
 			{Key: "ollama", Upstream: u, API: parsers.Ollama},
 		},
-		Record: func(r ledger.Record) {
-			select {
-			case h.records <- r:
-			default:
-				t.Errorf("record channel full; dropped %s", r.ID)
-			}
-		},
+		Record: h.put(t),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if hc.options != nil {
@@ -82,11 +76,28 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 	return h
 }
 
+// recordSink collects the records a test Conduit hands on.
+type recordSink struct{ records chan ledger.Record }
+
+func newRecordSink() recordSink { return recordSink{records: make(chan ledger.Record, 1024)} }
+
+// put is the Options.Record of a test Conduit: it never blocks, and fails
+// the test rather than drop a record silently.
+func (s recordSink) put(t testing.TB) func(ledger.Record) {
+	return func(r ledger.Record) {
+		select {
+		case s.records <- r:
+		default:
+			t.Errorf("record channel full; dropped %s", r.ID)
+		}
+	}
+}
+
 // record waits for the next call's record.
-func (h *harness) record(t *testing.T) ledger.Record {
+func (s recordSink) record(t *testing.T) ledger.Record {
 	t.Helper()
 	select {
-	case r := <-h.records:
+	case r := <-s.records:
 		return r
 	case <-time.After(10 * time.Second):
 		t.Fatal("no record within 10 s")
@@ -95,10 +106,10 @@ func (h *harness) record(t *testing.T) ledger.Record {
 }
 
 // noRecord asserts no further record arrived.
-func (h *harness) noRecord(t *testing.T) {
+func (s recordSink) noRecord(t *testing.T) {
 	t.Helper()
 	select {
-	case r := <-h.records:
+	case r := <-s.records:
 		t.Fatalf("unexpected record %+v", r)
 	default:
 	}
