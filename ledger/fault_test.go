@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valohai/conduit/internal/tmpfs"
 )
 
 // logWatch is a log sink a test can wait on for a line.
@@ -169,7 +171,7 @@ func TestFaultLedgerLocked(t *testing.T) {
 // TestFaultLedgerDiskFull guards a ledger whose disk fills up: writes fail
 // with SQLITE_FULL, records wait, and land once space is freed.
 func TestFaultLedgerDiskFull(t *testing.T) {
-	dir, real := smallTmpfs(t, 2<<20)
+	dir, real := tmpfs.Mount(t, 2<<20)
 	if !real {
 		t.Log("no tmpfs could be mounted here: running the disk-full case against an injected SQLITE_FULL write")
 		injectedFault(t, "database or disk is full (13)")
@@ -221,7 +223,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 // and the cause (the proxy then keeps retrying; see cmd/conduit), and opens
 // once the file system is writable again.
 func TestFaultLedgerReadOnlyFS(t *testing.T) {
-	dir, real := smallTmpfs(t, 4<<20)
+	dir, real := tmpfs.Mount(t, 4<<20)
 	if !real {
 		t.Log("no tmpfs could be mounted here: running the read-only case against an injected SQLITE_READONLY write")
 		injectedFault(t, "attempt to write a readonly database (8)")
@@ -229,12 +231,12 @@ func TestFaultLedgerReadOnlyFS(t *testing.T) {
 	}
 	t.Logf("read-only case on a real tmpfs at %s, remounted read-only", dir)
 	path := filepath.Join(dir, "conduit.db")
-	setReadOnly(t, dir, true)
+	tmpfs.SetReadOnly(t, dir, true)
 	_, err := Open(path, Options{})
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "read-only file system") {
 		t.Fatalf("Open on a read-only file system: %v", err)
 	}
-	setReadOnly(t, dir, false)
+	tmpfs.SetReadOnly(t, dir, false)
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatalf("Open once writable: %v", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/internal/tmpfs"
 )
 
 // The conduit binary's log lines the ledger faults must produce.
@@ -89,7 +90,7 @@ func TestProcessLedgerLocked(t *testing.T) {
 // ledger's file system is read-only: it serves anyway, says so, and writes
 // every record once the file system is writable again.
 func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
-	dir, ok := smallTmpfs(t, 16<<20)
+	dir, ok := tmpfs.Mount(t, 16<<20)
 	if !ok {
 		if os.Geteuid() == 0 {
 			t.Skip("cannot mount a tmpfs here, and root ignores a read-only mode: no way to make the ledger read-only (the ledger package's tests inject the error instead)")
@@ -101,7 +102,7 @@ func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
 		}
 	} else {
 		t.Logf("read-only case on a real tmpfs at %s, mounted read-only", dir)
-		remountTmpfs(t, dir, true)
+		tmpfs.SetReadOnly(t, dir, true)
 	}
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
@@ -112,7 +113,7 @@ func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
 	faultCalls(t, w, c, l, 30)
 	c.out.wait(t, logCannotWrite, 30*time.Second)
 	if ok {
-		remountTmpfs(t, dir, false)
+		tmpfs.SetReadOnly(t, dir, false)
 	} else if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
 // proxy runs (a real small tmpfs): calls still succeed, the SQLITE_FULL
 // failure is logged, and every record lands once space is freed.
 func TestProcessLedgerDiskFull(t *testing.T) {
-	dir, ok := smallTmpfs(t, 4<<20)
+	dir, ok := tmpfs.Mount(t, 4<<20)
 	if !ok {
 		t.Skip("cannot mount a tmpfs here: the disk-full case runs only in the ledger package, against an injected SQLITE_FULL")
 	}
