@@ -1,6 +1,9 @@
+//go:build linux
+
 // Command conduit-bench is `make bench`: it measures Conduit against the
 // targets of issue 8 and prints one table, each row's measured value, its
-// target and whether it is met.
+// target and whether it is met. It reads processes' memory and CPU time
+// from /proc, so it builds on Linux only.
 //
 // Everything runs on loopback, in separate processes so that each one's
 // memory and CPU can be read from /proc and no garbage collector is shared:
