@@ -26,52 +26,16 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/internal/testbin"
 )
 
 // apiHosts are the real hosts the stack's fake answers for.
 var apiHosts = []string{"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildDir  string // made by TestMain, removed after the tests
-)
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "conduit-examples-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	buildDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// conduitBin builds cmd/conduit once for the package's tests.
-func conduitBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = fmt.Errorf("no go command on PATH: %w", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		builtBin = filepath.Join(buildDir, "conduit")
-		out, err := exec.CommandContext(ctx, goCmd, "build", "-o", builtBin, "github.com/valohai/conduit/cmd/conduit").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/conduit: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
+// conduitBin is cmd/conduit, built once for the package's tests.
+func conduitBin(t *testing.T) string { return testbin.Path(t, testbin.Conduit) }
 
 // stack is what a user of the examples runs, on loopback: `conduit proxy`
 // with the providers' real upstream hosts (as `conduit init` writes them)

@@ -32,7 +32,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,48 +41,18 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/internal/testbin"
 	"github.com/valohai/conduit/ledger"
 )
 
-// built holds the binaries go build made for this test binary.
-var built struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 // TestMain removes the binaries built for the process tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
-// binaries builds conduit and the fake provider once per test binary and
-// returns their paths.
+// binaries returns the paths of conduit and the fake provider, built once
+// per test binary.
 func binaries(t *testing.T) (conduit, fake string) {
 	t.Helper()
-	built.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		if built.dir, err = os.MkdirTemp("", "conduit-fault-bin-"); err != nil {
-			built.err = err
-			return
-		}
-		cmd := exec.Command(goTool, "build", "-o", built.dir+string(filepath.Separator),
-			"github.com/valohai/conduit/cmd/conduit", "github.com/valohai/conduit/examples/fakeprovider/cmd/fakeprovider")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return filepath.Join(built.dir, "conduit"), filepath.Join(built.dir, "fakeprovider")
+	return testbin.Path(t, testbin.Conduit), testbin.Path(t, testbin.FakeProvider)
 }
 
 // syncLog collects a process's output; tests wait on it for a line.

@@ -21,21 +21,14 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/internal/testbin"
 	"github.com/valohai/conduit/ledger"
 )
 
-// buildConduit builds cmd/conduit for a test (with the ordinary build
-// cache, so a warm cache makes this a link step).
-func buildTestConduit(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	bin, err := buildConduit(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
+// buildTestConduit returns cmd/conduit, built once for the package's tests.
+func buildTestConduit(t *testing.T) string { return testbin.Path(t, testbin.Conduit) }
 
 // TestDemoTraffic runs the demo without the dashboard and checks what it
 // promises a newcomer: every call of the mix reached the ledger, through
