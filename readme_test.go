@@ -4,20 +4,16 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/valohai/conduit"
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -110,89 +106,36 @@ func exampleKeys(t *testing.T) []string {
 	return keys
 }
 
-// structKeys returns every key the config loader reads: the toml tags of
-// fileConfig (cmd/conduit/config.go), walked through its nested tables
-// wherever in cmd/conduit they are declared.
-func structKeys(t *testing.T) []string {
+// loaderKeys returns every key the config loader reads (config.Keys), as
+// the README's reference spells them.
+func loaderKeys(t *testing.T) []string {
 	t.Helper()
-	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join("cmd", "conduit", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	structs := map[string]*ast.StructType{}
-	for _, path := range files {
-		if strings.HasSuffix(path, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			if ts, ok := n.(*ast.TypeSpec); ok {
-				if st, ok := ts.Type.(*ast.StructType); ok {
-					structs[ts.Name.Name] = st
-				}
-			}
-			return true
-		})
-	}
-	root, ok := structs["fileConfig"]
-	if !ok {
-		t.Fatal("cmd/conduit has no fileConfig struct (the file format): update this test")
-	}
 	var keys []string
-	var walk func(section string, st *ast.StructType)
-	walk = func(section string, st *ast.StructType) {
-		for _, field := range st.Fields.List {
-			if field.Tag == nil {
+	for _, path := range config.Keys() {
+		for i, part := range path {
+			if part != "*" {
 				continue
 			}
-			tag, _ := strconv.Unquote(field.Tag.Value)
-			name, _, _ := strings.Cut(reflect.StructTag(tag).Get("toml"), ",")
-			if name == "" || name == "-" {
-				continue
+			p, ok := mapPlaceholders[path[i-1]]
+			if !ok {
+				t.Fatalf("the config has a new table of tables %q: give it a placeholder in mapPlaceholders and document it", path[i-1])
 			}
-			typ := field.Type
-			if star, ok := typ.(*ast.StarExpr); ok {
-				typ = star.X
-			}
-			switch tt := typ.(type) {
-			case *ast.Ident:
-				if sub, ok := structs[tt.Name]; ok && section == "" {
-					walk(name, sub)
-					continue
-				}
-			case *ast.MapType:
-				if id, ok := tt.Value.(*ast.Ident); ok {
-					if sub, ok := structs[id.Name]; ok {
-						p, ok := mapPlaceholders[name]
-						if !ok {
-							t.Fatalf("config.go has a new table of tables %q: give it a placeholder in mapPlaceholders and document it", name)
-						}
-						walk(name+"."+p, sub)
-						continue
-					}
-				}
-			}
-			keys = append(keys, referenceKey(section, name))
+			path[i] = p
 		}
+		keys = append(keys, referenceKey(strings.Join(path[:len(path)-1], "."), path[len(path)-1]))
 	}
-	walk("", root)
 	return keys
 }
 
 // TestReadmeConfigReference guards the README's configuration reference:
 // every key conduit.example.toml shows and every key the config loader
-// reads (cmd/conduit/config.go's toml tags) has a row, and every row is a
-// key the loader reads.
+// reads (config.Keys) has a row, and every row is a key the loader reads.
 func TestReadmeConfigReference(t *testing.T) {
 	documented := tableKeys(readmeSection(t, "## Configuration reference"))
 	if len(documented) == 0 {
 		t.Fatal("the configuration reference has no table rows")
 	}
-	read := structKeys(t)
+	read := loaderKeys(t)
 	for _, k := range exampleKeys(t) {
 		if !slices.Contains(documented, k) {
 			t.Errorf("conduit.example.toml has %s, which README.md's configuration reference lacks", k)
@@ -200,7 +143,7 @@ func TestReadmeConfigReference(t *testing.T) {
 	}
 	for _, k := range read {
 		if !slices.Contains(documented, k) {
-			t.Errorf("conduit reads %s (cmd/conduit, fileConfig), which README.md's configuration reference lacks", k)
+			t.Errorf("conduit reads %s (config.Keys), which README.md's configuration reference lacks", k)
 		}
 	}
 	for _, k := range documented {
@@ -209,7 +152,7 @@ func TestReadmeConfigReference(t *testing.T) {
 		}
 	}
 	if len(read) < 20 {
-		t.Errorf("found only %d keys in config.go: the parser walk is broken: %v", len(read), read)
+		t.Errorf("config.Keys lists only %d keys: %v", len(read), read)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/valohai/conduit/config"
 )
 
 // version is set at build time (-ldflags "-X main.version=…"); otherwise the
@@ -144,7 +146,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 	cmd := lookupCommand(name)
 	if cmd == nil {
 		hint := "run 'conduit --help' for the list of commands"
-		if s := suggest(name, commandNames()); s != "" {
+		if s := config.Suggest(name, commandNames()); s != "" {
 			hint = fmt.Sprintf("did you mean '%s'? (%s)", s, hint)
 		}
 		return usageErrorf("unknown command '%s'; %s", name, hint)
@@ -271,7 +273,7 @@ func (a *app) flagError(cmd *command, fs *pflag.FlagSet, err error) error {
 	if name != "" {
 		var known []string
 		fs.VisitAll(func(f *pflag.Flag) { known = append(known, f.Name) })
-		if s := suggest(name, known); s != "" {
+		if s := config.Suggest(name, known); s != "" {
 			hint = fmt.Sprintf("did you mean --%s? (%s)", s, hint)
 		}
 	}
@@ -311,41 +313,4 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 			return attr
 		},
 	}))
-}
-
-// suggest returns the candidate closest to s, if it is close enough to be a
-// likely typo: at most two edits away, or fewer for short words.
-func suggest(s string, candidates []string) string {
-	best, bestDist := "", min(3, len(s))
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// loadConfig loads the config file the global options and environment name.
-func (a *app) loadConfig() (*Config, error) {
-	return LoadConfig(configPath(a.configFlag, a.getenv), a.getenv)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/valohai/conduit/config"
 )
 
 // runCLI runs conduit in-process and returns its exit status and output.
@@ -112,7 +114,7 @@ func TestInit(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "wrote "+path) {
 		t.Fatalf("exit %d, out %q, err %q", code, out, stderr)
 	}
-	if _, err := LoadConfig(path, noEnv); err != nil {
+	if _, err := config.Load(path, noEnv); err != nil {
 		t.Fatalf("written config does not load: %v", err)
 	}
 	writeFile(t, path, "# mine\n")
@@ -125,12 +127,11 @@ func TestInit(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"prxy", "proxy"}, {"dashbord", "dashboard"}, {"x", ""}, {"zzzzzz", ""}, {"ca", ""},
-	} {
-		if got := suggest(tt.in, []string{"proxy", "dashboard", "init", "help"}); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+func noEnv(string) string { return "" }
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

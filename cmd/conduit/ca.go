@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/certs"
+	"github.com/valohai/conduit/config"
 )
 
 var caCmd = &command{
@@ -159,7 +160,7 @@ func runCA(ctx context.Context, a *app, cmd *command, args []string) error {
 		names = append(names, strings.TrimPrefix(sub.name, "ca "))
 	}
 	hint := "run 'conduit ca --help' for usage"
-	if s := suggest(name, names); s != "" {
+	if s := config.Suggest(name, names); s != "" {
 		hint = fmt.Sprintf("did you mean 'ca %s'? (%s)", s, hint)
 	}
 	return usageErrorf("ca: unknown command '%s'; %s", name, hint)
@@ -169,7 +170,7 @@ func runCA(ctx context.Context, a *app, cmd *command, args []string) error {
 // intercepts over TLS (mitmCAHosts). Hosts only ever called over plain http
 // (a local model server) need no certificate, and leaving them out keeps
 // the CA from signing for them.
-func caHosts(cfg *Config) ([]string, error) {
+func caHosts(cfg *config.Config) ([]string, error) {
 	providers, err := interceptProviders(cfg.Providers)
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func caHosts(cfg *Config) ([]string, error) {
 }
 
 // loadExistingCA loads the configured CA; unlike loadCA, no CA is an error.
-func loadExistingCA(cfg *Config) (*certs.Authority, error) {
+func loadExistingCA(cfg *config.Config) (*certs.Authority, error) {
 	dir, err := mitmCADir(cfg)
 	if err != nil {
 		return nil, err
@@ -301,7 +302,7 @@ func runCAEnv(_ context.Context, a *app, cmd *command, args []string) error {
 
 // parseCA parses the flags of a ca subcommand without options of its own,
 // rejects arguments, and loads the configuration.
-func (a *app) parseCA(cmd *command, args []string) (*Config, error) {
+func (a *app) parseCA(cmd *command, args []string) (*config.Config, error) {
 	fs := a.flagSet(cmd)
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/parsers"
 )
@@ -64,7 +65,7 @@ func clientAddr(listen string) string {
 // clientEnv builds the variables that send a tool's calls through
 // Conduit. In proxy mode it loads the CA and (re)writes the combined trust
 // bundle beside it, so the bundle always holds the current system roots.
-func clientEnv(cfg *Config, mode string, getenv func(string) string) (clientEnvResult, error) {
+func clientEnv(cfg *config.Config, mode string, getenv func(string) string) (clientEnvResult, error) {
 	res := clientEnvResult{BaseURL: "http://" + clientAddr(cfg.Listen)}
 	if mode == modeBaseURL {
 		return res, baseURLEnv(cfg, &res)
@@ -72,7 +73,7 @@ func clientEnv(cfg *Config, mode string, getenv func(string) string) (clientEnvR
 	return res, proxyEnv(cfg, getenv, &res)
 }
 
-func proxyEnv(cfg *Config, getenv func(string) string, res *clientEnvResult) error {
+func proxyEnv(cfg *config.Config, getenv func(string) string, res *clientEnvResult) error {
 	add := func(name, value, comment string) {
 		res.Vars = append(res.Vars, clientVar{Name: name, Value: value, Comment: comment})
 	}
@@ -123,7 +124,7 @@ func mergeNoProxy(values ...string) string {
 // OpenAI-format provider (the one for api.openai.com, else the one named
 // openai, else the first), ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL
 // likewise, and a comment line for every other provider.
-func baseURLEnv(cfg *Config, res *clientEnvResult) error {
+func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 	providers, err := interceptProviders(cfg.Providers)
 	if err != nil {
 		return err

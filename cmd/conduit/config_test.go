@@ -1,349 +1,81 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/valohai/conduit"
+	"github.com/valohai/conduit/config"
 )
 
-func noEnv(string) string { return "" }
-
-func parse(t *testing.T, src string) (*Config, error) {
-	t.Helper()
-	return ParseConfig(strings.NewReader(src), "conduit.toml", noEnv)
-}
-
-// TestParseConfigRustFile guards compatibility: a config written for the
-// Rust Conduit, with every key it knows, loads unchanged.
-func TestParseConfigRustFile(t *testing.T) {
-	cfg, err := parse(t, `
-listen = ":9090"
-
-[providers.openai]
-upstream = "https://api.openai.com/"
-
-[providers.anthropic]
-upstream = "https://api.anthropic.com"
-
-[valohai-llm]
-api_key = "MY_KEY_123"
-url = "http://localhost:1234/"
-
-[pricing."jev-"]
-input = 0.042
-output = 0.0
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Listen != "127.0.0.1:9090" {
-		t.Errorf("listen = %q, want 127.0.0.1:9090", cfg.Listen)
-	}
-	if len(cfg.Providers) != 2 || cfg.Providers[0].Key != "openai" || cfg.Providers[1].Key != "anthropic" {
-		t.Fatalf("providers = %+v, want openai then anthropic (file order)", cfg.Providers)
-	}
-	if got := cfg.Providers[0].Upstream.String(); got != "https://api.openai.com" {
-		t.Errorf("upstream = %q, want the trailing slash trimmed", got)
-	}
-	if cfg.Providers[0].StreamUsage != "inject" {
-		t.Errorf("stream_usage default = %q, want inject", cfg.Providers[0].StreamUsage)
-	}
-	if cfg.ValohaiLLM.APIKey != "MY_KEY_123" || cfg.ValohaiLLM.URL != "http://localhost:1234" || !cfg.ValohaiLLM.Enabled() {
-		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
-	}
-	p := cfg.Pricing["jev-"]
-	if p.Input == nil || *p.Input != 0.042 || p.Output == nil || *p.Output != 0 || p.CachedInput != nil {
-		t.Errorf("pricing = %+v", p)
-	}
-	if cfg.Timeouts != (Timeouts{Connect: 30 * time.Second, ResponseHeader: 30 * time.Second, Total: 10 * time.Minute, Drain: time.Minute}) {
-		t.Errorf("timeouts = %+v, want the defaults", cfg.Timeouts)
-	}
-}
-
-// TestParseConfigDefaults guards the documented defaults.
-func TestParseConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader("[providers.x]\nupstream = \"http://127.0.0.1:1\"\n"), filepath.Join("some", "dir", "c.toml"), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Listen != "127.0.0.1:8080" {
-		t.Errorf("listen = %q", cfg.Listen)
-	}
-	if cfg.ValohaiLLM.URL != "https://llm.valohai.com" || cfg.ValohaiLLM.Enabled() {
-		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
-	}
-	abs, _ := filepath.Abs(filepath.Join("some", "dir", "conduit.db"))
-	if cfg.Ledger.Path != abs {
-		t.Errorf("ledger path = %q, want %q (beside the config file)", cfg.Ledger.Path, abs)
-	}
-}
-
-// TestParseConfigEnvOverrides guards VALOHAI_LLM_* overriding the file when non-empty.
-func TestParseConfigEnvOverrides(t *testing.T) {
-	env := map[string]string{"VALOHAI_LLM_API_KEY": "from-env", "VALOHAI_LLM_URL": "https://example.test/"}
-	cfg, err := ParseConfig(strings.NewReader(`
-[providers.x]
-upstream = "http://127.0.0.1:1"
-[valohai-llm]
-api_key = "from-file"
-`), "c.toml", func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.ValohaiLLM.APIKey != "from-env" || cfg.ValohaiLLM.URL != "https://example.test" {
-		t.Errorf("valohai-llm = %+v", cfg.ValohaiLLM)
-	}
-}
-
-// TestParseConfigErrors guards that every config mistake names the file, the
-// line (and column where the parser knows it) and the key.
-func TestParseConfigErrors(t *testing.T) {
-	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+// TestConfigMITMHosts guards [mitm] hosts checked with forward mode's host
+// grammar when any command loads the config: a bad pattern names file, line
+// and key.
+func TestConfigMITMHosts(t *testing.T) {
 	tests := []struct {
-		name string
-		src  string
-		want []string // substrings of the error, in order
+		name  string
+		hosts string
+		want  string // "" for none; else the error's start, then a substring
+		msg   string
 	}{
-		{"syntax", "listen = [[[invalid\n", []string{"conduit.toml:1:", "listen"}},
-		{"syntax later line", ok + "\nlisten = \"x\n", []string{"conduit.toml:4:"}},
-		{"unknown top-level key", "listn = \"127.0.0.1:1\"\n" + ok, []string{"conduit.toml:1: listn: unknown key", `did you mean "listen"`}},
-		{"unknown provider key", "[providers.openai]\nupstream = \"https://api.openai.com\"\nupstrem = \"x\"\n", []string{"conduit.toml:3: providers.openai.upstrem: unknown key", `did you mean "upstream"`}},
-		{"unknown table", ok + "[ledgr]\npath = \"x.db\"\n", []string{"conduit.toml:3: ledgr: unknown key", `did you mean "ledger"`}},
-		{"unknown pricing key", ok + "[pricing.\"gpt-\"]\ninput = 1\noutptu = 2\n", []string{"conduit.toml:5: pricing.gpt-.outptu: unknown key", `did you mean "output"`}},
-		{"bad provider key", "[providers.OpenAI]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.OpenAI:", "a-z, 0-9"}},
-		{"reserved provider key", "[providers.health]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.health:", "health and metrics"}},
-		{"metrics provider key", "[providers.metrics]\nupstream = \"https://api.openai.com\"\n", []string{"conduit.toml:1: providers.metrics:"}},
-		{"relative upstream", "[providers.x]\nupstream = \"api.openai.com\"\n", []string{"conduit.toml:2: providers.x.upstream:", "absolute http(s) URL"}},
-		{"ftp upstream", "[providers.x]\nupstream = \"ftp://api.openai.com\"\n", []string{"conduit.toml:2: providers.x.upstream:", "absolute http(s) URL"}},
-		{"upstream with query", "[providers.x]\nupstream = \"https://h/?key=1\"\n", []string{"conduit.toml:2: providers.x.upstream:", "without credentials, query"}},
-		{"upstream wrong type", "[providers.x]\nupstream = 42\n", []string{"conduit.toml:2:", "providers.x.upstream", "expected a string, found the integer 42"}},
-		{"missing upstream", "[providers.x]\napi = \"openai\"\n", []string{"conduit.toml:1: providers.x:", `missing "upstream"`}},
-		{"unknown api", "[providers.x]\nupstream = \"https://h\"\napi = \"cohere\"\n", []string{"conduit.toml:3: providers.x.api:", `unknown api "cohere"`}},
-		{"bad stream_usage", "[providers.x]\nupstream = \"https://h\"\nstream_usage = \"yes\"\n", []string{"conduit.toml:3: providers.x.stream_usage:"}},
-		{"no providers", "listen = \":1\"\n", []string{"conduit.toml: no providers configured"}},
-		{"bad listen", "listen = \"localhost\"\n" + ok, []string{"conduit.toml:1: listen:", "not a listen address"}},
-		{"listen wrong type", "listen = 8080\n" + ok, []string{"conduit.toml:1:", "listen", "expected a string"}},
-		{"negative price", ok + "[pricing.\"m\"]\ninput = -1\noutput = 1\n", []string{"conduit.toml:4:", "pricing.m.input", "zero or more"}},
-		{"price as string", ok + "[pricing.\"m\"]\ninput = \"1\"\noutput = 1\n", []string{"conduit.toml:4:", "pricing.m.input", "expected a number"}},
-		{"empty pricing table", ok + "[pricing.\"m\"]\n", []string{"conduit.toml:3: pricing.m:", "needs both input and output"}},
-		{"pricing without output", ok + "[pricing.\"m\"]\ninput = 1\n", []string{"conduit.toml:3: pricing.m:", "needs both input and output"}},
-		{"bad duration", ok + "[timeouts]\nconnect = \"soon\"\n", []string{"conduit.toml:4:", "timeouts.connect", "not a duration"}},
-		{"zero timeout", ok + "[timeouts]\ntotal = \"0s\"\n", []string{"conduit.toml:4: timeouts.total: must be longer than zero"}},
-		{"bad valohai url", ok + "[valohai-llm]\nurl = \"llm.valohai.com\"\n", []string{"conduit.toml:4: valohai-llm.url:"}},
-		{"empty ledger path", ok + "[ledger]\npath = \"\"\n", []string{"conduit.toml:4: ledger.path: must not be empty"}},
-		{"mitm hosts not an array", ok + "[mitm]\nhosts = \"api.openai.com\"\n", []string{"conduit.toml:4:", "mitm.hosts", "expected an array of strings"}},
-		{"mitm hosts with a number", ok + "[mitm]\nhosts = [\"a.com\", 7]\n", []string{"conduit.toml:4:", "mitm.hosts", "the integer 7 at position 2"}},
-		{"mitm host with scheme", ok + "[mitm]\nhosts = [\"https://api.openai.com\"]\n", []string{"conduit.toml:4: mitm.hosts:", "without scheme or path"}},
-		{"mitm wildcard too wide", ok + "[mitm]\nhosts = [\"*.com\"]\n", []string{"conduit.toml:4: mitm.hosts:", "at least two labels"}},
-		{"mitm bad port", ok + "[mitm]\nhosts = [\"api.openai.com:0\"]\n", []string{"conduit.toml:4: mitm.hosts:", "bad port"}},
-		{"tunnel_others as string", ok + "[mitm]\ntunnel_others = \"no\"\n", []string{"conduit.toml:4:", "mitm.tunnel_others", "expected true or false"}},
-		{"empty ca_dir", ok + "[mitm]\nca_dir = \"\"\n", []string{"conduit.toml:4: mitm.ca_dir: must not be empty"}},
-		{"unknown mitm key", ok + "[mitm]\nhost = []\n", []string{"conduit.toml:4: mitm.host: unknown key", `did you mean "hosts"`}},
-		{"proxy without scheme", ok + "[upstream]\nproxy = \"corp:3128\"\n", []string{"conduit.toml:4: upstream.proxy:", "not an http(s) proxy URL"}},
-		{"socks proxy", ok + "[upstream]\nproxy = \"socks5://corp:1080\"\n", []string{"conduit.toml:4: upstream.proxy:", "not an http(s) proxy URL"}},
-		{"proxy with path", ok + "[upstream]\nproxy = \"http://corp:3128/x\"\n", []string{"conduit.toml:4: upstream.proxy:", "without path or query"}},
-		{"proxy is conduit", "listen = \":9090\"\n" + ok + "[upstream]\nproxy = \"http://localhost:9090\"\n", []string{"conduit.toml:5: upstream.proxy:", "would loop"}},
-		{"proxy wrong type", ok + "[upstream]\nproxy = true\n", []string{"conduit.toml:4:", "upstream.proxy", "expected a string"}},
-		{"empty ca_file", ok + "[upstream]\nca_file = \"\"\n", []string{"conduit.toml:4: upstream.ca_file: must not be empty"}},
-		{"metrics enabled as string", ok + "[metrics]\nenabled = \"no\"\n", []string{"conduit.toml:4:", "metrics.enabled", "expected true or false"}},
-		{"unknown metrics key", ok + "[metrics]\nenable = false\n", []string{"conduit.toml:4: metrics.enable: unknown key", `did you mean "enabled"`}},
-		{"otel endpoint without scheme", ok + "[otel]\nendpoint = \"collector:4318\"\n", []string{"conduit.toml:4: otel.endpoint:", "not an http(s) URL"}},
-		{"otel endpoint with credentials", ok + "[otel]\nendpoint = \"https://u:pw@collector\"\n", []string{"conduit.toml:4: otel.endpoint:", "without credentials", "headers"}},
-		{"otel endpoint wrong type", ok + "[otel]\nendpoint = 4318\n", []string{"conduit.toml:4:", "otel.endpoint", "expected a string"}},
-		{"otel headers not a table", ok + "[otel]\nheaders = \"x-key: v\"\n", []string{"conduit.toml:4:", "otel.headers", "expected a table of strings"}},
-		{"otel header not a string", ok + "[otel]\nheaders = { x-key = 1 }\n", []string{"conduit.toml:4:", "otel.headers", `expected a string for "x-key"`}},
-		{"otel bad header name", ok + "[otel.headers]\n\"x key\" = \"v\"\n", []string{"conduit.toml:4: otel.headers.x key:", "not an HTTP header name"}},
-		{"otel empty service_name", ok + "[otel]\nservice_name = \"\"\n", []string{"conduit.toml:4: otel.service_name: must not be empty"}},
-		{"otel zero export_interval", ok + "[otel]\nexport_interval = \"0s\"\n", []string{"conduit.toml:4: otel.export_interval: must be longer than zero"}},
-		{"otel queue_size zero", ok + "[otel]\nqueue_size = 0\n", []string{"conduit.toml:4: otel.queue_size: must be between 1 and"}},
-		{"otel queue_size as string", ok + "[otel]\nqueue_size = \"big\"\n", []string{"conduit.toml:4:", "otel.queue_size", "expected an integer"}},
-		{"unknown otel key", ok + "[otel]\nendpont = \"http://c:4318\"\n", []string{"conduit.toml:4: otel.endpont: unknown key", `did you mean "endpoint"`}},
+		{"good", `["api.openai.com", "*.openai.azure.com", "127.0.0.1:11434", "[::1]:8000"]`, "", ""},
+		{"none", `[]`, "", ""},
+		{"with scheme", `["https://api.openai.com"]`, "conduit.toml:4: mitm.hosts:", "without scheme or path"},
+		{"wildcard too wide", `["*.com"]`, "conduit.toml:4: mitm.hosts:", "at least two labels"},
+		{"bad port", "[\n  \"a.example.com\",\n  \"api.openai.com:0\",\n]", "conduit.toml:4: mitm.hosts:", "bad port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parse(t, tt.src)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			msg := err.Error()
-			rest := msg
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("error %q lacks %q (in order)", msg, w)
+			path := filepath.Join(t.TempDir(), "conduit.toml")
+			writeFile(t, path, okProvider+"[mitm]\nhosts = "+tt.hosts+"\n")
+			a := &app{configFlag: path, getenv: noEnv}
+			_, err := a.loadConfig()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
 				}
-				rest = rest[i+len(w):]
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), filepath.Dir(path)+"/"+tt.want) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("err = %v, want %s…%s", err, tt.want, tt.msg)
 			}
 		})
 	}
 }
 
-// TestParseConfigForwardTables guards [mitm] and [upstream]: defaults,
-// values, relative paths resolved beside the config, NO_PROXY from the
-// environment.
-func TestParseConfigForwardTables(t *testing.T) {
+// TestInterceptTimeouts guards the one place where [timeouts] meets
+// intercept: drain = "0s" (NoDrain) must reach intercept as "no drain",
+// never as its zero, which means "the default".
+func TestInterceptTimeouts(t *testing.T) {
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
-	cfg, err := ParseConfig(strings.NewReader(ok), filepath.Join("d", "c.toml"), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.MITM.CADir != "" || cfg.MITM.Hosts != nil || !cfg.MITM.TunnelOthers || cfg.Upstream.Proxy != nil || cfg.Upstream.CAFile != "" {
-		t.Errorf("defaults: %+v %+v", cfg.MITM, cfg.Upstream)
-	}
-	env := map[string]string{"no_proxy": "internal.example"}
-	cfg, err = ParseConfig(strings.NewReader(ok+`
-[mitm]
-ca_dir = "ca"
-hosts = ["api.openai.com", "*.openai.azure.com", "127.0.0.1:11434"]
-tunnel_others = false
-
-[upstream]
-proxy = "http://alice:pw@corp.example:3128"
-ca_file = "corp.pem"
-`), filepath.Join("d", "c.toml"), func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	abs, _ := filepath.Abs("d")
-	if cfg.MITM.CADir != filepath.Join(abs, "ca") || cfg.Upstream.CAFile != filepath.Join(abs, "corp.pem") {
-		t.Errorf("paths %q %q, want them beside the config", cfg.MITM.CADir, cfg.Upstream.CAFile)
-	}
-	if strings.Join(cfg.MITM.Hosts, ",") != "api.openai.com,*.openai.azure.com,127.0.0.1:11434" || cfg.MITM.TunnelOthers {
-		t.Errorf("mitm %+v", cfg.MITM)
-	}
-	if cfg.Upstream.Proxy.String() != "http://alice:pw@corp.example:3128" || cfg.Upstream.NoProxy != "internal.example" {
-		t.Errorf("upstream %+v", cfg.Upstream)
-	}
-	cfg, err = ParseConfig(strings.NewReader(ok+"[mitm]\nhosts = []\n"), "c.toml", noEnv)
-	if err != nil || cfg.MITM.Hosts == nil || len(cfg.MITM.Hosts) != 0 {
-		t.Errorf("hosts = [] must mean none, not the default: %#v %v", cfg.MITM.Hosts, err)
-	}
-}
-
-// TestParseConfigTelemetry guards [metrics] and [otel]: metrics on by
-// default, OpenTelemetry on only with an endpoint in the file or the
-// standard environment variables, and off with OTEL_SDK_DISABLED=true.
-func TestParseConfigTelemetry(t *testing.T) {
-	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
-	const full = ok + `
-[metrics]
-enabled = false
-
-[otel]
-endpoint = "https://collector.example:4318/"
-headers = { "x-honeycomb-team" = "k1" }
-service_name = "conduit-alice"
-export_interval = "15s"
-queue_size = 100
-`
 	tests := []struct {
 		name    string
-		src     string
-		env     map[string]string
-		metrics bool
-		want    OTelConfig
+		table   string
+		drain   time.Duration // what intercept is given
+		noDrain bool          // intercept is told not to drain
 	}{
-		{"defaults", ok, nil, true, OTelConfig{}},
-		{"everything set", full, nil, false, OTelConfig{Enabled: true, Endpoint: "https://collector.example:4318",
-			Headers: map[string]string{"x-honeycomb-team": "k1"}, ServiceName: "conduit-alice", ExportInterval: 15 * time.Second, QueueSize: 100}},
-		{"endpoint from the environment", ok, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, true, OTelConfig{Enabled: true}},
-		{"traces endpoint from the environment", ok, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, true, OTelConfig{Enabled: true}},
-		{"other OTEL variables alone", ok, map[string]string{"OTEL_SERVICE_NAME": "x", "OTEL_EXPORTER_OTLP_HEADERS": "a=b"}, true, OTelConfig{}},
-		{"SDK disabled", full, map[string]string{"OTEL_SDK_DISABLED": "TRUE"}, false, OTelConfig{Endpoint: "https://collector.example:4318",
-			Headers: map[string]string{"x-honeycomb-team": "k1"}, ServiceName: "conduit-alice", ExportInterval: 15 * time.Second, QueueSize: 100}},
+		{"default", "", time.Minute, false},
+		{"no drain", "[timeouts]\ndrain = \"0s\"\n", 0, true},
+		{"drain set", "[timeouts]\ndrain = \"5s\"\nconnect = \"2s\"\nresponse_header = \"3s\"\ntotal = \"4s\"\n", 5 * time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig(strings.NewReader(tt.src), "c.toml", func(k string) string { return tt.env[k] })
+			cfg, err := config.Parse(strings.NewReader(ok+tt.table), "conduit.toml", noEnv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Metrics.Enabled != tt.metrics {
-				t.Errorf("metrics enabled = %v, want %v", cfg.Metrics.Enabled, tt.metrics)
+			got := interceptTimeouts(cfg.Timeouts)
+			if tt.noDrain {
+				if got.Drain >= 0 {
+					t.Errorf("drain = %v, want intercept's no-drain (negative)", got.Drain)
+				}
+			} else if got.Drain != tt.drain {
+				t.Errorf("drain = %v, want %v", got.Drain, tt.drain)
 			}
-			if !reflect.DeepEqual(cfg.OTel, tt.want) {
-				t.Errorf("otel = %+v\nwant   %+v", cfg.OTel, tt.want)
+			if got.Connect != cfg.Timeouts.Connect || got.ResponseHeader != cfg.Timeouts.ResponseHeader || got.Total != cfg.Timeouts.Total {
+				t.Errorf("timeouts = %+v, from %+v", got, cfg.Timeouts)
 			}
 		})
-	}
-}
-
-// TestLoadConfigMissing guards the advice given when no config exists.
-func TestLoadConfigMissing(t *testing.T) {
-	_, err := LoadConfig(filepath.Join(t.TempDir(), "conduit.toml"), noEnv)
-	if err == nil || !strings.Contains(err.Error(), "conduit init") {
-		t.Fatalf("err = %v, want advice to run conduit init", err)
-	}
-}
-
-// TestExampleConfigLoads guards the shipped example: it must always parse.
-func TestExampleConfigLoads(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader(string(conduit.ExampleConfig)), "conduit.example.toml", noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Providers) < 2 {
-		t.Errorf("example has %d providers", len(cfg.Providers))
-	}
-}
-
-// TestConfigPathPrecedence guards --config over CONDUIT_CONFIG over ./conduit.toml.
-func TestConfigPathPrecedence(t *testing.T) {
-	env := func(k string) string {
-		if k == "CONDUIT_CONFIG" {
-			return "/env.toml"
-		}
-		return ""
-	}
-	if got := configPath("/flag.toml", env); got != "/flag.toml" {
-		t.Errorf("flag: %q", got)
-	}
-	if got := configPath("", env); got != "/env.toml" {
-		t.Errorf("env: %q", got)
-	}
-	if got := configPath("", noEnv); got != "conduit.toml" {
-		t.Errorf("default: %q", got)
-	}
-}
-
-func TestKeyLocator(t *testing.T) {
-	src := `# comment
-listen = ":1" # trailing
-
-[providers.openai]
-upstream = "x"
-
-[pricing."gpt-4.1"]
-input = 1
-providers.inline.upstream = "y"
-`
-	loc := keyLocator{src: src}
-	for _, tt := range []struct {
-		key  []string
-		want int
-	}{
-		{[]string{"listen"}, 2},
-		{[]string{"providers", "openai"}, 4},
-		{[]string{"providers", "openai", "upstream"}, 5},
-		{[]string{"pricing", "gpt-4.1"}, 7},
-		{[]string{"pricing", "gpt-4.1", "input"}, 8},
-		{[]string{"pricing", "gpt-4.1", "providers", "inline"}, 9},
-		{[]string{"nothing"}, 0},
-	} {
-		if got := loc.line(tt.key); got != tt.want {
-			t.Errorf("line(%v) = %d, want %d", tt.key, got, tt.want)
-		}
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -10,12 +10,13 @@ import (
 	"strings"
 
 	"github.com/valohai/conduit/certs"
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
 )
 
 // mitmCADir returns the CA directory: [mitm] ca_dir, else the default under
 // the user's config directory.
-func mitmCADir(cfg *Config) (string, error) {
+func mitmCADir(cfg *config.Config) (string, error) {
 	if cfg.MITM.CADir != "" {
 		return cfg.MITM.CADir, nil
 	}
@@ -30,7 +31,7 @@ func mitmCADir(cfg *Config) (string, error) {
 // every provider's upstream host plus the well-known API hosts. The second
 // result lists those of the default hosts that are only ever called over
 // plain http (a local model server): they need no certificate.
-func mitmHosts(cfg *Config, providers []intercept.Provider) (hosts, plainOnly []string) {
+func mitmHosts(cfg *config.Config, providers []intercept.Provider) (hosts, plainOnly []string) {
 	if cfg.MITM.Hosts != nil {
 		return cfg.MITM.Hosts, nil
 	}
@@ -56,7 +57,7 @@ func mitmHosts(cfg *Config, providers []intercept.Provider) (hosts, plainOnly []
 // decrypt every intercepted host: mitmHosts without the plain-http-only
 // ones. `conduit ca init` makes its CA for these; the proxy checks the CA
 // against them.
-func mitmCAHosts(cfg *Config, providers []intercept.Provider) []string {
+func mitmCAHosts(cfg *config.Config, providers []intercept.Provider) []string {
 	hosts, plainOnly := mitmHosts(cfg, providers)
 	var out []string
 	for _, h := range hosts {
@@ -69,7 +70,7 @@ func mitmCAHosts(cfg *Config, providers []intercept.Provider) []string {
 
 // loadCA loads the local CA. No CA yet is not an error: it returns nil, and
 // forward mode tunnels everything. Conduit never creates a CA on its own.
-func loadCA(cfg *Config) (*certs.Authority, error) {
+func loadCA(cfg *config.Config) (*certs.Authority, error) {
 	dir, err := mitmCADir(cfg)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func loadCA(cfg *Config) (*certs.Authority, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: [mitm] ca_dir: load the local CA: %w", cfg.pos("mitm", "ca_dir"), err)
+		return nil, fmt.Errorf("%s: [mitm] ca_dir: load the local CA: %w", cfg.Pos("mitm", "ca_dir"), err)
 	}
 	return ca, nil
 }
@@ -88,7 +89,7 @@ func loadCA(cfg *Config) (*certs.Authority, error) {
 // listenAddr: the CA (nil when there is none yet), the intercepted hosts,
 // and a warning for hosts the CA's name constraints do not cover (those
 // are tunnelled, not decrypted).
-func forwardOptions(logger *slog.Logger, cfg *Config, providers []intercept.Provider, listenAddr string) (*intercept.Forward, error) {
+func forwardOptions(logger *slog.Logger, cfg *config.Config, providers []intercept.Provider, listenAddr string) (*intercept.Forward, error) {
 	ca, err := loadCA(cfg)
 	if err != nil {
 		return nil, err
@@ -115,21 +116,21 @@ func forwardOptions(logger *slog.Logger, cfg *Config, providers []intercept.Prov
 // upstreamOptions builds the options for Conduit's own outbound
 // connections: [upstream] proxy (with NO_PROXY) and ca_file's extra roots on
 // top of the system's.
-func upstreamOptions(cfg *Config) (intercept.Upstream, error) {
+func upstreamOptions(cfg *config.Config) (intercept.Upstream, error) {
 	up := intercept.Upstream{Proxy: cfg.Upstream.Proxy, NoProxy: cfg.Upstream.NoProxy}
 	if cfg.Upstream.CAFile == "" {
 		return up, nil
 	}
 	pem, err := os.ReadFile(cfg.Upstream.CAFile)
 	if err != nil {
-		return up, fmt.Errorf("%s: [upstream] ca_file: %w", cfg.pos("upstream", "ca_file"), err)
+		return up, fmt.Errorf("%s: [upstream] ca_file: %w", cfg.Pos("upstream", "ca_file"), err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return up, fmt.Errorf("%s: [upstream] ca_file: no PEM certificate in %s", cfg.pos("upstream", "ca_file"), cfg.Upstream.CAFile)
+		return up, fmt.Errorf("%s: [upstream] ca_file: no PEM certificate in %s", cfg.Pos("upstream", "ca_file"), cfg.Upstream.CAFile)
 	}
 	up.RootCAs = pool
 	return up, nil

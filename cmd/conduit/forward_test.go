@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/certs"
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/examples/fakeprovider"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
@@ -105,7 +106,7 @@ ca_dir = "`+ca.Dir()+`"
 [upstream]
 ca_file = "`+rootFile+`"
 `)
-	cfg, err := LoadConfig(path, noEnv)
+	cfg, err := config.Load(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ ca_file = "`+rootFile+`"
 func TestForwardOptionsCA(t *testing.T) {
 	providers := []intercept.Provider{{Key: "openai", Upstream: &url.URL{Scheme: "https", Host: "api.openai.com"}, API: parsers.OpenAI}}
 	empty := t.TempDir()
-	cfg := &Config{MITM: MITMConfig{CADir: empty, TunnelOthers: true}}
+	cfg := &config.Config{MITM: config.MITM{CADir: empty, TunnelOthers: true}}
 	fw, err := forwardOptions(slog.New(slog.DiscardHandler), cfg, providers, "127.0.0.1:8080")
 	if err != nil || fw.CA != nil || !slices.Contains(fw.Hosts, "api.openai.com") || !fw.TunnelOthers || fw.ListenAddrs[0] != "127.0.0.1:8080" {
 		t.Fatalf("no CA: %+v %v", fw, err)
@@ -205,18 +206,18 @@ func TestMitmHosts(t *testing.T) {
 		{Key: "vllm", Upstream: u("http://gpu-box:8000")},
 		{Key: "both", Upstream: u("https://gpu-box:8000")},
 	}
-	hosts, plain := mitmHosts(&Config{}, providers)
+	hosts, plain := mitmHosts(&config.Config{}, providers)
 	if !slices.Contains(hosts, "127.0.0.1:11434") || !slices.Contains(hosts, "api.anthropic.com") {
 		t.Errorf("hosts %v", hosts)
 	}
 	if strings.Join(plain, ",") != "127.0.0.1:11434" {
 		t.Errorf("plain-only %v, want only the http-only host", plain)
 	}
-	caHosts := mitmCAHosts(&Config{}, providers)
+	caHosts := mitmCAHosts(&config.Config{}, providers)
 	if len(caHosts) != len(hosts)-1 || slices.Contains(caHosts, "127.0.0.1:11434") || !slices.Contains(caHosts, "gpu-box:8000") {
 		t.Errorf("CA hosts %v", caHosts)
 	}
-	hosts, plain = mitmHosts(&Config{MITM: MITMConfig{Hosts: []string{"x.example.com"}}}, providers)
+	hosts, plain = mitmHosts(&config.Config{MITM: config.MITM{Hosts: []string{"x.example.com"}}}, providers)
 	if strings.Join(hosts, ",") != "x.example.com" || plain != nil {
 		t.Errorf("[mitm] hosts: %v %v", hosts, plain)
 	}
@@ -227,15 +228,15 @@ func TestMitmHosts(t *testing.T) {
 func TestUpstreamOptions(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	writeFile(t, bad, "not a certificate")
-	if _, err := upstreamOptions(&Config{Path: "c.toml", Upstream: UpstreamConfig{CAFile: bad}}); err == nil || !strings.Contains(err.Error(), "[upstream] ca_file") {
+	if _, err := upstreamOptions(&config.Config{Path: "c.toml", Upstream: config.Upstream{CAFile: bad}}); err == nil || !strings.Contains(err.Error(), "[upstream] ca_file") {
 		t.Errorf("bad ca_file: %v", err)
 	}
-	if _, err := upstreamOptions(&Config{Path: "c.toml", Upstream: UpstreamConfig{CAFile: bad + ".missing"}}); err == nil || !strings.Contains(err.Error(), "[upstream] ca_file") {
+	if _, err := upstreamOptions(&config.Config{Path: "c.toml", Upstream: config.Upstream{CAFile: bad + ".missing"}}); err == nil || !strings.Contains(err.Error(), "[upstream] ca_file") {
 		t.Errorf("missing ca_file: %v", err)
 	}
 	_, rootFile := tlsFake(t)
 	proxy, _ := url.Parse("http://corp:3128")
-	up, err := upstreamOptions(&Config{Upstream: UpstreamConfig{CAFile: rootFile, Proxy: proxy, NoProxy: "x"}})
+	up, err := upstreamOptions(&config.Config{Upstream: config.Upstream{CAFile: rootFile, Proxy: proxy, NoProxy: "x"}})
 	if err != nil || up.RootCAs == nil || up.Proxy != proxy || up.NoProxy != "x" {
 		t.Fatalf("%+v %v", up, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/valohai/conduit"
+	"github.com/valohai/conduit/config"
 )
 
 var initCmd = &command{
@@ -39,7 +40,7 @@ func runInit(_ context.Context, a *app, cmd *command, args []string) error {
 	}
 	path := a.configFlag
 	if path == "" {
-		path = defaultConfigFileName
+		path = config.DefaultFileName
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {

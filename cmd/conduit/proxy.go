@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ledger/pricing"
@@ -60,8 +61,8 @@ func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
-		if !cfg.Server.AllowRemote && !isLoopbackListen(cfg.Listen) {
-			return usageErrorf("proxy: --listen %s is not a loopback address: %s (in %s)", cfg.Listen, remoteListenAdvice, cfg.Path)
+		if !cfg.Server.AllowRemote && !config.IsLoopbackListen(cfg.Listen) {
+			return usageErrorf("proxy: --listen %s is not a loopback address: %s (in %s)", cfg.Listen, config.RemoteListenAdvice, cfg.Path)
 		}
 	}
 	return serveProxy(ctx, a.logger, cfg, nil)
@@ -69,7 +70,7 @@ func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 
 // serveProxy runs the proxy until ctx is done. ready, if not nil, receives
 // the listening address once calls can be made (tests).
-func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready chan<- string) error {
+func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, ready chan<- string) error {
 	providers, err := interceptProviders(cfg.Providers)
 	if err != nil {
 		return err
@@ -78,7 +79,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	if err != nil {
 		return err
 	}
-	proxyAuth, err := cfg.Server.ProxyAuth()
+	proxyAuth, err := interceptProxyAuth(cfg.Server)
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *Config, ready cha
 	return err
 }
 
-func interceptProviders(in []Provider) ([]intercept.Provider, error) {
+func interceptProviders(in []config.Provider) ([]intercept.Provider, error) {
 	out := make([]intercept.Provider, 0, len(in))
 	for _, p := range in {
 		api := parsers.APIForHost(p.Upstream.Host)
@@ -209,7 +210,7 @@ func interceptProviders(in []Provider) ([]intercept.Provider, error) {
 			Key:               p.Key,
 			Upstream:          p.Upstream,
 			API:               api,
-			InjectStreamUsage: api == parsers.OpenAI && p.StreamUsage == streamUsageInject,
+			InjectStreamUsage: api == parsers.OpenAI && p.StreamUsage == config.StreamUsageInject,
 		})
 	}
 	return out, nil
@@ -217,10 +218,10 @@ func interceptProviders(in []Provider) ([]intercept.Provider, error) {
 
 // newPricer builds the pricer from the config's [pricing] overrides and
 // [ledger] pricing_file.
-func newPricer(cfg *Config) (*pricing.Pricer, error) {
+func newPricer(cfg *config.Config) (*pricing.Pricer, error) {
 	overrides := make(map[string]pricing.Rates, len(cfg.Pricing))
 	for prefix, o := range cfg.Pricing {
-		// ParseConfig guarantees Input and Output.
+		// config.Parse guarantees Input and Output.
 		overrides[prefix] = pricing.Rates{
 			Input: *o.Input, Output: *o.Output,
 			CachedInput: o.CachedInput, CacheWrite5m: o.CacheWrite5m, CacheWrite1h: o.CacheWrite1h,
@@ -233,9 +234,9 @@ func newPricer(cfg *Config) (*pricing.Pricer, error) {
 	return p, nil
 }
 
-func interceptTimeouts(t Timeouts) intercept.Timeouts {
+func interceptTimeouts(t config.Timeouts) intercept.Timeouts {
 	drain := t.Drain
-	if drain == 0 {
+	if t.NoDrain {
 		drain = -1 // intercept: negative means no drain; zero means its default
 	}
 	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: drain}

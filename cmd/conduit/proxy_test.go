@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/examples/fakeprovider"
 	"github.com/valohai/conduit/ledger"
 )
@@ -36,7 +37,7 @@ func TestProxyServesAndStopsGracefully(t *testing.T) {
 	path := filepath.Join(dir, "conduit.toml")
 	// ca_dir keeps the test off the user's real CA directory.
 	writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n[mitm]\nca_dir = \""+filepath.Join(dir, "ca")+"\"\n")
-	cfg, err := LoadConfig(path, noEnv)
+	cfg, err := config.Load(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ledger/valohai"
@@ -170,7 +171,7 @@ func syncDryRun(ctx context.Context, stdout, stderr io.Writer, path string, clie
 // Records of calls to a well-known API host carry its built-in provider
 // name ("openai", "anthropic", …), whatever their [providers.<key>] is
 // called; other records carry their key.
-func newValohaiClient(cfg *Config) *valohai.Client {
+func newValohaiClient(cfg *config.Config) *valohai.Client {
 	names := make(map[string]string)
 	for _, h := range intercept.WellKnownHosts() {
 		names[h.Host] = h.Key
@@ -229,7 +230,7 @@ type proxySync struct {
 // startProxySync starts sending db's eligible records when the config
 // enables the sync, or returns nil. Stop it after the ledger's Writer is
 // closed, so that the stop sends the last records too.
-func startProxySync(logger *slog.Logger, cfg *Config, db *ledger.DB) *proxySync {
+func startProxySync(logger *slog.Logger, cfg *config.Config, db *ledger.DB) *proxySync {
 	if !cfg.ValohaiLLM.Enabled() {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/examples/fakeprovider"
 	"github.com/valohai/conduit/ledger"
 )
@@ -299,7 +300,7 @@ func TestProxySendsToValohai(t *testing.T) {
 	path := filepath.Join(dir, "conduit.toml")
 	writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n[mitm]\nca_dir = \""+
 		filepath.Join(dir, "ca")+"\"\n[valohai-llm]\nurl = \""+in.URL+"\"\napi_key = \""+testValohaiKey+"\"\n")
-	cfg, err := LoadConfig(path, noEnv)
+	cfg, err := config.Load(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/telemetry"
 )
 
@@ -16,7 +17,7 @@ const telemetryFlushGrace = 5 * time.Second
 // startTelemetry builds the proxy's Prometheus metrics ([metrics]) and
 // OpenTelemetry export ([otel]); the result is nil when both are off (a nil
 // *telemetry.Telemetry does nothing). ledgerStats is read at each scrape.
-func startTelemetry(ctx context.Context, logger *slog.Logger, cfg *Config, ledgerStats telemetry.StatsSource) (*telemetry.Telemetry, error) {
+func startTelemetry(ctx context.Context, logger *slog.Logger, cfg *config.Config, ledgerStats telemetry.StatsSource) (*telemetry.Telemetry, error) {
 	if !cfg.Metrics.Enabled && !cfg.OTel.Enabled {
 		return nil, nil
 	}
@@ -35,7 +36,7 @@ func startTelemetry(ctx context.Context, logger *slog.Logger, cfg *Config, ledge
 }
 
 // logTelemetry says where the metrics and the export go.
-func logTelemetry(logger *slog.Logger, cfg *Config, addr string) {
+func logTelemetry(logger *slog.Logger, cfg *config.Config, addr string) {
 	if cfg.Metrics.Enabled {
 		logger.Info("prometheus metrics at http://" + addr + "/metrics")
 	}

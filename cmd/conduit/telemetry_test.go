@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/examples/fakeprovider"
 )
 
@@ -50,7 +51,7 @@ func TestProxyTelemetry(t *testing.T) {
 			path := filepath.Join(dir, "conduit.toml")
 			writeFile(t, path, "listen = \"127.0.0.1:0\"\n[providers.openai]\nupstream = \""+fs.URL+"\"\n[mitm]\nca_dir = \""+
 				filepath.Join(dir, "ca")+"\"\n"+strings.ReplaceAll(tt.extra, "COLLECTOR", collector.URL))
-			cfg, err := LoadConfig(path, noEnv)
+			cfg, err := config.Load(path, noEnv)
 			if err != nil {
 				t.Fatal(err)
 			}

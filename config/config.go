@@ -1,0 +1,176 @@
+package config
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a loaded, validated conduit.toml. Parse sets every field; a
+// Config built another way (in tests) has no source, and Pos then names the
+// file alone.
+type Config struct {
+	Path string // the file it was read from
+	Dir  string // that file's directory: relative paths in it resolve here
+
+	Listen     string     // host:port; ":9090" means 127.0.0.1:9090
+	Providers  []Provider // in file order
+	ValohaiLLM ValohaiLLM
+	Pricing    map[string]PricingOverride // model-name prefix → rates
+	Ledger     Ledger
+	Timeouts   Timeouts
+	MITM       MITM
+	Upstream   Upstream
+	Metrics    Metrics
+	OTel       OTel
+	Server     Server
+
+	src []byte // the file's content, to place errors found when a value is used
+}
+
+// Pos places a key of the config file for an error found only when its value
+// is used (a file it names cannot be read): "file:line", or the file alone
+// when the key is not in it.
+func (c *Config) Pos(key ...string) string {
+	if n := keyLine(c.src, key); n > 0 {
+		return c.Path + ":" + strconv.Itoa(n)
+	}
+	return c.Path
+}
+
+// KeyError returns an *Error for a problem with the value of key that a
+// check outside Parse found (cmd/conduit checks [mitm] hosts with forward
+// mode's own grammar), placed as Parse's own errors are.
+func (c *Config) KeyError(msg string, key ...string) *Error {
+	return &Error{File: c.Path, Line: keyLine(c.src, key), Key: strings.Join(key, "."), Msg: msg}
+}
+
+// Provider is one [providers.<key>] table.
+type Provider struct {
+	Key         string   // the route: http://listen/<key>/…
+	Upstream    *url.URL // scheme://host[:port][/base], no trailing slash; never nil
+	API         string   // openai | anthropic | gemini | ollama ("" in the file: detected from the host)
+	StreamUsage string   // StreamUsageInject or StreamUsageOff
+}
+
+// The values of [providers.<key>] stream_usage.
+const (
+	// StreamUsageInject adds stream_options.include_usage to OpenAI-format
+	// streams that lack it (the default).
+	StreamUsageInject = "inject"
+	// StreamUsageOff leaves requests untouched, for servers that reject the
+	// field.
+	StreamUsageOff = "off"
+)
+
+// ValohaiLLM is the [valohai-llm] table; VALOHAI_LLM_API_KEY and
+// VALOHAI_LLM_URL override it when non-empty.
+type ValohaiLLM struct {
+	APIKey string // "": records are not sent
+	URL    string // no trailing slash
+}
+
+// Enabled reports whether records are sent to Valohai LLM.
+func (v ValohaiLLM) Enabled() bool { return v.APIKey != "" }
+
+// PricingOverride is a [pricing."<prefix>"] table: USD per million tokens.
+// Parse guarantees Input and Output; a nil optional rate is not set (the
+// ledger derives it).
+type PricingOverride struct {
+	Input, Output, CachedInput, CacheWrite5m, CacheWrite1h *float64
+}
+
+// Ledger is the [ledger] table.
+type Ledger struct {
+	Path        string // absolute; default conduit.db beside the config file
+	PricingFile string // absolute, or "" for none
+}
+
+// Timeouts is the [timeouts] table. Parse sets every field: Connect,
+// ResponseHeader and Total are longer than zero, and so is Drain unless
+// NoDrain.
+type Timeouts struct {
+	Connect        time.Duration // dial + TLS handshake to the upstream
+	ResponseHeader time.Duration // request sent → response headers
+	Total          time.Duration // a whole call, body included
+	// Drain is how long a stream the client left is read on, for its final
+	// usage.
+	Drain time.Duration
+	// NoDrain is drain = "0s": a stream the client left is closed at once,
+	// and its final usage may be lost. Drain is then 0.
+	NoDrain bool
+}
+
+// MITM is the [mitm] table: what forward (HTTPS_PROXY) mode decrypts.
+type MITM struct {
+	// CADir holds the local CA; "" means the default directory
+	// (certs.DefaultDir). Absolute otherwise.
+	CADir string
+	// Hosts are the intercepted host patterns; nil means the default list
+	// (every provider's upstream host plus the well-known API hosts), an
+	// empty list means none.
+	Hosts []string
+	// TunnelOthers relays CONNECTs to other hosts blind (default true);
+	// false refuses them with 403.
+	TunnelOthers bool
+}
+
+// Upstream is the [upstream] table: Conduit's own outbound connections.
+type Upstream struct {
+	Proxy   *url.URL // nil: connect directly
+	NoProxy string   // NO_PROXY (or no_proxy) of Conduit's environment: destinations that bypass Proxy
+	CAFile  string   // absolute, or "": a PEM file of extra roots for outbound TLS
+}
+
+// Metrics is the [metrics] table.
+type Metrics struct {
+	Enabled bool // serve Prometheus metrics at GET /metrics (default true)
+}
+
+// OTel is the [otel] table: OpenTelemetry export over OTLP/HTTP.
+type OTel struct {
+	// Enabled is true when endpoint is set in the file or an
+	// OTEL_EXPORTER_OTLP_ENDPOINT, _TRACES_ENDPOINT or _METRICS_ENDPOINT
+	// variable is, unless OTEL_SDK_DISABLED=true.
+	Enabled        bool
+	Endpoint       string            // the collector's base URL; "": from the environment
+	Headers        map[string]string // nil: OTEL_EXPORTER_OTLP_HEADERS
+	ServiceName    string            // "": OTEL_SERVICE_NAME, else "conduit"
+	ExportInterval time.Duration     // metrics; 0: OTEL_METRIC_EXPORT_INTERVAL, else 60 s
+	QueueSize      int               // calls waiting to become spans; 0: the default
+}
+
+// Server is the [server] table: who may reach the proxy.
+type Server struct {
+	// AllowRemote permits a listen address other than loopback. Without it
+	// such an address is a config error: a forward proxy reachable from a
+	// network is an open relay.
+	AllowRemote bool
+	// ProxyUser, when set, is the user name forward-mode clients must
+	// authenticate as (Proxy-Authorization: Basic); "" asks for nothing.
+	ProxyUser string
+	// PasswordEnv is the environment variable the password was read from
+	// ("" when proxy_password_sha256 gave its digest instead).
+	PasswordEnv string
+	// PasswordSHA256 is the SHA-256 of the password, from
+	// proxy_password_sha256 or from PasswordEnv at load time. Nil while
+	// PasswordEnv is unset: then PasswordDigest fails, so that only the
+	// proxy — not `conduit report` in another shell — needs the variable.
+	PasswordSHA256 *[32]byte
+	passwordErr    error
+}
+
+// PasswordDigest returns the SHA-256 of the password forward-mode clients
+// must give: nil and no error when ProxyUser is "", and an error (naming
+// file, line and key) when the environment variable that holds the password
+// was not set.
+func (s Server) PasswordDigest() (*[32]byte, error) {
+	if s.ProxyUser == "" {
+		return nil, nil
+	}
+	if s.PasswordSHA256 == nil {
+		return nil, s.passwordErr
+	}
+	return s.PasswordSHA256, nil
+}

@@ -1,0 +1,58 @@
+package config
+
+import (
+	"net/url"
+
+	"github.com/valohai/conduit/certs"
+)
+
+// mitm checks the [mitm] table. The host patterns' grammar belongs to
+// forward mode, which matches them: cmd/conduit checks them with it and
+// places a mistake with Config.KeyError, so that this package stays free of
+// the proxy.
+func (v *validator) mitm(raw fileMITM, dir string) MITM {
+	out := MITM{TunnelOthers: true}
+	if raw.CADir != nil {
+		if *raw.CADir == "" {
+			v.fail([]string{"mitm", "ca_dir"}, "must not be empty (leave it out for the default, %s under your config directory)", certs.DefaultDirName)
+		}
+		out.CADir = resolvePath(string(*raw.CADir), dir)
+	}
+	if raw.Hosts != nil {
+		out.Hosts = []string(*raw.Hosts)
+	}
+	if raw.TunnelOthers != nil {
+		out.TunnelOthers = bool(*raw.TunnelOthers)
+	}
+	return out
+}
+
+// upstream checks the [upstream] table: Conduit's own way out.
+func (v *validator) upstream(raw fileUpstream, dir, listen string, getenv func(string) string) Upstream {
+	out := Upstream{NoProxy: getenv("NO_PROXY")}
+	if out.NoProxy == "" {
+		out.NoProxy = getenv("no_proxy")
+	}
+	if raw.Proxy != nil {
+		key := []string{"upstream", "proxy"}
+		s := string(*raw.Proxy)
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			v.fail(key, "%q is not an http(s) proxy URL (e.g. \"http://proxy.example.com:3128\")", s)
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			v.fail(key, "%q: a proxy URL is scheme://[user:password@]host[:port], without path or query", s)
+		case isListenAddr(u, listen):
+			v.fail(key, "%q is Conduit's own listen address: its calls would loop through itself", s)
+		default:
+			out.Proxy = u
+		}
+	}
+	if raw.CAFile != nil {
+		if *raw.CAFile == "" {
+			v.fail([]string{"upstream", "ca_file"}, "must not be empty (leave it out to trust the system roots only)")
+		}
+		out.CAFile = resolvePath(string(*raw.CAFile), dir)
+	}
+	return out
+}
