@@ -187,11 +187,14 @@ func rollupWhere(f Filter, p aggPart) (string, []any) {
 	}
 	for _, c := range []struct{ col, v string }{
 		{"provider", f.Provider}, {"model", f.Model}, {"client", f.Client},
-		{"outcome", f.Outcome}, {"tag", f.Tag},
+		{"outcome", f.Outcome}, {"tag", f.Tag}, {"project", f.Project}, {"session", f.Session},
 	} {
 		if c.v != "" {
 			cond(c.col+" = ?", c.v)
 		}
+	}
+	if !f.IncludeOther {
+		where += " AND kind = '" + KindCall + "'"
 	}
 	return where, args
 }
@@ -214,6 +217,10 @@ func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
 			key = "client"
 		case ByTag:
 			key = "tag"
+		case ByProject:
+			key = "project"
+		case BySession:
+			key = "session"
 		case ByDay, ByHour:
 			key = "bucket"
 		default:
@@ -242,6 +249,10 @@ func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
 	case ByTag:
 		key = "coalesce(t.value, '')"
 		from = "calls LEFT JOIN json_each(calls.tags) AS t"
+	case ByProject:
+		key = "coalesce(calls.project, '')"
+	case BySession:
+		key = "coalesce(calls.session, '')"
 	case ByDay, ByHour:
 		key = fmt.Sprintf("calls.started_at / %d", timeBucketMillis)
 	default:

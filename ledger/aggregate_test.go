@@ -12,7 +12,8 @@ import (
 )
 
 // randomRecords spreads n calls over ~6 hours with random providers,
-// models, clients, tags, outcomes and prices.
+// models, clients, tags, outcomes, prices, projects and sessions; about one
+// in eight is another kind of request (no endpoint).
 func randomRecords(rng *rand.Rand, n int) []Record {
 	models := []struct{ provider, model string }{{"openai", "gpt-4.1"}, {"openai", "gpt-5.4"},
 		{"anthropic", "claude-sonnet-4-6"}, {"local", ""}}
@@ -25,6 +26,11 @@ func randomRecords(rng *rand.Rand, n int) []Record {
 		r.StartedAt = baseTime.Add(time.Duration(rng.Int64N(int64(6 * time.Hour))))
 		r.Provider, r.Model, r.Client = m.provider, m.model, clients[rng.IntN(len(clients))]
 		r.Tags = tagSets[rng.IntN(len(tagSets))]
+		r.Project = []string{"", "web", "api"}[rng.IntN(3)]
+		r.Session = []string{"", "s1", "s2", "s3"}[rng.IntN(4)]
+		if rng.IntN(8) == 0 {
+			r.Kind, r.Endpoint = KindOther, ""
+		}
 		r.InputTokens, r.OutputTokens = rng.Int64N(10000), rng.Int64N(2000)
 		r.CostUSD = f64(float64(rng.IntN(100000)) / 1e7)
 		switch rng.IntN(6) {
@@ -85,13 +91,15 @@ func TestRollupsMatchCalls(t *testing.T) {
 		windows = append(windows, [2]time.Time{at(min(a, b)).Add(time.Duration(rng.IntN(60000)) * time.Millisecond), at(max(a, b))})
 	}
 	filters := []Filter{{}, {Provider: "openai"}, {Model: "gpt-4.1"}, {Client: "curl/8"},
-		{Tag: "a"}, {Tag: "b", Provider: "anthropic"}, {Outcome: OutcomeIncomplete}, {Status: 500}}
+		{Tag: "a"}, {Tag: "b", Provider: "anthropic"}, {Outcome: OutcomeIncomplete}, {Status: 500},
+		{Project: "web"}, {Session: "s2", Tag: "a"}, {IncludeOther: true},
+		{IncludeOther: true, Provider: "openai", Tag: "b"}}
 	for _, w := range windows {
 		for _, f := range filters {
 			f.Since, f.Until = w[0], w[1]
 			// Two groupings per case keep the test fast; over the cases
 			// every grouping is covered many times.
-			groupings := []GroupBy{"", ByModel, ByProvider, ByClient, ByTag, ByDay}
+			groupings := []GroupBy{"", ByModel, ByProvider, ByClient, ByTag, ByDay, ByProject, BySession}
 			rng.Shuffle(len(groupings), func(i, j int) { groupings[i], groupings[j] = groupings[j], groupings[i] })
 			for _, by := range groupings[:2] {
 				got, err := db.aggregate(ctx, by, f)
@@ -150,7 +158,7 @@ func TestMigrateBackfillsRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := randomRecords(rand.New(rand.NewPCG(3, 4)), 500)
-	if err := insertTx(ctx, tx, recs); err != nil {
+	if err := insertLegacyTx(ctx, tx, recs); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -166,11 +174,13 @@ func TestMigrateBackfillsRollups(t *testing.T) {
 	if v, _ := userVersion(ctx, db.write); v != SchemaVersion {
 		t.Fatalf("user_version %d", v)
 	}
-	for _, by := range []GroupBy{"", ByModel, ByTag, ByDay} {
-		got, _ := db.aggregate(ctx, by, Filter{})
-		want, _ := aggregateParts(ctx, db.read, by, Filter{}, rawPlan(Filter{}))
-		if g, w := aggString(t, got), aggString(t, want); g != w {
-			t.Errorf("by %q after backfill:\n got %s\nwant %s", by, g, w)
+	for _, f := range []Filter{{}, {IncludeOther: true}} {
+		for _, by := range []GroupBy{"", ByModel, ByTag, ByDay} {
+			got, _ := db.aggregate(ctx, by, f)
+			want, _ := aggregateParts(ctx, db.read, by, f, rawPlan(f))
+			if g, w := aggString(t, got), aggString(t, want); g != w {
+				t.Errorf("by %q, %+v after backfill:\n got %s\nwant %s", by, f, g, w)
+			}
 		}
 	}
 	var n int

@@ -18,6 +18,11 @@
 // zero. Nothing secret is stored; the schema has no column that could hold
 // a credential.
 //
+// Requests to a provider that are not metered API calls (model lists,
+// telemetry, token counts) are kept too, as records of kind other, and
+// every query leaves them out unless its Filter includes them: counts,
+// costs and lists are of calls.
+//
 // The schema is versioned with PRAGMA user_version and migrated at Open; a
 // ledger written by a newer Conduit is refused with an error naming both
 // versions rather than misread.

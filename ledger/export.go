@@ -46,7 +46,8 @@ func ParseExportFormat(s string) (ExportFormat, error) {
 //	model                the model the response named, else the request's; null if unknown
 //	stream               whether the response was streamed
 //	status               the HTTP status returned to the client; null if none
-//	outcome              complete, incomplete, client_cancelled, upstream_error or no_usage
+//	outcome              complete, incomplete, client_cancelled, upstream_error, no_usage,
+//	                     invalid_usage or budget_refused
 //	input_tokens         all prompt tokens, cache reads and writes included; null: no usage
 //	cached_input_tokens  prompt tokens read from the provider's cache; null: no usage
 //	cache_write_tokens   prompt tokens written to the provider's cache; null: no usage
@@ -61,14 +62,23 @@ func ParseExportFormat(s string) (ExportFormat, error) {
 //	vh_headers           the x-vh-* request headers, an object (names lowercased); {} if none
 //	tags                 the x-conduit-tag values, an array; [] if none
 //	usage                the provider's own usage object, unchanged; null if none
+//	kind                 call (a metered LLM API call) or other (any other request)
+//	project              the project the call was made for; null if none
+//	session              the agent session (one conduit run) it belongs to; null if none
+//	connection_id        the WebSocket connection the response came on; null for plain HTTP
+//	price_version        the version of the price data that priced it; null if none
+//	cost_note            why the call, or part of it, is unpriced; null when fully priced
+//	usage_detail         the usage splits pricing needs beyond the main counts
+//	                     (audio/image tokens, billed iterations), an object; null if none
 //
-// In CSV, null is an empty cell and vh_headers, tags and usage are JSON
-// text.
+// In CSV, null is an empty cell and vh_headers, tags, usage and
+// usage_detail are JSON text.
 var ExportFields = []string{
 	"id", "started_at", "provider", "api", "mode", "method", "path", "model", "stream",
 	"status", "outcome", "input_tokens", "cached_input_tokens", "cache_write_tokens",
 	"output_tokens", "reasoning_tokens", "cost_usd", "ttfb_ms", "duration_ms",
 	"request_id", "response_id", "client", "vh_headers", "tags", "usage",
+	"kind", "project", "session", "connection_id", "price_version", "cost_note", "usage_detail",
 }
 
 const exportColumns = `calls.id, calls.started_at, calls.provider, calls.api, calls.mode,
@@ -76,13 +86,16 @@ const exportColumns = `calls.id, calls.started_at, calls.provider, calls.api, ca
 	calls.input_tokens, calls.cached_input_tokens, calls.cache_write_tokens,
 	calls.output_tokens, calls.reasoning_tokens, calls.cost_usd, calls.ttfb_ms,
 	calls.duration_ms, calls.request_id, calls.response_id, calls.client,
-	calls.vh_headers, calls.tags, calls.usage`
+	calls.vh_headers, calls.tags, calls.usage, calls.kind, calls.project, calls.session,
+	calls.connection_id, calls.price_version, calls.cost_note, calls.usage_detail`
 
 // exportRow holds one row's columns; the byte slices are valid until the
 // next rows.Next.
 type exportRow struct {
 	id, provider, api, mode, method, path, outcome  sql.RawBytes
 	model, reqID, respID, client, vh, tags, usage   sql.RawBytes
+	kind, project, session, connID                  sql.RawBytes
+	priceVersion, costNote, detail                  sql.RawBytes
 	started, stream, duration                       int64
 	status, in, cached, write, out, reasoning, ttfb sql.NullInt64
 	cost                                            sql.NullFloat64
@@ -92,7 +105,8 @@ func (r *exportRow) dest() []any {
 	return []any{&r.id, &r.started, &r.provider, &r.api, &r.mode, &r.method, &r.path,
 		&r.model, &r.stream, &r.status, &r.outcome, &r.in, &r.cached, &r.write, &r.out,
 		&r.reasoning, &r.cost, &r.ttfb, &r.duration, &r.reqID, &r.respID, &r.client,
-		&r.vh, &r.tags, &r.usage}
+		&r.vh, &r.tags, &r.usage, &r.kind, &r.project, &r.session, &r.connID,
+		&r.priceVersion, &r.costNote, &r.detail}
 }
 
 // Export writes every call matching f to w, oldest first, one per line
@@ -220,6 +234,20 @@ func (r *exportRow) appendJSON(b []byte) []byte {
 	b = appendRawJSON(b, r.tags, "[]")
 	b = append(b, `,"usage":`...)
 	b = appendRawJSON(b, r.usage, "null")
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, r.kind)
+	b = append(b, `,"project":`...)
+	b = appendJSONNullString(b, r.project)
+	b = append(b, `,"session":`...)
+	b = appendJSONNullString(b, r.session)
+	b = append(b, `,"connection_id":`...)
+	b = appendJSONNullString(b, r.connID)
+	b = append(b, `,"price_version":`...)
+	b = appendJSONNullString(b, r.priceVersion)
+	b = append(b, `,"cost_note":`...)
+	b = appendJSONNullString(b, r.costNote)
+	b = append(b, `,"usage_detail":`...)
+	b = appendRawJSON(b, r.detail, "null")
 	return append(b, "}\n"...)
 }
 
@@ -248,6 +276,8 @@ func (r *exportRow) csvRecord(rec []string) {
 		num(r.reasoning), cost, num(r.ttfb), strconv.FormatInt(r.duration, 10),
 		str(r.reqID), str(r.respID), str(r.client),
 		rawOr(r.vh, "{}"), rawOr(r.tags, "[]"), rawOr(r.usage, ""),
+		str(r.kind), str(r.project), str(r.session), str(r.connID), str(r.priceVersion),
+		str(r.costNote), rawOr(r.detail, ""),
 	})
 }
 

@@ -18,6 +18,10 @@ func TestExportJSONLGolden(t *testing.T) {
 	db := mustOpen(t)
 	full := sampleRecord(1)
 	full.StartedAt = baseTime.Add(123 * time.Millisecond)
+	full.Project, full.Session, full.ConnectionID = "web", "s-1", "ws-7"
+	full.PriceVersion, full.CostNote = "2026-11-01", "audio output unpriced"
+	full.Detail = &UsageDetail{AudioOutputTokens: 40,
+		Iterations: []Iteration{{Type: "compaction", InputTokens: 900, OutputTokens: 100}}}
 	bare := Record{
 		ID: "bare", StartedAt: baseTime.Add(time.Hour), FinishedAt: baseTime.Add(time.Hour),
 		Provider: "anthropic", API: "anthropic", Mode: ModeForward, Method: "POST",
@@ -30,8 +34,8 @@ func TestExportJSONLGolden(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatal(n, err)
 	}
-	want := `{"id":"0193a000-0000-7000-8000-000000000001","started_at":"2026-11-20T12:00:00.123Z","provider":"openai","api":"openai","mode":"base_url","method":"POST","path":"/v1/chat/completions","model":"gpt-4.1","stream":true,"status":200,"outcome":"complete","input_tokens":1200,"cached_input_tokens":200,"cache_write_tokens":0,"output_tokens":300,"reasoning_tokens":50,"cost_usd":0.0045,"ttfb_ms":250,"duration_ms":1500,"request_id":"req_abc","response_id":"chatcmpl-123","client":"OpenAI/Python 1.99.0","vh_headers":{"x-vh-run":"r1"},"tags":["eval"],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":200}}}
-{"id":"bare","started_at":"2026-11-20T13:00:00.000Z","provider":"anthropic","api":"anthropic","mode":"forward","method":"POST","path":"/v1/messages","model":null,"stream":false,"status":null,"outcome":"upstream_error","input_tokens":null,"cached_input_tokens":null,"cache_write_tokens":null,"output_tokens":null,"reasoning_tokens":null,"cost_usd":null,"ttfb_ms":null,"duration_ms":42,"request_id":null,"response_id":null,"client":null,"vh_headers":{},"tags":[],"usage":null}
+	want := `{"id":"0193a000-0000-7000-8000-000000000001","started_at":"2026-11-20T12:00:00.123Z","provider":"openai","api":"openai","mode":"base_url","method":"POST","path":"/v1/chat/completions","model":"gpt-4.1","stream":true,"status":200,"outcome":"complete","input_tokens":1200,"cached_input_tokens":200,"cache_write_tokens":0,"output_tokens":300,"reasoning_tokens":50,"cost_usd":0.0045,"ttfb_ms":250,"duration_ms":1500,"request_id":"req_abc","response_id":"chatcmpl-123","client":"OpenAI/Python 1.99.0","vh_headers":{"x-vh-run":"r1"},"tags":["eval"],"usage":{"prompt_tokens":1200,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":200}},"kind":"call","project":"web","session":"s-1","connection_id":"ws-7","price_version":"2026-11-01","cost_note":"audio output unpriced","usage_detail":{"audio_output_tokens":40,"iterations":[{"type":"compaction","input_tokens":900,"output_tokens":100}]}}
+{"id":"bare","started_at":"2026-11-20T13:00:00.000Z","provider":"anthropic","api":"anthropic","mode":"forward","method":"POST","path":"/v1/messages","model":null,"stream":false,"status":null,"outcome":"upstream_error","input_tokens":null,"cached_input_tokens":null,"cache_write_tokens":null,"output_tokens":null,"reasoning_tokens":null,"cost_usd":null,"ttfb_ms":null,"duration_ms":42,"request_id":null,"response_id":null,"client":null,"vh_headers":{},"tags":[],"usage":null,"kind":"call","project":null,"session":null,"connection_id":null,"price_version":null,"cost_note":null,"usage_detail":null}
 `
 	if got := buf.String(); got != want {
 		t.Errorf("export:\n%s\nwant:\n%s", got, want)
@@ -86,6 +90,10 @@ func TestExportEscaping(t *testing.T) {
 func TestExportCSV(t *testing.T) {
 	db := mustOpen(t)
 	a, b := sampleRecord(1), sampleRecord(2)
+	a.Project, a.Session, a.ConnectionID = "web", "s-1", "ws-7"
+	a.PriceVersion, a.CostNote = "2026-11-01", "no price for audio"
+	a.Detail = &UsageDetail{ImageInputTokens: 12,
+		Iterations: []Iteration{{Type: "message", Model: "m2", CachedInputTokens: 3}}}
 	b.HasUsage, b.CostUSD, b.VHHeaders, b.Tags, b.UsageRaw = false, nil, nil, nil, nil
 	mustInsert(t, db, b, a)
 	var buf bytes.Buffer
@@ -107,7 +115,9 @@ func TestExportCSV(t *testing.T) {
 	for name, want := range map[string]string{
 		"started_at": "2026-11-20T12:00:01.000Z", "stream": "true", "cost_usd": "0.0045",
 		"input_tokens": "1200", "vh_headers": `{"x-vh-run":"r1"}`, "tags": `["eval"]`,
-		"usage": string(a.UsageRaw),
+		"usage": string(a.UsageRaw), "kind": "call", "project": "web", "session": "s-1",
+		"connection_id": "ws-7", "price_version": "2026-11-01", "cost_note": "no price for audio",
+		"usage_detail": `{"image_input_tokens":12,"iterations":[{"type":"message","model":"m2","cached_input_tokens":3}]}`,
 	} {
 		if got := col(rows[1], name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -115,6 +125,8 @@ func TestExportCSV(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"input_tokens": "", "cost_usd": "", "vh_headers": "{}", "tags": "[]", "usage": "",
+		"kind": "call", "project": "", "session": "", "connection_id": "", "price_version": "",
+		"cost_note": "", "usage_detail": "",
 	} {
 		if got := col(rows[2], name); got != want {
 			t.Errorf("no-usage row: %s = %q, want %q", name, got, want)

@@ -21,10 +21,12 @@ const (
 	ByHour     GroupBy = "hour"
 	ByTag      GroupBy = "tag"
 	ByClient   GroupBy = "client"
+	ByProject  GroupBy = "project"
+	BySession  GroupBy = "session"
 )
 
 // GroupBys lists the groupings `conduit report --by` accepts.
-var GroupBys = []GroupBy{ByModel, ByProvider, ByDay, ByTag, ByClient}
+var GroupBys = []GroupBy{ByModel, ByProvider, ByDay, ByTag, ByClient, ByProject, BySession}
 
 // ParseGroupBy parses a grouping name, with an error listing the valid ones.
 func ParseGroupBy(s string) (GroupBy, error) {
@@ -39,9 +41,10 @@ func ParseGroupBy(s string) (GroupBy, error) {
 	return "", fmt.Errorf("unknown grouping %q: want one of %s", s, strings.Join(names, ", "))
 }
 
-// Group is the totals of one group. Key is the model, provider, tag or
-// client ("" when unknown or, for tags, untagged), or the day (YYYY-MM-DD)
-// or hour (YYYY-MM-DD HH:00) in the requested location.
+// Group is the totals of one group. Key is the model, provider, tag,
+// client, project or session ("" when unknown or none; for tags,
+// untagged), or the day (YYYY-MM-DD) or hour (YYYY-MM-DD HH:00) in the
+// requested location.
 type Group struct {
 	Key string
 	Totals
@@ -60,7 +63,7 @@ func (db *DB) Groups(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 		loc = time.UTC
 	}
 	switch by {
-	case ByModel, ByProvider, ByClient, ByTag, ByDay, ByHour:
+	case ByModel, ByProvider, ByClient, ByTag, ByProject, BySession, ByDay, ByHour:
 	default:
 		return nil, fmt.Errorf("ledger groups: unknown grouping %q", by)
 	}

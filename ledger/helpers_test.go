@@ -2,9 +2,11 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,14 +150,42 @@ func (c *fakeClock) waitTimer(tb testing.TB, at time.Time) {
 }
 
 // recordDiff compares records field by field (pointers by value, times by
-// instant) and describes the first differences, or returns "".
+// instant) and describes the first differences, or returns "". A want with
+// no Kind is a call, as the ledger stores it.
 func recordDiff(got, want Record) string {
+	want.Kind = storedKind(want.Kind)
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
 	if string(g) == string(w) {
 		return ""
 	}
 	return fmt.Sprintf("record differs:\n got %s\nwant %s", g, w)
+}
+
+// legacyColumns are the columns of calls in schema versions 1 to 3, a
+// prefix of insertColumns (migration 4 added the rest at the end).
+const legacyColumns = `id, started_at, finished_at, provider, api, endpoint, mode, method, host, path,
+	model, stream, status, outcome, error, has_usage, input_tokens, cached_input_tokens,
+	cache_write_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
+	reasoning_tokens, provider_cost_usd, cost_usd, cost_source, ttfb_ms, duration_ms,
+	request_id, response_id, client, vh_headers, tags, usage, synced_at`
+
+// insertLegacyTx inserts recs as a Conduit before migration 4 did, into a
+// ledger of schema version 1 to 3 (without updating any rollup).
+func insertLegacyTx(ctx context.Context, tx *sql.Tx, recs []Record) error {
+	n := len(strings.Split(legacyColumns, ","))
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO calls ("+legacyColumns+") VALUES ("+
+		strings.TrimSuffix(strings.Repeat("?,", n), ",")+")")
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i := range recs {
+		if _, err := stmt.ExecContext(ctx, appendRecordArgs(nil, &recs[i])[:n]...); err != nil {
+			return fmt.Errorf("record %s: %w", recs[i].ID, err)
+		}
+	}
+	return nil
 }
 
 // cleanupBenchLedger removes the shared benchmark ledger, if one was made.

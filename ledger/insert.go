@@ -19,9 +19,10 @@ const insertColumns = `id, started_at, finished_at, provider, api, endpoint, mod
 	model, stream, status, outcome, error, has_usage, input_tokens, cached_input_tokens,
 	cache_write_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
 	reasoning_tokens, provider_cost_usd, cost_usd, cost_source, ttfb_ms, duration_ms,
-	request_id, response_id, client, vh_headers, tags, usage, synced_at`
+	request_id, response_id, client, vh_headers, tags, usage, synced_at,
+	kind, project, session, connection_id, price_version, cost_note, usage_detail`
 
-const insertArgs = 35
+const insertArgs = 42
 
 // insertOne inserts a call. A record whose id is already stored is skipped,
 // so re-writing a batch after an ambiguous failure (a commit that succeeded
@@ -204,7 +205,30 @@ func appendRecordArgs(args []any, r *Record) []any {
 		finite(r.ProviderCostUSD), finite(r.CostUSD), nullString(r.CostSource),
 		ttfb, max(r.Duration, 0).Milliseconds(),
 		nullString(r.RequestID), nullString(r.ResponseID), nullString(r.Client),
-		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced)
+		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced,
+		storedKind(r.Kind), nullString(r.Project), nullString(r.Session),
+		nullString(r.ConnectionID), nullString(r.PriceVersion), nullString(r.CostNote),
+		detailJSON(r.Detail))
+}
+
+// storedKind is the kind a record is stored under: "" is a call.
+func storedKind(k string) string {
+	if k == "" {
+		return KindCall
+	}
+	return k
+}
+
+// detailJSON encodes d, or NULL when there is none.
+func detailJSON(d *UsageDetail) any {
+	if d == nil {
+		return nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil // cannot happen: only integers and strings
+	}
+	return string(b)
 }
 
 func nullString(s string) any {

@@ -17,8 +17,8 @@ type Row struct {
 	Record
 }
 
-// Filter selects calls. Zero fields select everything; set fields must all
-// match.
+// Filter selects calls. The zero Filter selects every record of kind
+// KindCall; set fields must all match.
 type Filter struct {
 	// Since and Until bound started_at: Since <= started_at < Until. A zero
 	// time leaves that side open.
@@ -29,6 +29,11 @@ type Filter struct {
 	Tag          string // calls carrying this tag
 	Outcome      string // one of the Outcome* constants
 	Status       int    // HTTP status; 0: any
+	Project      string // exactly
+	Session      string // exactly
+	// IncludeOther selects records of every kind (KindOther too), not
+	// only calls.
+	IncludeOther bool
 }
 
 // where renders f as a SQL condition on table calls (alias-free) and its
@@ -61,6 +66,15 @@ func (f Filter) where() (string, []any) {
 	if f.Status != 0 {
 		add("calls.status = ?", f.Status)
 	}
+	if f.Project != "" {
+		add("calls.project = ?", f.Project)
+	}
+	if f.Session != "" {
+		add("calls.session = ?", f.Session)
+	}
+	if !f.IncludeOther {
+		conds = append(conds, "calls.kind = '"+KindCall+"'")
+	}
 	if f.Tag != "" {
 		add("EXISTS (SELECT 1 FROM json_each(calls.tags) AS ft WHERE ft.value = ?)", f.Tag)
 	}
@@ -78,7 +92,9 @@ const rowColumns = `calls.seq, calls.id, calls.started_at, calls.finished_at, ca
 	calls.cache_write_5m_tokens, calls.cache_write_1h_tokens, calls.output_tokens,
 	calls.reasoning_tokens, calls.provider_cost_usd, calls.cost_usd, calls.cost_source,
 	calls.ttfb_ms, calls.duration_ms, calls.request_id, calls.response_id, calls.client,
-	calls.vh_headers, calls.tags, calls.usage, calls.synced_at`
+	calls.vh_headers, calls.tags, calls.usage, calls.synced_at, calls.kind, calls.project,
+	calls.session, calls.connection_id, calls.price_version, calls.cost_note,
+	calls.usage_detail`
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -90,6 +106,8 @@ func scanRow(s scanner) (Row, error) {
 		model, errText, costSource           sql.NullString
 		reqID, respID, client                sql.NullString
 		vh, tags, usage                      sql.NullString
+		project, session, connID             sql.NullString
+		priceVersion, costNote, detail       sql.NullString
 		status, ttfb, synced                 sql.NullInt64
 		stream, hasUsage                     int64
 		in, cached, write, w5, w1, out, reas sql.NullInt64
@@ -99,7 +117,7 @@ func scanRow(s scanner) (Row, error) {
 		&r.Mode, &r.Method, &r.Host, &r.Path, &model, &stream, &status, &r.Outcome,
 		&errText, &hasUsage, &in, &cached, &write, &w5, &w1, &out, &reas, &provCost,
 		&cost, &costSource, &ttfb, &duration, &reqID, &respID, &client, &vh, &tags,
-		&usage, &synced)
+		&usage, &synced, &r.Kind, &project, &session, &connID, &priceVersion, &costNote, &detail)
 	if err != nil {
 		return Row{}, err
 	}
@@ -133,6 +151,14 @@ func scanRow(s scanner) (Row, error) {
 	if synced.Valid {
 		t := fromMillis(synced.Int64)
 		r.SyncedAt = &t
+	}
+	r.Project, r.Session, r.ConnectionID = project.String, session.String, connID.String
+	r.PriceVersion, r.CostNote = priceVersion.String, costNote.String
+	if detail.Valid {
+		var d UsageDetail
+		if json.Unmarshal([]byte(detail.String), &d) == nil {
+			r.Detail = &d
+		}
 	}
 	return r, nil
 }

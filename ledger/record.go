@@ -12,6 +12,26 @@ const (
 	OutcomeClientCancelled = "client_cancelled" // the client went away before the end
 	OutcomeUpstreamError   = "upstream_error"   // no answer, an error status, or an error event
 	OutcomeNoUsage         = "no_usage"         // ended properly but carried no usage
+	// OutcomeInvalidUsage: the provider sent usage no real call can have
+	// (a negative, fractional or absurd count). The raw usage is kept;
+	// HasUsage is false, so the token columns are NULL and the call is
+	// unpriced.
+	OutcomeInvalidUsage = "invalid_usage"
+	// OutcomeBudgetRefused: a budget refused the call; it was never sent
+	// upstream.
+	OutcomeBudgetRefused = "budget_refused"
+)
+
+// Kinds of record, as stored in Record.Kind. Only calls count: reports,
+// totals, timelines, the dashboard and the sync read KindCall records
+// unless a Filter asks for the others too (Filter.IncludeOther).
+const (
+	// KindCall is a metered LLM API call, failed ones included (a 4xx or
+	// 5xx on a metered path is still a call).
+	KindCall = "call"
+	// KindOther is any other request to an intercepted host: telemetry,
+	// /v1/models, HEAD /, file uploads.
+	KindOther = "other"
 )
 
 // Modes a call can come in by, as stored in Record.Mode.
@@ -82,4 +102,49 @@ type Record struct {
 	UsageRaw  json.RawMessage   // the provider's usage object
 
 	SyncedAt *time.Time // when Valohai LLM accepted it; nil: not yet
+
+	// Kind is KindCall or KindOther; "" is stored (and so read back) as
+	// KindCall.
+	Kind string
+	// Project and Session attribute the call to a project and to one run
+	// of an agent in it ("": none).
+	Project string
+	Session string
+	// ConnectionID names the WebSocket connection the response came on,
+	// shared by every response of that connection ("": plain HTTP).
+	ConnectionID string
+	// PriceVersion is the version of the price data that priced the call
+	// ("" when unpriced, or priced by an override or by the provider).
+	PriceVersion string
+	// CostNote says why the call is unpriced, or which part of it could
+	// not be priced ("" when fully priced).
+	CostNote string
+	// Detail holds the usage splits pricing needs beyond the main counts;
+	// nil: none.
+	Detail *UsageDetail
+}
+
+// UsageDetail holds the token splits pricing needs beyond the main counts.
+type UsageDetail struct {
+	AudioInputTokens  int64 `json:"audio_input_tokens,omitempty"`  // ⊆ InputTokens
+	AudioOutputTokens int64 `json:"audio_output_tokens,omitempty"` // ⊆ OutputTokens
+	ImageInputTokens  int64 `json:"image_input_tokens,omitempty"`  // ⊆ InputTokens
+	ImageOutputTokens int64 `json:"image_output_tokens,omitempty"` // ⊆ OutputTokens
+	// Iterations are the billed server-side steps of one call (Anthropic
+	// usage.iterations); the Record's counts are their sum.
+	Iterations []Iteration `json:"iterations,omitempty"`
+}
+
+// Iteration is one billed server-side step of a call, with its own counts
+// in the Record's normalized sense (InputTokens includes cache reads and
+// writes).
+type Iteration struct {
+	Type               string `json:"type"`            // compaction | message | advisor_message | …
+	Model              string `json:"model,omitempty"` // "": the call's model
+	InputTokens        int64  `json:"input_tokens,omitempty"`
+	CachedInputTokens  int64  `json:"cached_input_tokens,omitempty"`
+	CacheWriteTokens   int64  `json:"cache_write_tokens,omitempty"`
+	CacheWrite5mTokens int64  `json:"cache_write_5m_tokens,omitempty"`
+	CacheWrite1hTokens int64  `json:"cache_write_1h_tokens,omitempty"`
+	OutputTokens       int64  `json:"output_tokens,omitempty"`
 }

@@ -109,6 +109,10 @@ func (r Report) keyLabel(k string) string {
 		return "(untagged)"
 	case ByClient:
 		return "(no user agent)"
+	case ByProject:
+		return "(no project)"
+	case BySession:
+		return "(no session)"
 	}
 	return "(unknown)"
 }

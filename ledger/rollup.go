@@ -15,16 +15,20 @@ import (
 // per-row aggregation. The Writer updates them in the same transaction as
 // the calls, so they never disagree.
 //
-//	rollup       one row per (bucket, provider, model, client, outcome)
-//	rollup_tags  one row per (bucket, tag, provider, model, client, outcome);
-//	             a call counts once under each of its tags, or under tag ""
-//	             when it has none
+//	rollup       one row per (bucket, provider, model, client, outcome,
+//	             kind, project, session)
+//	rollup_tags  the same, per tag as well; a call counts once under each
+//	             of its tags, or under tag "" when it has none
 //
 // bucket is started_at / timeBucketMillis. A query whose window does not
 // start or end on a bucket boundary reads the partial buckets at its edges
 // from the calls themselves. Filters the rollups cannot answer (HTTP
-// status) read the calls.
-const rollupSQL = `
+// status) read the calls. Migration 2 created them; migration 4 rebuilt
+// them with kind, project and session (rollupV4SQL).
+
+// rollupV2SQL is migration 2, as released: the first rollups, without
+// kind, project or session.
+const rollupV2SQL = `
 CREATE TABLE rollup (
 	bucket              INTEGER NOT NULL,
 	provider            TEXT    NOT NULL,
@@ -71,10 +75,7 @@ CREATE TABLE rollup_tags (
 -- Counting sent calls (SyncCounts) without reading the table.
 CREATE INDEX calls_synced ON calls (synced_at)
 	WHERE synced_at IS NOT NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
-` + rollupBackfillSQL
 
-// rollupBackfillSQL fills the rollups from the calls table.
-const rollupBackfillSQL = `
 INSERT INTO rollup
 SELECT started_at / 900000, provider, coalesce(model, ''), coalesce(client, ''), outcome,
 	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
@@ -95,6 +96,89 @@ SELECT started_at / 900000, coalesce(t.value, ''), provider, coalesce(model, '')
 FROM calls LEFT JOIN (SELECT DISTINCT calls.seq AS cseq, j.value AS value
 	FROM calls, json_each(calls.tags) AS j) AS t ON t.cseq = calls.seq
 GROUP BY 1, 2, 3, 4, 5, 6;
+`
+
+// rollupV4SQL is migration 4's rebuild of the rollups: the same totals,
+// with the call's kind, project and session as dimensions (” for none),
+// backfilled from the calls.
+const rollupV4SQL = `
+DROP TABLE rollup;
+DROP TABLE rollup_tags;
+
+CREATE TABLE rollup (
+	bucket              INTEGER NOT NULL,
+	provider            TEXT    NOT NULL,
+	model               TEXT    NOT NULL, -- '' when unknown
+	client              TEXT    NOT NULL, -- '' when none
+	outcome             TEXT    NOT NULL,
+	kind                TEXT    NOT NULL,
+	project             TEXT    NOT NULL, -- '' when none
+	session             TEXT    NOT NULL, -- '' when none
+	calls               INTEGER NOT NULL,
+	input_tokens        INTEGER NOT NULL,
+	cached_input_tokens INTEGER NOT NULL,
+	cache_write_tokens  INTEGER NOT NULL,
+	output_tokens       INTEGER NOT NULL,
+	reasoning_tokens    INTEGER NOT NULL,
+	cost_usd            REAL    NOT NULL, -- priced calls only
+	unpriced            INTEGER NOT NULL,
+	no_usage            INTEGER NOT NULL,
+	errors              INTEGER NOT NULL,
+	first_ms            INTEGER NOT NULL,
+	last_ms             INTEGER NOT NULL,
+	PRIMARY KEY (bucket, provider, model, client, outcome, kind, project, session)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE rollup_tags (
+	bucket              INTEGER NOT NULL,
+	tag                 TEXT    NOT NULL, -- '' for calls without tags
+	provider            TEXT    NOT NULL,
+	model               TEXT    NOT NULL,
+	client              TEXT    NOT NULL,
+	outcome             TEXT    NOT NULL,
+	kind                TEXT    NOT NULL,
+	project             TEXT    NOT NULL,
+	session             TEXT    NOT NULL,
+	calls               INTEGER NOT NULL,
+	input_tokens        INTEGER NOT NULL,
+	cached_input_tokens INTEGER NOT NULL,
+	cache_write_tokens  INTEGER NOT NULL,
+	output_tokens       INTEGER NOT NULL,
+	reasoning_tokens    INTEGER NOT NULL,
+	cost_usd            REAL    NOT NULL,
+	unpriced            INTEGER NOT NULL,
+	no_usage            INTEGER NOT NULL,
+	errors              INTEGER NOT NULL,
+	first_ms            INTEGER NOT NULL,
+	last_ms             INTEGER NOT NULL,
+	PRIMARY KEY (bucket, tag, provider, model, client, outcome, kind, project, session)
+) STRICT, WITHOUT ROWID;
+` + rollupBackfillSQL
+
+// rollupBackfillSQL fills the rollups (as of migration 4) from the calls
+// table.
+const rollupBackfillSQL = `
+INSERT INTO rollup
+SELECT started_at / 900000, provider, coalesce(model, ''), coalesce(client, ''), outcome,
+	kind, coalesce(project, ''), coalesce(session, ''),
+	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
+	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
+	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
+FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+
+INSERT INTO rollup_tags
+SELECT started_at / 900000, coalesce(t.value, ''), provider, coalesce(model, ''),
+	coalesce(client, ''), outcome, kind, coalesce(project, ''), coalesce(session, ''),
+	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
+	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
+	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
+	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
+FROM calls LEFT JOIN (SELECT DISTINCT calls.seq AS cseq, j.value AS value
+	FROM calls, json_each(calls.tags) AS j) AS t ON t.cseq = calls.seq
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
 `
 
 // rollupAggColumns are the aggregates over rollup rows, in scanTotals order.
@@ -118,21 +202,24 @@ const rollupUpdate = ` DO UPDATE SET calls = calls + excluded.calls,
 	last_ms = max(last_ms, excluded.last_ms)`
 
 const rollupUpsert = `INSERT INTO rollup (bucket, provider, model, client, outcome,
+	kind, project, session,
 	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-	ON CONFLICT (bucket, provider, model, client, outcome)` + rollupUpdate
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT (bucket, provider, model, client, outcome, kind, project, session)` + rollupUpdate
 
 const rollupTagsUpsert = `INSERT INTO rollup_tags (bucket, tag, provider, model, client, outcome,
+	kind, project, session,
 	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-	ON CONFLICT (bucket, tag, provider, model, client, outcome)` + rollupUpdate
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT (bucket, tag, provider, model, client, outcome, kind, project, session)` + rollupUpdate
 
 // rollupKey identifies a rollup row; tag is used for rollup_tags only.
 type rollupKey struct {
 	bucket                                int64
 	tag, provider, model, client, outcome string
+	kind, project, session                string
 }
 
 // rollupAcc accumulates one batch's contribution to a rollup row.
@@ -155,7 +242,8 @@ func newRollupBatch() *rollupBatch {
 func (b *rollupBatch) add(r *Record) {
 	one := TotalsOf(*r)
 	k := rollupKey{bucket: r.StartedAt.UnixMilli() / timeBucketMillis, provider: r.Provider,
-		model: r.Model, client: r.Client, outcome: r.Outcome}
+		model: r.Model, client: r.Client, outcome: r.Outcome, kind: storedKind(r.Kind),
+		project: r.Project, session: r.Session}
 	b.put(b.rows, k, one)
 	tags := normTags(r.Tags)
 	if len(tags) == 0 {
@@ -179,14 +267,14 @@ func (b *rollupBatch) put(m map[rollupKey]*rollupAcc, k rollupKey, one Totals) {
 // write upserts the batch with the prepared statements rows and tags.
 func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecContext) error {
 	exec := func(st driver.StmtExecContext, m map[rollupKey]*rollupAcc, withTag bool) error {
-		args := make([]driver.NamedValue, 0, 18)
+		args := make([]driver.NamedValue, 0, 21)
 		for k, a := range m {
 			t := a.t
 			vals := []any{k.bucket}
 			if withTag {
 				vals = append(vals, k.tag)
 			}
-			vals = append(vals, k.provider, k.model, k.client, k.outcome,
+			vals = append(vals, k.provider, k.model, k.client, k.outcome, k.kind, k.project, k.session,
 				t.Calls, t.InputTokens, t.CachedInputTokens, t.CacheWriteTokens, t.OutputTokens,
 				t.ReasoningTokens, t.CostUSD+a.comp, t.Unpriced, t.NoUsage, t.Errors,
 				t.First.UnixMilli(), t.Last.UnixMilli())

@@ -71,9 +71,26 @@ CREATE INDEX calls_started ON calls (started_at);
 CREATE INDEX calls_unsynced ON calls (started_at)
 	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL;
 `},
-	{2, "add rollups", rollupSQL},
+	{2, "add rollups", rollupV2SQL},
 	{3, "add sync state", syncStateSQL},
+	{4, "add attribution, kinds and price provenance", attributionSQL + syncKindSQL + rollupV4SQL},
 }
+
+// attributionSQL is migration 4's new columns of calls. Added columns go
+// at the end (ALTER TABLE keeps STRICT and every existing row).
+const attributionSQL = `
+ALTER TABLE calls ADD COLUMN kind          TEXT NOT NULL DEFAULT 'call'; -- call | other
+ALTER TABLE calls ADD COLUMN project       TEXT; -- NULL: none
+ALTER TABLE calls ADD COLUMN session       TEXT; -- NULL: none
+ALTER TABLE calls ADD COLUMN connection_id TEXT; -- the WebSocket connection; NULL: plain HTTP
+ALTER TABLE calls ADD COLUMN price_version TEXT; -- the price data's version; NULL: none
+ALTER TABLE calls ADD COLUMN cost_note     TEXT; -- why (part of) the call is unpriced
+ALTER TABLE calls ADD COLUMN usage_detail  TEXT; -- JSON of UsageDetail; NULL: none
+
+-- Until now every request to an intercepted host was a call. Those that
+-- were not metered (no endpoint, or a token count request) are others.
+UPDATE calls SET kind = 'other' WHERE endpoint IN ('', 'count_tokens');
+`
 
 // SchemaVersion is the ledger schema this binary reads and writes.
 var SchemaVersion = migrations[len(migrations)-1].version

@@ -33,10 +33,25 @@ CREATE INDEX calls_sync_failing ON calls (started_at)
 
 // eligible is the condition for a call the Valohai LLM sync sends: it has
 // usage and at least one x-vh-* header (Valohai links records to its runs
-// through them; vh_headers is NULL when a call had none). The partial
-// indexes of migrations 1 to 3 repeat it exactly, so that the queries below
-// read only them.
-const eligible = "has_usage = 1 AND vh_headers IS NOT NULL"
+// through them; vh_headers is NULL when a call had none), and it is a call,
+// not another kind of request. The partial indexes (as rebuilt by
+// migration 4) repeat it exactly, so that the queries below read only them.
+const eligible = "has_usage = 1 AND vh_headers IS NOT NULL AND kind = 'call'"
+
+// syncKindSQL is migration 4's part for the sync: only calls (Record.Kind)
+// are sent, so the sync's partial indexes are rebuilt with the kind in
+// their condition (which eligible repeats).
+const syncKindSQL = `
+DROP INDEX calls_unsynced;
+CREATE INDEX calls_unsynced ON calls (started_at)
+	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL AND kind = 'call';
+DROP INDEX calls_synced;
+CREATE INDEX calls_synced ON calls (synced_at)
+	WHERE synced_at IS NOT NULL AND has_usage = 1 AND vh_headers IS NOT NULL AND kind = 'call';
+DROP INDEX calls_sync_failing;
+CREATE INDEX calls_sync_failing ON calls (started_at)
+	WHERE synced_at IS NULL AND has_usage = 1 AND vh_headers IS NOT NULL AND kind = 'call' AND sync_attempts > 0;
+`
 
 // Unsynced returns up to limit calls eligible for the Valohai LLM sync and
 // not yet sent, oldest first (by start time, then by insertion): calls with
