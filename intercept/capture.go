@@ -206,9 +206,14 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 	// client goes away mid-stream the provider still bills the call, so the
 	// tap reads on (for at most Timeouts.Drain) to record the final usage.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), c.timeouts.Total)
+	kind := ledger.KindOther
+	if ep.Metered() {
+		kind = ledger.KindCall
+	}
 	cl := &call{
 		c: c, target: t, endpoint: ep, ctx: ctx, cancel: cancel, start: start, reqHeader: req.Header,
 		rec: ledger.Record{
+			Kind:      kind,
 			ID:        newID(),
 			StartedAt: start.UTC(),
 			Provider:  t.provider.Key,

@@ -322,6 +322,38 @@ func TestRecordFields(t *testing.T) {
 	}
 }
 
+// TestRecordKind guards which requests count as calls: a metered endpoint
+// is a call even when the upstream refuses it; any other request to the
+// provider (a model list, a token count, HEAD /) is recorded as other.
+func TestRecordKind(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	json := hdr("Authorization", auth, "Content-Type", "application/json")
+	tests := []struct {
+		name, method, path, body string
+		header                   http.Header
+		kind, endpoint           string
+	}{
+		{"chat completion", "POST", "/openai/v1/chat/completions", calls[0].body, json, ledger.KindCall, "chat_completions"},
+		{"failed chat completion", "POST", "/openai/v1/chat/completions", calls[0].body,
+			hdr("Authorization", auth, fakeprovider.HeaderStatus, "429"), ledger.KindCall, "chat_completions"},
+		{"model list", "GET", "/openai/v1/models", "", hdr("Authorization", auth), ledger.KindOther, ""},
+		{"token count", "POST", "/anthropic/v1/messages/count_tokens", calls[7].body, json, ledger.KindOther, "count_tokens"},
+		{"HEAD /", "HEAD", "/openai/", "", nil, ledger.KindOther, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			do(t, tt.method, h.proxyURL+tt.path, tt.header, tt.body)
+			r := h.record(t)
+			if r.Kind != tt.kind || r.Endpoint != tt.endpoint {
+				t.Errorf("kind %q endpoint %q, want %q %q", r.Kind, r.Endpoint, tt.kind, tt.endpoint)
+			}
+			if tt.header.Get(fakeprovider.HeaderStatus) == "429" && r.Status != 429 {
+				t.Errorf("status %d, want the upstream's 429", r.Status)
+			}
+		})
+	}
+}
+
 // TestGzipUpstreamReachesClientDecoded guards compression: an upstream that
 // gzips is decoded by Conduit's transport; the client gets identity bytes
 // equal to the decoded body, and the usage is read.
