@@ -206,7 +206,7 @@ func appendRecordArgs(args []any, r *Record) []any {
 		ttfb, max(r.Duration, 0).Milliseconds(),
 		nullString(r.RequestID), nullString(r.ResponseID), nullString(r.Client),
 		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced,
-		storedKind(r.Kind), nullString(r.Project), nullString(r.Session),
+		kindArg(r.Kind), nullString(r.Project), nullString(r.Session),
 		nullString(r.ConnectionID), nullString(r.PriceVersion), nullString(r.CostNote),
 		detailJSON(r.Detail))
 }
@@ -215,6 +215,18 @@ func appendRecordArgs(args []any, r *Record) []any {
 func storedKind(k string) string {
 	if k == "" {
 		return KindCall
+	}
+	return k
+}
+
+// kindArg is storedKind as a statement argument, boxed without an
+// allocation for the known kinds (this runs for every row written).
+func kindArg(k string) any {
+	switch k {
+	case "", KindCall:
+		return KindCall
+	case KindOther:
+		return KindOther
 	}
 	return k
 }

@@ -274,7 +274,7 @@ func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecConte
 			if withTag {
 				vals = append(vals, k.tag)
 			}
-			vals = append(vals, k.provider, k.model, k.client, k.outcome, k.kind, k.project, k.session,
+			vals = append(vals, k.provider, k.model, k.client, k.outcome, kindArg(k.kind), k.project, k.session,
 				t.Calls, t.InputTokens, t.CachedInputTokens, t.CacheWriteTokens, t.OutputTokens,
 				t.ReasoningTokens, t.CostUSD+a.comp, t.Unpriced, t.NoUsage, t.Errors,
 				t.First.UnixMilli(), t.Last.UnixMilli())
