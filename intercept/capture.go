@@ -418,7 +418,11 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 			cl.target.provider.Key, cl.target.url.Host, cl.c.timeouts.Total)
 	}
 	if rec.Outcome == "" {
-		rec.Outcome = outcome(rec, cl.endpoint, res, eof, readErr, gone)
+		var msg string
+		rec.Outcome, msg = outcome(rec.Status, cl.endpoint, res, eof, readErr, gone)
+		if rec.Error == "" {
+			rec.Error = msg
+		}
 	}
 	if readErr != nil && rec.Error == "" && !gone {
 		rec.Error = "reading the upstream response: " + describeNetError(readErr).Error()
@@ -451,26 +455,23 @@ func applyResult(rec *ledger.Record, res parsers.Result) {
 	rec.UsageRaw = res.Raw
 }
 
-func outcome(rec *ledger.Record, ep parsers.Endpoint, res parsers.Result, eof bool, readErr error, clientGone bool) string {
+// outcome says how a call that Conduit did not fail itself ended, from its
+// status and what the meter read, with the provider's error message when
+// it sent one.
+func outcome(status int, ep parsers.Endpoint, res parsers.Result, eof bool, readErr error, clientGone bool) (string, string) {
 	switch {
-	case rec.Status >= 400:
-		if res.ErrorMessage != "" && rec.Error == "" {
-			rec.Error = res.ErrorMessage
-		}
-		return ledger.OutcomeUpstreamError
-	case res.Failed:
-		rec.Error = res.ErrorMessage
-		return ledger.OutcomeUpstreamError
+	case status >= 400, res.Failed:
+		return ledger.OutcomeUpstreamError, res.ErrorMessage
 	case clientGone:
-		return ledger.OutcomeClientCancelled
+		return ledger.OutcomeClientCancelled, ""
 	case readErr != nil || !eof:
-		return ledger.OutcomeIncomplete
+		return ledger.OutcomeIncomplete, ""
 	case ep.Metered() && !res.Terminal:
-		return ledger.OutcomeIncomplete
+		return ledger.OutcomeIncomplete, ""
 	case !res.Seen:
-		return ledger.OutcomeNoUsage
+		return ledger.OutcomeNoUsage, ""
 	}
-	return ledger.OutcomeComplete
+	return ledger.OutcomeComplete, ""
 }
 
 func (c *capture) log(rec *ledger.Record) {

@@ -1,10 +1,10 @@
 package intercept
 
-// The fault-injection suite, part 2 (issue 9): bad input from the provider
-// or the client. Each case must end in a clear error or an untouched
-// pass-through — the client gets what a direct call gets — never a crash,
-// and never memory that grows with the input: the Go heap is sampled while
-// the case runs and its growth is held to a bound far below the input size.
+// The fault-injection suite, part 2: bad input from the provider or the
+// client. Each case must end in a clear error or an untouched pass-through —
+// the client gets what a direct call gets — never a crash, and never memory
+// that grows with the input: the Go heap is sampled while the case runs and
+// its growth is held to a bound far below the input size.
 
 import (
 	"bytes"

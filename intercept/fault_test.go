@@ -1,9 +1,9 @@
 package intercept
 
-// The fault-injection suite, part 1 (issue 9): faults between Conduit and
-// the provider or the client. Each case runs on loopback, is bounded in time,
-// and says what the client must see — what it would have seen without
-// Conduit — and what the call's record must say.
+// The fault-injection suite, part 1: faults between Conduit and the provider
+// or the client. Each case runs on loopback, is bounded in time, and says
+// what the client must see — what it would have seen without Conduit — and
+// what the call's record must say.
 //
 // Part 2 (bad input) is in fault_input_test.go, the security cases in
 // security_test.go, the ledger's faults in ledger/fault_test.go and the

@@ -49,15 +49,6 @@ func WellKnownHosts() []WellKnownHost {
 	return slices.Clone(wellKnownHosts)
 }
 
-func wellKnown(host string) (WellKnownHost, bool) {
-	for _, w := range wellKnownHosts {
-		if w.Host == host {
-			return w, true
-		}
-	}
-	return WellKnownHost{}, false
-}
-
 // DefaultHosts returns the host patterns forward mode intercepts when the
 // configuration names none ([mitm] hosts): the host of every provider's
 // upstream (with its port when it is not the scheme's default, as

@@ -1,9 +1,9 @@
 package intercept
 
-// The security cases of the fault-injection suite (issue 9): request
-// smuggling, path traversal, requests aimed at Conduit itself, proxy
-// authentication, certificates minted only for intercepted hosts, and
-// credentials kept out of records and logs. Loopback only.
+// The security cases of the fault-injection suite: request smuggling, path
+// traversal, requests aimed at Conduit itself, proxy authentication,
+// certificates minted only for intercepted hosts, and credentials kept out
+// of records and logs. Loopback only.
 
 import (
 	"bufio"
