@@ -26,7 +26,7 @@ import (
 // capture serves both modes.
 type capture struct {
 	transport      http.RoundTripper
-	timeouts       Timeouts
+	timeouts       Timeouts // resolved: every field set
 	record         func(ledger.Record)
 	logger         *slog.Logger
 	maxRequestBody int64
@@ -45,11 +45,11 @@ type target struct {
 // errRequestTooLarge ends a request body read past the cap.
 var errRequestTooLarge = errors.New("request body too large")
 
-// roundTrip sends req to t and returns the response for the client, whose
-// Body is a tap the caller must read and Close. It never fails: an upstream
-// that cannot be reached, times out or refuses becomes a JSON error response
-// in the provider's shape, and is recorded like any other call.
-func (c *capture) roundTrip(req *http.Request, t target) *http.Response {
+// roundTrip sends req to t and returns the reply for the client, whose body
+// the caller must copy and Close. It never fails: an upstream that cannot be
+// reached, times out or refuses becomes a JSON error in the provider's
+// shape, and is recorded like any other call.
+func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	api := t.provider.API
 	ep := parsers.Classify(api, req.Method, t.url.Path)
 	cl := c.newCall(req, t, ep)
@@ -95,7 +95,7 @@ type outboundBody struct {
 	length int64 // -1: unknown
 }
 
-func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parsers.Request, *http.Response) {
+func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parsers.Request, *reply) {
 	var preq parsers.Request
 	if req.Body == nil || req.Body == http.NoBody || (req.ContentLength == 0 && req.Method != http.MethodPost) {
 		return outboundBody{length: 0}, preq, nil
@@ -266,22 +266,22 @@ func (cl *call) isClientGone() bool {
 	return cl.clientGone
 }
 
-// wrap turns the upstream response into the client's: hop-by-hop headers
-// removed, the body replaced by a tap.
-func (cl *call) wrap(resp *http.Response) *http.Response {
+// wrap turns the upstream response into the client's reply: hop-by-hop
+// headers removed, the body in a tap.
+func (cl *call) wrap(resp *http.Response) *reply {
 	removeHopHeaders(resp.Header)
 	cl.rec.Status = resp.StatusCode
 	cl.rec.RequestID = firstHeader(resp.Header, "X-Request-Id", "Request-Id")
 	ct := resp.Header.Get("Content-Type")
 	t := newTap(cl, resp.Body, resp.Header.Get("Content-Encoding"), ct)
+	rep := &reply{status: resp.StatusCode, header: resp.Header, length: resp.ContentLength, body: t, fullDuplex: cl.streamsRequestBody}
 	if cl.injected && resp.StatusCode/100 == 2 && isEventStream(ct) {
 		t.stripUsageEvent = true
 		// Dropping an event changes the length.
-		resp.ContentLength = -1
+		rep.length = -1
 		resp.Header.Del("Content-Length")
 	}
-	resp.Body = t
-	return resp
+	return rep
 }
 
 func firstHeader(h http.Header, names ...string) string {
@@ -300,7 +300,7 @@ func isEventStream(contentType string) bool {
 
 // upstreamError records a failed round trip and returns the error response
 // for the client: 504 for a timeout, 413 for a body over the cap, 502 else.
-func (cl *call) upstreamError(err error) *http.Response {
+func (cl *call) upstreamError(err error) *reply {
 	name := cl.target.provider.Key
 	var cbe clientBodyError
 	switch {
@@ -343,26 +343,26 @@ func describeNetError(err error) error {
 	return err
 }
 
-func (cl *call) tooLarge() *http.Response {
+func (cl *call) tooLarge() *reply {
 	return cl.fail(http.StatusRequestEntityTooLarge, typeRequestTooLarge,
 		fmt.Sprintf("conduit: request body over the %d MiB limit", cl.c.maxRequestBody>>20))
 }
 
-func (cl *call) clientError(err error) *http.Response {
+func (cl *call) clientError(err error) *reply {
 	cl.rec.Outcome = ledger.OutcomeClientCancelled
 	cl.rec.Error = "reading the request body: " + err.Error()
 	return cl.errorResponse(http.StatusBadRequest, typeBadRequest, cl.rec.Error)
 }
 
 // fail records an upstream_error outcome and returns its error response.
-func (cl *call) fail(status int, typ, msg string) *http.Response {
+func (cl *call) fail(status int, typ, msg string) *reply {
 	cl.rec.Outcome = ledger.OutcomeUpstreamError
 	cl.rec.Error = msg
 	return cl.errorResponse(status, typ, msg)
 }
 
-// errorResponse finishes the call with a Conduit-made response.
-func (cl *call) errorResponse(status int, typ, msg string) *http.Response {
+// errorResponse finishes the call with a Conduit-made reply.
+func (cl *call) errorResponse(status int, typ, msg string) *reply {
 	body := errorBody(cl.target.provider.API, status, typ, msg, nil)
 	cl.rec.Status = status
 	cl.finish(parsers.Result{}, true, nil)
@@ -370,16 +370,7 @@ func (cl *call) errorResponse(status int, typ, msg string) *http.Response {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Conduit-Error", typ)
-	return &http.Response{
-		StatusCode:    status,
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-	}
+	return &reply{status: status, header: h, length: int64(len(body)), body: fixedBody{bytes.NewReader(body)}}
 }
 
 // finish completes the record from what the meter read and hands it on.

@@ -11,6 +11,12 @@
 // the client goes away, the tap finalizes exactly once and the call's
 // ledger.Record goes to the configured Record function.
 //
+// One port serves both modes: Server.ServeHTTP (server.go) reads as the
+// path of a request, and every call, however it arrived, ends in
+// Server.call. goproxy relays what forward mode does not intercept (blind
+// CONNECT tunnels, plain requests to other hosts); Conduit decrypts and
+// serves the intercepted hosts itself.
+//
 // intercept never parses JSON itself: request inspection, stream_options
 // injection and usage extraction all belong to parsers.
 package intercept

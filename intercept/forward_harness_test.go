@@ -210,8 +210,8 @@ func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if leaf := srv.forward.leaf; leaf != nil {
-		srv.forward.leaf = func(host string) (*tls.Certificate, error) {
+	if leaf := srv.mitm.leaf; leaf != nil {
+		srv.mitm.leaf = func(host string) (*tls.Certificate, error) {
 			h.mu.Lock()
 			h.mints[host]++
 			h.mu.Unlock()

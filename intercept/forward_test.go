@@ -94,7 +94,7 @@ func TestForwardRecordsLikeBaseURL(t *testing.T) {
 			}
 		})
 	}
-	if n := h.proxy.forward.mitmServed.Load(); n != 3 {
+	if n := h.proxy.mitm.served.Load(); n != 3 {
 		t.Errorf("%d decrypted connections for one keep-alive client, want 3 (one per host)", n)
 	}
 }
@@ -117,7 +117,7 @@ func TestForwardTunnelsOtherHosts(t *testing.T) {
 	if n := h.mintsFor(hostOther); n != 0 {
 		t.Errorf("%d leaves minted for a tunnelled host", n)
 	}
-	if n := h.proxy.forward.mitmServed.Load(); n != 0 {
+	if n := h.proxy.mitm.served.Load(); n != 0 {
 		t.Errorf("%d connections decrypted", n)
 	}
 	if err := h.ca.Covers([]string{hostOther}); err != nil {

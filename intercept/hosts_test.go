@@ -125,11 +125,11 @@ func TestWellKnownHostsCopy(t *testing.T) {
 // TestProviderFor guards which provider a forward call is recorded under.
 func TestProviderFor(t *testing.T) {
 	u := func(s string) *url.URL { return mustURL(t, s) }
-	f, err := newForwarder(nil, []Provider{
+	f, err := newForwardHosts(&Forward{}, []Provider{
 		{Key: "oai", Upstream: u("https://api.openai.com"), API: parsers.OpenAI},
 		{Key: "oai2", Upstream: u("https://api.openai.com"), API: parsers.OpenAI},
 		{Key: "local", Upstream: u("http://10.0.0.5:8000"), API: parsers.OpenAI},
-	}, Upstream{}, nil, nil, discardLogger())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +178,12 @@ func TestIsSelf(t *testing.T) {
 		{"myhost:8080", "myhost", "8080", true},
 	}
 	for _, tt := range tests {
-		f, err := newForwarder(&Forward{ListenAddrs: []string{tt.listen}}, nil, Upstream{}, nil, nil, discardLogger())
+		self, err := newSelfAddrs([]string{tt.listen})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.localIPs = func() map[netip.Addr]bool { return map[netip.Addr]bool{netip.MustParseAddr("192.0.2.7"): true} }
-		if got := f.isSelf(tt.host, tt.port, nil); got != tt.want {
+		self.localIPs = func() map[netip.Addr]bool { return map[netip.Addr]bool{netip.MustParseAddr("192.0.2.7"): true} }
+		if got := self.is(tt.host, tt.port, nil); got != tt.want {
 			t.Errorf("listen %s: isSelf(%s, %s) = %v, want %v", tt.listen, tt.host, tt.port, got, tt.want)
 		}
 	}

@@ -1,9 +1,7 @@
 package intercept
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,20 +10,16 @@ import (
 	"github.com/valohai/conduit/ledger"
 )
 
-// router serves origin-form requests: /health, /metrics, and /<key>/<rest>
-// forwarded to that provider's upstream as <upstream>/<rest>.
+// router resolves base-URL calls: /<key>/<rest> goes to that provider's
+// upstream as <upstream>/<rest>.
 type router struct {
 	providers map[string]*Provider
-	keys      []string // sorted, for errors
-	capture   *capture
-	metrics   http.Handler // nil: /metrics is off
-	// isSelf reports an address that is Conduit's own (the forwarder's
-	// check): a provider whose upstream it is would make every call loop.
-	isSelf func(host, port string, r *http.Request) bool
+	keys      []string   // sorted, for errors
+	self      *selfAddrs // a provider whose upstream is Conduit would make every call loop
 }
 
-func newRouter(providers []Provider, c *capture) (*router, error) {
-	r := &router{providers: make(map[string]*Provider, len(providers)), capture: c}
+func newRouter(providers []Provider, self *selfAddrs) (*router, error) {
+	r := &router{providers: make(map[string]*Provider, len(providers)), self: self}
 	for i := range providers {
 		p := &providers[i]
 		if p.Upstream == nil {
@@ -41,20 +35,10 @@ func newRouter(providers []Provider, c *capture) (*router, error) {
 	return r, nil
 }
 
-func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/health" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "OK")
-		return
-	}
-	if r.URL.Path == "/metrics" {
-		if rt.metrics == nil {
-			writeError(w, "", http.StatusNotFound, typeMetricsOff, "conduit: metrics are turned off in this Conduit's config", nil)
-			return
-		}
-		rt.metrics.ServeHTTP(w, r)
-		return
-	}
+// route returns where an origin-form request goes. When it can go nowhere
+// (no such provider, a bad path, an upstream that is Conduit itself), route
+// answers the client with the error and returns false.
+func (rt *router) route(w http.ResponseWriter, r *http.Request) (target, bool) {
 	key, rest := splitProviderPath(r.URL.EscapedPath())
 	p := rt.providers[key]
 	if p == nil {
@@ -65,24 +49,23 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				r.Host, strings.Join(rt.keys, ", "))
 		}
 		writeError(w, "", http.StatusNotFound, typeUnknownProvider, msg, map[string]any{"known_providers": rt.keys})
-		return
+		return target{}, false
 	}
 	if hasDotSegment(r.URL.Path) {
 		writeError(w, p.API, http.StatusBadRequest, typeBadRequest, "conduit: the path may not contain . or .. segments", nil)
-		return
+		return target{}, false
 	}
 	u, err := upstreamURL(p.Upstream, rest, r.URL.RawQuery)
 	if err != nil {
 		writeError(w, p.API, http.StatusBadRequest, typeBadRequest, "conduit: "+err.Error(), nil)
-		return
+		return target{}, false
 	}
-	if host, port := splitAuthority(u.Host, defaultPort(u.Scheme)); rt.isSelf != nil && rt.isSelf(host, port, r) {
+	if host, port := splitAuthority(u.Host, defaultPort(u.Scheme)); rt.self.is(host, port, r) {
 		writeError(w, p.API, http.StatusLoopDetected, typeLoop,
 			fmt.Sprintf("conduit: provider %q has Conduit's own address %s as its upstream: the call would come back here, again and again", key, p.Upstream.Host), nil)
-		return
+		return target{}, false
 	}
-	resp := rt.capture.roundTrip(r, target{provider: p, mode: ledger.ModeBaseURL, url: u})
-	writeResponse(w, resp)
+	return target{provider: p, mode: ledger.ModeBaseURL, url: u}, true
 }
 
 // splitProviderPath splits "/key/rest…" into "key" and "/rest…".
@@ -126,45 +109,4 @@ func upstreamURL(base *url.URL, rest, rawQuery string) (*url.URL, error) {
 	}
 	u.RawQuery = rawQuery
 	return &u, nil
-}
-
-// writeResponse sends resp to the client and closes its body. An upstream
-// read error after the headers went out aborts the client's connection, so
-// the client sees the same cut it would have seen without Conduit.
-func writeResponse(w http.ResponseWriter, resp *http.Response) {
-	defer resp.Body.Close()
-	if t, ok := resp.Body.(*tap); ok && t.call.streamsRequestBody {
-		// The request body may still be streaming upstream when the
-		// response starts (an early answer to an upload): without full
-		// duplex, Go's HTTP/1 server would swallow the rest of it, and the
-		// provider would get a silently truncated body. (Not for answers
-		// Conduit gives before reading a body: there Go's server must
-		// drain it so the client can read the answer.)
-		http.NewResponseController(w).EnableFullDuplex()
-	}
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	if resp.ContentLength < 0 {
-		h.Del("Content-Length")
-	}
-	w.WriteHeader(resp.StatusCode)
-	rc := http.NewResponseController(w)
-	if resp.ContentLength < 0 {
-		// A stream's headers go out as the provider sent them: its first
-		// event may be long in coming. (A client already gone shows at the
-		// first write.)
-		_ = rc.Flush()
-	}
-	n, err := io.Copy(w, resp.Body)
-	var cwe clientWriteError
-	if err != nil && !errors.As(err, &cwe) {
-		if n == 0 {
-			// The provider's headers came, then a broken body: the client
-			// sees the same, not a connection closed without a response.
-			_ = rc.Flush()
-		}
-		panic(http.ErrAbortHandler)
-	}
 }

@@ -291,8 +291,8 @@ func TestSecuritySelfAimed(t *testing.T) {
 	}})
 	_, port, _ := net.SplitHostPort(h.proxyAddr)
 	// The loop provider's upstream is only known once the listener is.
-	for i := range h.proxy.forward.providers {
-		if p := h.proxy.forward.providers[i]; p.Key == "loop" {
+	for i := range h.proxy.hosts.providers {
+		if p := h.proxy.hosts.providers[i]; p.Key == "loop" {
 			p.Upstream = mustURL(t, "http://localhost:"+port)
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -60,9 +62,6 @@ type Options struct {
 	Record func(ledger.Record)
 	// Logger receives one info line per call; nil: slog.Default().
 	Logger *slog.Logger
-	// Transport overrides the upstream transport (tests); nil: one built
-	// from Timeouts and Upstream.
-	Transport http.RoundTripper
 	// Forward configures forward (HTTPS_PROXY) mode. Nil: nothing is
 	// intercepted — every CONNECT is tunnelled and every absolute-form
 	// request forwarded untouched (except those aimed at Conduit itself).
@@ -83,21 +82,99 @@ type Options struct {
 
 // Server is Conduit's http.Handler: base-URL routes, /health and /metrics
 // for origin-form requests, the forward proxy for CONNECT and absolute-form
-// ones, on one port.
+// ones, on one port. The methods below read as a request's path, top down:
+//
+//	ServeHTTP → guard (the proxy credential), then by the request's form:
+//	  CONNECT       → connect: refused │ mitm.serve → decrypted → call │ relay (blind tunnel)
+//	  absolute-form → absolute: origin (aimed at Conduit) │ call │ refused │ relay (forwarded as is)
+//	  origin-form   → origin: /health │ /metrics │ routes.route → call
+//	call → (a WebSocket upgrade is decided here) → capture.roundTrip (upstream, tap) → writeResponse
 type Server struct {
-	proxy     *goproxy.ProxyHttpServer
-	transport *http.Transport // nil when Options.Transport was given
-	capture   *capture
-	forward   *forwarder
-	auth      *ProxyAuth // nil: forward mode asks for no credential
+	auth    *ProxyAuth // nil: forward mode asks for no credential
+	self    *selfAddrs
+	metrics http.Handler // nil: /metrics is off
+	logger  *slog.Logger
+
+	transport *http.Transport          // every outbound call, relayed ones included
+	capture   *capture                 // runs and records the calls of both modes
+	routes    *router                  // base-URL mode
+	hosts     *forwardHosts            // forward mode: what is intercepted, and as which provider
+	mitm      *mitm                    // forward mode: decrypted CONNECTs
+	relay     *goproxy.ProxyHttpServer // forward mode: blind tunnels, other hosts' requests
 }
 
-// New builds a Server.
+// New builds a Server. Each piece gets what it needs when it is built, in
+// this order; none refers back to the Server.
 func New(opts Options) (*Server, error) {
 	if len(opts.Providers) == 0 {
 		return nil, errors.New("intercept: no providers")
 	}
-	t := opts.Timeouts
+	t, err := opts.Timeouts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	fw := opts.Forward
+	if fw == nil {
+		fw = &Forward{TunnelOthers: true}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+
+	self, err := newSelfAddrs(fw.ListenAddrs)
+	if err != nil {
+		return nil, err
+	}
+	if up := opts.Upstream.Proxy; up != nil {
+		if host, port := splitAuthority(up.Host, defaultPort(up.Scheme)); self.is(host, port, nil) {
+			return nil, fmt.Errorf("intercept: the upstream proxy %s is Conduit itself: calls would loop", up.Redacted())
+		}
+	}
+	transport := newTransport(t, opts.Upstream)
+	capture := &capture{
+		transport:      transport,
+		timeouts:       t,
+		record:         opts.Record,
+		logger:         logger,
+		maxRequestBody: orDefault(opts.MaxRequestBody, DefaultMaxRequestBody),
+		now:            time.Now,
+		inflight:       newInflight(),
+		onClientLeft:   opts.onClientLeft,
+	}
+	routes, err := newRouter(opts.Providers, self)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := newForwardHosts(fw, opts.Providers)
+	if err != nil {
+		return nil, err
+	}
+	if fw.CA == nil && len(hosts.patterns) > 0 {
+		logger.Info("forward mode: no local CA, so HTTPS_PROXY calls to LLM hosts are tunnelled, not recorded; run `conduit ca init` to record them")
+	}
+	tunnel := &tunnelDialer{
+		dial:    opts.Upstream.dialer(t.Connect),
+		proxy:   opts.Upstream.proxyFunc(),
+		roots:   opts.Upstream.RootCAs,
+		timeout: t.Connect,
+	}
+	return &Server{
+		auth:      opts.ProxyAuth,
+		self:      self,
+		metrics:   opts.Metrics,
+		logger:    logger,
+		transport: transport,
+		capture:   capture,
+		routes:    routes,
+		hosts:     hosts,
+		mitm:      newMITM(fw.CA, logger),
+		relay:     newRelay(transport, tunnel, logger),
+	}, nil
+}
+
+// resolve fills in the defaults.
+func (t Timeouts) resolve() (Timeouts, error) {
 	t.Connect = orDefault(t.Connect, defaultConnect)
 	t.ResponseHeader = orDefault(t.ResponseHeader, defaultResponseHeader)
 	t.Total = orDefault(t.Total, defaultTotal)
@@ -107,79 +184,15 @@ func New(opts Options) (*Server, error) {
 	case t.Drain < 0:
 		t.Drain = 0
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	s := &Server{auth: opts.ProxyAuth}
-	rt := opts.Transport
-	if rt == nil {
-		s.transport = newTransport(t, opts.Upstream)
-		rt = s.transport
-	}
-	s.capture = &capture{
-		transport:      rt,
-		timeouts:       t,
-		record:         opts.Record,
-		logger:         logger,
-		maxRequestBody: cmp(opts.MaxRequestBody, DefaultMaxRequestBody),
-		now:            time.Now,
-		inflight:       newInflight(),
-		onClientLeft:   opts.onClientLeft,
-	}
-	r, err := newRouter(opts.Providers, s.capture)
-	if err != nil {
-		return nil, err
-	}
-	r.metrics = opts.Metrics
-	s.forward, err = newForwarder(opts.Forward, opts.Providers, opts.Upstream, s.capture, r, logger)
-	if err != nil {
-		return nil, err
-	}
-	r.isSelf = s.forward.isSelf
-
-	s.proxy = goproxy.NewProxyHttpServer()
-	s.proxy.NonproxyHandler = r
-	s.proxy.Logger = slogPrintf{logger}
-	if s.transport != nil {
-		s.proxy.Tr = s.transport
-	} else {
-		s.proxy.Tr.Proxy = nil
-	}
-	// Never route Conduit's own outbound calls through an exported
-	// HTTPS_PROXY: it may point at Conduit itself. Only a configured
-	// Upstream.Proxy is used, by the transport and by tunnels.
-	s.proxy.ConnectDial = nil
-	td := &tunnelDialer{
-		dial:    opts.Upstream.dialer(t.Connect),
-		proxy:   opts.Upstream.proxyFunc(),
-		roots:   opts.Upstream.RootCAs,
-		timeout: t.Connect,
-	}
-	s.proxy.ConnectDialWithReq = td.dialTunnel
-	// Only blind tunnels reach goproxy's CONNECT handling (the forwarder
-	// answers the rest), and an explicit accept keeps goproxy's built-in
-	// CA out of every ConnectAction.
-	s.proxy.OnRequest().HandleConnectFunc(func(host string, _ *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-		return tunnelAction, host
-	})
-	return s, nil
+	return t, nil
 }
 
-var tunnelAction = &goproxy.ConnectAction{Action: goproxy.ConnectAccept}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
+// orDefault is v, or def when v is not positive.
+func orDefault[T ~int64](v, def T) T {
+	if v <= 0 {
 		return def
 	}
-	return d
-}
-
-func cmp(n, def int64) int64 {
-	if n <= 0 {
-		return def
-	}
-	return n
+	return v
 }
 
 func newTransport(t Timeouts, u Upstream) *http.Transport {
@@ -205,22 +218,149 @@ func newTransport(t Timeouts, u Upstream) *http.Transport {
 	return tr
 }
 
-// ServeHTTP serves one request.
+// ServeHTTP serves one request on the listener: after the guard, a CONNECT,
+// an absolute-form (forward-mode) request or an origin-form (base-URL)
+// one.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodConnect || r.URL.IsAbs() {
-		if s.auth != nil && !s.auth.allows(r.Header) {
-			s.capture.logger.Debug("forward mode: refused a request without the proxy credential",
-				"method", r.Method, "host", r.Host, "remote", r.RemoteAddr)
-			challenge(w)
-			return
-		}
-		// The credential was for Conduit: it never goes further.
-		r.Header.Del("Proxy-Authorization")
-	}
-	if s.forward.handle(w, r) {
+	if !s.guard(w, r) {
 		return
 	}
-	s.proxy.ServeHTTP(w, r)
+	switch {
+	case r.Method == http.MethodConnect:
+		s.connect(w, r)
+	case r.URL.IsAbs():
+		s.absolute(w, r)
+	default:
+		s.origin(w, r)
+	}
+}
+
+// guard is where a request Conduit serves to no one is refused, before it
+// is routed anywhere; it answers the client and returns false. Today: a
+// forward-mode request without the proxy credential.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodConnect && !r.URL.IsAbs() {
+		return true
+	}
+	if s.auth != nil && !s.auth.allows(r.Header) {
+		s.logger.Debug("forward mode: refused a request without the proxy credential",
+			"method", r.Method, "host", r.Host, "remote", r.RemoteAddr)
+		challenge(w)
+		return false
+	}
+	// The credential was for Conduit: it never goes further.
+	r.Header.Del("Proxy-Authorization")
+	return true
+}
+
+// connect decides a CONNECT: refused, decrypted and served as calls, or
+// tunnelled blind.
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+	authority := r.URL.Host
+	if authority == "" {
+		authority = r.Host
+	}
+	host, port := splitAuthority(authority, "443")
+	i := s.hosts.intercepted(host, port)
+	switch {
+	case s.self.is(host, port, r):
+		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: that is Conduit itself; call it directly (add localhost,127.0.0.1 to NO_PROXY)\n", authority))
+	case i >= 0 && s.hosts.mitmable[i]:
+		s.mitm.serve(w, host, s.decrypted(host, port))
+	case i >= 0:
+		s.logger.Debug("forward mode: tunnelling an LLM host without recording it (no CA for it)", "host", authority)
+		s.relay.ServeHTTP(w, r)
+	case !s.hosts.others:
+		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: not an intercepted LLM host, and [mitm] tunnel_others = false\n", authority))
+	default:
+		s.relay.ServeHTTP(w, r)
+	}
+}
+
+// decrypted serves the requests of one decrypted connection, opened by a
+// CONNECT to host:port, as forward-mode calls to that host.
+func (s *Server) decrypted(host, port string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rhost, rport := splitAuthority(r.Host, "443")
+		if r.Host != "" && (rhost != host || rport != port) {
+			writeError(w, s.hosts.providerFor(host, port).API, http.StatusMisdirectedRequest, typeMisdirected,
+				fmt.Sprintf("conduit: this connection was opened for %s, not %s", net.JoinHostPort(host, port), r.Host), nil)
+			return
+		}
+		s.call(w, r, s.hosts.target(r, "https", host, port))
+	}
+}
+
+// absolute decides a plain (http://) forward-mode request: served locally
+// when aimed at Conduit, as a call when its host is intercepted, else
+// refused or forwarded untouched.
+func (s *Server) absolute(w http.ResponseWriter, r *http.Request) {
+	scheme := strings.ToLower(r.URL.Scheme)
+	host, port := splitAuthority(r.URL.Host, defaultPort(scheme))
+	switch {
+	case s.self.is(host, port, r):
+		s.origin(w, originForm(r))
+	case s.hosts.intercepted(host, port) >= 0 && (scheme == "http" || scheme == "https"):
+		s.call(w, r, s.hosts.target(r, scheme, host, port))
+	case !s.hosts.others:
+		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: %s is not an intercepted LLM host, and [mitm] tunnel_others = false: Conduit relays only the hosts it records\n", r.URL.Host))
+	default:
+		s.relay.ServeHTTP(w, r)
+	}
+}
+
+// originForm is an absolute-form request aimed at Conduit itself as the
+// origin-form request it means.
+func originForm(r *http.Request) *http.Request {
+	local := new(http.Request)
+	*local = *r
+	u := *r.URL
+	u.Scheme, u.Host, u.User = "", "", nil
+	local.URL = &u
+	local.RequestURI = u.RequestURI()
+	return local
+}
+
+// origin serves an origin-form request: /health, /metrics, or a base-URL
+// call.
+func (s *Server) origin(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/health":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "OK")
+	case "/metrics":
+		if s.metrics == nil {
+			writeError(w, "", http.StatusNotFound, typeMetricsOff, "conduit: metrics are turned off in this Conduit's config", nil)
+			return
+		}
+		s.metrics.ServeHTTP(w, r)
+	default:
+		if t, ok := s.routes.route(w, r); ok {
+			s.call(w, r, t)
+		}
+	}
+}
+
+// call serves one call to a provider, whichever mode it came by. It is the
+// one place an upgrade is decided: forward mode refuses WebSockets; base-URL
+// mode sends the request on as a plain one (Upgrade is hop-by-hop, so the
+// capture drops it). Then the capture runs it (upstream, tap)
+// and the reply goes to the client.
+func (s *Server) call(w http.ResponseWriter, r *http.Request, t target) {
+	if t.mode == ledger.ModeForward && isWebSocketUpgrade(r.Header) {
+		refuseWebSocket(w, r, t, s.logger)
+		return
+	}
+	writeResponse(w, s.capture.roundTrip(r, t))
+}
+
+// refuse answers a proxy request with a short plain-text error.
+func refuse(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Connection", "close")
+	w.WriteHeader(status)
+	io.WriteString(w, msg)
 }
 
 // Shutdown gracefully closes the decrypted (forward-mode) connections,
@@ -235,10 +375,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // recorded with what they read, and ctx's error is returned. Blind tunnels
 // are not tracked.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.forward.shutdown(ctx)
+	err := s.mitm.shutdown(ctx)
 	if werr := s.capture.inflight.wait(ctx); werr != nil {
 		if aerr := s.capture.inflight.abort(); aerr != nil {
-			s.capture.logger.Error("stopping: "+aerr.Error(), "grace", abortGrace)
+			s.logger.Error("stopping: "+aerr.Error(), "grace", abortGrace)
 		}
 		if err == nil {
 			err = werr
@@ -249,24 +389,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // CloseIdleConnections closes the upstream connections kept for reuse.
 func (s *Server) CloseIdleConnections() {
-	if s.transport != nil {
-		s.transport.CloseIdleConnections()
-	}
+	s.transport.CloseIdleConnections()
 }
-
-// slogPrintf adapts goproxy's Printf logger to slog at debug level: goproxy
-// logs only when Verbose, and then per request.
-type slogPrintf struct{ l *slog.Logger }
-
-func (p slogPrintf) Printf(format string, v ...any) {
-	p.l.Debug(fmt.Sprintf(format, v...), "component", "goproxy")
-}
-
-// clientWriteError marks a failure to write to the client, as opposed to a
-// failure to read from upstream.
-type clientWriteError struct{ err error }
-
-func (e clientWriteError) Error() string { return "writing to client: " + e.err.Error() }
-func (e clientWriteError) Unwrap() error { return e.err }
-
-var _ io.WriterTo = (*tap)(nil)

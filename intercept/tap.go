@@ -16,9 +16,10 @@ const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// tap is a response body that meters what passes through it. Each chunk read
-// from upstream is written (and flushed) to the client before the meter
-// sees it, so metering never delays a byte.
+// tap is a response body that meters what passes through it. It is copied
+// to the client with WriteTo, never read: each chunk read from upstream is
+// written (and flushed) to the client before the meter sees it, so metering
+// never delays a byte.
 //
 // The tap finalizes its call exactly once: at the end of the body, on an
 // upstream read error, or on Close. A Close before the end means the client
@@ -39,7 +40,6 @@ type tap struct {
 	eof       bool
 	readErr   error
 	closed    bool
-	pipe      *io.PipeReader // filteredRead's
 }
 
 // meterSink is where the tap copies the body: a parsers.Meter, possibly
@@ -57,22 +57,8 @@ func newTap(cl *call, body io.ReadCloser, contentEncoding, contentType string) *
 	return &tap{call: cl, body: body, meter: m}
 }
 
-// Read reads from upstream for a caller that does not use WriteTo; the meter
-// sees the bytes before the caller has written them, which costs it at most
-// one parse per read.
-func (t *tap) Read(p []byte) (int, error) {
-	if t.stripUsageEvent {
-		// Filtering needs whole events: serve reads from a pipe fed by WriteTo.
-		return t.filteredRead(p)
-	}
-	n, err := t.body.Read(p)
-	t.observe(p[:n], err)
-	return n, err
-}
-
 // WriteTo copies the body to w, flushing after every write when w can flush,
-// and meters each chunk after the client has it. io.Copy uses it, so both the
-// base-URL handler and goproxy's MITM writer get this path.
+// and meters each chunk after the client has it.
 func (t *tap) WriteTo(w io.Writer) (int64, error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
@@ -214,23 +200,6 @@ func (t *tap) finalize() {
 	eof, readErr := t.eof, t.readErr
 	t.mu.Unlock()
 	t.call.finish(t.meter.Finish(eof), eof, readErr)
-}
-
-// filteredRead is Read for a stripped stream; rare (goproxy and the router
-// use WriteTo), so it favours simplicity: it runs WriteTo into a pipe.
-func (t *tap) filteredRead(p []byte) (int, error) {
-	t.mu.Lock()
-	if t.pipe == nil {
-		pr, pw := io.Pipe()
-		t.pipe = pr
-		go func() {
-			_, err := t.WriteTo(pw)
-			pw.CloseWithError(err)
-		}()
-	}
-	pr := t.pipe
-	t.mu.Unlock()
-	return pr.Read(p)
 }
 
 // filterMaxEvent bounds the events the usage filter holds back: OpenAI's
