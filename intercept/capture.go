@@ -26,7 +26,7 @@ import (
 // capture serves both modes.
 type capture struct {
 	transport      http.RoundTripper
-	timeouts       Timeouts // resolved: every field set
+	timeouts       Timeouts // resolved: every field set, Drain not nil
 	record         func(ledger.Record)
 	logger         *slog.Logger
 	maxRequestBody int64
@@ -254,7 +254,7 @@ func (cl *call) clientLeft() {
 	}
 	cl.clientGone = true
 	cl.goneFlag.Store(true)
-	cl.drainTimer = time.AfterFunc(cl.c.timeouts.Drain, cl.cancel)
+	cl.drainTimer = time.AfterFunc(*cl.c.timeouts.Drain, cl.cancel)
 	if cl.c.onClientLeft != nil {
 		cl.c.onClientLeft()
 	}

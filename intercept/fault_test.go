@@ -237,7 +237,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // client_cancelled with the usage that arrived.
 func TestFaultClientLeavesDrainBounded(t *testing.T) {
 	up := newBlockingStream()
-	drain := func(o *Options) { o.Timeouts.Drain = 100 * time.Millisecond }
+	drain := func(o *Options) { o.Timeouts.Drain = new(100 * time.Millisecond) }
 	bh := newHarness(t, harnessConfig{upstream: up, options: drain})
 	fh := newFwdHarness(t, fwdConfig{upstream: up, options: drain})
 	c := calls[6]
@@ -286,7 +286,7 @@ func (u *hangUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // which nobody is sent).
 func TestFaultClientLeavesBeforeHeaders(t *testing.T) {
 	up := newHangUpstream()
-	h := newHarness(t, harnessConfig{upstream: up, options: func(o *Options) { o.Timeouts.Drain = 50 * time.Millisecond }})
+	h := newHarness(t, harnessConfig{upstream: up, options: func(o *Options) { o.Timeouts.Drain = new(50 * time.Millisecond) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", h.proxyURL+"/openai/v1/chat/completions", strings.NewReader(calls[0].body))
 	req.Header = hdr("Authorization", auth)
@@ -387,7 +387,7 @@ func silentTLS(t *testing.T) string {
 func TestFaultUpstreamTimeouts(t *testing.T) {
 	// Short, but with room for a loaded machine: the trickling body's
 	// headers must arrive within ResponseHeader for its case to mean much.
-	short := Timeouts{Connect: 300 * time.Millisecond, ResponseHeader: time.Second, Total: 1500 * time.Millisecond, Drain: -1}
+	short := Timeouts{Connect: 300 * time.Millisecond, ResponseHeader: time.Second, Total: 1500 * time.Millisecond, Drain: new(time.Duration(0))}
 	tests := []struct {
 		name     string
 		upstream http.Handler // nil: the fake

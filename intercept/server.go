@@ -31,14 +31,16 @@ type Provider struct {
 	InjectStreamUsage bool
 }
 
-// Timeouts bound each call. Zero values take the defaults.
+// Timeouts bound each call. Zero durations take the defaults.
 type Timeouts struct {
 	Connect        time.Duration // dial and TLS handshake; default 30 s
 	ResponseHeader time.Duration // request sent → response headers; default 30 s
 	Total          time.Duration // the whole call, body included; default 10 min
 	// Drain is how long an abandoned response is still read for its final
-	// usage after the client left; default 60 s. Negative: not at all.
-	Drain time.Duration
+	// usage after the client left. Nil: the default, 60 s. Zero: not at
+	// all — the upstream request is cancelled as soon as the client
+	// leaves. (A pointer, because zero is a choice here, not "unset".)
+	Drain *time.Duration
 }
 
 // Defaults for Options.
@@ -179,10 +181,12 @@ func (t Timeouts) resolve() (Timeouts, error) {
 	t.ResponseHeader = orDefault(t.ResponseHeader, defaultResponseHeader)
 	t.Total = orDefault(t.Total, defaultTotal)
 	switch {
-	case t.Drain == 0:
-		t.Drain = defaultDrain
-	case t.Drain < 0:
-		t.Drain = 0
+	case t.Drain == nil:
+		t.Drain = new(defaultDrain)
+	case *t.Drain < 0:
+		return t, fmt.Errorf("intercept: drain timeout %s is negative (zero: no drain)", *t.Drain)
+	default:
+		t.Drain = new(*t.Drain) // the caller's variable may change later
 	}
 	return t, nil
 }

@@ -45,19 +45,18 @@ func TestConfigMITMHosts(t *testing.T) {
 }
 
 // TestInterceptTimeouts guards the one place where [timeouts] meets
-// intercept: drain = "0s" (NoDrain) must reach intercept as "no drain",
-// never as its zero, which means "the default".
+// intercept: drain = "0s" (NoDrain) must reach intercept as a drain of zero
+// (none), and every drain as set, never as nil (intercept's default).
 func TestInterceptTimeouts(t *testing.T) {
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	tests := []struct {
-		name    string
-		table   string
-		drain   time.Duration // what intercept is given
-		noDrain bool          // intercept is told not to drain
+		name  string
+		table string
+		drain time.Duration // what intercept is given; zero: no drain
 	}{
-		{"default", "", time.Minute, false},
-		{"no drain", "[timeouts]\ndrain = \"0s\"\n", 0, true},
-		{"drain set", "[timeouts]\ndrain = \"5s\"\nconnect = \"2s\"\nresponse_header = \"3s\"\ntotal = \"4s\"\n", 5 * time.Second, false},
+		{"default", "", time.Minute},
+		{"no drain", "[timeouts]\ndrain = \"0s\"\n", 0},
+		{"drain set", "[timeouts]\ndrain = \"5s\"\nconnect = \"2s\"\nresponse_header = \"3s\"\ntotal = \"4s\"\n", 5 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,12 +65,11 @@ func TestInterceptTimeouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := interceptTimeouts(cfg.Timeouts)
-			if tt.noDrain {
-				if got.Drain >= 0 {
-					t.Errorf("drain = %v, want intercept's no-drain (negative)", got.Drain)
-				}
-			} else if got.Drain != tt.drain {
-				t.Errorf("drain = %v, want %v", got.Drain, tt.drain)
+			if got.Drain == nil {
+				t.Fatalf("drain not set, want %v", tt.drain)
+			}
+			if *got.Drain != tt.drain {
+				t.Errorf("drain = %v, want %v", *got.Drain, tt.drain)
 			}
 			if got.Connect != cfg.Timeouts.Connect || got.ResponseHeader != cfg.Timeouts.ResponseHeader || got.Total != cfg.Timeouts.Total {
 				t.Errorf("timeouts = %+v, from %+v", got, cfg.Timeouts)

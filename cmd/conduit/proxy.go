@@ -234,10 +234,9 @@ func newPricer(cfg *config.Config) (*pricing.Pricer, error) {
 	return p, nil
 }
 
+// interceptTimeouts passes the config's timeouts on: the config has
+// filled in every default, and its drain of zero (NoDrain) is intercept's
+// zero: no drain.
 func interceptTimeouts(t config.Timeouts) intercept.Timeouts {
-	drain := t.Drain
-	if t.NoDrain {
-		drain = -1 // intercept: negative means no drain; zero means its default
-	}
-	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: drain}
+	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: new(t.Drain)}
 }

@@ -89,7 +89,7 @@ func serveConduit(args []string, stdout io.Writer) error {
 	}
 	srv, err := intercept.New(intercept.Options{
 		Providers: providers,
-		Timeouts:  intercept.Timeouts{Drain: -1},
+		Timeouts:  intercept.Timeouts{Drain: new(time.Duration(0))},
 		Logger:    logger,
 		Record: func(rec ledger.Record) {
 			pricer.Price(&rec)
