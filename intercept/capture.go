@@ -27,6 +27,7 @@ import (
 type capture struct {
 	transport      http.RoundTripper
 	timeouts       Timeouts // resolved: every field set, Drain not nil
+	admit          func(*http.Request, ledger.Record) *Refusal
 	record         func(ledger.Record)
 	logger         *slog.Logger
 	maxRequestBody int64
@@ -47,8 +48,8 @@ var errRequestTooLarge = errors.New("request body too large")
 
 // roundTrip sends req to t and returns the reply for the client, whose body
 // the caller must copy and Close. It never fails: an upstream that cannot be
-// reached, times out or refuses becomes a JSON error in the provider's
-// shape, and is recorded like any other call.
+// reached, times out or refuses, or a call that Admit refuses, becomes a
+// JSON error in the provider's shape, and is recorded like any other call.
 func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	api := t.provider.API
 	ep := parsers.Classify(api, req.Method, t.url.Path)
@@ -65,6 +66,11 @@ func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	}
 	cl.rec.RequestModel = cl.rec.Model
 	cl.rec.Stream = preq.Stream || ep.Stream
+	if c.admit != nil {
+		if no := c.admit(req, cl.rec); no != nil {
+			return cl.refused(no)
+		}
+	}
 
 	out, err := http.NewRequestWithContext(cl.ctx, req.Method, t.url.String(), body.reader)
 	if err != nil {

@@ -58,6 +58,13 @@ type Options struct {
 	Timeouts  Timeouts
 	// MaxRequestBody caps request bodies; default DefaultMaxRequestBody.
 	MaxRequestBody int64
+	// Admit, if set, is asked before each call goes upstream, once its
+	// request has been read: rec is the call's record so far (provider,
+	// endpoint, mode, model, stream, client, tags). A non-nil Refusal
+	// answers the call at once and records it (see Refusal); nothing is
+	// sent upstream. It runs on the call's goroutine, so it must not block.
+	// Nil: every call goes upstream.
+	Admit func(r *http.Request, rec ledger.Record) *Refusal
 	// Record receives every call's record once the call has ended. It runs
 	// on the call's goroutine, so it must not block. Nil: records are only
 	// logged.
@@ -90,7 +97,7 @@ type Options struct {
 //	  CONNECT       → connect: refused │ mitm.serve → decrypted → call │ relay (blind tunnel)
 //	  absolute-form → absolute: origin (aimed at Conduit) │ call │ refused │ relay (forwarded as is)
 //	  origin-form   → origin: /health │ /metrics │ routes.route → call
-//	call → (a WebSocket upgrade is decided here) → capture.roundTrip (upstream, tap) → writeResponse
+//	call → (a WebSocket upgrade is decided here) → capture.roundTrip (Admit, upstream, tap) → writeResponse
 type Server struct {
 	auth    *ProxyAuth // nil: forward mode asks for no credential
 	self    *selfAddrs
@@ -137,6 +144,7 @@ func New(opts Options) (*Server, error) {
 	capture := &capture{
 		transport:      transport,
 		timeouts:       t,
+		admit:          opts.Admit,
 		record:         opts.Record,
 		logger:         logger,
 		maxRequestBody: orDefault(opts.MaxRequestBody, DefaultMaxRequestBody),
@@ -348,7 +356,7 @@ func (s *Server) origin(w http.ResponseWriter, r *http.Request) {
 // call serves one call to a provider, whichever mode it came by. It is the
 // one place an upgrade is decided: forward mode refuses WebSockets; base-URL
 // mode sends the request on as a plain one (Upgrade is hop-by-hop, so the
-// capture drops it). Then the capture runs it (upstream, tap)
+// capture drops it). Then the capture runs it (admission, upstream, tap)
 // and the reply goes to the client.
 func (s *Server) call(w http.ResponseWriter, r *http.Request, t target) {
 	if t.mode == ledger.ModeForward && isWebSocketUpgrade(r.Header) {
