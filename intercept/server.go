@@ -141,7 +141,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	transport := newTransport(t, opts.Upstream)
-	capture := &capture{
+	calls := &capture{
 		transport:      transport,
 		timeouts:       t,
 		admit:          opts.Admit,
@@ -175,7 +175,7 @@ func New(opts Options) (*Server, error) {
 		metrics:   opts.Metrics,
 		logger:    logger,
 		transport: transport,
-		capture:   capture,
+		capture:   calls,
 		routes:    routes,
 		hosts:     hosts,
 		mitm:      newMITM(fw.CA, logger),
