@@ -191,6 +191,7 @@ type call struct {
 	rec   ledger.Record
 	start time.Time
 	sent  time.Time
+	reply reply // the client's answer, which roundTrip returns (part of the call: no allocation of its own)
 
 	mu         sync.Mutex
 	clientGone bool
@@ -280,14 +281,14 @@ func (cl *call) wrap(resp *http.Response) *reply {
 	cl.rec.RequestID = firstHeader(resp.Header, "X-Request-Id", "Request-Id")
 	ct := resp.Header.Get("Content-Type")
 	t := newTap(cl, resp.Body, resp.Header.Get("Content-Encoding"), ct)
-	rep := &reply{status: resp.StatusCode, header: resp.Header, length: resp.ContentLength, body: t, fullDuplex: cl.streamsRequestBody}
+	cl.reply = reply{status: resp.StatusCode, header: resp.Header, length: resp.ContentLength, body: t, fullDuplex: cl.streamsRequestBody}
 	if cl.injected && resp.StatusCode/100 == 2 && isEventStream(ct) {
 		t.stripUsageEvent = true
 		// Dropping an event changes the length.
-		rep.length = -1
+		cl.reply.length = -1
 		resp.Header.Del("Content-Length")
 	}
-	return rep
+	return &cl.reply
 }
 
 func firstHeader(h http.Header, names ...string) string {
@@ -376,7 +377,8 @@ func (cl *call) errorResponse(status int, typ, msg string) *reply {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Conduit-Error", typ)
-	return &reply{status: status, header: h, length: int64(len(body)), body: fixedBody{bytes.NewReader(body)}}
+	cl.reply = reply{status: status, header: h, length: int64(len(body)), body: fixedBody{bytes.NewReader(body)}}
+	return &cl.reply
 }
 
 // finish completes the record from what the meter read and hands it on.
