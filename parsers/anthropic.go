@@ -1,11 +1,13 @@
 package parsers
 
 import (
-	"github.com/valohai/conduit/sse"
+	"bytes"
+
 	"github.com/valyala/fastjson"
 )
 
-// Anthropic Messages (PROTOCOLS A4), mirroring the SDK's accumulation.
+// anthropicFormat reads Anthropic Messages (PROTOCOLS A4), mirroring the
+// SDK's accumulation.
 //
 // The stream starts from message_start.message.usage, the only place with
 // the cache_creation 5m/1h split and service_tier; every message_delta
@@ -15,53 +17,111 @@ import (
 // marks the call failed and keeps what usage arrived. Content deltas and
 // pings are skipped without parsing.
 //
+// input_tokens is only the uncached part: the input total adds
+// cache_creation_input_tokens (the writes) and cache_read_input_tokens.
+//
+// usage.iterations, when present (server-side compaction, an advisor tool,
+// a server-side fallback), lists every sampling step the call ran, each
+// with its own counts and, for advisor and fallback steps, its own model.
+// The top-level counts then cover only the message steps, while all of
+// them are billed: the call's counts are the sums over the iterations,
+// each kept in Usage.Iterations to be priced at its model. The latest
+// non-null list wins, like every other member (the stream's last
+// message_delta carries the whole list).
+//
+// A server-side fallback answers with another model than the one
+// message_start named: a "fallback" content block names it (to.model), and
+// a fallback_message iteration carries it. The last model named wins.
+//
 // Usage.Raw for Anthropic is a merged object: the message_start usage with
 // each later usage's non-null members replacing (or, if new, appending)
 // the members of the same name, in first-seen order. For a non-streaming
 // body it is that body's usage object.
+type anthropicFormat struct {
+	anthropicCounts
+	thinking count
+	// iters is the last usage.iterations list read; itersBad says what was
+	// wrong with it, if anything.
+	iters    []anthropicIteration
+	itersBad count
+	merged   []rawMember
+}
 
-func (m *Meter) anthropicEvent(ev *sse.Event) {
-	switch string(ev.Type) {
-	case "content_block_delta", "content_block_start", "content_block_stop", "ping":
+// anthropicCounts are the counts of one usage object or iteration.
+type anthropicCounts struct {
+	input, cacheWrite, cacheRead, cw5m, cw1h, output count
+}
+
+// anthropicIteration is one entry of usage.iterations.
+type anthropicIteration struct {
+	typ, model []byte
+	anthropicCounts
+}
+
+// rawMember is one member of Anthropic's merged usage object.
+type rawMember struct {
+	key string
+	val []byte
+}
+
+// maxIterations bounds usage.iterations: real calls run a handful of
+// steps; a longer list is flagged rather than kept without limit.
+const maxIterations = 256
+
+// fallbackMarker is in the data of a content_block_start that opens a
+// fallback block: only those are parsed.
+var fallbackMarker = []byte(`"fallback"`)
+
+func (f *anthropicFormat) event(m *Meter, name, data []byte, oversize bool) {
+	switch string(name) {
+	case "content_block_start":
+		if !bytes.Contains(data, fallbackMarker) {
+			return
+		}
+	case "content_block_delta", "content_block_stop", "ping":
 		return
 	}
-	if ev.Oversize {
-		m.tail(ev.Data)
-		if string(ev.Type) == "message_stop" {
+	if oversize {
+		m.tail(data)
+		if string(name) == "message_stop" {
 			m.terminal = true
 		}
 		return
 	}
-	v := m.parse(ev.Data)
+	v := m.parse(data)
 	if v == nil {
-		if string(ev.Type) == "error" {
-			m.failText("error", ev.Data)
+		if string(name) == "error" {
+			m.failText("error", data)
 		}
 		return
 	}
-	typ := str(v.Get("type"))
+	typ := str(get(v, "type"))
 	if len(typ) == 0 {
-		typ = ev.Type
+		typ = name
 	}
 	switch string(typ) {
 	case "message_start":
-		msg := v.Get("message")
-		if msg == nil || msg.Type() != fastjson.TypeObject {
+		msg := get(v, "message")
+		if !isObject(msg) {
 			return
 		}
-		m.setModel(msg.Get("model"))
-		m.setID(msg.Get("id"))
-		if u := msg.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
-			m.anthropicUsage(u)
+		m.setModel(get(msg, "model"))
+		m.setID(get(msg, "id"))
+		if u := get(msg, "usage"); isObject(u) {
+			f.readUsage(m, u)
+		}
+	case "content_block_start":
+		if b := get(v, "content_block"); string(str(get(b, "type"))) == "fallback" {
+			m.setModel(get(b, "to", "model"))
 		}
 	case "message_delta":
-		if u := v.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
-			m.anthropicUsage(u)
+		if u := get(v, "usage"); isObject(u) {
+			f.readUsage(m, u)
 		}
 	case "message_stop":
 		m.terminal = true
 	case "error":
-		if e := v.Get("error"); e != nil && e.Type() == fastjson.TypeObject {
+		if e := get(v, "error"); isObject(e) {
 			m.fail(e)
 		} else {
 			m.fail(v)
@@ -69,30 +129,93 @@ func (m *Meter) anthropicEvent(ev *sse.Event) {
 	}
 }
 
-// anthropicObject reads a non-streaming body: a message, or an error.
-func (m *Meter) anthropicObject(v *fastjson.Value) {
-	if string(str(v.Get("type"))) == "error" {
-		m.fail(v.Get("error"))
+// object reads a non-streaming body: a message, or an error.
+func (f *anthropicFormat) object(m *Meter, v *fastjson.Value) {
+	if string(str(get(v, "type"))) == "error" {
+		m.fail(get(v, "error"))
 		return
 	}
-	m.setModel(v.Get("model"))
-	m.setID(v.Get("id"))
-	if u := v.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
-		m.anthropicUsage(u)
+	m.setModel(get(v, "model"))
+	m.setID(get(v, "id"))
+	if u := get(v, "usage"); isObject(u) {
+		f.readUsage(m, u)
 	}
 }
 
-// anthropicUsage applies one usage object: each count it carries (non-null)
-// replaces the one held.
-func (m *Meter) anthropicUsage(u *fastjson.Value) {
-	m.set(sAnthInput, u.Get("input_tokens"))
-	m.set(sCacheWrite, u.Get("cache_creation_input_tokens"))
-	m.set(sAnthRead, u.Get("cache_read_input_tokens"))
-	m.set(sCW5m, u.Get("cache_creation", "ephemeral_5m_input_tokens"))
-	m.set(sCW1h, u.Get("cache_creation", "ephemeral_1h_input_tokens"))
-	m.set(sOutput, u.Get("output_tokens"))
-	m.set(sReasoning, u.Get("output_tokens_details", "thinking_tokens"))
-	m.mergeRaw(u)
+func (*anthropicFormat) usageKey() string { return "usage" }
+
+// readUsage applies one usage object: each count it carries (non-null)
+// replaces the one held, and so does its iterations list.
+func (f *anthropicFormat) readUsage(m *Meter, u *fastjson.Value) {
+	f.anthropicCounts.read(u, &usageNames)
+	f.thinking.set(get(u, "output_tokens_details", "thinking_tokens"), "output_tokens_details.thinking_tokens")
+	if it := get(u, "iterations"); it != nil && it.Type() != fastjson.TypeNull {
+		f.readIterations(m, it)
+	}
+	f.mergeRaw(u)
+}
+
+// anthropicNames are the members of a usage object or iteration, as a
+// problem's report names them.
+type anthropicNames struct {
+	input, cacheWrite, cacheRead, cw5m, cw1h, output string
+}
+
+var (
+	usageNames = anthropicNames{"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+		"cache_creation.ephemeral_5m_input_tokens", "cache_creation.ephemeral_1h_input_tokens", "output_tokens"}
+	iterationNames = anthropicNames{"iterations[].input_tokens", "iterations[].cache_creation_input_tokens",
+		"iterations[].cache_read_input_tokens", "iterations[].cache_creation.ephemeral_5m_input_tokens",
+		"iterations[].cache_creation.ephemeral_1h_input_tokens", "iterations[].output_tokens"}
+)
+
+// read reads the counts of one usage object or iteration.
+func (c *anthropicCounts) read(u *fastjson.Value, n *anthropicNames) {
+	c.input.set(get(u, "input_tokens"), n.input)
+	c.cacheWrite.set(get(u, "cache_creation_input_tokens"), n.cacheWrite)
+	c.cacheRead.set(get(u, "cache_read_input_tokens"), n.cacheRead)
+	if cc := get(u, "cache_creation"); cc != nil {
+		c.cw5m.set(get(cc, "ephemeral_5m_input_tokens"), n.cw5m)
+		c.cw1h.set(get(cc, "ephemeral_1h_input_tokens"), n.cw1h)
+	}
+	c.output.set(get(u, "output_tokens"), n.output)
+}
+
+// readIterations replaces the iterations held with the list it.
+func (f *anthropicFormat) readIterations(m *Meter, it *fastjson.Value) {
+	const name = "iterations"
+	f.iters, f.itersBad = f.iters[:0], count{}
+	items, err := it.Array()
+	switch {
+	case err != nil:
+		f.itersBad.fail(notAnArray, name)
+		return
+	case len(items) > maxIterations:
+		f.itersBad.fail(tooManyItems, name)
+		return
+	}
+	for _, x := range items {
+		if !isObject(x) {
+			f.iters = f.iters[:0]
+			f.itersBad.fail(notAnObject, name)
+			return
+		}
+		// Reuse the entry's buffers from an earlier list.
+		if len(f.iters) < cap(f.iters) {
+			f.iters = f.iters[:len(f.iters)+1]
+		} else {
+			f.iters = append(f.iters, anthropicIteration{})
+		}
+		e := &f.iters[len(f.iters)-1]
+		*e = anthropicIteration{
+			typ:   append(e.typ[:0], str(get(x, "type"))...),
+			model: append(e.model[:0], str(get(x, "model"))...),
+		}
+		e.anthropicCounts.read(x, &iterationNames)
+		if string(e.typ) == "fallback_message" {
+			m.setModel(get(x, "model"))
+		}
+	}
 }
 
 // maxMergedMembers bounds the merged usage object (Anthropic's has about
@@ -100,7 +223,7 @@ func (m *Meter) anthropicUsage(u *fastjson.Value) {
 const maxMergedMembers = 64
 
 // mergeRaw folds u's non-null members into the merged raw usage object.
-func (m *Meter) mergeRaw(u *fastjson.Value) {
+func (f *anthropicFormat) mergeRaw(u *fastjson.Value) {
 	o, err := u.Object()
 	if err != nil {
 		return
@@ -109,25 +232,25 @@ func (m *Meter) mergeRaw(u *fastjson.Value) {
 		if v.Type() == fastjson.TypeNull {
 			return
 		}
-		for i := range m.merged {
-			if m.merged[i].key == string(k) {
-				m.merged[i].val = v.MarshalTo(m.merged[i].val[:0])
+		for i := range f.merged {
+			if f.merged[i].key == string(k) {
+				f.merged[i].val = v.MarshalTo(f.merged[i].val[:0])
 				return
 			}
 		}
-		if len(m.merged) < maxMergedMembers {
-			m.merged = append(m.merged, rawMember{key: string(k), val: v.MarshalTo(nil)})
+		if len(f.merged) < maxMergedMembers {
+			f.merged = append(f.merged, rawMember{key: string(k), val: v.MarshalTo(nil)})
 		}
 	})
 }
 
 // mergedRaw returns the merged usage object as JSON (nil if none).
-func (m *Meter) mergedRaw() []byte {
-	if len(m.merged) == 0 {
+func (f *anthropicFormat) mergedRaw() []byte {
+	if len(f.merged) == 0 {
 		return nil
 	}
 	out := []byte{'{'}
-	for i, kv := range m.merged {
+	for i, kv := range f.merged {
 		if i > 0 {
 			out = append(out, ',')
 		}
@@ -136,4 +259,66 @@ func (m *Meter) mergedRaw() []byte {
 		out = append(out, kv.val...)
 	}
 	return append(out, '}')
+}
+
+func (f *anthropicFormat) fill(r *Result) (seen, inputKnown bool) {
+	var t tally
+	cs := f.anthropicCounts.all()
+	t.add(cs[:]...)
+	t.add(&f.thinking, &f.itersBad)
+	u := &r.Usage
+	if len(f.iters) > 0 {
+		u.Iterations = make([]Iteration, len(f.iters))
+		for i := range f.iters {
+			e := &f.iters[i]
+			cs := e.all()
+			t.add(cs[:]...)
+			it := e.normalize()
+			it.Type, it.Model = string(e.typ), string(e.model)
+			if it.Model == "" {
+				it.Model = r.Model
+			}
+			u.Iterations[i] = it
+			u.InputTokens += it.InputTokens
+			u.CachedInputTokens += it.CachedInputTokens
+			u.CacheWriteTokens += it.CacheWriteTokens
+			u.CacheWrite5mTokens += it.CacheWrite5mTokens
+			u.CacheWrite1hTokens += it.CacheWrite1hTokens
+			u.OutputTokens += it.OutputTokens
+		}
+		inputKnown = true
+	} else {
+		it := f.normalize()
+		u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens = it.InputTokens, it.CachedInputTokens, it.CacheWriteTokens
+		u.CacheWrite5mTokens, u.CacheWrite1hTokens = it.CacheWrite5mTokens, it.CacheWrite1hTokens
+		u.OutputTokens = it.OutputTokens
+		inputKnown = f.input.ok || f.cacheWrite.ok || f.cacheRead.ok
+	}
+	u.ReasoningTokens = f.thinking.v
+	u.Raw = f.mergedRaw()
+	r.Invalid = t.problem
+	return t.seen, inputKnown
+}
+
+// all lists the counts, for a tally.
+func (c *anthropicCounts) all() [6]*count {
+	return [...]*count{&c.input, &c.cacheWrite, &c.cacheRead, &c.cw5m, &c.cw1h, &c.output}
+}
+
+// normalize gives the counts Usage's meanings: the writes are
+// cache_creation_input_tokens, or the sum of the 5m and 1h writes when
+// only those are sent, and the input total adds writes and reads to the
+// uncached input_tokens.
+func (c *anthropicCounts) normalize() Iteration {
+	var it Iteration
+	it.CachedInputTokens = c.cacheRead.v
+	it.CacheWriteTokens = c.cacheWrite.v
+	if !c.cacheWrite.ok {
+		it.CacheWriteTokens = c.cw5m.v + c.cw1h.v
+	}
+	it.InputTokens = c.input.v + it.CacheWriteTokens + it.CachedInputTokens
+	it.CacheWrite5mTokens = min(c.cw5m.v, it.CacheWriteTokens)
+	it.CacheWrite1hTokens = min(c.cw1h.v, it.CacheWriteTokens-it.CacheWrite5mTokens)
+	it.OutputTokens = c.output.v
+	return it
 }

@@ -3,6 +3,7 @@ package parsers
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -117,7 +118,7 @@ func TestMeterAnthropic(t *testing.T) {
 // TestMeterAnthropicMergedRawBounded guards that many distinct usage keys
 // cannot grow the merged raw object without limit.
 func TestMeterAnthropicMergedRawBounded(t *testing.T) {
-	m := NewMeter(msgEP, "text/event-stream", Request{})
+	m := newTestMeter(msgEP, "text/event-stream", Request{})
 	m.Write([]byte(anthStart(`{"input_tokens":1,"output_tokens":1}`) + "\n\n"))
 	for i := range 500 {
 		m.Write(fmt.Appendf(nil, "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":%d,\"k%d\":1}}\n\n", i, i))
@@ -130,4 +131,136 @@ func TestMeterAnthropicMergedRawBounded(t *testing.T) {
 	if len(obj) > maxMergedMembers || r.OutputTokens != 499 {
 		t.Errorf("%d members, output %d", len(obj), r.OutputTokens)
 	}
+}
+
+// TestMeterAnthropicIterations guards usage.iterations: the call's counts
+// are the sums over every iteration (the top-level counts cover only the
+// message iterations), each iteration kept with its type and model, in
+// bodies and in streams, the latest list winning.
+func TestMeterAnthropicIterations(t *testing.T) {
+	stop := anthEvent("message_stop", `{"type":"message_stop"}`)
+	// The compaction documentation's own example: the top level says
+	// 45000/1234, the iterations 180000/3500 and 23000/1000.
+	compaction := `"usage":{"input_tokens":45000,"output_tokens":1234,"iterations":[` +
+		`{"type":"compaction","input_tokens":180000,"output_tokens":3500},` +
+		`{"type":"message","input_tokens":23000,"output_tokens":1000}]}`
+	advisor := `[{"type":"message","input_tokens":100,"cache_read_input_tokens":2000,"cache_creation_input_tokens":0,"output_tokens":40},` +
+		`{"type":"advisor_message","model":"claude-opus-4-6","input_tokens":300,"cache_read_input_tokens":0,"cache_creation_input_tokens":500,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":500},"output_tokens":80},` +
+		`{"type":"message","input_tokens":150,"cache_read_input_tokens":2100,"cache_creation_input_tokens":10,"output_tokens":200}]`
+	advisorIters := []Iteration{
+		{Type: "message", Model: anthModel, InputTokens: 2100, CachedInputTokens: 2000, OutputTokens: 40},
+		{Type: "advisor_message", Model: "claude-opus-4-6", InputTokens: 800, CacheWriteTokens: 500, CacheWrite1hTokens: 500, OutputTokens: 80},
+		{Type: "message", Model: anthModel, InputTokens: 2260, CachedInputTokens: 2100, CacheWriteTokens: 10, OutputTokens: 200},
+	}
+	advisorUsage := Usage{Seen: true, InputTokens: 2100 + 800 + 2260, CachedInputTokens: 4100, CacheWriteTokens: 510,
+		CacheWrite1hTokens: 500, OutputTokens: 320, Iterations: advisorIters}
+	runMeterCases(t, []meterCase{
+		{
+			name: "body with a compaction iteration",
+			ep:   msgEP, ct: "application/json",
+			body: `{"id":"msg_1","type":"message","model":"claude-opus-4-6","content":[{"type":"compaction","content":"summary"}],"stop_reason":"compaction",` + compaction + `}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 203000, OutputTokens: 4500, Iterations: []Iteration{
+				{Type: "compaction", Model: "claude-opus-4-6", InputTokens: 180000, OutputTokens: 3500},
+				{Type: "message", Model: "claude-opus-4-6", InputTokens: 23000, OutputTokens: 1000},
+			}}, Model: "claude-opus-4-6", ResponseID: "msg_1", Terminal: true},
+			raw: compaction[len(`"usage":`):],
+		},
+		{
+			name: "stream: the advisor's iterations on message_delta, priced at their model",
+			ep:   msgEP, ct: "text/event-stream",
+			body: anthStream(anthStart(`{"input_tokens":100,"cache_read_input_tokens":2000,"cache_creation_input_tokens":0,"output_tokens":1}`),
+				anthEvent("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":250,"cache_read_input_tokens":4100,"cache_creation_input_tokens":10,"output_tokens":240,"iterations":`+advisor+`}}`),
+				stop),
+			want: Result{Usage: advisorUsage, Model: anthModel, ResponseID: anthID, Terminal: true},
+		},
+		{
+			name: "stream: a later list replaces the one on message_start; a null list changes nothing",
+			ep:   msgEP, ct: "text/event-stream",
+			body: anthStream(anthStart(`{"input_tokens":5,"output_tokens":1,"iterations":[{"type":"compaction","input_tokens":999,"output_tokens":9}]}`),
+				anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":240,"iterations":`+advisor+`}}`),
+				anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":240,"iterations":null}}`),
+				stop),
+			want: Result{Usage: advisorUsage, Model: anthModel, ResponseID: anthID, Terminal: true},
+		},
+		{
+			name: "no iterations: the top-level counts",
+			ep:   msgEP, ct: "application/json",
+			body: `{"id":"m","type":"message","model":"claude-opus-4-6","usage":{"input_tokens":45000,"output_tokens":1234}}`,
+			want: Result{Usage: usage(45000, 0, 0, 1234, 0), Model: "claude-opus-4-6", ResponseID: "m", Terminal: true},
+		},
+		{
+			name: "an invalid count in an iteration",
+			ep:   msgEP, ct: "application/json",
+			body: `{"id":"m","type":"message","model":"c","usage":{"input_tokens":5,"output_tokens":1,"iterations":[{"type":"compaction","input_tokens":-180000,"output_tokens":3500},{"type":"message","input_tokens":5,"output_tokens":1}]}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 5, OutputTokens: 3501, Iterations: []Iteration{
+				{Type: "compaction", Model: "c", OutputTokens: 3500},
+				{Type: "message", Model: "c", InputTokens: 5, OutputTokens: 1},
+			}}, Model: "c", ResponseID: "m", Terminal: true, Invalid: "iterations[].input_tokens: negative"},
+		},
+		{
+			name: "iterations that are not a list of objects",
+			ep:   msgEP, ct: "application/json",
+			body: `{"id":"m","type":"message","model":"c","usage":{"input_tokens":5,"output_tokens":1,"iterations":[{"type":"message","input_tokens":5},7]}}`,
+			want: Result{Usage: usage(5, 0, 0, 1, 0), Model: "c", ResponseID: "m", Terminal: true, Invalid: "iterations: an entry is not an object"},
+		},
+	})
+}
+
+// TestMeterAnthropicTooManyIterations guards the bound on the list kept.
+func TestMeterAnthropicTooManyIterations(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"type":"message","model":"c","usage":{"input_tokens":1,"output_tokens":1,"iterations":[`)
+	for i := range maxIterations + 1 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"type":"message","input_tokens":1,"output_tokens":1}`)
+	}
+	b.WriteString(`]}}`)
+	m := newTestMeter(msgEP, "application/json", Request{})
+	m.Write([]byte(b.String()))
+	r := m.Finish(true)
+	if r.Invalid != "iterations: too many entries" || r.Iterations != nil || r.InputTokens != 1 {
+		t.Errorf("got %s", resultString(r))
+	}
+}
+
+// TestMeterAnthropicFallbackModel guards that the model that answered is
+// the one recorded when a server-side fallback serves the response: the
+// stream's fallback block and fallback_message iteration name it after
+// message_start named the requested one.
+func TestMeterAnthropicFallbackModel(t *testing.T) {
+	iters := `[{"type":"message","model":"claude-opus-5","input_tokens":20,"output_tokens":0},{"type":"fallback_message","model":"claude-sonnet-5","input_tokens":20,"output_tokens":30}]`
+	want := Usage{Seen: true, InputTokens: 40, OutputTokens: 30, Iterations: []Iteration{
+		{Type: "message", Model: "claude-opus-5", InputTokens: 20},
+		{Type: "fallback_message", Model: "claude-sonnet-5", InputTokens: 20, OutputTokens: 30},
+	}}
+	start := anthEvent("message_start", `{"type":"message_start","message":{"id":"msg_f","model":"claude-opus-5","usage":{"input_tokens":20,"output_tokens":1}}}`)
+	block := anthEvent("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"fallback","from":{"model":"claude-opus-5"},"to":{"model":"claude-sonnet-5"}}}`)
+	runMeterCases(t, []meterCase{
+		{
+			name: "stream: the fallback block names the model",
+			ep:   msgEP, ct: "text/event-stream",
+			body: sseBody(start, block, anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":30}}`), anthEvent("message_stop", `{"type":"message_stop"}`)),
+			want: Result{Usage: usage(20, 0, 0, 30, 0), Model: "claude-sonnet-5", ResponseID: "msg_f", Terminal: true},
+		},
+		{
+			name: "stream: the fallback_message iteration names it",
+			ep:   msgEP, ct: "text/event-stream",
+			body: sseBody(start, anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":30,"iterations":`+iters+`}}`), anthEvent("message_stop", `{"type":"message_stop"}`)),
+			want: Result{Usage: want, Model: "claude-sonnet-5", ResponseID: "msg_f", Terminal: true},
+		},
+		{
+			name: "body: the fallback_message iteration names it",
+			ep:   msgEP, ct: "application/json",
+			body: `{"id":"msg_f","type":"message","model":"claude-opus-5","usage":{"input_tokens":20,"output_tokens":30,"iterations":` + iters + `}}`,
+			want: Result{Usage: want, Model: "claude-sonnet-5", ResponseID: "msg_f", Terminal: true},
+		},
+		{
+			name: "a text block that mentions a fallback changes nothing",
+			ep:   msgEP, ct: "text/event-stream",
+			body: sseBody(start, anthEvent("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"\"fallback\""}}`), anthEvent("message_stop", `{"type":"message_stop"}`)),
+			want: Result{Usage: usage(20, 0, 0, 1, 0), Model: "claude-opus-5", ResponseID: "msg_f", Terminal: true},
+		},
+	})
 }

@@ -10,6 +10,15 @@
 // provider's api setting, the upstream host and the request path, never by
 // guessing at the body.
 //
+// Layout: each API format is one small type in its own file (openai.go,
+// responses.go, anthropic.go, gemini.go, ollama.go) behind the format
+// interface (format.go), which also maps endpoint kinds to formats. A
+// format says which events carry usage, which member holds it, and how its
+// own counts mean what Usage means. The Meter (meter.go) cuts the body into
+// documents (framing.go: SSE, a JSON body or streamed array, NDJSON) and
+// keeps what every format shares: model, response id, errors, the end of
+// the response and the Result.
+//
 // The package does no I/O. Meters are fed by the proxy's body tap; they
 // never retain the caller's bytes, never fail, never panic, and keep memory
 // bounded whatever the body size.

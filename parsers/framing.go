@@ -114,7 +114,7 @@ func (j *jsonSplitter) add(m *Meter, b []byte) {
 func (j *jsonSplitter) endUnit(m *Meter) {
 	if !j.over {
 		if v := m.parse(j.head); v != nil {
-			m.object(v)
+			m.f.object(m, v)
 		} else {
 			m.head(j.head)
 			m.tail(lastN(j.head, m.tailCap))
@@ -123,7 +123,7 @@ func (j *jsonSplitter) endUnit(m *Meter) {
 		m.head(j.head)
 		m.tail(lastN(j.tail, m.tailCap))
 	}
-	if j.base == 0 && m.fmt != fmtOllama {
+	if _, ownEnd := m.f.(selfEnding); j.base == 0 && !ownEnd {
 		// A whole top-level object is the whole response (Ollama sends a
 		// sequence of them and says done:true itself).
 		m.terminal = true
@@ -203,7 +203,7 @@ func (l *lineSplitter) add(m *Meter, b []byte) {
 func (l *lineSplitter) line(m *Meter) {
 	if b := bytes.TrimSpace(l.buf); !l.over && len(b) > 0 {
 		if v := m.parse(b); v != nil {
-			m.object(v)
+			m.f.object(m, v)
 		}
 	}
 	l.buf, l.over = l.buf[:0], false

@@ -32,13 +32,26 @@ func checkMeter(t *testing.T, ep Endpoint, body []byte, ctSel uint8, seed uint64
 		}
 		u := whole.Usage
 		for _, n := range []int64{u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.CacheWrite5mTokens,
-			u.CacheWrite1hTokens, u.OutputTokens, u.ReasoningTokens} {
+			u.CacheWrite1hTokens, u.OutputTokens, u.ReasoningTokens,
+			u.AudioInputTokens, u.AudioOutputTokens, u.ImageInputTokens, u.ImageOutputTokens} {
 			if n < 0 {
 				t.Fatalf("negative count: %s", resultString(whole))
 			}
 		}
-		if u.ReasoningTokens > u.OutputTokens {
-			t.Fatalf("reasoning above output: %s", resultString(whole))
+		if u.ReasoningTokens > u.OutputTokens || u.AudioOutputTokens+u.ImageOutputTokens > u.OutputTokens {
+			t.Fatalf("a share above output: %s", resultString(whole))
+		}
+		if u.Iterations != nil {
+			var in, out int64
+			for _, it := range u.Iterations {
+				in, out = in+it.InputTokens, out+it.OutputTokens
+				if it.CachedInputTokens+it.CacheWriteTokens > it.InputTokens {
+					t.Fatalf("iteration cache above its input: %s", resultString(whole))
+				}
+			}
+			if in != u.InputTokens || out != u.OutputTokens {
+				t.Fatalf("iterations do not sum to the totals: %s", resultString(whole))
+			}
 		}
 		if !u.Seen && (u.InputTokens|u.OutputTokens|u.CachedInputTokens) != 0 {
 			t.Fatalf("counts without Seen: %s", resultString(whole))
@@ -79,6 +92,8 @@ func FuzzMeterResponses(f *testing.F) {
 
 func FuzzMeterAnthropic(f *testing.F) {
 	addSeeds(f,
+		`{"type":"message","model":"c","usage":{"input_tokens":5,"output_tokens":1,"iterations":[{"type":"compaction","input_tokens":180000,"output_tokens":3500},{"type":"advisor_message","model":"a","input_tokens":5,"cache_read_input_tokens":9,"output_tokens":1}]}}`,
+		sseBody(anthEvent("content_block_start", `{"type":"content_block_start","content_block":{"type":"fallback","to":{"model":"x"}}}`)),
 		anthStream(anthStart(`{"input_tokens":2679,"cache_creation_input_tokens":1200,"cache_read_input_tokens":8000,"cache_creation":{"ephemeral_5m_input_tokens":200,"ephemeral_1h_input_tokens":1000},"output_tokens":3}`),
 			anthEvent("message_delta", `{"type":"message_delta","usage":{"output_tokens":600,"output_tokens_details":{"thinking_tokens":9}}}`),
 			anthEvent("message_stop", `{"type":"message_stop"}`)),

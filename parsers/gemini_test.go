@@ -85,3 +85,43 @@ func TestMeterGemini(t *testing.T) {
 		},
 	})
 }
+
+// TestMeterGeminiModalities guards the audio and image shares from the
+// per-modality details, and that the last modelVersion wins.
+func TestMeterGeminiModalities(t *testing.T) {
+	runMeterCases(t, []meterCase{
+		{
+			name: "audio and image in, audio out",
+			ep:   genEP, ct: "application/json",
+			body: `{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":400,"totalTokenCount":1400,` +
+				`"promptTokensDetails":[{"modality":"TEXT","tokenCount":42},{"modality":"AUDIO","tokenCount":700},{"modality":"IMAGE","tokenCount":258}],` +
+				`"candidatesTokensDetails":[{"modality":"AUDIO","tokenCount":390},{"modality":"TEXT","tokenCount":10}]},"modelVersion":"gemini-2.5-flash-native-audio"}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 1000, OutputTokens: 400, AudioInputTokens: 700, ImageInputTokens: 258, AudioOutputTokens: 390},
+				Model: "gemini-2.5-flash-native-audio", Terminal: true},
+		},
+		{
+			name: "image out; a modality without tokenCount is zero",
+			ep:   genEP, ct: "application/json",
+			body: `{"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":1290,` +
+				`"promptTokensDetails":[{"modality":"TEXT","tokenCount":10},{"modality":"AUDIO"}],"candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1290}]},"modelVersion":"gemini-2.5-flash-image"}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 10, OutputTokens: 1290, ImageOutputTokens: 1290},
+				Model: "gemini-2.5-flash-image", Terminal: true},
+		},
+		{
+			name: "stream: running totals; a chunk without details keeps them; the last model wins",
+			ep:   genSSEEP, ct: "text/event-stream",
+			body: sseBody(
+				`data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":{"promptTokenCount":800,"candidatesTokenCount":1,"promptTokensDetails":[{"modality":"AUDIO","tokenCount":700},{"modality":"TEXT","tokenCount":100}]},"modelVersion":"gemini-2.5-pro"}`,
+				`data: {"candidates":[{"content":{"parts":[{"text":"b"}]}}],"usageMetadata":{"promptTokenCount":800,"candidatesTokenCount":5},"modelVersion":"gemini-2.5-flash"}`,
+				`data: {"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":800,"candidatesTokenCount":9,"candidatesTokensDetails":[{"modality":"TEXT","tokenCount":9}]},"modelVersion":"gemini-2.5-flash"}`),
+			want: Result{Usage: Usage{Seen: true, InputTokens: 800, OutputTokens: 9, AudioInputTokens: 700},
+				Model: "gemini-2.5-flash", Terminal: true},
+		},
+		{
+			name: "details that are not a list",
+			ep:   genEP, ct: "application/json",
+			body: `{"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":1,"promptTokensDetails":{"modality":"AUDIO","tokenCount":5}}}`,
+			want: Result{Usage: usage(10, 0, 0, 1, 0), Model: "gemini-2.5-flash", Terminal: true, Invalid: "promptTokensDetails: not an array"},
+		},
+	})
+}

@@ -207,3 +207,26 @@ func appendQuoted(dst, s []byte) []byte {
 	q, _ := json.Marshal(string(s))
 	return append(dst, q...)
 }
+
+// nestsPast reports whether the JSON text b nests objects and arrays more
+// than limit levels deep (strings respected; b need not be valid JSON).
+func nestsPast(b []byte, limit int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			end, ok := skipString(b, i)
+			if !ok {
+				return false
+			}
+			i = end - 1
+		case '{', '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
+}

@@ -9,11 +9,16 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fastjson"
 )
 
-func init() {
-	// Tests and fuzzing must see bugs, not have them swallowed.
-	recoverPanics = false
+// newTestMeter is NewMeter for tests: a panic is a bug the test must see,
+// not a meter quietly stopped.
+func newTestMeter(e Endpoint, contentType string, req Request) *Meter {
+	m := NewMeter(e, contentType, req)
+	m.keepPanics = true
+	return m
 }
 
 // meterCase is one table row: a response body in, a Result out.
@@ -33,7 +38,7 @@ type meterCase struct {
 
 // feed runs a meter over body cut into pieces and returns its Result.
 func feed(c meterCase, pieces [][]byte, eof bool) Result {
-	m := NewMeter(c.ep, c.ct, c.req)
+	m := newTestMeter(c.ep, c.ct, c.req)
 	if c.headCap > 0 {
 		m.headCap = c.headCap
 	}
@@ -85,9 +90,10 @@ func resultString(r Result) string {
 	if r.ProviderCostUSD != nil {
 		cost = fmt.Sprint(*r.ProviderCostUSD)
 	}
-	return fmt.Sprintf("seen=%v in=%d cached=%d cw=%d(5m=%d 1h=%d) out=%d reason=%d cost=%s model=%q id=%q terminal=%v failed=%v err=%q/%q",
+	return fmt.Sprintf("seen=%v in=%d cached=%d cw=%d(5m=%d 1h=%d) out=%d reason=%d audio=%d/%d image=%d/%d iterations=%v cost=%s model=%q id=%q terminal=%v failed=%v err=%q/%q invalid=%q",
 		r.Seen, r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens, r.CacheWrite5mTokens, r.CacheWrite1hTokens,
-		r.OutputTokens, r.ReasoningTokens, cost, r.Model, r.ResponseID, r.Terminal, r.Failed, r.ErrorType, r.ErrorMessage)
+		r.OutputTokens, r.ReasoningTokens, r.AudioInputTokens, r.AudioOutputTokens, r.ImageInputTokens, r.ImageOutputTokens,
+		r.Iterations, cost, r.Model, r.ResponseID, r.Terminal, r.Failed, r.ErrorType, r.ErrorMessage, r.Invalid)
 }
 
 // sameJSON reports whether a and b hold equal JSON values.
@@ -146,7 +152,7 @@ func TestMeterNotMetered(t *testing.T) {
 		{API: OpenAI, Kind: Other},
 	} {
 		for _, eof := range []bool{true, false} {
-			m := NewMeter(e, "application/json", Request{Model: "claude-x"})
+			m := newTestMeter(e, "application/json", Request{Model: "claude-x"})
 			m.Write(body)
 			got := m.Finish(eof)
 			want := Result{Model: "claude-x", Terminal: eof}
@@ -160,7 +166,7 @@ func TestMeterNotMetered(t *testing.T) {
 // TestMeterFinishIdempotent guards that Finish can be called twice and that
 // writes after it are ignored.
 func TestMeterFinishIdempotent(t *testing.T) {
-	m := NewMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "text/event-stream", Request{})
+	m := newTestMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "text/event-stream", Request{})
 	m.Write([]byte("data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"))
 	first := m.Finish(false)
 	m.Write([]byte("data: {\"usage\":{\"prompt_tokens\":99}}\n\ndata: [DONE]\n\n"))
@@ -182,7 +188,7 @@ func TestMeterModelFallback(t *testing.T) {
 		{"empty response model ignored", `{"modelVersion":""}`, "", "gemini-path"},
 	}
 	for _, tt := range tests {
-		m := NewMeter(e, "application/json", Request{Model: tt.reqModel})
+		m := newTestMeter(e, "application/json", Request{Model: tt.reqModel})
 		m.Write([]byte(tt.body))
 		if got := m.Finish(true).Model; got != tt.want {
 			t.Errorf("%s: model %q, want %q", tt.name, got, tt.want)
@@ -192,46 +198,59 @@ func TestMeterModelFallback(t *testing.T) {
 
 // TestMeterRawIsCopy guards that Result.Raw does not alias meter buffers.
 func TestMeterRawIsCopy(t *testing.T) {
-	m := NewMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "application/json", Request{})
+	m := newTestMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "application/json", Request{})
 	in := []byte(`{"usage":{"prompt_tokens":1,"completion_tokens":2}}`)
 	m.Write(in)
 	r := m.Finish(true)
 	for i := range in {
 		in[i] = 'x'
 	}
-	m.raw[0] = 'x'
+	m.f.(*openAIFormat).raw[0] = 'x'
 	if string(r.Raw) != `{"prompt_tokens":1,"completion_tokens":2}` {
 		t.Errorf("raw %s", r.Raw)
 	}
 }
 
-// TestTokenCount guards how numbers are read: never GetInt's silent zero.
+// TestTokenCount guards how numbers are read: never GetInt's silent zero,
+// and a problem for whatever no real call can report.
 func TestTokenCount(t *testing.T) {
 	tests := []struct {
-		in   string
-		want int64
-		ok   bool
+		in      string
+		want    int64
+		present bool
+		problem problem
 	}{
-		{`{"n":12}`, 12, true},
-		{`{"n":0}`, 0, true},
-		{`{"n":12.0}`, 12, true},
-		{`{"n":1e3}`, 1000, true},
-		{`{"n":12.5}`, 0, false},
-		{`{"n":-3}`, 0, false},
-		{`{"n":-3.0}`, 0, false},
-		{`{"n":null}`, 0, false},
-		{`{"n":"12"}`, 0, false},
-		{`{"n":true}`, 0, false},
-		{`{}`, 0, false},
-		{`{"n":99999999999999999999}`, 0, false},
-		{`{"n":1e300}`, 0, false},
+		{`{"n":12}`, 12, true, noProblem},
+		{`{"n":0}`, 0, true, noProblem},
+		{`{"n":-0}`, 0, true, noProblem},
+		{`{"n":12.0}`, 12, true, noProblem},
+		{`{"n":1e3}`, 1000, true, noProblem},
+		{`{"n":10000000000}`, 1e10, true, noProblem},
+		{`{"n":null}`, 0, false, noProblem},
+		{`{}`, 0, false, noProblem},
+		{`{"n":12.5}`, 0, true, fractional},
+		{`{"n":-3}`, 0, true, negative},
+		{`{"n":-3.0}`, 0, true, negative},
+		{`{"n":"12"}`, 0, true, notANumber},
+		{`{"n":true}`, 0, true, notANumber},
+		{`{"n":{}}`, 0, true, notANumber},
+		{`{"n":NaN}`, 0, true, notANumber},
+		{`{"n":10000000001}`, 0, true, tooLarge},
+		{`{"n":99999999999999999999}`, 0, true, tooLarge},
+		{`{"n":1e300}`, 0, true, tooLarge},
+		{`{"n":1e400}`, 0, true, notFinite},
+		{`{"n":-1e400}`, 0, true, notFinite},
+		{`{"n":1,"n":7}`, 7, true, noProblem},
 	}
-	m := NewMeter(Endpoint{}, "", Request{})
+	var p fastjson.Parser
 	for _, tt := range tests {
-		v := m.parse([]byte(tt.in))
-		n, ok := tokenCount(v.Get("n"))
-		if n != tt.want || ok != tt.ok {
-			t.Errorf("%s: got %d,%v want %d,%v", tt.in, n, ok, tt.want, tt.ok)
+		v, err := p.Parse(tt.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.in, err)
+		}
+		n, present, why := tokenCount(get(v, "n"))
+		if n != tt.want || present != tt.present || why != tt.problem {
+			t.Errorf("%s: got %d,%v,%q want %d,%v,%q", tt.in, n, present, why, tt.want, tt.present, tt.problem)
 		}
 	}
 }
@@ -295,7 +314,7 @@ func TestMeterOversizeJSONBody(t *testing.T) {
 // caps.
 func TestMeterBoundedMemory(t *testing.T) {
 	for _, ct := range []string{"application/json", "text/event-stream", "application/x-ndjson"} {
-		m := NewMeter(Endpoint{API: OpenAI, Kind: Responses}, ct, Request{})
+		m := newTestMeter(Endpoint{API: OpenAI, Kind: Responses}, ct, Request{})
 		m.headCap, m.tailCap = 1<<16, 1<<10
 		switch ct {
 		case "text/event-stream":
@@ -312,4 +331,36 @@ func TestMeterBoundedMemory(t *testing.T) {
 		}
 		m.Finish(false)
 	}
+}
+
+// panicFormat is a format with a bug: every document panics.
+type panicFormat struct{}
+
+func (panicFormat) event(*Meter, []byte, []byte, bool)   { panic("bug") }
+func (panicFormat) object(*Meter, *fastjson.Value)       { panic("bug") }
+func (panicFormat) usageKey() string                     { return "usage" }
+func (panicFormat) readUsage(*Meter, *fastjson.Value)    {}
+func (panicFormat) fill(*Result) (seen, inputKnown bool) { return false, false }
+
+// TestMeterGuard guards that a bug in a format stops the meter, not the
+// proxying (Write and Finish return normally, later writes are ignored),
+// and that tests' meters let the panic through instead.
+func TestMeterGuard(t *testing.T) {
+	body := []byte(`{"usage":{"prompt_tokens":1}}`)
+	m := &Meter{f: panicFormat{}, frame: frameJSON, headCap: DefaultHeadSize, tailCap: DefaultTailSize}
+	if n, err := m.Write(body); n != len(body) || err != nil || !m.broken {
+		t.Fatalf("Write = %d, %v; broken %v", n, err, m.broken)
+	}
+	m.Write(body)
+	if r := m.Finish(true); r.Seen || r.Invalid != "" {
+		t.Errorf("stopped meter's result %s", resultString(r))
+	}
+
+	m = &Meter{f: panicFormat{}, frame: frameJSON, headCap: DefaultHeadSize, tailCap: DefaultTailSize, keepPanics: true}
+	defer func() {
+		if recover() == nil {
+			t.Error("keepPanics: the panic was swallowed")
+		}
+	}()
+	m.Write(body)
 }

@@ -64,3 +64,14 @@ func TestMeterOllama(t *testing.T) {
 		},
 	})
 }
+
+// TestMeterOllamaLastModel guards that the last model a stream names wins.
+func TestMeterOllamaLastModel(t *testing.T) {
+	runMeterCases(t, []meterCase{{
+		name: "model changes mid-stream",
+		ep:   ollamaChatEP, ct: "application/x-ndjson",
+		body: ndjson(`{"model":"llama3.2","message":{"content":"a"},"done":false}`,
+			`{"model":"llama3.2:1b","done":true,"prompt_eval_count":3,"eval_count":4}`),
+		want: Result{Usage: usage(3, 0, 0, 4, 0), Model: "llama3.2:1b", Terminal: true},
+	}})
+}

@@ -6,7 +6,7 @@ import (
 	"math/bits"
 )
 
-// Top-level members of a chunk that openAIObject reads.
+// Top-level members of a chunk that openAIFormat.object reads.
 const (
 	keyID              = "id"
 	keyModel           = "model"
@@ -16,8 +16,8 @@ const (
 	keyPromptEvalCount = "prompt_eval_count"
 )
 
-// openAIChunkChangesNothing reports, without parsing, that openAIObject
-// would change nothing for chunk b: no member it reads is present except
+// chunkChangesNothing reports, without parsing, that object would change
+// nothing for chunk b: no member it reads is present except
 // a null usage or error and the id and model already held. Almost every
 // chunk of a stream is such a content delta, and a full parse of each was
 // most of a stream's metering cost. When it cannot tell, it returns false
@@ -33,18 +33,18 @@ const (
 // top-level one different), any x_groq or prompt_eval_count, a usage that
 // is an object, an error that is not null, an id or model string that
 // differs from the one held or holds an escape.
-func (m *Meter) openAIChunkChangesNothing(b []byte) bool {
+func (f *openAIFormat) chunkChangesNothing(m *Meter, b []byte) bool {
 	// The chunks of a stream repeat their first bytes (id, object,
 	// created, model, …): colons already classified in the last such
 	// chunk, from bytes this one repeats, need no second look.
-	memo := &m.chunkMemo
+	memo := &f.chunkMemo
 	from, n, reach := 0, 0, -1 // reach: the last byte read to classify the colons so far
 	var sawID, sawModel bool
 	if memo.valid && bytes.Equal(memo.model, m.model) && bytes.Equal(memo.id, m.respID) {
 		same := commonPrefix(b, memo.prev)
 		for k := memo.n - 1; k >= 0; k-- {
-			if mk := memo.marks[k]; mk.reach < same {
-				from, n, reach, sawID, sawModel = mk.next, k+1, mk.reach, mk.sawID, mk.sawModel
+			if mk := memo.marks[k]; int(mk.reach) < same {
+				from, n, reach, sawID, sawModel = int(mk.next), k+1, int(mk.reach), mk.sawID, mk.sawModel
 				break
 			}
 		}
@@ -102,7 +102,7 @@ func (m *Meter) openAIChunkChangesNothing(b []byte) bool {
 			}
 		}
 		if keep && n < len(memo.marks) {
-			memo.marks[n] = chunkMark{next: i, reach: reach, sawID: sawID, sawModel: sawModel}
+			memo.marks[n] = chunkMark{next: int32(i), reach: int32(reach), sawID: sawID, sawModel: sawModel}
 			n++
 		}
 	}
@@ -129,9 +129,10 @@ type chunkMemo struct {
 	n         int
 }
 
+// chunkMark's offsets are int32: only chunks up to maxMemoChunk are kept.
 type chunkMark struct {
-	next            int // where the scan resumes after this colon
-	reach           int // the last byte read to classify it and those before
+	next            int32 // where the scan resumes after this colon
+	reach           int32 // the last byte read to classify it and those before
 	sawID, sawModel bool
 }
 
@@ -156,7 +157,7 @@ func commonPrefix(a, b []byte) int {
 
 var unicodeEscape = []byte(`\u`)
 
-// memberBefore returns which of the members openAIObject reads the key
+// memberBefore returns which of the members openAIFormat.object reads the key
 // closed by the quote at b[q] is, or "". The key's opening quote is the
 // first unescaped quote before q (a key holds no other), so the candidate
 // lengths are tried shortest first and the first quote found decides.

@@ -42,10 +42,10 @@ func TestOpenAIChunkChangesNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMeter(chatEP, "text/event-stream", Request{})
+			m := newTestMeter(chatEP, "text/event-stream", Request{})
 			m.model, m.respID = []byte(tc.heldModel), []byte(tc.heldID)
-			if got := m.openAIChunkChangesNothing([]byte(tc.chunk)); got != tc.want {
-				t.Errorf("openAIChunkChangesNothing(%s) = %v, want %v", tc.chunk, got, tc.want)
+			if got := m.f.(*openAIFormat).chunkChangesNothing(m, []byte(tc.chunk)); got != tc.want {
+				t.Errorf("chunkChangesNothing(%s) = %v, want %v", tc.chunk, got, tc.want)
 			}
 		})
 	}
@@ -56,8 +56,8 @@ func TestOpenAIChunkChangesNothing(t *testing.T) {
 func checkFastPath(t *testing.T, body []byte, seed uint64) {
 	t.Helper()
 	run := func(parseAll bool, pieces [][]byte) Result {
-		m := NewMeter(chatEP, "text/event-stream", Request{})
-		m.parseEveryChunk = parseAll
+		m := newTestMeter(chatEP, "text/event-stream", Request{})
+		m.f.(*openAIFormat).parseEveryChunk = parseAll
 		for _, p := range pieces {
 			m.Write(p)
 		}
@@ -141,12 +141,12 @@ func TestMeterResultOutlivesParser(t *testing.T) {
 	body := func(model string, in int) []byte {
 		return []byte(`{"id":"r-` + model + `","model":"` + model + `","usage":{"prompt_tokens":` + string(rune('0'+in)) + `,"completion_tokens":1}}`)
 	}
-	first := NewMeter(chatEP, "application/json", Request{})
+	first := newTestMeter(chatEP, "application/json", Request{})
 	first.Write(body("first", 3))
 	r := first.Finish(true)
 	want := resultString(r) + string(r.Raw)
 	for i := range 50 { // later meters take the pooled parser
-		m := NewMeter(chatEP, "application/json", Request{})
+		m := newTestMeter(chatEP, "application/json", Request{})
 		m.Write(body("later", i%7))
 		m.Finish(true)
 	}

@@ -176,10 +176,11 @@ func TestMeterOpenAIChat(t *testing.T) {
 			want: Result{Usage: usage(12, 0, 0, 7, 0), Model: "gpt-4o-2024-11-20", ResponseID: "chatcmpl-az", Terminal: true},
 		},
 		{
-			name: "negative and string counts ignored",
+			name: "negative and string counts are flagged, not read as zero",
 			ep:   chatEP, ct: "application/json",
 			body: `{"usage":{"prompt_tokens":-5,"completion_tokens":"7","total_tokens":2}}`,
-			want: Result{Terminal: true},
+			want: Result{Usage: Usage{Seen: true}, Terminal: true, Invalid: "prompt_tokens: negative"},
+			raw:  `{"prompt_tokens":-5,"completion_tokens":"7","total_tokens":2}`,
 		},
 	})
 }
@@ -242,4 +243,49 @@ func TestMeterOpenAIOversizeChunk(t *testing.T) {
 		),
 		want: Result{Usage: usage(4, 0, 0, 900, 0), Terminal: true},
 	}})
+}
+
+// TestMeterOpenAIDetails guards the audio and image shares, cache writes,
+// and the model of a stream that names another one later (the last wins).
+func TestMeterOpenAIDetails(t *testing.T) {
+	runMeterCases(t, []meterCase{
+		{
+			name: "audio in and out",
+			ep:   chatEP, ct: "application/json",
+			body: `{"id":"c","model":"gpt-4o-audio-preview-2024-12-17","usage":{"prompt_tokens":120,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":100},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":250,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 120, OutputTokens: 300, AudioInputTokens: 100, AudioOutputTokens: 250},
+				Model: "gpt-4o-audio-preview-2024-12-17", ResponseID: "c", Terminal: true},
+		},
+		{
+			name: "image shares (OpenRouter), bounded by their totals",
+			ep:   chatEP, ct: "application/json",
+			body: `{"id":"gen-1","model":"google/gemini-2.5-flash-image","usage":{"prompt_tokens":300,"completion_tokens":1300,"prompt_tokens_details":{"image_tokens":258,"audio_tokens":100},"completion_tokens_details":{"image_tokens":1290,"audio_tokens":20}}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 300, OutputTokens: 1300, AudioInputTokens: 100, ImageInputTokens: 200,
+				AudioOutputTokens: 20, ImageOutputTokens: 1280}, Model: "google/gemini-2.5-flash-image", ResponseID: "gen-1", Terminal: true},
+		},
+		{
+			name: "stream: a fallback model named later wins",
+			ep:   chatEP, ct: "text/event-stream",
+			req:  Request{Model: "openrouter/auto"},
+			body: sseBody(
+				`data: {"id":"gen-3","model":"openai/gpt-5","choices":[{"index":0,"delta":{"content":""}}]}`,
+				`data: {"id":"gen-3","model":"openai/gpt-5","choices":[{"index":0,"delta":{"content":"a"}}]}`,
+				`data: {"id":"gen-3","model":"anthropic/claude-sonnet-4.5","choices":[{"index":0,"delta":{"content":"b"}}]}`,
+				`data: {"id":"gen-3","model":"anthropic/claude-sonnet-4.5","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}`,
+				"data: [DONE]"),
+			want: Result{Usage: usage(7, 0, 0, 2, 0), Model: "anthropic/claude-sonnet-4.5", ResponseID: "gen-3", Terminal: true},
+		},
+		{
+			name: "duplicated keys: the last wins, as in the SDKs' JSON parsers",
+			ep:   chatEP, ct: "application/json",
+			body: `{"model":"a","model":"b","usage":{"prompt_tokens":1,"prompt_tokens":9,"completion_tokens":2}}`,
+			want: Result{Usage: usage(9, 0, 0, 2, 0), Model: "b", Terminal: true},
+		},
+		{
+			name: "duplicated usage: a last null means none",
+			ep:   chatEP, ct: "text/event-stream",
+			body: sseBody(`data: {"model":"a","usage":{"prompt_tokens":1},"usage":null}`, "data: [DONE]"),
+			want: Result{Model: "a", Terminal: true},
+		},
+	})
 }

@@ -19,17 +19,13 @@ type Request struct {
 	IncludeUsage bool
 }
 
-// requestParsers serves the request-side helpers, which run once per call
-// (or per event for IsUsageOnlyChunk) on the proxy's goroutines.
-var requestParsers fastjson.ParserPool
-
 // InspectRequest reads a JSON request body. A body that is not a JSON
 // object gives the zero Request (plus the path's own streaming, if any); it
 // is not an error because the proxy forwards whatever the client sent.
 func InspectRequest(e Endpoint, body []byte) Request {
 	r := Request{Stream: e.Stream}
-	p := requestParsers.Get()
-	defer requestParsers.Put(p)
+	p := getParser()
+	defer putParser(p, len(body))
 	v, err := p.ParseBytes(body)
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return r
@@ -67,8 +63,8 @@ func InjectStreamUsage(e Endpoint, body []byte) (out []byte, ok bool) {
 	if e.Kind != ChatCompletions && e.Kind != Completions {
 		return body, false
 	}
-	p := requestParsers.Get()
-	defer requestParsers.Put(p)
+	p := getParser()
+	defer putParser(p, len(body))
 	v, err := p.ParseBytes(body)
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return body, false
@@ -129,8 +125,8 @@ func IsUsageOnlyChunk(data []byte) bool {
 	if !bytes.Contains(data, []byte(`"usage"`)) {
 		return false
 	}
-	p := requestParsers.Get()
-	defer requestParsers.Put(p)
+	p := getParser()
+	defer putParser(p, len(data))
 	v, err := p.ParseBytes(data)
 	if err != nil || v.Type() != fastjson.TypeObject {
 		return false

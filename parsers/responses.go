@@ -1,11 +1,12 @@
 package parsers
 
 import (
-	"github.com/valohai/conduit/sse"
+	"bytes"
+
 	"github.com/valyala/fastjson"
 )
 
-// OpenAI Responses (PROTOCOLS A3).
+// responsesFormat reads OpenAI Responses (PROTOCOLS A3).
 //
 // Streams name each event (event: response.output_text.delta, …) and repeat
 // the name in data.type; there is no [DONE]. The response object, with its
@@ -15,101 +16,137 @@ import (
 // scanner's cap their data tail still holds the usage, found by its key. A
 // top-level {"type":"error"} event reports a failure. Deltas and other
 // events carry no usage and are skipped without parsing.
+//
+// Usage has input_tokens (cache reads and writes included) with
+// input_tokens_details {cached_tokens, cache_write_tokens, audio_tokens,
+// image_tokens}, and output_tokens (reasoning included) with
+// output_tokens_details {reasoning_tokens, audio_tokens, image_tokens}.
+type responsesFormat struct {
+	input, cached, cacheWrite count
+	output, reasoning         count
+	audioIn, imageIn          count
+	audioOut, imageOut        count
+	raw                       []byte // the usage object as last seen
+}
 
-func (m *Meter) responsesEvent(ev *sse.Event) {
-	switch string(ev.Type) {
+func (f *responsesFormat) event(m *Meter, name, data []byte, oversize bool) {
+	switch string(name) {
 	case "", "error", "response.created", "response.in_progress", "response.queued",
 		"response.completed", "response.incomplete", "response.failed":
 	default:
 		return
 	}
-	name := string(ev.Type)
-	if ev.Oversize {
-		m.tail(ev.Data)
-		m.responsesTerminal(name, nil)
+	if oversize {
+		m.tail(data)
+		f.terminal(m, string(name), nil)
 		return
 	}
-	v := m.parse(ev.Data)
+	v := m.parse(data)
 	if v == nil {
-		if name == "error" {
-			m.failText("error", ev.Data)
+		if string(name) == "error" {
+			m.failText("error", data)
 		}
 		return
 	}
-	if t := str(v.Get("type")); len(t) > 0 {
-		name = string(t)
+	typ := string(name)
+	if t := str(get(v, "type")); len(t) > 0 {
+		typ = string(t)
 	}
-	if name == "error" {
-		m.responsesError(v)
+	if typ == "error" {
+		f.recordError(m, v)
 		return
 	}
-	r := v.Get("response")
-	if r == nil || r.Type() != fastjson.TypeObject {
+	r := get(v, "response")
+	if !isObject(r) {
 		return
 	}
-	m.setModel(r.Get("model"))
-	m.setID(r.Get("id"))
-	if u := r.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
-		m.responsesUsage(u)
+	m.setModel(get(r, "model"))
+	m.setID(get(r, "id"))
+	if u := get(r, "usage"); isObject(u) {
+		f.readUsage(m, u)
 	}
-	m.responsesTerminal(name, r)
+	f.terminal(m, typ, r)
 }
 
-// responsesTerminal marks the end of the stream on a terminal event; r is
-// the response object, nil when it could not be read.
-func (m *Meter) responsesTerminal(name string, r *fastjson.Value) {
-	switch name {
+// terminal marks the end of the stream on a terminal event; r is the
+// response object, nil when it could not be read.
+func (f *responsesFormat) terminal(m *Meter, typ string, r *fastjson.Value) {
+	switch typ {
 	case "response.completed", "response.incomplete":
 		m.terminal = true
 	case "response.failed":
 		m.terminal = true
 		m.failed = true
-		if r != nil {
-			if e := r.Get("error"); e != nil && e.Type() == fastjson.TypeObject {
-				m.responsesError(e)
-			}
+		if e := get(r, "error"); isObject(e) {
+			f.recordError(m, e)
 		}
 	}
 }
 
-// responsesError records an error object ({code, message} or a top-level
-// error event {type:"error", code, message}).
-func (m *Meter) responsesError(e *fastjson.Value) {
+// recordError records an error object ({code, message} or a top-level error
+// event {type:"error", code, message}).
+func (*responsesFormat) recordError(m *Meter, e *fastjson.Value) {
 	m.failed = true
-	code := e.Get("code")
+	code := get(e, "code")
 	typ := str(code)
 	if typ == nil && code != nil && code.Type() == fastjson.TypeNumber {
 		typ = code.MarshalTo(nil)
 	}
 	if typ == nil {
-		if t := str(e.Get("type")); string(t) != "error" {
+		if t := str(get(e, "type")); string(t) != "error" {
 			typ = t
 		}
 	}
-	m.errType = appendCut(m.errType[:0], typ)
-	m.errMsg = appendCut(m.errMsg[:0], str(e.Get("message")))
+	m.setError(typ, str(get(e, "message")))
 }
 
-// responsesObject reads a non-streaming response body: the response object
-// itself, or an {"error":{…}} body.
-func (m *Meter) responsesObject(v *fastjson.Value) {
-	m.setModel(v.Get("model"))
-	m.setID(v.Get("id"))
-	if u := v.Get("usage"); u != nil && u.Type() == fastjson.TypeObject {
-		m.responsesUsage(u)
+// object reads a non-streaming response body: the response object itself,
+// or an {"error":{…}} body.
+func (f *responsesFormat) object(m *Meter, v *fastjson.Value) {
+	m.setModel(get(v, "model"))
+	m.setID(get(v, "id"))
+	if u := get(v, "usage"); isObject(u) {
+		f.readUsage(m, u)
 	}
-	if e := v.Get("error"); e != nil && e.Type() == fastjson.TypeObject {
-		m.responsesError(e)
-	} else if string(str(v.Get("status"))) == "failed" {
+	if e := get(v, "error"); isObject(e) {
+		f.recordError(m, e)
+	} else if string(str(get(v, "status"))) == "failed" {
 		m.failed = true
 	}
 }
 
-// responsesUsage reads one Responses usage object.
-func (m *Meter) responsesUsage(u *fastjson.Value) {
-	m.set(sInput, u.Get("input_tokens"))
-	m.set(sCached, u.Get("input_tokens_details", "cached_tokens"))
-	m.set(sOutput, u.Get("output_tokens"))
-	m.set(sReasoning, u.Get("output_tokens_details", "reasoning_tokens"))
-	m.setRaw(u)
+func (*responsesFormat) usageKey() string { return "usage" }
+
+// readUsage reads one Responses usage object.
+func (f *responsesFormat) readUsage(_ *Meter, u *fastjson.Value) {
+	f.input.set(get(u, "input_tokens"), "input_tokens")
+	f.output.set(get(u, "output_tokens"), "output_tokens")
+	if d := get(u, "input_tokens_details"); d != nil {
+		f.cached.set(get(d, "cached_tokens"), "input_tokens_details.cached_tokens")
+		f.cacheWrite.set(get(d, "cache_write_tokens"), "input_tokens_details.cache_write_tokens")
+		f.audioIn.set(get(d, "audio_tokens"), "input_tokens_details.audio_tokens")
+		f.imageIn.set(get(d, "image_tokens"), "input_tokens_details.image_tokens")
+	}
+	if d := get(u, "output_tokens_details"); d != nil {
+		f.reasoning.set(get(d, "reasoning_tokens"), "output_tokens_details.reasoning_tokens")
+		f.audioOut.set(get(d, "audio_tokens"), "output_tokens_details.audio_tokens")
+		f.imageOut.set(get(d, "image_tokens"), "output_tokens_details.image_tokens")
+	}
+	f.raw = u.MarshalTo(f.raw[:0])
+}
+
+func (f *responsesFormat) fill(r *Result) (seen, inputKnown bool) {
+	var t tally
+	t.add(&f.input, &f.cached, &f.cacheWrite, &f.output, &f.reasoning,
+		&f.audioIn, &f.imageIn, &f.audioOut, &f.imageOut)
+	r.Invalid = t.problem
+	u := &r.Usage
+	u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens = f.input.v, f.cached.v, f.cacheWrite.v
+	u.OutputTokens, u.ReasoningTokens = f.output.v, f.reasoning.v
+	u.AudioInputTokens, u.ImageInputTokens = f.audioIn.v, f.imageIn.v
+	u.AudioOutputTokens, u.ImageOutputTokens = f.audioOut.v, f.imageOut.v
+	if len(f.raw) > 0 {
+		u.Raw = bytes.Clone(f.raw)
+	}
+	return t.seen, f.input.ok
 }

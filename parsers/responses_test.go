@@ -98,3 +98,38 @@ func TestMeterResponses(t *testing.T) {
 		},
 	})
 }
+
+// TestMeterResponsesDetails guards the input and output details beyond
+// cache reads and reasoning: cache writes, and the audio and image shares.
+func TestMeterResponsesDetails(t *testing.T) {
+	runMeterCases(t, []meterCase{
+		{
+			name: "cache writes",
+			ep:   respEP, ct: "application/json",
+			body: `{"id":"r","model":"gpt-5","status":"completed","usage":{"input_tokens":3000,"input_tokens_details":{"cached_tokens":1000,"cache_write_tokens":1500},"output_tokens":10,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":3010}}`,
+			want: Result{Usage: usage(3000, 1000, 1500, 10, 0), Model: "gpt-5", ResponseID: "r", Terminal: true},
+		},
+		{
+			name: "audio and image shares",
+			ep:   respEP, ct: "application/json",
+			body: `{"id":"r","model":"gpt-realtime","usage":{"input_tokens":900,"input_tokens_details":{"cached_tokens":0,"text_tokens":100,"audio_tokens":500,"image_tokens":300},"output_tokens":700,"output_tokens_details":{"text_tokens":100,"audio_tokens":600,"image_tokens":0}}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 900, OutputTokens: 700,
+				AudioInputTokens: 500, ImageInputTokens: 300, AudioOutputTokens: 600}, Model: "gpt-realtime", ResponseID: "r", Terminal: true},
+		},
+		{
+			name: "shares above their totals are bounded",
+			ep:   respEP, ct: "application/json",
+			body: `{"usage":{"input_tokens":100,"input_tokens_details":{"cache_write_tokens":500,"audio_tokens":80,"image_tokens":80},"output_tokens":10,"output_tokens_details":{"audio_tokens":8,"image_tokens":8}}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 100, CacheWriteTokens: 100, OutputTokens: 10,
+				AudioInputTokens: 80, ImageInputTokens: 20, AudioOutputTokens: 8, ImageOutputTokens: 2}, Terminal: true},
+		},
+		{
+			name: "stream: the last model named wins",
+			ep:   respEP, ct: "text/event-stream",
+			body: sseBody(
+				respEvent("response.created", `{"type":"response.created","response":{"id":"r","model":"gpt-5","usage":null}}`),
+				respEvent("response.completed", `{"type":"response.completed","response":{"id":"r","model":"gpt-5-mini-2025-08-07",`+respUsage+`}}`)),
+			want: Result{Usage: usage(2048, 1536, 0, 420, 384), Model: "gpt-5-mini-2025-08-07", ResponseID: "r", Terminal: true},
+		},
+	})
+}

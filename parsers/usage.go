@@ -7,7 +7,9 @@ package parsers
 // CachedInputTokens the cache reads among them; CacheWriteTokens the cache
 // writes among them (split into 5-minute and 1-hour writes where the provider
 // says); OutputTokens all generated tokens, reasoning included; and
-// ReasoningTokens the reasoning share of OutputTokens.
+// ReasoningTokens the reasoning share of OutputTokens. The audio and image
+// counts are the shares of input and output in those modalities, where the
+// provider splits them (they are priced apart).
 //
 // A zero Usage (Seen false) means no usage object was found: the counts are
 // unknown, not zero.
@@ -22,6 +24,18 @@ type Usage struct {
 	OutputTokens       int64
 	ReasoningTokens    int64
 
+	AudioInputTokens  int64 // within InputTokens
+	AudioOutputTokens int64 // within OutputTokens
+	ImageInputTokens  int64 // within InputTokens
+	ImageOutputTokens int64 // within OutputTokens
+
+	// Iterations are the steps a call ran on the provider's side, each
+	// billed at its own model's rates (Anthropic's usage.iterations: the
+	// message itself, server-side compaction, advisor steps, a fallback
+	// model's answer). When the provider lists them, the counts above are
+	// their sums. Nil when it lists none.
+	Iterations []Iteration
+
 	// ProviderCostUSD is the cost the provider itself reported (OpenRouter's
 	// usage.cost), nil when it reported none.
 	ProviderCostUSD *float64
@@ -33,6 +47,23 @@ type Usage struct {
 	// provider sent does not re-encode as valid JSON. It is a copy the
 	// caller may keep.
 	Raw []byte
+}
+
+// Iteration is one step of a call, with its counts meaning what Usage's do.
+type Iteration struct {
+	// Type is the provider's name for the step ("message", "compaction",
+	// "advisor_message", "fallback_message").
+	Type string
+	// Model is the model the step ran on: the one the step names, else the
+	// call's (Result.Model).
+	Model string
+
+	InputTokens        int64
+	CachedInputTokens  int64
+	CacheWriteTokens   int64
+	CacheWrite5mTokens int64
+	CacheWrite1hTokens int64
+	OutputTokens       int64
 }
 
 // Result is what a Meter read from one response.
@@ -55,4 +86,10 @@ type Result struct {
 	// ErrorType and ErrorMessage describe that error when Failed is set.
 	ErrorType    string
 	ErrorMessage string
+	// Invalid, when set, says why the usage cannot be trusted: a count no
+	// real call can have (negative, fractional, past 10^10, not a number,
+	// 1e400), usage not valid JSON, or usage nested too deep to read. The
+	// counts must then not be priced; Raw keeps what the provider sent
+	// (when it is JSON). "" when the usage is fine or absent.
+	Invalid string
 }
