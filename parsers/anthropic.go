@@ -6,8 +6,8 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// anthropicFormat reads Anthropic Messages (PROTOCOLS A4), mirroring the
-// SDK's accumulation.
+// anthropicFormat reads Anthropic Messages, mirroring the SDK's
+// accumulation (https://docs.anthropic.com/en/api/messages-streaming).
 //
 // The stream starts from message_start.message.usage, the only place with
 // the cache_creation 5m/1h split and service_tier; every message_delta
@@ -21,7 +21,8 @@ import (
 // cache_creation_input_tokens (the writes) and cache_read_input_tokens.
 //
 // usage.iterations, when present (server-side compaction, an advisor tool,
-// a server-side fallback), lists every sampling step the call ran, each
+// a server-side fallback; see
+// https://platform.claude.com/docs/en/build-with-claude/compaction), lists every sampling step the call ran, each
 // with its own counts and, for advisor and fallback steps, its own model.
 // The top-level counts then cover only the message steps, while all of
 // them are billed: the call's counts are the sums over the iterations,

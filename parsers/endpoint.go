@@ -1,7 +1,7 @@
 // Package parsers holds the per-API-format usage meters: given a provider's
 // API format, the request path and the response bytes as they stream past,
-// a Meter produces one normalized Usage reading (DESIGN.md, "Usage semantics
-// are normalized once, in parsers").
+// a Meter produces one normalized Usage reading: usage semantics are
+// normalized once, here.
 //
 // Why one package: every provider reports usage differently (OpenAI Chat
 // Completions and Responses, Anthropic Messages, Gemini, Ollama), and the

@@ -6,8 +6,8 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// geminiFormat reads Gemini generateContent and streamGenerateContent
-// (PROTOCOLS A5), also on Vertex AI.
+// geminiFormat reads Gemini generateContent and streamGenerateContent,
+// also on Vertex AI (https://ai.google.dev/api/generate-content).
 //
 // Every chunk's usageMetadata repeats running totals, so each count keeps
 // its last value, and a chunk without usageMetadata changes nothing. The

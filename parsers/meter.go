@@ -65,7 +65,16 @@ type Meter struct {
 	js    jsonSplitter
 	lines lineSplitter
 
-	// What the response says, whatever its format.
+	response
+
+	finished bool
+	broken   bool // a bug was caught: stop reading, keep what was read
+	result   Result
+}
+
+// response is what a response says, whatever its format; with the
+// format's counts it is all the state one response leaves in a Meter.
+type response struct {
 	model    []byte
 	respID   []byte
 	terminal bool
@@ -74,10 +83,6 @@ type Meter struct {
 	errMsg   []byte
 	// unreadable says why a document that holds usage could not be read.
 	unreadable string
-
-	finished bool
-	broken   bool // a bug was caught: stop reading, keep what was read
-	result   Result
 }
 
 // NewMeter returns a meter for one response of endpoint e. contentType (the

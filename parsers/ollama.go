@@ -7,7 +7,7 @@ import (
 )
 
 // ollamaFormat reads Ollama's native /api/chat and /api/generate
-// (PROTOCOLS A5): NDJSON when streaming (the default), one object
+// (https://github.com/ollama/ollama/blob/main/docs/api.md): NDJSON when streaming (the default), one object
 // otherwise. The final object has done:true with prompt_eval_count (cached
 // prompt included; old builds omitted it for cached prompts, leaving input
 // unknown), eval_count, newer builds' prompt_eval_cached_count, and

@@ -8,7 +8,8 @@ import (
 )
 
 // openAIFormat reads OpenAI Chat Completions, legacy Completions and
-// Embeddings (PROTOCOLS A1, A2, A5), and every OpenAI-compatible server.
+// Embeddings (https://platform.openai.com/docs/api-reference/chat), and
+// every OpenAI-compatible server.
 //
 // Streams are data-only SSE ending in "data: [DONE]". Usage is read from
 // any chunk whose "usage" is an object (not only the chunks with empty

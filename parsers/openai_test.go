@@ -266,7 +266,7 @@ func TestMeterOpenAIDetails(t *testing.T) {
 		{
 			name: "stream: a fallback model named later wins",
 			ep:   chatEP, ct: "text/event-stream",
-			req:  Request{Model: "openrouter/auto"},
+			req: Request{Model: "openrouter/auto"},
 			body: sseBody(
 				`data: {"id":"gen-3","model":"openai/gpt-5","choices":[{"index":0,"delta":{"content":""}}]}`,
 				`data: {"id":"gen-3","model":"openai/gpt-5","choices":[{"index":0,"delta":{"content":"a"}}]}`,

@@ -6,7 +6,8 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// responsesFormat reads OpenAI Responses (PROTOCOLS A3).
+// responsesFormat reads OpenAI Responses
+// (https://platform.openai.com/docs/api-reference/responses).
 //
 // Streams name each event (event: response.output_text.delta, …) and repeat
 // the name in data.type; there is no [DONE]. The response object, with its

@@ -2,7 +2,7 @@ package parsers
 
 // Usage is one call's token usage, normalized across API formats.
 //
-// Every count follows one meaning whatever the provider (DESIGN.md, invariants):
+// Every count follows one meaning whatever the provider:
 // InputTokens counts all prompt tokens, cache reads and writes included;
 // CachedInputTokens the cache reads among them; CacheWriteTokens the cache
 // writes among them (split into 5-minute and 1-hour writes where the provider
