@@ -76,7 +76,8 @@ var fallbackMarker = []byte(`"fallback"`)
 func (f *anthropicFormat) event(m *Meter, name, data []byte, oversize bool) {
 	switch string(name) {
 	case "content_block_start":
-		if !bytes.Contains(data, fallbackMarker) {
+		// A fallback block is small: one past the cap is some other block.
+		if oversize || !bytes.Contains(data, fallbackMarker) {
 			return
 		}
 	case "content_block_delta", "content_block_stop", "ping":
