@@ -439,6 +439,12 @@ func applyResult(rec *ledger.Record, res parsers.Result) {
 		rec.Model = res.Model
 	}
 	rec.ResponseID = res.ResponseID
+	if res.Invalid != "" {
+		// Counts no real call can have: keep what the provider sent, and
+		// no usage, so nothing prices or sums them (outcome says why).
+		rec.UsageRaw = res.Raw
+		return
+	}
 	if !res.Seen {
 		return
 	}
@@ -452,6 +458,25 @@ func applyResult(rec *ledger.Record, res parsers.Result) {
 	rec.ReasoningTokens = res.ReasoningTokens
 	rec.ProviderCostUSD = res.ProviderCostUSD
 	rec.UsageRaw = res.Raw
+	rec.Detail = usageDetail(res.Usage)
+}
+
+// usageDetail returns the splits of u that pricing needs beyond the main
+// counts, nil when u has none.
+func usageDetail(u parsers.Usage) *ledger.UsageDetail {
+	if u.AudioInputTokens == 0 && u.AudioOutputTokens == 0 && u.ImageInputTokens == 0 && u.ImageOutputTokens == 0 &&
+		len(u.Iterations) == 0 {
+		return nil
+	}
+	d := &ledger.UsageDetail{
+		AudioInputTokens: u.AudioInputTokens, AudioOutputTokens: u.AudioOutputTokens,
+		ImageInputTokens: u.ImageInputTokens, ImageOutputTokens: u.ImageOutputTokens,
+	}
+	for _, it := range u.Iterations {
+		// The two types hold the same fields: a change to either fails here.
+		d.Iterations = append(d.Iterations, ledger.Iteration(it))
+	}
+	return d
 }
 
 // outcome says how a call that Conduit did not fail itself ended, from its
@@ -461,6 +486,10 @@ func outcome(status int, ep parsers.Endpoint, res parsers.Result, eof bool, read
 	switch {
 	case status >= 400, res.Failed:
 		return ledger.OutcomeUpstreamError, res.ErrorMessage
+	case res.Invalid != "":
+		// Before the cut and cancel cases: it says why the call has no
+		// counts, which matters more than how it ended.
+		return ledger.OutcomeInvalidUsage, "invalid usage: " + res.Invalid
 	case clientGone:
 		return ledger.OutcomeClientCancelled, ""
 	case readErr != nil || !eof:

@@ -598,3 +598,73 @@ func TestEarlyResponseWhileRequestStreams(t *testing.T) {
 	}
 	h.record(t)
 }
+
+// TestRecordUsageDetail guards what the record keeps of the usage beyond
+// the main counts: audio and image splits and Anthropic's iterations go
+// to Detail; usage no real call can have is recorded as invalid_usage with
+// no counts (so it is neither priced nor summed) and the raw usage kept.
+func TestRecordUsageDetail(t *testing.T) {
+	bodies := map[string]string{}
+	h := newHarness(t, harnessConfig{upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, bodies[r.URL.Path])
+	})})
+	tests := []struct {
+		name, route, path, body string
+		outcome                 string
+		hasUsage                bool
+		in, out                 int64
+		detail                  *ledger.UsageDetail
+		raw, errorHas           string
+	}{
+		{name: "audio splits", route: "plain", path: "/v1/chat/completions",
+			body:    `{"id":"c1","model":"gpt-4o-audio-preview","usage":{"prompt_tokens":120,"completion_tokens":300,"prompt_tokens_details":{"audio_tokens":100},"completion_tokens_details":{"audio_tokens":250}}}`,
+			outcome: ledger.OutcomeComplete, hasUsage: true, in: 120, out: 300,
+			detail: &ledger.UsageDetail{AudioInputTokens: 100, AudioOutputTokens: 250}},
+		{name: "anthropic iterations", route: "anthropic", path: "/v1/messages",
+			body: `{"id":"msg_1","type":"message","model":"claude-opus-4-6","usage":{"input_tokens":45000,"output_tokens":1234,"iterations":[` +
+				`{"type":"compaction","input_tokens":180000,"output_tokens":3500},{"type":"advisor_message","model":"claude-haiku-4-5","input_tokens":10,"cache_read_input_tokens":90,"output_tokens":5}]}}`,
+			outcome: ledger.OutcomeComplete, hasUsage: true, in: 180100, out: 3505,
+			detail: &ledger.UsageDetail{Iterations: []ledger.Iteration{
+				{Type: "compaction", Model: "claude-opus-4-6", InputTokens: 180000, OutputTokens: 3500},
+				{Type: "advisor_message", Model: "claude-haiku-4-5", InputTokens: 100, CachedInputTokens: 90, OutputTokens: 5},
+			}}},
+		{name: "no detail", route: "plain", path: "/v1/chat/completions",
+			body:    `{"id":"c2","model":"m","usage":{"prompt_tokens":3,"completion_tokens":4}}`,
+			outcome: ledger.OutcomeComplete, hasUsage: true, in: 3, out: 4},
+		{name: "invalid usage", route: "plain", path: "/v1/chat/completions",
+			body:    `{"id":"c3","model":"m","usage":{"prompt_tokens":-5,"completion_tokens":9223372036854775807}}`,
+			outcome: ledger.OutcomeInvalidUsage, raw: `{"prompt_tokens":-5,"completion_tokens":9223372036854775807}`,
+			errorHas: "prompt_tokens: negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bodies[tt.path] = tt.body
+			do(t, "POST", h.proxyURL+"/"+tt.route+tt.path, hdr("Authorization", auth, "Content-Type", "application/json"), `{"model":"m"}`)
+			r := h.record(t)
+			if r.Outcome != tt.outcome || r.HasUsage != tt.hasUsage || r.InputTokens != tt.in || r.OutputTokens != tt.out {
+				t.Errorf("outcome %q usage %v in %d out %d, want %q %v %d %d", r.Outcome, r.HasUsage, r.InputTokens, r.OutputTokens,
+					tt.outcome, tt.hasUsage, tt.in, tt.out)
+			}
+			if got, _ := json.Marshal(r.Detail); !bytes.Equal(got, mustJSON(t, tt.detail)) {
+				t.Errorf("detail %s, want %s", got, mustJSON(t, tt.detail))
+			}
+			if tt.raw != "" && string(r.UsageRaw) != tt.raw {
+				t.Errorf("raw usage %s, want %s", r.UsageRaw, tt.raw)
+			}
+			if !strings.Contains(r.Error, tt.errorHas) {
+				t.Errorf("error %q does not say %q", r.Error, tt.errorHas)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
