@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := conduit
 
-.PHONY: build test run lint bench install release demo
+.PHONY: build test run lint bench install release demo prices
 
 ## build: a static binary, ./conduit
 build:
@@ -23,6 +23,10 @@ run:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## prices: recompile the embedded price book (ledger/pricing/book.json) from the pinned genai-prices data and the overlay
+prices:
+	$(GO) generate ./ledger/pricing
 
 ## bench: Conduit against issue 8's targets, one table (~3 min; BENCHMARKS.md)
 bench:
