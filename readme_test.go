@@ -225,9 +225,9 @@ func TestReadmeCoversTheIssue(t *testing.T) {
 		t.Error("the dashboard section has no capture of the dashboard")
 	}
 	pricing := readmeSection(t, "## Pricing")
-	asOf := regexp.MustCompile(`"as_of":\s*"([0-9-]+)"`).FindSubmatch(mustRead(t, filepath.Join("ledger", "pricing", "prices.json")))
-	if asOf == nil || !strings.Contains(pricing, "as of "+string(asOf[1])) {
-		t.Errorf("the pricing section does not give the price table's as-of date %s", asOf)
+	version := regexp.MustCompile(`"version":\s*"([^"]+)"`).FindSubmatch(mustRead(t, filepath.Join("ledger", "pricing", "source", "source.json")))
+	if version == nil || !strings.Contains(pricing, "genai-prices "+string(version[1])) {
+		t.Errorf("the pricing section does not give the price book's source version %s", version)
 	}
 }
 

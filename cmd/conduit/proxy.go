@@ -150,7 +150,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		return err
 	}
 	logger.Info(fmt.Sprintf("proxy running at http://%s", addr))
-	logger.Info("ledger at "+cfg.Ledger.Path, "prices_as_of", pricer.AsOf())
+	logger.Info("ledger at "+cfg.Ledger.Path, "prices", pricer.Version())
 	for _, p := range providers {
 		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
 	}

@@ -115,7 +115,7 @@ func liteLLMToEntry(key string, le liteLLMEntry, msg json.RawMessage) (*entry, e
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{key: key, family: family, base: t, cachedGiven: cachedGiven,
+	e := &entry{base: t, cachedGiven: cachedGiven,
 		geoUS: le.ProviderSpecific.US, speedFast: le.ProviderSpecific.Fast}
 
 	// Long-context tier: the smallest threshold the entry names.

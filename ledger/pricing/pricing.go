@@ -2,43 +2,80 @@
 //
 // Prices come from three sources, the first that knows the model winning:
 // overrides from conduit.toml ([pricing."<prefix>"]), an optional
-// LiteLLM-format price file ([ledger] pricing_file), and a table compiled into
-// the binary (prices.json, with its as-of date and sources). Within each
-// source a model is found by its exact name, else by the longest key that is
-// a prefix of it at a word boundary, so dated snapshots such as
-// gpt-4.1-2025-04-14 find gpt-4.1 while a newer gpt-5.7 does not silently
-// take gpt-5's prices. In the embedded table the provider's own API family is
-// searched first, then the others.
+// LiteLLM-format price file ([ledger] pricing_file), and the price book
+// compiled into the binary (book.json). A cost the provider reports itself
+// (OpenRouter's usage.cost) wins over all three.
+//
+// # The price book
+//
+// The book is generated (go generate, or make prices) from a pinned
+// version of Pydantic's genai-prices data (source/, MIT licensed) and a
+// reviewed overlay of corrections (overlay.json), each with the provider
+// page that justifies it; book_test.go checks that the committed book is
+// exactly what the generator makes of them. It prices a call as
+// genai-prices' own calculation does (packages/js/src/engine.ts):
+//
+//   - The price list is the provider's: the upstream host against each
+//     provider's API pattern, else the provider key in conduit.toml as a
+//     provider id or by its match rule. With neither, the model is looked up
+//     across providers and priced only if they agree on its prices.
+//   - The model is found by an exact name in the list, else by the source's
+//     match rules, for the name and for its spellings without platform
+//     prefixes (us.anthropic., models/) and snapshot suffixes (-2025-04-14,
+//     -20250929, @20251001, -v1:0, -latest). A rule that matches only part
+//     of a name (starts_with "gemini-2.5-flash") counts only when the rest
+//     is such a prefix or suffix, so a different model (-mini, -lite,
+//     -image, a new version number) never takes another's price: it stays
+//     unpriced until the book knows it.
+//   - A call is priced at the rates in force at its start: the last of the
+//     model's price periods whose start date or UTC time-of-day window
+//     holds, else the first.
+//   - Each priced unit (input, cache reads, cache writes, 1-hour cache
+//     writes, output, reasoning, audio and image tokens, requests) is
+//     charged for its own share: input tokens less the cache reads, cache
+//     writes and audio tokens priced apart, and so on. A tiered rate
+//     applies to all the unit's tokens when the call's input tokens
+//     (cache reads and writes included) exceed the tier's start.
+//   - Units Conduit does not count (pages, hours, web searches) are not
+//     charged; a model priced only in such units is unpriced.
+//
+// # Exact arithmetic
 //
 // Costs are computed in integer picodollars (1e-12 USD) from rates held as
-// integer micro-dollars per million tokens, and converted to float64 once,
-// so no float drift reaches the ledger: the stored figure is the float64
-// nearest the exact cost. A model no source knows stays unpriced (nil cost),
-// which the ledger shows as such, never as $0.
+// integer micro-dollars per million tokens (picodollars per token) and
+// converted to float64 once, so no float drift reaches the ledger: the
+// stored figure is the float64 nearest the exact cost. A model no source
+// knows stays unpriced (nil cost), which the ledger shows as such, never as
+// $0.
 package pricing
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/valohai/conduit/ledger"
 )
 
-//go:embed prices.json
-var embeddedPrices []byte
+//go:generate go run ./internal/gen
+
+//go:embed book.json
+var embeddedBook []byte
+
+// embedded is the embedded book, parsed once per process: it is immutable
+// (its lookup cache is safe for concurrent use).
+var embedded = sync.OnceValues(func() (*priceBook, error) { return loadBook(embeddedBook) })
 
 // Rates are one model's prices in USD per million tokens, the shape of a
 // [pricing."<prefix>"] table in conduit.toml. Input and Output are required
 // (zero means free); a nil cache rate derives from Input: CachedInput is
-// 0.1 × Input for Anthropic calls and, for other APIs, the price table's
-// cached rate for the model if it has one, else Input; CacheWrite5m is
-// 1.25 × Input and CacheWrite1h 2 × Input.
+// 0.1 × Input for Anthropic calls and, for other APIs, the pricing file's
+// or the price book's cache-read rate for the model if it has one, else
+// Input; CacheWrite5m is 1.25 × Input and CacheWrite1h 2 × Input.
 type Rates struct {
 	Input, Output                           float64
 	CachedInput, CacheWrite5m, CacheWrite1h *float64
@@ -53,80 +90,36 @@ const (
 
 // unitsPerUSDPerMTok converts USD per million tokens into the integer unit
 // rates are held in: micro-dollars per million tokens, which is the same as
-// picodollars per token. Every published rate is a whole number of them.
+// picodollars per token.
 const unitsPerUSDPerMTok = 1e6
 
 // picoPerUSD converts picodollars to dollars.
 const picoPerUSD = 1e12
 
-// maxRate bounds a rate (USD per million tokens) so that products stay far
-// inside int64 for any realistic token count.
+// maxRate bounds an override's or a pricing file's rate (USD per million
+// tokens) so that products stay far inside int64 for any realistic token
+// count.
 const maxRate = 1e6
 
-// tier is one set of rates in picodollars per token.
-type tier struct {
-	input, cached, write5m, write1h, output int64
-}
-
-// entry is one priced model (or prefix) in one source.
-type entry struct {
-	key    string
-	family string // API family the entry belongs to; "" when unknown
-	base   tier
-	// cachedGiven reports that the source stated the cached-input rate
-	// (overrides of non-Anthropic models borrow it, see Rates).
-	cachedGiven bool
-	// longAbove > 0: calls with more input tokens use long instead.
-	longAbove int64
-	long      tier
-	// Multipliers for Anthropic usage fields (0: not applicable).
-	geoUS, speedFast float64
-}
-
-// catalog is one source's entries by key.
-type catalog struct {
-	byKey map[string]*entry
-}
-
 // Pricer prices records. It is safe for concurrent use and immutable after
-// NewPricer.
+// NewPricer (but for bounded lookup caches).
 type Pricer struct {
 	overrides *catalog
 	file      *catalog
-	table     map[string]*catalog // by API family
-	families  []string            // table families in a fixed search order
-	asOf      string
-
-	cacheMu sync.Mutex
-	cache   map[lookupKey]lookupResult
+	book      *priceBook
+	now       func() time.Time
 }
-
-type lookupKey struct{ api, model string }
-
-type lookupResult struct {
-	e      *entry
-	source string
-}
-
-// maxCache bounds the lookup cache: model names come from clients.
-const maxCache = 4096
 
 // NewPricer builds a Pricer from overrides (prefix → rates, nil for none) and
 // pricingFile, the path of a LiteLLM-format model_prices_and_context_window.json
 // ("" for none). It fails on a rate that is negative, not finite or absurdly
 // large, on an empty prefix, and on a pricing file it cannot read or parse.
 func NewPricer(overrides map[string]Rates, pricingFile string) (*Pricer, error) {
-	p := &Pricer{cache: make(map[lookupKey]lookupResult)}
-	table, asOf, err := parseTable(embeddedPrices)
+	b, err := embedded()
 	if err != nil {
-		return nil, fmt.Errorf("embedded price table: %w", err)
+		return nil, fmt.Errorf("embedded price book: %w", err)
 	}
-	p.table, p.asOf = table, asOf
-	for fam := range table {
-		p.families = append(p.families, fam)
-	}
-	sort.Strings(p.families)
-
+	p := &Pricer{book: b, now: time.Now}
 	p.overrides = &catalog{byKey: make(map[string]*entry, len(overrides))}
 	for prefix, r := range overrides {
 		e, err := overrideEntry(prefix, r)
@@ -145,8 +138,9 @@ func NewPricer(overrides map[string]Rates, pricingFile string) (*Pricer, error) 
 	return p, nil
 }
 
-// AsOf returns the date of the embedded price table (YYYY-MM-DD).
-func (p *Pricer) AsOf() string { return p.asOf }
+// Version names the embedded price book's data and overlay, e.g.
+// "genai-prices 0.1.8 + overlay 1a2b3c4d5e6f".
+func (p *Pricer) Version() string { return p.book.version }
 
 // Price sets rec.CostUSD and rec.CostSource. A provider-reported cost wins
 // (source "provider"). Otherwise a call with usage and a model some source
@@ -160,115 +154,247 @@ func (p *Pricer) Price(rec *ledger.Record) {
 		rec.CostUSD, rec.CostSource = &v, ledger.CostFromProvider
 		return
 	}
-	if p == nil || !rec.HasUsage || rec.Model == "" {
-		return
+	r := p.price(callOf(rec))
+	if r.priced {
+		v := r.usd
+		rec.CostUSD, rec.CostSource = &v, r.source
 	}
-	r, rates := p.resolve(rec.API, rec.Model)
-	if r.e == nil {
-		return
-	}
-	if r.e.longAbove > 0 && rec.InputTokens > r.e.longAbove {
-		rates = r.e.long
-	}
-	v := cost(rates, rec)
-	if r.source != ledger.CostFromOverride {
-		v = applyMultipliers(v, r.e, rec)
-	}
-	rec.CostUSD, rec.CostSource = &v, r.source
 }
 
-// Lookup reports the rates a call of model through api would be priced at,
-// before long-context tiers and multipliers, and the source they come from.
-// ok is false when no source prices the model.
-func (p *Pricer) Lookup(api, model string) (r Rates, source string, ok bool) {
-	res, t := p.resolve(api, model)
-	if res.e == nil {
-		return Rates{}, "", false
+// callOf is the part of a record pricing reads.
+func callOf(rec *ledger.Record) call {
+	return call{
+		provider: rec.Provider, host: rec.Host, path: rec.Path, api: rec.API, model: rec.Model,
+		at: rec.StartedAt, raw: rec.UsageRaw, hasUsage: rec.HasUsage,
+		parts: []usage{{
+			input: rec.InputTokens, cached: rec.CachedInputTokens, write: rec.CacheWriteTokens,
+			write5m: rec.CacheWrite5mTokens, write1h: rec.CacheWrite1hTokens,
+			output: rec.OutputTokens, reasoning: rec.ReasoningTokens,
+		}},
 	}
-	usd := func(u int64) float64 { return float64(u) / unitsPerUSDPerMTok }
-	cached, w5, w1 := usd(t.cached), usd(t.write5m), usd(t.write1h)
-	return Rates{Input: usd(t.input), Output: usd(t.output), CachedInput: &cached, CacheWrite5m: &w5, CacheWrite1h: &w1}, res.source, true
 }
 
-// resolve finds the entry pricing model through api and its base rates,
-// with an override's missing cached rate resolved for this api.
-func (p *Pricer) resolve(api, model string) (lookupResult, tier) {
-	if p == nil {
-		return lookupResult{}, tier{}
+// call is one call to price.
+type call struct {
+	provider, host, path, api, model string
+	at                               time.Time // zero: now
+	raw                              json.RawMessage
+	hasUsage                         bool
+	// parts are priced one by one and summed: the call's own usage, or
+	// each server-side step with the model that ran it.
+	parts []usage
+}
+
+// usage is one priced part of a call, in the normalized counts (DESIGN.md,
+// "Usage semantics"): input includes cache reads and writes and the audio
+// and image input tokens; output includes reasoning and the audio and image
+// output tokens.
+type usage struct {
+	model                                                     string // "" = the call's model
+	input, cached, write, write5m, write1h, output, reasoning int64
+	audioIn, audioOut, imageIn, imageOut                      int64
+}
+
+// result is what price found.
+type result struct {
+	priced  bool
+	usd     float64
+	source  string // one of the ledger.CostFrom* constants
+	version string // the price book's version when the book priced it
+	note    string // why unpriced, or what the cost leaves out
+}
+
+func (p *Pricer) price(c call) result {
+	switch {
+	case p == nil:
+		return result{note: noteNotInBook}
+	case !c.hasUsage:
+		return result{note: noteNoUsage}
+	case c.model == "" && len(c.parts) == 1:
+		return result{note: noteNoModel}
 	}
-	r := p.lookup(api, model)
-	if r.e == nil {
-		return r, tier{}
+	if c.at.IsZero() {
+		c.at = p.now()
 	}
-	rates := r.e.base
-	if r.source == ledger.CostFromOverride && !r.e.cachedGiven && api != apiAnthropic {
-		// An override without a cached rate borrows the file's or the
-		// table's cached rate for this model, else pays the input rate.
-		rates.cached = rates.input
-		if alt := p.lookupBelowOverrides(api, model); alt.e != nil && alt.e.cachedGiven {
-			rates.cached = alt.e.base.cached
+	var total accumulator
+	var out result
+	var notes []string
+	for i, part := range c.parts {
+		model := part.model
+		if model == "" {
+			model = c.model
+		}
+		pr := p.pricePart(c, model, part, i == 0)
+		label := func(n string) string {
+			if len(c.parts) > 1 {
+				return model + ": " + n
+			}
+			return n
+		}
+		if pr.unpriced != "" {
+			notes = append(notes, label(pr.unpriced))
+			continue
+		}
+		for _, n := range pr.notes {
+			notes = append(notes, label(n))
+		}
+		total.addAll(&pr.accumulator)
+		if !out.priced {
+			out.priced, out.source, out.version = true, pr.source, pr.version
 		}
 	}
-	return r, rates
+	if total.inexact {
+		notes = append(notes, noteOverflowFloat)
+	}
+	out.usd = total.usd()
+	out.note = strings.Join(notes, "; ")
+	if !out.priced {
+		out.usd = 0
+	}
+	return out
 }
 
-// cost computes the cost of rec's tokens at rates t:
+// partCost is one part's cost and where its prices came from.
+type partCost struct {
+	accumulator
+	source, version string
+	notes           []string
+}
+
+func (p *Pricer) pricePart(c call, model string, part usage, requests bool) partCost {
+	if model == "" {
+		return partCost{accumulator: accumulator{unpriced: noteNoModel}}
+	}
+	if e := p.overrides.find(model); e != nil {
+		rates := e.base
+		if !e.cachedGiven && c.api != apiAnthropic {
+			// An override without a cached rate borrows the file's or
+			// the book's cache-read rate for this model, else pays the
+			// input rate.
+			rates.cached = rates.input
+			if fe := p.file.find(model); fe != nil && fe.cachedGiven {
+				rates.cached = fe.base.cached
+			} else if r, ok := p.bookCachedRate(c, model); ok {
+				rates.cached = r
+			}
+		}
+		pc := partCost{source: ledger.CostFromOverride}
+		tierCost(rates, part, &pc.accumulator)
+		return pc
+	}
+	if e := p.file.find(model); e != nil {
+		rates := e.base
+		if e.longAbove > 0 && part.input > e.longAbove {
+			rates = e.long
+		}
+		pc := partCost{source: ledger.CostFromFile}
+		tierCost(rates, part, &pc.accumulator)
+		pc.pico = applyMultipliers(pc.pico, e, c.raw)
+		return pc
+	}
+	bp := p.book.providerFor(c.provider, c.host, c.path)
+	r := p.book.find(bp, model)
+	if r.m == nil {
+		return partCost{accumulator: accumulator{unpriced: r.note}}
+	}
+	pc := partCost{source: ledger.CostFromTable, version: p.book.version}
+	pc.notes = r.m.at(c.at).cost(part, requests, &pc.accumulator)
+	if !pc.inexact {
+		pc.pico = r.m.multiply(pc.pico, c.raw)
+	}
+	return pc
+}
+
+// bookCachedRate is the book's flat cache-read rate for model (tiers
+// aside), in picodollars per token.
+func (p *Pricer) bookCachedRate(c call, model string) (int64, bool) {
+	r := p.book.find(p.book.providerFor(c.provider, c.host, c.path), model)
+	if r.m == nil {
+		return 0, false
+	}
+	for _, rate := range r.m.at(c.at).rates {
+		if rate.unit.UsageKey == "cache_read_tokens" {
+			return rate.base, true
+		}
+	}
+	return 0, false
+}
+
+// accumulator sums n × rate products in exact picodollars, falling back to
+// float arithmetic only for token counts too large for int64.
+type accumulator struct {
+	pico     int64
+	f        float64
+	inexact  bool
+	unpriced string // why the part cannot be priced ("" if it can)
+}
+
+func (a *accumulator) add(n, rate int64) {
+	if !a.inexact && n != 0 && rate > (math.MaxInt64-a.pico)/n {
+		a.toFloat()
+	}
+	if a.inexact {
+		a.f += float64(n) * float64(rate)
+		return
+	}
+	a.pico += n * rate
+}
+
+func (a *accumulator) toFloat() {
+	if !a.inexact {
+		a.inexact, a.f = true, float64(a.pico)
+	}
+}
+
+func (a *accumulator) addAll(b *accumulator) {
+	if b.inexact {
+		a.toFloat()
+		a.f += b.f
+		return
+	}
+	a.add(1, b.pico)
+}
+
+func (a *accumulator) usd() float64 {
+	if a.inexact {
+		return a.f / picoPerUSD
+	}
+	return float64(a.pico) / picoPerUSD
+}
+
+// tierCost adds the cost of part's tokens at rates t, the formula for
+// overrides and pricing-file entries:
 //
 //	uncached = input − cached − cache_write (never negative)
 //	cost = uncached×input + cached×cached_rate + w5m×write_5m + w1h×write_1h
 //	     + (cache_write − w5m − w1h)×write_5m + output×output_rate
 //
-// all in picodollars, then converted to dollars once. Reasoning tokens are
-// part of output already and are never added again.
-func cost(t tier, rec *ledger.Record) float64 {
+// Reasoning tokens are part of output already and are never added again.
+func tierCost(t tier, part usage, a *accumulator) {
 	nn := func(v int64) int64 { return max(v, 0) }
-	input, cached, write := nn(rec.InputTokens), nn(rec.CachedInputTokens), nn(rec.CacheWriteTokens)
-	w5, w1 := nn(rec.CacheWrite5mTokens), nn(rec.CacheWrite1hTokens)
-	uncached := nn(input - cached - write)
-	unsplit := nn(write - w5 - w1)
-
-	terms := [...][2]int64{
-		{uncached, t.input},
-		{cached, t.cached},
-		{w5, t.write5m},
-		{w1, t.write1h},
-		{unsplit, t.write5m},
-		{nn(rec.OutputTokens), t.output},
-	}
-	var pico int64
-	exact := true
-	for _, term := range terms {
-		n, rate := term[0], term[1]
-		if n != 0 && rate > (math.MaxInt64-pico)/n {
-			exact = false
-			break
-		}
-		pico += n * rate
-	}
-	if !exact {
-		// Absurd token counts: fall back to float arithmetic rather than
-		// overflow.
-		var f float64
-		for _, term := range terms {
-			f += float64(term[0]) * float64(term[1])
-		}
-		return f / picoPerUSD
-	}
-	return float64(pico) / picoPerUSD
+	input, cached, write := nn(part.input), nn(part.cached), nn(part.write)
+	w5, w1 := nn(part.write5m), nn(part.write1h)
+	a.add(nn(input-cached-write), t.input)
+	a.add(cached, t.cached)
+	a.add(w5, t.write5m)
+	a.add(w1, t.write1h)
+	a.add(nn(write-w5-w1), t.write5m)
+	a.add(nn(part.output), t.output)
 }
 
 // applyMultipliers applies the Anthropic US-inference and fast-mode
-// multipliers the entry declares when rec's raw usage asks for them.
-func applyMultipliers(v float64, e *entry, rec *ledger.Record) float64 {
-	if (e.geoUS == 0 && e.speedFast == 0) || len(rec.UsageRaw) == 0 {
-		return v
+// multipliers a pricing-file entry declares when the call's raw usage asks
+// for them, rounding to whole picodollars.
+func applyMultipliers(pico int64, e *entry, raw json.RawMessage) int64 {
+	if (e.geoUS == 0 && e.speedFast == 0) || len(raw) == 0 {
+		return pico
 	}
 	var u struct {
 		InferenceGeo string `json:"inference_geo"`
 		Speed        string `json:"speed"`
 	}
-	if json.Unmarshal(rec.UsageRaw, &u) != nil {
-		return v
+	if json.Unmarshal(raw, &u) != nil {
+		return pico
 	}
 	m := 1.0
 	if e.geoUS != 0 && strings.EqualFold(u.InferenceGeo, "us") {
@@ -278,287 +404,7 @@ func applyMultipliers(v float64, e *entry, rec *ledger.Record) float64 {
 		m *= e.speedFast
 	}
 	if m == 1 {
-		return v
+		return pico
 	}
-	// Round to whole picodollars so the result stays the float64 nearest a
-	// whole number of them.
-	return math.Round(v*m*picoPerUSD) / picoPerUSD
-}
-
-func (p *Pricer) lookup(api, model string) lookupResult {
-	k := lookupKey{api, model}
-	p.cacheMu.Lock()
-	r, ok := p.cache[k]
-	p.cacheMu.Unlock()
-	if ok {
-		return r
-	}
-	r = lookupResult{}
-	if e := p.overrides.find(model); e != nil {
-		r = lookupResult{e, ledger.CostFromOverride}
-	} else {
-		r = p.lookupBelowOverrides(api, model)
-	}
-	p.cacheMu.Lock()
-	if len(p.cache) < maxCache {
-		p.cache[k] = r
-	}
-	p.cacheMu.Unlock()
-	return r
-}
-
-// lookupBelowOverrides searches the pricing file, then the embedded table:
-// the api's own family first, then every family.
-func (p *Pricer) lookupBelowOverrides(api, model string) lookupResult {
-	if e := p.file.find(model); e != nil {
-		return lookupResult{e, ledger.CostFromFile}
-	}
-	if c := p.table[api]; c != nil {
-		if e := c.find(model); e != nil {
-			return lookupResult{e, ledger.CostFromTable}
-		}
-	}
-	var best *entry
-	for _, fam := range p.families {
-		if fam == api {
-			continue
-		}
-		if e := p.table[fam].find(model); e != nil && (best == nil || len(e.key) > len(best.key)) {
-			best = e
-		}
-	}
-	if best != nil {
-		return lookupResult{best, ledger.CostFromTable}
-	}
-	return lookupResult{}
-}
-
-// find returns the entry for model: an exact key, else the longest key that
-// is a prefix of it ending at a word boundary (see matchable). It also
-// tries the name with a "models/" or "<vendor>/" prefix removed and in
-// lower case. A nil catalog finds nothing.
-func (c *catalog) find(model string) *entry {
-	if c == nil || len(c.byKey) == 0 {
-		return nil
-	}
-	for _, m := range candidates(model) {
-		for i := len(m); i > 0; i-- {
-			if !matchable(m, i) {
-				continue
-			}
-			if e := c.byKey[m[:i]]; e != nil {
-				return e
-			}
-		}
-	}
-	return nil
-}
-
-// candidates lists the spellings of a model name to look up, best first.
-func candidates(model string) []string {
-	out := []string{model}
-	add := func(s string) {
-		if s != "" && !contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	add(strings.ToLower(model))
-	if i := strings.LastIndexByte(model, '/'); i >= 0 {
-		add(model[i+1:])
-		add(strings.ToLower(model[i+1:]))
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// matchable reports whether m[:i] may be used as a key for m: the whole
-// name, a prefix followed by a separator (gpt-4.1 for gpt-4.1-2025-04-14,
-// claude-sonnet-4-5 for claude-sonnet-4-5@20250929), or a prefix that itself
-// ends in punctuation (an override such as "gpt-" matches anything after it).
-// A prefix followed by a letter, digit or '.' does not match: gpt-5 must not
-// price gpt-5.4, nor gpt-4 gpt-4o.
-func matchable(m string, i int) bool {
-	if i == len(m) {
-		return true
-	}
-	if !isWordByte(m[i-1]) {
-		return true
-	}
-	return !isWordByte(m[i]) && m[i] != '.'
-}
-
-func isWordByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
-}
-
-// toUnits converts a rate in USD per million tokens to picodollars per
-// token, rejecting values that cannot be a price.
-func toUnits(usdPerMTok float64, what string) (int64, error) {
-	if math.IsNaN(usdPerMTok) || math.IsInf(usdPerMTok, 0) || usdPerMTok < 0 || usdPerMTok > maxRate {
-		return 0, fmt.Errorf("%s: %v is not a price in USD per 1M tokens (0 to %g)", what, usdPerMTok, float64(maxRate))
-	}
-	return int64(math.Round(usdPerMTok * unitsPerUSDPerMTok)), nil
-}
-
-// derive fills the rates of t that were not given, from its input rate and
-// the family's rules.
-func derive(t *tier, family string, cachedGiven, w5Given, w1Given bool) {
-	if !cachedGiven {
-		if family == apiAnthropic {
-			t.cached = roundDiv(t.input, 10)
-		} else {
-			t.cached = t.input
-		}
-	}
-	if !w5Given {
-		t.write5m = roundDiv(t.input*5, 4)
-	}
-	if !w1Given {
-		t.write1h = t.input * 2
-	}
-}
-
-// roundDiv divides non-negative a by b, rounding half up.
-func roundDiv(a, b int64) int64 { return (a + b/2) / b }
-
-func overrideEntry(prefix string, r Rates) (*entry, error) {
-	if prefix == "" {
-		return nil, fmt.Errorf(`pricing override: empty model prefix (use [pricing."<prefix>"])`)
-	}
-	what := func(field string) string { return fmt.Sprintf("pricing.%q.%s", prefix, field) }
-	e := &entry{key: prefix}
-	var err error
-	if e.base.input, err = toUnits(r.Input, what("input")); err != nil {
-		return nil, err
-	}
-	if e.base.output, err = toUnits(r.Output, what("output")); err != nil {
-		return nil, err
-	}
-	opt := func(v *float64, field string, dst *int64) (bool, error) {
-		if v == nil {
-			return false, nil
-		}
-		u, err := toUnits(*v, what(field))
-		*dst = u
-		return true, err
-	}
-	var w5, w1 bool
-	if e.cachedGiven, err = opt(r.CachedInput, "cached_input", &e.base.cached); err != nil {
-		return nil, err
-	}
-	if w5, err = opt(r.CacheWrite5m, "cache_write_5m", &e.base.write5m); err != nil {
-		return nil, err
-	}
-	if w1, err = opt(r.CacheWrite1h, "cache_write_1h", &e.base.write1h); err != nil {
-		return nil, err
-	}
-	// The family is only known per call; cached derives at Price time for
-	// non-Anthropic calls. Anthropic's 0.1 × input is filled here and
-	// replaced at Price time for other APIs (see Price).
-	derive(&e.base, apiAnthropic, e.cachedGiven, w5, w1)
-	return e, nil
-}
-
-// tableFile is the shape of prices.json.
-type tableFile struct {
-	AsOf    string                              `json:"as_of"`
-	Unit    string                              `json:"unit"`
-	Sources []string                            `json:"sources"`
-	Notes   []string                            `json:"notes"`
-	Models  map[string]map[string]tableEntryRaw `json:"models"`
-}
-
-type tableRates struct {
-	Input        *float64 `json:"input"`
-	CachedInput  *float64 `json:"cached_input"`
-	CacheWrite5m *float64 `json:"cache_write_5m"`
-	CacheWrite1h *float64 `json:"cache_write_1h"`
-	Output       *float64 `json:"output"`
-}
-
-type tableEntryRaw struct {
-	tableRates
-	LongContext *struct {
-		Above int64 `json:"above"`
-		tableRates
-	} `json:"long_context"`
-	InferenceGeoUS float64 `json:"inference_geo_us"`
-	SpeedFast      float64 `json:"speed_fast"`
-}
-
-func parseTable(data []byte) (map[string]*catalog, string, error) {
-	var f tableFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, "", err
-	}
-	if f.AsOf == "" {
-		return nil, "", fmt.Errorf("no as_of date")
-	}
-	if f.Unit != "" && f.Unit != "USD per 1M tokens" {
-		return nil, "", fmt.Errorf("unit %q: want USD per 1M tokens", f.Unit)
-	}
-	out := make(map[string]*catalog, len(f.Models))
-	for fam, models := range f.Models {
-		c := &catalog{byKey: make(map[string]*entry, len(models))}
-		for key, raw := range models {
-			e := &entry{key: key, family: fam, geoUS: raw.InferenceGeoUS, speedFast: raw.SpeedFast}
-			what := fam + "/" + key
-			t, cachedGiven, err := raw.tableRates.tier(fam, what)
-			if err != nil {
-				return nil, "", err
-			}
-			e.base, e.cachedGiven = t, cachedGiven
-			if lc := raw.LongContext; lc != nil {
-				if lc.Above <= 0 {
-					return nil, "", fmt.Errorf("%s: long_context needs above > 0", what)
-				}
-				e.longAbove = lc.Above
-				if e.long, _, err = lc.tableRates.tier(fam, what+" long_context"); err != nil {
-					return nil, "", err
-				}
-			}
-			c.byKey[key] = e
-		}
-		out[fam] = c
-	}
-	return out, f.AsOf, nil
-}
-
-func (r tableRates) tier(family, what string) (tier, bool, error) {
-	var t tier
-	if r.Input == nil || r.Output == nil {
-		return t, false, fmt.Errorf("%s: input and output rates are required", what)
-	}
-	var err error
-	if t.input, err = toUnits(*r.Input, what+" input"); err != nil {
-		return t, false, err
-	}
-	if t.output, err = toUnits(*r.Output, what+" output"); err != nil {
-		return t, false, err
-	}
-	set := func(v *float64, field string, dst *int64) bool {
-		if v == nil || err != nil {
-			return false
-		}
-		*dst, err = toUnits(*v, what+" "+field)
-		return true
-	}
-	c := set(r.CachedInput, "cached_input", &t.cached)
-	w5 := set(r.CacheWrite5m, "cache_write_5m", &t.write5m)
-	w1 := set(r.CacheWrite1h, "cache_write_1h", &t.write1h)
-	if err != nil {
-		return t, false, err
-	}
-	derive(&t, family, c, w5, w1)
-	return t, c, nil
+	return int64(math.Round(float64(pico) * m))
 }
