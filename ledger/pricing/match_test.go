@@ -232,3 +232,28 @@ func TestNameVariants(t *testing.T) {
 		}
 	}
 }
+
+// FuzzModelName checks that any name is looked up without a panic, that
+// its first spelling is itself, and that a name a rule prices through the
+// sibling guard is also priced with any snapshot suffix added.
+func FuzzModelName(f *testing.F) {
+	for _, s := range []string{"gpt-4.1", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "models/gemini-2.5-pro", "ft:gpt-4o-mini-2024-07-18:a::b",
+		"claude-3-5-sonnet-v2@20241022", "-", "@", "x-2025-13-45", "gemini-2.0-flash-0", "a/b/c/d", "ÄÖ-ü"} {
+		f.Add(s)
+	}
+	p, err := NewPricer(nil, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	anthropic := p.book.byID["anthropic"]
+	f.Fuzz(func(t *testing.T, name string) {
+		if v := nameVariants(name); len(v) == 0 || v[0] != name {
+			t.Fatalf("nameVariants(%q) = %q", name, v)
+		}
+		p.book.search(nil, name)
+		m := anthropic.find(name, false)
+		if m != nil && anthropic.find(name+"-20250929", false) == nil {
+			t.Errorf("%q finds %s but not with a date", name, m.id)
+		}
+	})
+}

@@ -560,3 +560,17 @@ func TestMatchable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrice measures pricing one record from the book, the cost the
+// proxy pays per call after the first lookup of a model.
+func BenchmarkPrice(b *testing.B) {
+	p, err := NewPricer(nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rec{provider: "anthropic", model: "claude-sonnet-4-5-20250929", input: 10_000, cached: 5_000, write: 3_000, w1: 2_000, output: 1_000}.record()
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Price(r)
+	}
+}
