@@ -272,8 +272,10 @@ func (p *Pricer) pricePart(c call, model string, part usage, requests bool) part
 			// the book's cache-read rate for this model, else pays the
 			// input rate.
 			rates.cached = rates.input
-			if fe := p.file.find(model); fe != nil && fe.cachedGiven {
-				rates.cached = fe.base.cached
+			if fe := p.file.find(model); fe != nil {
+				if fe.cachedGiven {
+					rates.cached = fe.base.cached
+				}
 			} else if r, ok := p.bookCachedRate(c, model); ok {
 				rates.cached = r
 			}

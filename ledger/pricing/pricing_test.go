@@ -448,6 +448,7 @@ const liteLLMSample = `{
               "cache_read_input_token_cost": 1e-07, "litellm_provider": "gemini", "mode": "chat"},
   "claude-new-1": {"input_cost_per_token": 4e-06, "output_cost_per_token": 2e-05,
               "litellm_provider": "anthropic", "mode": "chat", "provider_specific_entry": {"us": 1.1}},
+  "gpt-5-nano": {"input_cost_per_token": 5e-08, "output_cost_per_token": 4e-07, "litellm_provider": "openai", "mode": "chat"},
   "dall-e-9": {"input_cost_per_image": 0.04, "litellm_provider": "openai", "mode": "image_generation"},
   "tts-9": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06, "mode": "audio_speech"}
 }`
@@ -459,7 +460,7 @@ func TestPriceFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(liteLLMSample), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := mustPricer(t, map[string]Rates{"gpt-4.1-mini": {Input: 9, Output: 9}}, path)
+	p := mustPricer(t, map[string]Rates{"gpt-4.1-mini": {Input: 9, Output: 9}, "gpt-5-nano": {Input: 1, Output: 1}}, path)
 	tests := []struct {
 		name   string
 		call   rec
@@ -469,6 +470,9 @@ func TestPriceFile(t *testing.T) {
 		// 800k × $1 + 200k × $0.25 + 1M × $4
 		{"file beats the book", rec{provider: "openai", model: "gpt-4.1-2025-04-14", input: 1_000_000, cached: 200_000, output: 1_000_000}, "4.85", "file"},
 		{"override beats the file", rec{provider: "openai", model: "gpt-4.1-mini", input: 1_000_000}, "9", "override"},
+		// the file lists gpt-5-nano without a cached rate: the override's
+		// cache reads pay its input rate, not the book's $0.005
+		{"override borrows the file's entry, not the book's", rec{provider: "openai", api: "openai", model: "gpt-5-nano", input: 1_000_000, cached: 500_000}, "1", "override"},
 		{"book when the file lacks the model", rec{provider: "openai", model: "gpt-4o", input: 1_000_000}, "2.5", "table"},
 		{"provider-prefixed key found by bare name", rec{provider: "gemini", model: "gemini-9-pro", input: 100_000, output: 1_000}, "0.108", "file"},
 		// 300k > 200k: 300k × $2 + 1k × $12
