@@ -31,6 +31,9 @@ type entry struct {
 // catalog is one source's entries by key.
 type catalog struct {
 	byKey map[string]*entry
+	// version names the pricing file's content ("sha256:…", the first 12
+	// hex digits), recorded with the calls it priced; "" for overrides.
+	version string
 }
 
 // find returns the entry for model: an exact key, else the longest key that

@@ -1,6 +1,8 @@
 package pricing
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,6 +49,8 @@ func loadLiteLLMFile(path string) (*catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pricing file %s: %w", path, err)
 	}
+	sum := sha256.Sum256(data)
+	c.version = "sha256:" + hex.EncodeToString(sum[:])[:12]
 	return c, nil
 }
 

@@ -54,6 +54,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,36 +143,62 @@ func NewPricer(overrides map[string]Rates, pricingFile string) (*Pricer, error) 
 // "genai-prices 0.1.8 + overlay 1a2b3c4d5e6f".
 func (p *Pricer) Version() string { return p.book.version }
 
-// Price sets rec.CostUSD and rec.CostSource. A provider-reported cost wins
-// (source "provider"). Otherwise a call with usage and a model some source
-// prices gets the computed cost and that source ("override", "file" or
-// "table"); anything else is left unpriced: CostUSD nil, CostSource "".
-// A nil Pricer leaves every call unpriced unless the provider reported a cost.
+// Price sets rec.CostUSD, rec.CostSource, rec.PriceVersion and
+// rec.CostNote. A provider-reported cost wins (source "provider").
+// Otherwise a call with usage and a model some source prices gets the
+// computed cost, that source ("override", "file" or "table") and, for the
+// book and the pricing file, the version of the data; anything else is
+// left unpriced: CostUSD nil, CostSource "". CostNote says why a call is
+// unpriced, or what its cost leaves out or approximates ("" when nothing).
+// The call's parts are its Detail.Iterations when it has them (each at its
+// own model's rates), else the call itself. A nil Pricer leaves every call
+// unpriced unless the provider reported a cost.
 func (p *Pricer) Price(rec *ledger.Record) {
-	rec.CostUSD, rec.CostSource = nil, ""
+	rec.CostUSD, rec.CostSource, rec.PriceVersion, rec.CostNote = nil, "", "", ""
 	if c := rec.ProviderCostUSD; c != nil && !math.IsNaN(*c) && !math.IsInf(*c, 0) && *c >= 0 {
 		v := *c
 		rec.CostUSD, rec.CostSource = &v, ledger.CostFromProvider
 		return
 	}
 	r := p.price(callOf(rec))
+	rec.CostNote = r.note
 	if r.priced {
 		v := r.usd
-		rec.CostUSD, rec.CostSource = &v, r.source
+		rec.CostUSD, rec.CostSource, rec.PriceVersion = &v, r.source, r.version
 	}
 }
 
-// callOf is the part of a record pricing reads.
+// callOf is the part of a record pricing reads. Audio and image counts and
+// reasoning go with the call's own model: with iterations, the first one
+// that ran it.
 func callOf(rec *ledger.Record) call {
-	return call{
+	c := call{
 		provider: rec.Provider, host: rec.Host, path: rec.Path, api: rec.API, model: rec.Model,
 		at: rec.StartedAt, raw: rec.UsageRaw, hasUsage: rec.HasUsage,
-		parts: []usage{{
-			input: rec.InputTokens, cached: rec.CachedInputTokens, write: rec.CacheWriteTokens,
-			write5m: rec.CacheWrite5mTokens, write1h: rec.CacheWrite1hTokens,
-			output: rec.OutputTokens, reasoning: rec.ReasoningTokens,
-		}},
 	}
+	var d ledger.UsageDetail
+	if rec.Detail != nil {
+		d = *rec.Detail
+	}
+	for _, it := range d.Iterations {
+		c.parts = append(c.parts, usage{
+			model: it.Model, input: it.InputTokens, cached: it.CachedInputTokens, write: it.CacheWriteTokens,
+			write5m: it.CacheWrite5mTokens, write1h: it.CacheWrite1hTokens, output: it.OutputTokens,
+		})
+	}
+	own := 0
+	if len(c.parts) == 0 {
+		c.parts = []usage{{
+			input: rec.InputTokens, cached: rec.CachedInputTokens, write: rec.CacheWriteTokens,
+			write5m: rec.CacheWrite5mTokens, write1h: rec.CacheWrite1hTokens, output: rec.OutputTokens,
+		}}
+	} else if i := slices.IndexFunc(c.parts, func(u usage) bool { return u.model == "" || u.model == rec.Model }); i >= 0 {
+		own = i
+	}
+	pt := &c.parts[own]
+	pt.reasoning = rec.ReasoningTokens
+	pt.audioIn, pt.audioOut, pt.imageIn, pt.imageOut = d.AudioInputTokens, d.AudioOutputTokens, d.ImageInputTokens, d.ImageOutputTokens
+	return c
 }
 
 // call is one call to price.
@@ -289,7 +316,7 @@ func (p *Pricer) pricePart(c call, model string, part usage, requests bool) part
 		if e.longAbove > 0 && part.input > e.longAbove {
 			rates = e.long
 		}
-		pc := partCost{source: ledger.CostFromFile}
+		pc := partCost{source: ledger.CostFromFile, version: p.file.version}
 		tierCost(rates, part, &pc.accumulator)
 		pc.pico = applyMultipliers(pc.pico, e, c.raw)
 		return pc

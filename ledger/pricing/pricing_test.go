@@ -578,3 +578,85 @@ func BenchmarkPrice(b *testing.B) {
 		p.Price(r)
 	}
 }
+
+// TestRecordFields checks what Price records beyond the cost: the price
+// data's version, the note, and the usage detail and iterations it reads.
+func TestRecordFields(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prices.json")
+	if err := os.WriteFile(path, []byte(liteLLMSample), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := mustPricer(t, map[string]Rates{"my-model": {Input: 1, Output: 1}}, path)
+	base := func(model string) *ledger.Record {
+		return rec{provider: "anthropic", model: model, input: 1_000, output: 100}.record()
+	}
+	tests := []struct {
+		name                  string
+		r                     *ledger.Record
+		wantCost              string
+		wantVersion, wantNote string
+	}{
+		{"book", base("claude-haiku-4-5"), "0.0015", p.Version(), ""},
+		{"override", base("my-model"), "0.0011", "", ""},
+		{"file", base("claude-new-1"), "0.006", "sha256:", ""},
+		{"unpriced", base("claude-nonesuch"), "", "", "model not in anthropic's price list"},
+		{"no usage", rec{provider: "anthropic", model: "claude-haiku-4-5", noUsage: true}.record(), "", "", "no usage reported"},
+		{"provider cost", rec{provider: "openrouter", model: "x/y", input: 1, providerCost: ptr(0.25)}.record(), "0.25", "", ""},
+		{
+			// 10k text × $0.30 + 20k audio × $1 + 1k out × $2.50
+			"audio input detail",
+			func() *ledger.Record {
+				r := rec{provider: "gemini", model: "gemini-2.5-flash", input: 30_000, output: 1_000}.record()
+				r.Detail = &ledger.UsageDetail{AudioInputTokens: 20_000}
+				return r
+			}(),
+			"0.0255", p.Version(), "",
+		},
+		{
+			// Each iteration at its own model's rates and its own tier:
+			// 150k × $3 + 1k × $15, 150k × $3 + 2k × $15 (not the 310k
+			// sum's long-context rates), 10k × $5 + 500 × $25 on Opus.
+			"iterations",
+			func() *ledger.Record {
+				r := rec{provider: "anthropic", model: "claude-sonnet-4-5", input: 310_000, output: 3_500}.record()
+				r.Detail = &ledger.UsageDetail{Iterations: []ledger.Iteration{
+					{Type: "compaction", InputTokens: 150_000, OutputTokens: 1_000},
+					{Type: "message", InputTokens: 150_000, OutputTokens: 2_000},
+					{Type: "advisor_message", Model: "claude-opus-4-7", InputTokens: 10_000, OutputTokens: 500},
+				}}
+				return r
+			}(),
+			"1.0075", p.Version(), "",
+		},
+		{
+			"an iteration on an unknown model",
+			func() *ledger.Record {
+				r := rec{provider: "anthropic", model: "claude-sonnet-4-5", input: 110_000, output: 1_500}.record()
+				r.Detail = &ledger.UsageDetail{Iterations: []ledger.Iteration{
+					{Type: "message", InputTokens: 100_000, OutputTokens: 1_000},
+					{Type: "advisor_message", Model: "claude-nonesuch-9", InputTokens: 10_000, OutputTokens: 500},
+				}}
+				return r
+			}(),
+			"0.315", p.Version(), "claude-nonesuch-9: model not in anthropic's price list",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.r.PriceVersion, tt.r.CostNote = "stale", "stale"
+			p.Price(tt.r)
+			switch {
+			case tt.wantCost == "" && tt.r.CostUSD != nil:
+				t.Errorf("cost %v, want unpriced", *tt.r.CostUSD)
+			case tt.wantCost != "" && (tt.r.CostUSD == nil || *tt.r.CostUSD != usd(t, tt.wantCost)):
+				t.Errorf("cost %v, want %s", tt.r.CostUSD, tt.wantCost)
+			}
+			if !strings.HasPrefix(tt.r.PriceVersion, tt.wantVersion) || (tt.wantVersion == "") != (tt.r.PriceVersion == "") {
+				t.Errorf("price version %q, want %q", tt.r.PriceVersion, tt.wantVersion)
+			}
+			if tt.r.CostNote != tt.wantNote {
+				t.Errorf("note %q, want %q", tt.r.CostNote, tt.wantNote)
+			}
+		})
+	}
+}
