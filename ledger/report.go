@@ -189,7 +189,7 @@ func (r Report) writeTable(w io.Writer) error {
 	bw.WriteString(strings.Repeat("-", total+2*(len(widths)-1)) + "\n")
 	writeRow(totalRow)
 	if r.Total.Unpriced > 0 {
-		fmt.Fprintf(bw, "\n* cost leaves out %s unpriced call(s): their model is not in the price table.\n"+
+		fmt.Fprintf(bw, "\n* cost leaves out %s unpriced call(s): their model is not in the price book ('conduit prices missing').\n"+
 			"  Price them with [pricing.\"<model prefix>\"] in conduit.toml, or [ledger] pricing_file.\n",
 			thousands(r.Total.Unpriced))
 	}

@@ -113,7 +113,7 @@ func withoutCorrections(t *testing.T) *priceBook {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := book.Compile(meta, source, ovData)
+	b, err := book.Compile(meta, source, ovData, book.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,19 @@ type catalog struct {
 // tries the name with a "models/" or "<vendor>/" prefix removed and in
 // lower case. A nil catalog finds nothing.
 func (c *catalog) find(model string) *entry {
+	_, e := c.lookup(model)
+	return e
+}
+
+// findKey returns the key that prices model, "" if none.
+func (c *catalog) findKey(model string) string {
+	k, _ := c.lookup(model)
+	return k
+}
+
+func (c *catalog) lookup(model string) (string, *entry) {
 	if c == nil || len(c.byKey) == 0 {
-		return nil
+		return "", nil
 	}
 	for _, m := range candidates(model) {
 		for i := len(m); i > 0; i-- {
@@ -50,11 +61,11 @@ func (c *catalog) find(model string) *entry {
 				continue
 			}
 			if e := c.byKey[m[:i]]; e != nil {
-				return e
+				return m[:i], e
 			}
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // candidates lists the spellings of a model name to look up, best first.

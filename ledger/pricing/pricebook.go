@@ -18,6 +18,8 @@ import (
 // once loaded, except for its bounded lookup cache.
 type priceBook struct {
 	version   string
+	date      time.Time // the data's publication date
+	origin    string    // "built in", or where it was downloaded from
 	providers []*bookProvider
 	byID      map[string]*bookProvider
 
@@ -39,6 +41,7 @@ type bookModel struct {
 	lowerID  string
 	provider *bookProvider
 	match    *matcher
+	rule     book.Match // match as compiled, for explanations
 	periods  []bookPeriod
 	mults    []multiplier
 }
@@ -67,7 +70,11 @@ func loadBook(data []byte) (*priceBook, error) {
 	if err != nil {
 		return nil, err
 	}
-	pb := &priceBook{version: b.Version, byID: map[string]*bookProvider{}, cache: map[searchKey]searchResult{}}
+	date, err := time.Parse(time.DateOnly, b.Source.Date)
+	if err != nil {
+		return nil, fmt.Errorf("price book: source date: %w", err)
+	}
+	pb := &priceBook{version: b.Version, date: date, origin: "built in", byID: map[string]*bookProvider{}, cache: map[searchKey]searchResult{}}
 	for _, p := range b.Providers {
 		bp := &bookProvider{id: p.ID}
 		// genai-prices anchors the pattern at the start of the URL.
@@ -85,7 +92,7 @@ func loadBook(data []byte) (*priceBook, error) {
 			}
 		}
 		for _, m := range p.Models {
-			bm := &bookModel{id: m.ID, lowerID: strings.ToLower(m.ID), provider: bp}
+			bm := &bookModel{id: m.ID, lowerID: strings.ToLower(m.ID), provider: bp, rule: m.Match}
 			if bm.match, err = compileMatch(m.Match); err != nil {
 				return nil, fmt.Errorf("price book: %s/%s: %w", p.ID, m.ID, err)
 			}
@@ -326,26 +333,32 @@ func samePrices(ms []*bookModel) bool {
 // (matcher.guarded); then, if fallback, in the providers p serves models
 // of.
 func (p *bookProvider) find(name string, fallback bool) *bookModel {
+	m, _, _ := p.locate(name, fallback)
+	return m
+}
+
+// locate is find, also saying which spelling matched and whether exactly.
+func (p *bookProvider) locate(name string, fallback bool) (m *bookModel, spelling string, exact bool) {
 	for _, v := range nameVariants(name) {
 		for _, m := range p.models {
 			if m.lowerID == v || m.match.exact(v) {
-				return m
+				return m, v, true
 			}
 		}
 		for _, m := range p.models {
 			if m.match.guarded(v) {
-				return m
+				return m, v, false
 			}
 		}
 	}
 	if fallback {
 		for _, f := range p.fallback {
-			if m := f.find(name, false); m != nil {
-				return m
+			if m, v, exact := f.locate(name, false); m != nil {
+				return m, v, exact
 			}
 		}
 	}
-	return nil
+	return nil, "", false
 }
 
 // Notes on what a cost leaves out or approximates.

@@ -31,7 +31,10 @@ type Book struct {
 	Overlay OverlayInfo `json:"overlay"`
 	// Rounded lists the rates that are not a whole number of micro-dollars
 	// per block and were rounded to the nearest one.
-	Rounded     []Rounded    `json:"rounded,omitempty"`
+	Rounded []Rounded `json:"rounded,omitempty"`
+	// Stale lists the overlay corrections left out because the data no
+	// longer needs them (Options.SkipStale).
+	Stale       []string     `json:"stale,omitempty"`
 	Multipliers []Multiplier `json:"multipliers,omitempty"`
 	Providers   []Provider   `json:"providers"`
 }
@@ -40,6 +43,7 @@ type Book struct {
 type Source struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	Date    string `json:"date"` // published, YYYY-MM-DD
 	License string `json:"license"`
 	URL     string `json:"url"`
 	SHA256  string `json:"sha256"` // of the source data file as committed

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var meta = SourceMeta{Name: "@pydantic/genai-prices", Version: "9.9.9", License: "MIT", URL: "https://example.com"}
+var meta = SourceMeta{Name: "@pydantic/genai-prices", Version: "9.9.9", Date: "2026-09-01", License: "MIT", URL: "https://example.com"}
 
 const emptyOverlay = `{"about": "", "corrections": [], "multipliers": []}`
 
@@ -55,7 +55,7 @@ func TestCompileStrict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile(meta, []byte(tt.source), []byte(emptyOverlay))
+			_, err := Compile(meta, []byte(tt.source), []byte(emptyOverlay), Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -76,7 +76,7 @@ func TestCompile(t *testing.T) {
 	     "prices": [{"prices": {"input_mtok": 1}}, {"constraint": {"start_date": "2026-01-01"}, "prices": {"input_mtok": 2}},
 	                {"constraint": {"start_time": "22:00:00Z", "end_time": "02:00:00Z"}, "prices": {"input_mtok": 3}}]}
 	  ]}]`
-	b, err := Compile(meta, []byte(source), []byte(emptyOverlay))
+	b, err := Compile(meta, []byte(source), []byte(emptyOverlay), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, err := Compile(meta, []byte(source), []byte(emptyOverlay))
+	b2, err := Compile(meta, []byte(source), []byte(emptyOverlay), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestOverlayChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compile(meta, []byte(source), []byte(tt.overlay))
+			_, err := Compile(meta, []byte(source), []byte(tt.overlay), Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -174,7 +174,7 @@ func TestOverlayChecks(t *testing.T) {
 		{"id": "c1", "provider": "acme", "models": ["m1"], "tier_start": {"from": 271999, "to": 272000}, ` + ev + `},
 		{"id": "c2", "provider": "acme", "add_model": {"id": "m3", "match": {"equals": "m3"}, "prices": {"input_mtok": 0.4}}, ` + ev + `}],
 	  "multipliers": [{"id": "x", "provider": "acme", "models": ["m1", "m2"], "field": "speed", "equals": "fast", "factor": 1.1, ` + ev + `}]}`
-	b, err := Compile(meta, []byte(source), []byte(good))
+	b, err := Compile(meta, []byte(source), []byte(good), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,5 +209,43 @@ func TestParseTimeOfDay(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseTimeOfDay(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestSkipStale checks that data downloaded after the overlay was written
+// compiles without the corrections it no longer needs, and lists them,
+// while a tier correction still applies to the models that still need it.
+func TestSkipStale(t *testing.T) {
+	source := provider(`{"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok": {"base": 1, "tiers": [{"start": 272000, "price": 2}]}}},
+		{"id": "m2", "match": {"equals": "m2"}, "prices": {"input_mtok": {"base": 1, "tiers": [{"start": 271999, "price": 2}]}}}`)
+	ev := `"url": "https://acme.example/pricing", "reason": "because"`
+	overlay := `{"corrections": [
+		{"id": "partly-fixed", "provider": "acme", "models": ["m2", "m1", "m-gone"], "tier_start": {"from": 271999, "to": 272000}, ` + ev + `},
+		{"id": "fixed-upstream", "provider": "acme", "models": ["m1"], "tier_start": {"from": 271999, "to": 272000}, ` + ev + `},
+		{"id": "added-upstream", "provider": "acme", "add_model": {"id": "m1b", "match": {"equals": "m1"}, "prices": {}}, ` + ev + `}],
+	  "multipliers": [{"id": "dropped-model", "provider": "acme", "models": ["m9"], "field": "speed", "equals": "fast", "factor": 2, ` + ev + `}]}`
+	if _, err := Compile(meta, []byte(source), []byte(overlay), Options{}); err == nil || !strings.Contains(err.Error(), "no longer applies") {
+		t.Fatalf("strict compile: %v", err)
+	}
+	b, err := Compile(meta, []byte(source), []byte(overlay), Options{SkipStale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"fixed-upstream", "added-upstream", "dropped-model"}; strings.Join(b.Stale, ",") != strings.Join(want, ",") {
+		t.Errorf("stale %q, want %q", b.Stale, want)
+	}
+	if got := b.Providers[0].Models[1].Periods[0].Prices["input_mtok"].Tiers[0].Start; got != 272000 {
+		t.Errorf("m2's tier at %d: the partly fixed correction did not apply to it", got)
+	}
+	if len(b.Providers[0].Models) != 2 || len(b.Multipliers) != 0 || b.Overlay.Corrections != 1 {
+		t.Errorf("book %+v", b)
+	}
+}
+
+func TestSourceDate(t *testing.T) {
+	bad := meta
+	bad.Date = "2026-9-23"
+	if _, err := Compile(bad, []byte(provider(okModel)), []byte(emptyOverlay), Options{}); err == nil || !strings.Contains(err.Error(), "is not a date") {
+		t.Errorf("err = %v", err)
 	}
 }

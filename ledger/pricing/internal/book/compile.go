@@ -6,16 +6,29 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // SourceMeta names the source data being compiled.
 type SourceMeta struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Date is when the data was published (YYYY-MM-DD): which of two
+	// books is newer.
+	Date    string `json:"date"`
 	License string `json:"license"`
 	URL     string `json:"url"`
+}
+
+// Options change how Compile treats the overlay.
+type Options struct {
+	// SkipStale skips the overlay corrections that no longer apply (the
+	// source fixed them) and lists them in Book.Stale, instead of
+	// failing: for data downloaded after the overlay was written.
+	SkipStale bool
 }
 
 // maxUSDPerBlock bounds a rate: no real price is anywhere near 100,000 USD
@@ -28,9 +41,12 @@ const microPerUSD = 1e6
 
 // Compile turns source data (the genai-prices feed) and an overlay into a
 // book. It fails on anything it does not understand, naming where.
-func Compile(meta SourceMeta, source, overlay []byte) (*Book, error) {
+func Compile(meta SourceMeta, source, overlay []byte, opts Options) (*Book, error) {
 	if meta.Name == "" || meta.Version == "" {
 		return nil, fmt.Errorf("source: name and version are required")
+	}
+	if d, err := time.Parse(time.DateOnly, meta.Date); err != nil || d.Format(time.DateOnly) != meta.Date {
+		return nil, fmt.Errorf("source: date %q is not a date (YYYY-MM-DD)", meta.Date)
 	}
 	providers, err := parseSource(source)
 	if err != nil {
@@ -40,7 +56,8 @@ func Compile(meta SourceMeta, source, overlay []byte) (*Book, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ov.apply(providers); err != nil {
+	stale, err := ov.apply(providers, opts.SkipStale)
+	if err != nil {
 		return nil, err
 	}
 	srcSum := sha256.Sum256(source)
@@ -49,12 +66,15 @@ func Compile(meta SourceMeta, source, overlay []byte) (*Book, error) {
 	b := &Book{
 		Format:  Format,
 		Version: fmt.Sprintf("genai-prices %s + overlay %s", meta.Version, ovHex[:12]),
-		Source: Source{Name: meta.Name, Version: meta.Version, License: meta.License, URL: meta.URL,
+		Source: Source{Name: meta.Name, Version: meta.Version, Date: meta.Date, License: meta.License, URL: meta.URL,
 			SHA256: hex.EncodeToString(srcSum[:])},
-		Overlay: OverlayInfo{SHA256: ovHex, Corrections: len(ov.Corrections)},
+		Overlay: OverlayInfo{SHA256: ovHex, Corrections: len(ov.Corrections) - countCorrections(ov, stale)},
+		Stale:   stale,
 	}
 	for _, mo := range ov.Multipliers {
-		b.Multipliers = append(b.Multipliers, mo.compiled())
+		if !mo.skipped(stale) {
+			b.Multipliers = append(b.Multipliers, mo.compiled())
+		}
 	}
 	for pi, sp := range providers {
 		path := fmt.Sprintf("providers[%d] (%s)", pi, sp.ID)
@@ -202,9 +222,20 @@ func Build(metaPath, sourcePath, overlayPath string) (*Book, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := Compile(meta, source, overlay)
+	b, err := Compile(meta, source, overlay, Options{})
 	if err != nil {
 		return nil, fmt.Errorf("%s + %s: %w", sourcePath, overlayPath, err)
 	}
 	return b, nil
+}
+
+// countCorrections counts the corrections (not multipliers) among stale.
+func countCorrections(ov *Overlay, stale []string) int {
+	n := 0
+	for _, c := range ov.Corrections {
+		if slices.Contains(stale, c.ID) {
+			n++
+		}
+	}
+	return n
 }

@@ -2,8 +2,10 @@ package book
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -72,79 +74,129 @@ func checkEvidence(kind string, i int, id, url, reason string) error {
 	return nil
 }
 
-// apply changes providers in place.
-func (o *Overlay) apply(providers []*srcProvider) error {
+// staleError is a correction that no longer applies to the source.
+type staleError struct{ msg string }
+
+func (e *staleError) Error() string { return e.msg + ": the correction no longer applies" }
+
+func stalef(format string, args ...any) error { return &staleError{fmt.Sprintf(format, args...)} }
+
+// apply changes providers in place and returns the ids of the entries it
+// skipped as stale (skipStale), or fails on the first entry that does not
+// apply.
+func (o *Overlay) apply(providers []*srcProvider, skipStale bool) ([]string, error) {
 	byID := map[string]*srcProvider{}
 	for _, p := range providers {
 		byID[p.ID] = p
 	}
+	var stale []string
+	done := func(id string, err error) error {
+		var se *staleError
+		if err != nil && skipStale && errors.As(err, &se) {
+			stale = append(stale, id)
+			return nil
+		}
+		return err
+	}
 	ids := map[string]bool{}
 	for i, c := range o.Corrections {
 		if err := checkEvidence("corrections", i, c.ID, c.URL, c.Reason); err != nil {
-			return err
+			return nil, err
 		}
 		if ids[c.ID] {
-			return fmt.Errorf("overlay corrections[%d]: duplicate id %q", i, c.ID)
+			return nil, fmt.Errorf("overlay corrections[%d]: duplicate id %q", i, c.ID)
 		}
 		ids[c.ID] = true
-		what := fmt.Sprintf("overlay correction %s", c.ID)
-		if c.AddModel != nil {
-			if c.TierStart != nil || len(c.Models) > 0 {
-				return fmt.Errorf("%s: add_model takes no models and no other operation", what)
-			}
-			if err := addModel(byID[c.Provider], c.AddModel, what); err != nil {
-				return err
-			}
-			continue
-		}
-		models, err := findModels(byID, c.Provider, c.Models, what)
-		if err != nil {
-			return err
-		}
-		switch {
-		case c.TierStart != nil:
-			from, to := c.TierStart.From, c.TierStart.To
-			if from == to || to < 0 {
-				return fmt.Errorf("%s: tier_start from %d to %d changes nothing", what, from, to)
-			}
-			for _, m := range models {
-				n := 0
-				for _, per := range m.periods {
-					for _, pr := range per.Prices {
-						for k := range pr.Tiers {
-							if pr.Tiers[k].Start == from {
-								pr.Tiers[k].Start = to
-								n++
-							}
-						}
-					}
-				}
-				if n == 0 {
-					return fmt.Errorf("%s: %s/%s has no tier starting at %d: the correction no longer applies", what, c.Provider, m.ID, from)
-				}
-			}
-		default:
-			return fmt.Errorf("%s: no operation (want tier_start or add_model)", what)
+		if err := done(c.ID, c.apply(byID, skipStale)); err != nil {
+			return nil, err
 		}
 	}
 	for i, mo := range o.Multipliers {
 		if err := checkEvidence("multipliers", i, mo.ID, mo.URL, mo.Reason); err != nil {
-			return err
+			return nil, err
 		}
 		if ids[mo.ID] {
-			return fmt.Errorf("overlay multipliers[%d]: duplicate id %q", i, mo.ID)
+			return nil, fmt.Errorf("overlay multipliers[%d]: duplicate id %q", i, mo.ID)
 		}
 		ids[mo.ID] = true
 		what := fmt.Sprintf("overlay multiplier %s", mo.ID)
-		if _, err := findModels(byID, mo.Provider, mo.Models, what); err != nil {
-			return err
-		}
 		if mo.Field == "" || mo.Equals == "" {
-			return fmt.Errorf("%s: needs field and equals", what)
+			return nil, fmt.Errorf("%s: needs field and equals", what)
 		}
 		if f := mo.Factor * 1000; f <= 0 || f > 1e6 || math.Abs(f-math.Round(f)) > 1e-9 {
-			return fmt.Errorf("%s: factor %v: want a positive number with at most 3 decimals", what, mo.Factor)
+			return nil, fmt.Errorf("%s: factor %v: want a positive number with at most 3 decimals", what, mo.Factor)
 		}
+		_, err := findModels(byID, mo.Provider, mo.Models, what)
+		if err := done(mo.ID, err); err != nil {
+			return nil, err
+		}
+	}
+	return stale, nil
+}
+
+// skipped reports whether the multiplier was left out as stale.
+func (mo MultiplierOverlay) skipped(stale []string) bool { return slices.Contains(stale, mo.ID) }
+
+// apply makes one correction, checking first that all of it applies; with
+// partial, a tier_start applies to those of its models that still need it
+// and is stale only if none does.
+func (c Correction) apply(byID map[string]*srcProvider, partial bool) error {
+	what := fmt.Sprintf("overlay correction %s", c.ID)
+	if c.AddModel != nil {
+		if c.TierStart != nil || len(c.Models) > 0 {
+			return fmt.Errorf("%s: add_model takes no models and no other operation", what)
+		}
+		return addModel(byID[c.Provider], c.AddModel, what)
+	}
+	if c.TierStart == nil {
+		return fmt.Errorf("%s: no operation (want tier_start or add_model)", what)
+	}
+	from, to := c.TierStart.From, c.TierStart.To
+	if from == to || to < 0 {
+		return fmt.Errorf("%s: tier_start from %d to %d changes nothing", what, from, to)
+	}
+	var models []*srcModel
+	for _, id := range c.Models {
+		found, err := findModels(byID, c.Provider, []string{id}, what)
+		var se *staleError
+		if partial && errors.As(err, &se) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		models = append(models, found...)
+	}
+	if len(models) == 0 && len(c.Models) > 0 {
+		return stalef("%s: %s has none of its models", what, c.Provider)
+	}
+	if len(c.Models) == 0 {
+		return fmt.Errorf("%s: no models", what)
+	}
+	var tiers []*srcTier
+	applied := 0
+	for _, m := range models {
+		n := len(tiers)
+		for _, per := range m.periods {
+			for _, pr := range per.Prices {
+				for k := range pr.Tiers {
+					if pr.Tiers[k].Start == from {
+						tiers = append(tiers, &pr.Tiers[k])
+					}
+				}
+			}
+		}
+		if len(tiers) > n {
+			applied++
+		} else if !partial {
+			return stalef("%s: %s/%s has no tier starting at %d", what, c.Provider, m.ID, from)
+		}
+	}
+	if applied == 0 {
+		return stalef("%s: none of its models has a tier starting at %d", what, from)
+	}
+	for _, t := range tiers {
+		t.Start = to
 	}
 	return nil
 }
@@ -153,7 +205,7 @@ func (o *Overlay) apply(providers []*srcProvider) error {
 // already prices under one of its names.
 func addModel(p *srcProvider, raw json.RawMessage, what string) error {
 	if p == nil {
-		return fmt.Errorf("%s: unknown provider", what)
+		return stalef("%s: unknown provider", what)
 	}
 	var m srcModel
 	if err := strict(raw, &m); err != nil {
@@ -169,7 +221,7 @@ func addModel(p *srcProvider, raw json.RawMessage, what string) error {
 	for _, name := range equalsNames(*m.Match) {
 		for _, old := range p.models {
 			if old.ID == m.ID || old.Match.matchesPlain(name) {
-				return fmt.Errorf("%s: %s/%s already prices %q: the correction no longer applies", what, p.ID, old.ID, name)
+				return stalef("%s: %s/%s already prices %q", what, p.ID, old.ID, name)
 			}
 		}
 	}
@@ -195,7 +247,7 @@ func equalsNames(m Match) []string {
 func findModels(byID map[string]*srcProvider, provider string, ids []string, what string) ([]*srcModel, error) {
 	p := byID[provider]
 	if p == nil {
-		return nil, fmt.Errorf("%s: unknown provider %q", what, provider)
+		return nil, stalef("%s: unknown provider %q", what, provider)
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("%s: no models", what)
@@ -209,7 +261,7 @@ func findModels(byID map[string]*srcProvider, provider string, ids []string, wha
 			}
 		}
 		if found == nil {
-			return nil, fmt.Errorf("%s: %s has no model %q", what, provider, id)
+			return nil, stalef("%s: %s has no model %q", what, provider, id)
 		}
 		out = append(out, found)
 	}
