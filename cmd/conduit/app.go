@@ -50,6 +50,8 @@ var commands = []*command{
 	runCmd,
 	exportCmd,
 	reportCmd,
+	pricesCmd,
+	repriceCmd,
 	syncCmd,
 }
 

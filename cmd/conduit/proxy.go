@@ -79,6 +79,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 	if err != nil {
 		return err
 	}
+	usePricesUpdate(logger, pricer)
 	proxyAuth, err := interceptProxyAuth(cfg.Server)
 	if err != nil {
 		return err
