@@ -31,6 +31,8 @@ type emitter struct {
 	zbuf   bytes.Buffer // gzip output awaiting the wire
 	buf    bytes.Buffer // the event being encoded
 	enc    *json.Encoder
+	ws     *wsConn // set on WebSocket sessions: events go out as messages
+	wsOp   byte    // opText or opBinary
 }
 
 func newEmitter(ctx context.Context, s *Server, w http.ResponseWriter, k knobs, prov provider, body []byte) *emitter {
@@ -169,6 +171,10 @@ func (e *emitter) endStream() {
 // data line, and the blank line, all with LF. It encodes into a buffer
 // reused across events.
 func (e *emitter) sse(name string, v any) {
+	if e.ws != nil {
+		e.message(v)
+		return
+	}
 	e.buf.Reset()
 	if name != "" {
 		e.buf.WriteString("event: ")
@@ -185,6 +191,18 @@ func (e *emitter) sse(name string, v any) {
 	}
 	e.buf.WriteByte('\n')
 	e.frame(e.buf.Bytes())
+}
+
+// message sends v as one WebSocket message, waiting k.delay first unless
+// it is the first of this response, like frame.
+func (e *emitter) message(v any) {
+	if e.frames > 0 {
+		e.sleep(e.k.delay)
+	}
+	e.frames++
+	if err := e.ws.writeMessage(e.wsOp, marshal(v)); err != nil {
+		e.abort()
+	}
 }
 
 // streamer generates the events of one streaming API.

@@ -67,6 +67,19 @@ const (
 	// OpenAI-format responses: Groq's x_groq.usage and timings, DeepSeek's
 	// prompt_cache_hit_tokens and prompt_cache_miss_tokens.
 	HeaderStyle = "X-Fake-Style"
+	// HeaderIncomplete ("1") ends Responses API responses (HTTP, SSE and
+	// WebSocket) as incomplete (status "incomplete", reason
+	// max_output_tokens, event response.incomplete) with the full usage.
+	HeaderIncomplete = "X-Fake-Incomplete"
+	// HeaderWSDeflate chooses the permessage-deflate answer to a WebSocket
+	// upgrade: one of the Deflate… constants (default DeflateAuto).
+	HeaderWSDeflate = "X-Fake-WS-Deflate"
+	// HeaderWSFragment cuts every server WebSocket message into frames of at
+	// most N payload bytes (after compression); 0 sends one frame each.
+	HeaderWSFragment = "X-Fake-WS-Fragment"
+	// HeaderWSPing ("1") sends a ping before every server WebSocket message
+	// and between the frames of a fragmented one.
+	HeaderWSPing = "X-Fake-WS-Ping"
 )
 
 // Defaults used when neither a header nor Options says otherwise.
@@ -142,6 +155,13 @@ type Options struct {
 	Cost string
 	// Style is the default for HeaderStyle; "" is plain OpenAI.
 	Style string
+	// Incomplete is the default for HeaderIncomplete.
+	Incomplete bool
+	// WSDeflate, WSFragment and WSPing are the defaults for HeaderWSDeflate
+	// ("" is DeflateAuto), HeaderWSFragment and HeaderWSPing.
+	WSDeflate  string
+	WSFragment int
+	WSPing     bool
 
 	// KeepRequests is how many of the latest requests Requests returns: 0
 	// means DefaultKeepRequests, negative keeps none.
@@ -180,6 +200,7 @@ type knobs struct {
 	hang       bool
 	cost       string
 	style      string
+	incomplete bool
 }
 
 // defaultKnobs turns Options into the knobs a request without headers gets.
@@ -202,6 +223,7 @@ func defaultKnobs(o *Options) knobs {
 		hang:       o.Hang,
 		cost:       o.Cost,
 		style:      strings.ToLower(o.Style),
+		incomplete: o.Incomplete,
 	}
 	if o.AbortAfter > 0 {
 		k.abortAfter = o.AbortAfter
@@ -279,6 +301,7 @@ func parseKnobs(h http.Header, o *Options) (knobs, error) {
 	}{
 		{HeaderGzip, &k.gzip},
 		{HeaderHang, &k.hang},
+		{HeaderIncomplete, &k.incomplete},
 	}
 	for _, f := range bools {
 		v := h.Get(f.name)
@@ -335,6 +358,7 @@ func (o Options) Validate() error {
 		{"AbortAfter", o.AbortAfter}, {"ErrorEvent", o.ErrorEvent},
 		{"CachedTokens", o.CachedTokens}, {"CacheWrite5m", o.CacheWrite5m},
 		{"CacheWrite1h", o.CacheWrite1h}, {"ReasoningTokens", o.ReasoningTokens},
+		{"WSFragment", o.WSFragment},
 	}
 	for _, c := range counts {
 		if c.v < 0 {
@@ -357,6 +381,9 @@ func (o Options) Validate() error {
 	}
 	if o.Cost != "" && !isJSONNumber(o.Cost) {
 		return fmt.Errorf("fakeprovider options: Cost %q is not a JSON number", o.Cost)
+	}
+	if _, err := parseWSKnobs(http.Header{}, &o); err != nil {
+		return fmt.Errorf("fakeprovider options: WSDeflate: %w", err)
 	}
 	return nil
 }

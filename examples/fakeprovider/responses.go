@@ -106,14 +106,23 @@ func messageID(p *plan) string {
 	return p.id("resp-msg", func() string { return "msg_" + makeHexID(p.seed, "resp-msg", 48) })
 }
 
-// response builds the response object; a completed one carries text and
-// usage, an in-progress one neither.
-func (p *plan) response(completed bool, text string) *responseObject {
+// Statuses of a Responses response object.
+const (
+	statusInProgress = "in_progress"
+	statusCompleted  = "completed"
+	statusFailed     = "failed"
+	statusIncomplete = "incomplete"
+)
+
+// response builds the response object with the given status: a completed
+// or incomplete one carries the text and usage, an in-progress one
+// neither, a failed one the error and no usage.
+func (p *plan) response(status, text string) *responseObject {
 	r := &responseObject{
 		ID:                responseID(p),
 		Object:            "response",
 		CreatedAt:         p.created(),
-		Status:            "in_progress",
+		Status:            statusInProgress,
 		Error:             jsonNull,
 		IncompleteDetails: jsonNull,
 		Model:             p.respModel,
@@ -132,13 +141,26 @@ func (p *plan) response(completed bool, text string) *responseObject {
 	if s, ok := p.req.get("instructions").(string); ok {
 		r.Instructions = &s
 	}
+	if s, ok := p.req.get("previous_response_id").(string); ok {
+		r.PreviousResponseID = &s
+	}
 	if n := p.req.integer("max_output_tokens"); n >= 0 {
 		r.MaxOutputTokens = &n
 	}
-	if completed {
-		r.Status = "completed"
+	switch status {
+	case statusFailed:
+		r.Status = statusFailed
+		r.Error = marshal(map[string]string{"code": "server_error", "message": serverErrorMessage})
+	case statusCompleted, statusIncomplete:
+		r.Status = status
 		r.ServiceTier = "default"
-		r.Output = []responseItem{p.responseItem(true, text)}
+		r.Output = []responseItem{}
+		if !p.prewarm {
+			r.Output = []responseItem{p.responseItem(status, text)}
+		}
+		if status == statusIncomplete {
+			r.IncompleteDetails = marshal(map[string]string{"reason": "max_output_tokens"})
+		}
 		u := p.usage()
 		ru := &responseUsage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, TotalTokens: u.InputTokens + u.OutputTokens}
 		ru.InputTokensDetails.CachedTokens = u.CachedInputTokens
@@ -148,11 +170,23 @@ func (p *plan) response(completed bool, text string) *responseObject {
 	return r
 }
 
-// responseItem is the assistant message item.
-func (p *plan) responseItem(completed bool, text string) responseItem {
-	it := responseItem{ID: messageID(p), Type: "message", Status: "in_progress", Content: []outputText{}, Role: "assistant"}
-	if completed {
-		it.Status = "completed"
+// serverErrorMessage is OpenAI's message for a 500.
+const serverErrorMessage = "The server had an error while processing your request. Sorry about that!"
+
+// endStatus is how a complete response ends: completed, or incomplete under
+// the incomplete knob.
+func (p *plan) endStatus() string {
+	if p.k.incomplete {
+		return statusIncomplete
+	}
+	return statusCompleted
+}
+
+// responseItem is the assistant message item; an in-progress one has no
+// content yet.
+func (p *plan) responseItem(status, text string) responseItem {
+	it := responseItem{ID: messageID(p), Type: "message", Status: status, Content: []outputText{}, Role: "assistant"}
+	if status != statusInProgress {
 		it.Content = []outputText{newOutputText(text)}
 	}
 	return it
@@ -165,7 +199,7 @@ func newOutputText(text string) outputText {
 // serveResponses answers /v1/responses.
 func serveResponses(e *emitter, p *plan) {
 	if !p.stream {
-		e.object("application/json", p.response(true, p.text()))
+		e.object("application/json", p.response(p.endStatus(), p.text()))
 		return
 	}
 	e.startStream("text/event-stream; charset=utf-8")
@@ -175,10 +209,13 @@ func serveResponses(e *emitter, p *plan) {
 // responseStream generates the Responses event sequence: created,
 // in_progress, output_item.added, content_part.added, one
 // output_text.delta per word, output_text.done, content_part.done,
-// output_item.done, completed; every event numbered by sequence_number.
+// output_item.done, completed (or incomplete); every event numbered by
+// sequence_number. Over SSE the error knob ends it with an error event,
+// over WebSocket with response.failed.
 type responseStream struct {
 	p   *plan
 	seq int
+	ws  bool
 }
 
 func (s *responseStream) send(e *emitter, ev responseEvent) {
@@ -189,9 +226,9 @@ func (s *responseStream) send(e *emitter, ev responseEvent) {
 
 func (s *responseStream) preamble(e *emitter) {
 	zero := 0
-	s.send(e, responseEvent{Type: "response.created", Response: s.p.response(false, "")})
-	s.send(e, responseEvent{Type: "response.in_progress", Response: s.p.response(false, "")})
-	item := s.p.responseItem(false, "")
+	s.send(e, responseEvent{Type: "response.created", Response: s.p.response(statusInProgress, "")})
+	s.send(e, responseEvent{Type: "response.in_progress", Response: s.p.response(statusInProgress, "")})
+	item := s.p.responseItem(statusInProgress, "")
 	s.send(e, responseEvent{Type: "response.output_item.added", OutputIndex: &zero, Item: &item})
 	part := newOutputText("")
 	s.send(e, responseEvent{Type: "response.content_part.added", ItemID: messageID(s.p), OutputIndex: &zero, ContentIndex: &zero, Part: &part})
@@ -208,17 +245,22 @@ func (s *responseStream) trailer(e *emitter) {
 	s.send(e, responseEvent{Type: "response.output_text.done", ItemID: messageID(s.p), OutputIndex: &zero, ContentIndex: &zero, Text: &text, Logprobs: emptyList})
 	part := newOutputText(text)
 	s.send(e, responseEvent{Type: "response.content_part.done", ItemID: messageID(s.p), OutputIndex: &zero, ContentIndex: &zero, Part: &part})
-	item := s.p.responseItem(true, text)
+	status := s.p.endStatus()
+	item := s.p.responseItem(status, text)
 	s.send(e, responseEvent{Type: "response.output_item.done", OutputIndex: &zero, Item: &item})
-	s.send(e, responseEvent{Type: "response.completed", Response: s.p.response(true, text)})
+	s.send(e, responseEvent{Type: "response." + status, Response: s.p.response(status, text)})
 }
 
 func (s *responseStream) fail(e *emitter) {
+	if s.ws {
+		s.send(e, responseEvent{Type: "response.failed", Response: s.p.response(statusFailed, "")})
+		return
+	}
 	ev := responseErrorEvent{
 		Type:           "error",
 		SequenceNumber: s.seq,
 		Code:           "server_error",
-		Message:        "The server had an error while processing your request. Sorry about that!",
+		Message:        serverErrorMessage,
 	}
 	s.seq++
 	e.sse("error", ev)

@@ -183,6 +183,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(s.closed, cancel)
 	defer stop()
 
+	if isWebSocketUpgrade(r) {
+		s.serveWebSocket(ctx, w, r)
+		return
+	}
 	ep := route(r.Method, r.URL.Path)
 	prov := guessProvider(r)
 	if ep != nil {
@@ -323,6 +327,7 @@ type plan struct {
 	words [len(vocabulary)]string // content texts after the first, by i mod len
 
 	stream       bool
+	prewarm      bool   // Responses generate:false: no output, no usage
 	includeUsage bool   // OpenAI stream_options.include_usage
 	model        string // as requested (or from the Gemini path)
 	respModel    string // as reported
@@ -359,8 +364,14 @@ func newPlan(ep *endpoint, path string, query url.Values, body []byte, req reqBo
 		p.stream, _ = req.boolean("stream")
 	}
 	p.includeUsage, _ = req.boolean("stream_options", "include_usage")
+	if gen, ok := req.boolean("generate"); ok && !gen && ep.name == "/responses" {
+		p.prewarm = true
+	}
 
 	p.events = k.events
+	if p.prewarm {
+		p.events = 0
+	}
 	if p.events < 0 {
 		p.events = p.maxTokens()
 	}
@@ -402,6 +413,8 @@ func (p *plan) usage() Usage {
 		ReasoningTokens:   p.k.reasoning,
 	}
 	switch {
+	case p.prewarm:
+		u = Usage{}
 	case p.ep.name == "/embeddings":
 		u = Usage{InputTokens: p.prompt}
 	case p.ep.provider == providerAnthropic:

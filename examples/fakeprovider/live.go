@@ -1,0 +1,3 @@
+package fakeprovider
+
+func serveLive(ss *wsSession, msgs <-chan wsMessage) {}

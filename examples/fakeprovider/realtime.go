@@ -1,0 +1,3 @@
+package fakeprovider
+
+func serveRealtime(ss *wsSession, msgs <-chan wsMessage) {}
