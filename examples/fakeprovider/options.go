@@ -172,6 +172,11 @@ type Options struct {
 	// RecordBodyBytes caps the body copy kept per Seen; 0 means
 	// DefaultRecordBodyBytes.
 	RecordBodyBytes int
+	// Observe, when set, is called with every request (and every WebSocket
+	// client message, Method "WS") as it is recorded, even when KeepRequests
+	// keeps none; it must not keep the Seen's slices. The command's -log
+	// flag prints them.
+	Observe func(Seen)
 	// Clock gives the time reported in responses; nil means the fixed Epoch.
 	Clock func() time.Time
 	// Sleep waits for d (a delay knob) or until ctx ends, returning ctx's

@@ -105,6 +105,9 @@ func (s *Server) Reset() {
 
 // record keeps r in the ring.
 func (s *Server) record(seen Seen) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(seen)
+	}
 	if s.opts.KeepRequests < 0 {
 		return
 	}

@@ -15,7 +15,9 @@ import (
 // token, cache reads and writes included; CachedInputTokens the cache reads
 // among them; CacheWrite5mTokens and CacheWrite1hTokens the cache writes
 // among them (Anthropic only); OutputTokens every generated token, reasoning
-// included; ReasoningTokens the reasoning share of OutputTokens.
+// included; ReasoningTokens the reasoning share of OutputTokens;
+// InputAudioTokens and OutputAudioTokens the audio share of InputTokens and
+// OutputTokens (Realtime and Live only).
 type Usage struct {
 	InputTokens        int
 	CachedInputTokens  int
@@ -23,6 +25,8 @@ type Usage struct {
 	CacheWrite1hTokens int
 	OutputTokens       int
 	ReasoningTokens    int
+	InputAudioTokens   int
+	OutputAudioTokens  int
 }
 
 // CacheWriteTokens is the sum of the 5-minute and 1-hour cache writes.

@@ -41,7 +41,9 @@ const (
 	closeProtocol    = 1002
 	closeUnsupported = 1003
 	closeInvalidData = 1007
+	closePolicy      = 1008
 	closeTooBig      = 1009
+	closeInternal    = 1011
 )
 
 // Values of HeaderWSDeflate and Options.WSDeflate.

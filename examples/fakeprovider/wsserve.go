@@ -145,7 +145,12 @@ func (ss *wsSession) run(parent context.Context, ep *wsEndpoint) {
 // metadata object (which real clients may send, so a test can vary knobs
 // per response on one connection).
 func (ss *wsSession) knobsFor(metadata any) (knobs, error) {
-	h := ss.r.Header
+	return metadataKnobs(ss.r.Header, metadata, &ss.s.opts)
+}
+
+// metadataKnobs parses the knobs of h overridden by metadata's X-Fake-…
+// string entries.
+func metadataKnobs(h http.Header, metadata any, o *Options) (knobs, error) {
 	if m, ok := metadata.(map[string]any); ok {
 		h = h.Clone()
 		for key, v := range m {
@@ -154,7 +159,7 @@ func (ss *wsSession) knobsFor(metadata any) (knobs, error) {
 			}
 		}
 	}
-	return parseKnobs(h, &ss.s.opts)
+	return parseKnobs(h, o)
 }
 
 // emitter returns an emitter writing this session's messages with k.

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
@@ -62,6 +63,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.Model, "model", "", "model name reported in responses (default: the requested one)")
 	fs.StringVar(&o.Cost, "cost", "", "OpenRouter-style usage.cost to report (a JSON number)")
 	fs.StringVar(&o.Style, "style", "", `vendor extras: "groq" or "deepseek"`)
+	fs.StringVar(&o.WSDeflate, "ws-deflate", "", "WebSocket permessage-deflate answer: auto, off, no-context-takeover, server-no-context-takeover, client-no-context-takeover")
+	fs.IntVar(&o.WSFragment, "ws-fragment", 0, "cut server WebSocket messages into frames of at most this many payload bytes (0: whole)")
+	fs.BoolVar(&o.WSPing, "ws-ping", false, "send a WebSocket ping before each message and between its frames")
+	fs.IntVar(&o.Status, "status", 0, "answer every request (and WebSocket upgrade) with this 4xx/5xx status, e.g. 426")
+	logRequests := fs.Bool("log", false, "print one line per request and per WebSocket client message to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -104,6 +110,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "tls certificate %s\n", *certPath)
 	}
 
+	if *logRequests {
+		var mu sync.Mutex
+		o.Observe = func(r fakeprovider.Seen) {
+			mu.Lock()
+			defer mu.Unlock()
+			line := r.Method + " " + r.Path
+			if r.RawQuery != "" {
+				line += "?" + r.RawQuery
+			}
+			if r.Method == "WS" {
+				line += " " + string(r.Body[:min(len(r.Body), 120)])
+			}
+			fmt.Fprintln(stderr, line)
+		}
+	}
 	fake := fakeprovider.New(o)
 	srv := &http.Server{
 		Handler:           fake,
