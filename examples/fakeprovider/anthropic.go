@@ -110,7 +110,9 @@ func (s *messagesStream) preamble(e *emitter) {
 		Usage:   anthropicUsageOf(s.p, 1),
 	}})
 	e.sse("content_block_start", anthropicEvent{Type: "content_block_start", Index: &zero, ContentBlock: &anthropicBlock{Type: "text"}})
-	e.frame([]byte("event: ping\ndata: {\"type\": \"ping\"}\n\n"))
+	if !e.es { // Bedrock relays no pings
+		e.frame([]byte("event: ping\ndata: {\"type\": \"ping\"}\n\n"))
+	}
 }
 
 func (s *messagesStream) content(e *emitter, _ int, text string) {

@@ -33,6 +33,8 @@ type emitter struct {
 	enc    *json.Encoder
 	ws     *wsConn // set on WebSocket sessions: events go out as messages
 	wsOp   byte    // opText or opBinary
+	es     bool    // Bedrock: events go out as event-stream chunks
+	chunks int     // event-stream chunks written, varying their padding
 }
 
 func newEmitter(ctx context.Context, s *Server, w http.ResponseWriter, k knobs, prov provider, body []byte) *emitter {
@@ -94,6 +96,8 @@ func (e *emitter) headers(contentType string) {
 		h.Set("Request-Id", anthropicRequestID(e.seed))
 	case providerGemini:
 		h.Set("Vary", "Origin, X-Origin, Referer")
+	case providerBedrock:
+		h.Set("X-Amzn-Requestid", bedrockRequestID(e.seed))
 	}
 	if e.k.gzip {
 		h.Set("Content-Encoding", "gzip")
@@ -175,6 +179,11 @@ func (e *emitter) sse(name string, v any) {
 		e.message(v)
 		return
 	}
+	if e.es {
+		e.chunks++
+		e.esMessage(esEvent("chunk"), esChunk(marshal(v), e.chunks))
+		return
+	}
 	e.buf.Reset()
 	if name != "" {
 		e.buf.WriteString("event: ")
@@ -191,6 +200,11 @@ func (e *emitter) sse(name string, v any) {
 	}
 	e.buf.WriteByte('\n')
 	e.frame(e.buf.Bytes())
+}
+
+// esMessage writes one event-stream message as a stream frame.
+func (e *emitter) esMessage(headers []esHeader, payload []byte) {
+	e.frame(appendEventStream(nil, headers, payload))
 }
 
 // message sends v as one WebSocket message, waiting k.delay first unless

@@ -24,6 +24,16 @@ func (e *emitter) fail(status int, message string) {
 	case providerOllama:
 		body = ollamaError{Error: message}
 		contentType = "application/json; charset=utf-8"
+	case providerBedrock:
+		typ := bedrockErrorType(status)
+		if status == http.StatusForbidden && message == missingKeyMessage(providerBedrock) {
+			typ = "MissingAuthenticationTokenException"
+		}
+		if status == http.StatusForbidden && message == badSignatureMessage {
+			typ = "InvalidSignatureException"
+		}
+		e.w.Header().Set("X-Amzn-Errortype", typ+":http://internal.amazon.com/coral/com.amazon.bedrock/")
+		body = map[string]string{"message": message}
 	default:
 		typ, code := openAIErrorType(status)
 		body = openAIError{Error: openAIErrorDetail{Message: message, Type: typ, Code: code}}
@@ -171,6 +181,8 @@ func missingKeyMessage(p provider) string {
 		return "x-api-key header is required"
 	case providerGemini:
 		return "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."
+	case providerBedrock:
+		return "Missing Authentication Token"
 	}
 	return "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
 }

@@ -103,6 +103,8 @@ type chatCompletion struct {
 	Usage             *openAIUsage `json:"usage"`
 	ServiceTier       string       `json:"service_tier"`
 	SystemFingerprint string       `json:"system_fingerprint"`
+	// Azure.
+	PromptFilterResults []azurePromptFilter `json:"prompt_filter_results,omitempty"`
 }
 
 // chatDelta is a stream chunk's delta; Role and Refusal only on the first.
@@ -159,9 +161,10 @@ func serveChat(e *emitter, p *plan) {
 				Message:      chatMessage{Role: "assistant", Content: p.text(), Annotations: []any{}},
 				FinishReason: "stop",
 			}},
-			Usage:             openAIUsageOf(p),
-			ServiceTier:       "default",
-			SystemFingerprint: fingerprint(p),
+			Usage:               openAIUsageOf(p),
+			ServiceTier:         "default",
+			SystemFingerprint:   fingerprint(p),
+			PromptFilterResults: azureFilters(p),
 		})
 		return
 	}
@@ -190,6 +193,9 @@ func (s *chatStream) chunk(choices []chatChunkChoice) chatChunk {
 }
 
 func (s *chatStream) preamble(e *emitter) {
+	if s.p.azure {
+		e.sse("", azureFirstChunk{Choices: []any{}, PromptFilterResults: azurePromptFilters()})
+	}
 	empty := ""
 	c := s.chunk([]chatChunkChoice{{Delta: chatDelta{Role: "assistant", Content: &empty, Refusal: jsonNull}}})
 	if s.p.k.style == StyleGroq {
@@ -218,6 +224,15 @@ func (s *chatStream) trailer(e *emitter) {
 }
 
 func (s *chatStream) fail(e *emitter) { openAIStreamError(e) }
+
+// azureFilters is the prompt_filter_results of an Azure response, nil for
+// others.
+func azureFilters(p *plan) []azurePromptFilter {
+	if !p.azure {
+		return nil
+	}
+	return azurePromptFilters()
+}
 
 // openAIStreamError writes the mid-stream error OpenAI sends as a data
 // event; the stream ends without [DONE].

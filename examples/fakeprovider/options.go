@@ -172,6 +172,16 @@ type Options struct {
 	// RecordBodyBytes caps the body copy kept per Seen; 0 means
 	// DefaultRecordBodyBytes.
 	RecordBodyBytes int
+	// AWSCredentials, when set, makes the Bedrock endpoints require a valid
+	// SigV4 signature (header form) by one of these access key ids (mapped
+	// to their secrets): 403 MissingAuthenticationTokenException without
+	// one, InvalidSignatureException for a wrong one. Unset, Bedrock
+	// requests need no credential at all, as Claude Code's
+	// CLAUDE_CODE_SKIP_BEDROCK_AUTH sends none. See SignV4.
+	AWSCredentials map[string]string
+	// Deployments maps Azure OpenAI deployment names to the model the
+	// responses report; an unmapped deployment reports DefaultAzureModel.
+	Deployments map[string]string
 	// Observe, when set, is called with every request (and every WebSocket
 	// client message, Method "WS") as it is recorded, even when KeepRequests
 	// keeps none; it must not keep the Seen's slices. The command's -log

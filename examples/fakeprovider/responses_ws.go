@@ -57,6 +57,7 @@ func serveResponsesWS(ss *wsSession, msgs <-chan wsMessage) {
 		p := newPlan(ep, ss.r.URL.Path, ss.r.URL.Query(), m.data, req, k, &ss.s.opts)
 		p.seed = ss.seed(ep.name, m.data)
 		p.now, p.hdr, p.stream = ss.s.now(), ss.r.Header, true
+		p.applyAzure(ss.r, &ss.s.opts)
 		e := ss.emitter(k, p.seed)
 		if k.hang {
 			<-ss.ctx.Done()

@@ -205,9 +205,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ep == nil:
 		e.fail(http.StatusNotFound, invalidURLMessage(prov, r))
 		return
-	case prov != providerOllama && !hasCredential(r):
+	case prov == providerBedrock && len(s.opts.AWSCredentials) > 0 && bodyErr == nil:
+		if err := verifySigV4(r, body, s.opts.AWSCredentials); errors.Is(err, errNoSignature) {
+			e.fail(http.StatusForbidden, missingKeyMessage(prov))
+			return
+		} else if err != nil {
+			e.fail(http.StatusForbidden, badSignatureMessage)
+			return
+		}
+	case needsCredential(prov, ep) && !hasCredential(r):
 		e.fail(http.StatusUnauthorized, missingKeyMessage(prov))
 		return
+	}
+	switch {
 	case errors.Is(bodyErr, errTooLarge):
 		e.fail(http.StatusRequestEntityTooLarge, "Request body too large.")
 		return
@@ -226,6 +236,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := newPlan(ep, r.URL.Path, r.URL.Query(), body, req, k, &s.opts)
 	p.now = s.now()
 	p.hdr = r.Header
+	p.applyAzure(r, &s.opts)
 
 	if k.hang {
 		<-ctx.Done()
@@ -239,6 +250,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ep.serve(e, p)
+}
+
+// needsCredential reports whether a request to ep must carry a
+// credential: not for Ollama (it has none), nor for Bedrock and Vertex's
+// Anthropic endpoints, which Claude Code's skip-auth modes call without
+// one (Bedrock can check SigV4 instead: Options.AWSCredentials).
+func needsCredential(prov provider, ep *endpoint) bool {
+	switch {
+	case prov == providerOllama, prov == providerBedrock:
+		return false
+	case ep != nil && strings.HasSuffix(ep.name, "awPredict"):
+		return false
+	}
+	return true
 }
 
 // hasCredential reports whether the request carries any of the credentials
@@ -259,6 +284,7 @@ const (
 	providerAnthropic
 	providerGemini
 	providerOllama
+	providerBedrock
 )
 
 // guessProvider picks the error shape for a path no endpoint matched.
@@ -302,6 +328,12 @@ func init() {
 		{"/api/chat", providerOllama, http.MethodPost, true, serveOllama},
 		{"/api/generate", providerOllama, http.MethodPost, true, serveOllama},
 		{"/models", providerOpenAI, http.MethodGet, false, serveModels},
+		{"/invoke-with-response-stream", providerBedrock, http.MethodPost, true, serveBedrockInvoke},
+		{"/invoke", providerBedrock, http.MethodPost, true, serveBedrockInvoke},
+		{"/converse-stream", providerBedrock, http.MethodPost, true, serveConverse},
+		{"/converse", providerBedrock, http.MethodPost, true, serveConverse},
+		{":streamRawPredict", providerAnthropic, http.MethodPost, true, serveMessages},
+		{":rawPredict", providerAnthropic, http.MethodPost, true, serveMessages},
 	}
 }
 
@@ -331,6 +363,7 @@ type plan struct {
 
 	stream       bool
 	prewarm      bool   // Responses generate:false: no output, no usage
+	azure        bool   // an Azure OpenAI request (applyAzure)
 	includeUsage bool   // OpenAI stream_options.include_usage
 	model        string // as requested (or from the Gemini path)
 	respModel    string // as reported
@@ -343,7 +376,12 @@ func newPlan(ep *endpoint, path string, query url.Values, body []byte, req reqBo
 	p := &plan{ep: ep, path: path, query: query, req: req, k: k, now: Epoch}
 	p.seed = append([]byte(ep.name+"\x00"), body...)
 	p.model = req.str("model")
-	if ep.provider == providerGemini {
+	switch {
+	case ep.provider == providerGemini:
+		p.model = geminiModel(path)
+	case ep.provider == providerBedrock:
+		p.model = bedrockModel(path)
+	case strings.HasSuffix(ep.name, "awPredict"): // Vertex: models/claude-haiku-4-5@20251001:rawPredict
 		p.model = geminiModel(path)
 	}
 	if p.model == "" {
@@ -358,6 +396,13 @@ func newPlan(ep *endpoint, path string, query url.Values, body []byte, req reqBo
 	switch ep.provider {
 	case providerGemini:
 		p.stream = ep.name == ":streamGenerateContent"
+	case providerBedrock:
+		p.stream = strings.HasSuffix(ep.name, "-stream")
+	case providerAnthropic:
+		p.stream, _ = req.boolean("stream")
+		if ep.name == ":streamRawPredict" {
+			p.stream = true
+		}
 	case providerOllama:
 		p.stream = true
 		if v, ok := req.boolean("stream"); ok {
@@ -395,6 +440,11 @@ func (p *plan) maxTokens() int {
 		n = p.req.integer("generationConfig", "maxOutputTokens")
 	case providerOllama:
 		n = p.req.integer("options", "num_predict")
+	case providerBedrock:
+		n = p.req.integer("inferenceConfig", "maxTokens")
+		if n < 0 {
+			n = p.req.integer("max_tokens")
+		}
 	default:
 		n = p.req.integer("max_completion_tokens")
 		if n < 0 {
@@ -420,7 +470,12 @@ func (p *plan) usage() Usage {
 		u = Usage{}
 	case p.ep.name == "/embeddings":
 		u = Usage{InputTokens: p.prompt}
-	case p.ep.provider == providerAnthropic:
+	case p.ep.name == "/converse" || p.ep.name == "/converse-stream":
+		// Converse reports cache writes without their TTL.
+		u.CacheWrite5mTokens = p.k.write5m + p.k.write1h
+		u.InputTokens += p.k.write5m + p.k.write1h
+		u.ReasoningTokens = 0
+	case p.ep.provider == providerAnthropic || p.ep.provider == providerBedrock:
 		u.CacheWrite5mTokens = p.k.write5m
 		u.CacheWrite1hTokens = p.k.write1h
 		u.InputTokens += p.k.write5m + p.k.write1h
