@@ -80,6 +80,10 @@ const (
 	// HeaderWSPing ("1") sends a ping before every server WebSocket message
 	// and between the frames of a fragmented one.
 	HeaderWSPing = "X-Fake-WS-Ping"
+	// HeaderWSStatus (a 4xx or 5xx code) refuses WebSocket upgrades with that
+	// status and the provider's error body while plain requests are served:
+	// 426 makes Codex fall back to HTTP.
+	HeaderWSStatus = "X-Fake-WS-Status"
 )
 
 // Defaults used when neither a header nor Options says otherwise.
@@ -162,6 +166,8 @@ type Options struct {
 	WSDeflate  string
 	WSFragment int
 	WSPing     bool
+	// WSStatus is the default for HeaderWSStatus; 0 accepts upgrades.
+	WSStatus int
 
 	// KeepRequests is how many of the latest requests Requests returns: 0
 	// means DefaultKeepRequests, negative keeps none.
@@ -398,7 +404,7 @@ func (o Options) Validate() error {
 		return fmt.Errorf("fakeprovider options: Cost %q is not a JSON number", o.Cost)
 	}
 	if _, err := parseWSKnobs(http.Header{}, &o); err != nil {
-		return fmt.Errorf("fakeprovider options: WSDeflate: %w", err)
+		return fmt.Errorf("fakeprovider options: WSDeflate or WSStatus: %w", err)
 	}
 	return nil
 }

@@ -32,8 +32,8 @@ type Seen struct {
 	BodySHA256 [32]byte
 }
 
-// Server is the fake provider: an http.Handler that answers the OpenAI,
-// Anthropic, Gemini and Ollama endpoints (see the package doc). Build it
+// Server is the fake provider: an http.Handler that answers the HTTP and
+// WebSocket endpoints listed in the package doc. Build it
 // with New; it is safe for concurrent use.
 type Server struct {
 	opts Options

@@ -228,6 +228,10 @@ func TestValidate(t *testing.T) {
 		{"status 200", Options{Status: 200}, false},
 		{"style", Options{Style: "azure"}, false},
 		{"cost", Options{Cost: "NaN"}, false},
+		{"websocket", Options{WSDeflate: DeflateNoContextTakeover, WSFragment: 3, WSStatus: 426}, true},
+		{"ws deflate", Options{WSDeflate: "maybe"}, false},
+		{"ws status", Options{WSStatus: 101}, false},
+		{"ws fragment", Options{WSFragment: -1}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.opts.Validate(); (err == nil) != tt.ok {

@@ -171,6 +171,7 @@ type wsKnobs struct {
 	deflate  string // a Deflate… mode
 	fragment int    // max payload bytes per frame; 0: one frame per message
 	ping     bool   // interleave pings between fragments and before messages
+	status   int    // refuse upgrades with this status; 0 accepts
 }
 
 // wsMessage is one complete data message from the client.

@@ -256,7 +256,8 @@ func TestWSUpgradeRefused(t *testing.T) {
 		h      http.Header
 		status int
 	}{
-		{"426", "/v1/responses", hdr("Authorization", "Bearer k", HeaderStatus, "426"), 426},
+		{"426", "/v1/responses", hdr("Authorization", "Bearer k", HeaderWSStatus, "426"), 426},
+		{"status knob", "/v1/responses", hdr("Authorization", "Bearer k", HeaderStatus, "503"), 503},
 		{"no key", "/v1/responses", nil, 401},
 		{"unknown path", "/v1/nothing", hdr("Authorization", "Bearer k"), 404},
 		{"bad deflate knob", "/v1/responses", hdr("Authorization", "Bearer k", HeaderWSDeflate, "maybe"), 400},

@@ -1,6 +1,7 @@
 package fakeprovider
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"net/http"
@@ -51,8 +52,8 @@ type wsSession struct {
 }
 
 // serveWebSocket answers an upgrade request: the provider's HTTP error for
-// a bad one (unknown path, no credential, bad knob, HeaderStatus — use 426
-// to make a client fall back to HTTP), else the handshake and the
+// a bad one (unknown path, no credential, bad knob, HeaderWSStatus or
+// HeaderStatus — 426 makes a client fall back to HTTP), else the handshake and the
 // endpoint's protocol until either side ends the connection.
 func (s *Server) serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	ep := routeWS(r.URL.Path)
@@ -88,8 +89,9 @@ func (s *Server) serveWebSocket(ctx context.Context, w http.ResponseWriter, r *h
 	if k.firstByte > 0 {
 		e.sleep(k.firstByte)
 	}
-	if k.status != 0 {
-		e.fail(k.status, statusMessage(prov, k.status))
+	if k.status != 0 || wk.status != 0 {
+		status := cmp.Or(wk.status, k.status)
+		e.fail(status, statusMessage(prov, status))
 		return
 	}
 	if prov == providerOpenAI {
@@ -198,7 +200,7 @@ func (ss *wsSession) seed(ep string, msg []byte) []byte {
 
 // parseWSKnobs reads the WebSocket knob headers over Options.
 func parseWSKnobs(h http.Header, o *Options) (wsKnobs, error) {
-	k := wsKnobs{deflate: strings.ToLower(o.WSDeflate), fragment: o.WSFragment, ping: o.WSPing}
+	k := wsKnobs{deflate: strings.ToLower(o.WSDeflate), fragment: o.WSFragment, ping: o.WSPing, status: o.WSStatus}
 	if v := h.Get(HeaderWSDeflate); v != "" {
 		k.deflate = strings.ToLower(strings.TrimSpace(v))
 	}
@@ -215,6 +217,16 @@ func parseWSKnobs(h http.Header, o *Options) (wsKnobs, error) {
 			return k, &knobError{HeaderWSFragment, v, "is not a non-negative integer"}
 		}
 		k.fragment = n
+	}
+	if v := h.Get(HeaderWSStatus); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return k, &knobError{HeaderWSStatus, v, "is not a 4xx or 5xx status"}
+		}
+		k.status = n
+	}
+	if k.status != 0 && (k.status < 400 || k.status > 599) {
+		return k, &knobError{HeaderWSStatus, strconv.Itoa(k.status), "is not a 4xx or 5xx status"}
 	}
 	if v := h.Get(HeaderWSPing); v != "" {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))

@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fakeprovider [flags]\n\n"+
-			"Serves fake OpenAI, Anthropic, Gemini and Ollama APIs for tests, the demo and benchmarks.\n"+
+			"Serves fake OpenAI, Anthropic, Gemini, Ollama, Bedrock, Vertex and Azure APIs (HTTP and WebSocket)\nfor tests, the demo and benchmarks.\n"+
 			"Per-request X-Fake-* headers override the knob defaults below.\n\n"+
 			"Examples:\n"+
 			"  fakeprovider -listen 127.0.0.1:9999\n"+
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.WSDeflate, "ws-deflate", "", "WebSocket permessage-deflate answer: auto, off, no-context-takeover, server-no-context-takeover, client-no-context-takeover")
 	fs.IntVar(&o.WSFragment, "ws-fragment", 0, "cut server WebSocket messages into frames of at most this many payload bytes (0: whole)")
 	fs.BoolVar(&o.WSPing, "ws-ping", false, "send a WebSocket ping before each message and between its frames")
+	fs.IntVar(&o.WSStatus, "ws-status", 0, "refuse WebSocket upgrades with this 4xx/5xx status (426: clients fall back to HTTP); plain requests are served")
 	fs.IntVar(&o.Status, "status", 0, "answer every request (and WebSocket upgrade) with this 4xx/5xx status, e.g. 426")
 	logRequests := fs.Bool("log", false, "print one line per request and per WebSocket client message to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -159,40 +160,67 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// selfSigned makes a one-day ECDSA P-256 certificate for localhost,
-// 127.0.0.1 and ::1, and writes it (not its key) as PEM to path.
+// selfSigned makes a one-day ECDSA P-256 CA and a leaf it signs for
+// localhost, 127.0.0.1 and ::1, and writes the CA (not its key) as PEM to
+// path for clients to trust. The leaf is not its own CA because rustls
+// (Codex's TLS stack) refuses a CA certificate presented as the server's.
 func selfSigned(path string, now time.Time) (tls.Certificate, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("generate CA key: %w", err)
+	}
+	ca := &x509.Certificate{
+		Subject: pkix.Name{CommonName: "fakeprovider test CA"},
+		// Backdated so a slightly skewed client clock still accepts it.
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	if ca.SerialNumber, err = serialNumber(); err != nil {
+		return tls.Certificate{}, err
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("create CA certificate: %w", err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		return tls.Certificate{}, fmt.Errorf("parse CA certificate: %w", err)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate TLS key: %w", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "fakeprovider localhost"},
-		// Backdated so a slightly skewed client clock still accepts it.
-		NotBefore: now.Add(-time.Hour),
-		NotAfter:  now.Add(24 * time.Hour),
-		// Self-signed and trusted directly: a client adds this very
-		// certificate to its roots (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS), so
-		// it is marked as a CA that may sign itself.
-		IsCA:                  true,
+	leaf := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "fakeprovider localhost"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if leaf.SerialNumber, err = serialNumber(); err != nil {
+		return tls.Certificate{}, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("create TLS certificate: %w", err)
 	}
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if err := os.WriteFile(path, pemBytes, 0o644); err != nil {
 		return tls.Certificate{}, fmt.Errorf("write TLS certificate %s: %w", path, err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, nil
+}
+
+// serialNumber is a random 128-bit certificate serial.
+func serialNumber() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, fmt.Errorf("generate serial: %w", err)
+	}
+	return n, nil
 }

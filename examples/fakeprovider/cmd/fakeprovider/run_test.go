@@ -85,7 +85,8 @@ func TestRunServes(t *testing.T) {
 }
 
 // TestRunTLS guards -tls-cert: HTTPS with a certificate a client can trust
-// from the written PEM file.
+// from the written PEM file, served as a leaf that is not itself a CA
+// (rustls clients such as Codex refuse a CA as the server certificate).
 func TestRunTLS(t *testing.T) {
 	certPath := filepath.Join(t.TempDir(), "fake.pem")
 	url, second, stop := started(t, "-tls-cert", certPath)
@@ -107,6 +108,9 @@ func TestRunTLS(t *testing.T) {
 			t.Fatalf("GET over TLS via %s: %v", host, err)
 		}
 		resp.Body.Close()
+		if leaf := resp.TLS.PeerCertificates[0]; leaf.IsCA || len(resp.TLS.PeerCertificates) != 2 {
+			t.Errorf("served leaf IsCA=%v, chain of %d", leaf.IsCA, len(resp.TLS.PeerCertificates))
+		}
 		if resp.StatusCode != http.StatusNotFound { // /api/tags is not served; the TLS handshake is the point
 			t.Errorf("status %d", resp.StatusCode)
 		}
