@@ -108,7 +108,8 @@ func (lc *liveConn) handle(m wsMessage) bool {
 		lc.setup = true
 		if mods, ok := reqBody(setup).get("generationConfig", "responseModalities").([]any); ok {
 			for _, x := range mods {
-				lc.audioOut = lc.audioOut || strings.EqualFold(x.(string), "AUDIO")
+				m, _ := x.(string)
+				lc.audioOut = lc.audioOut || strings.EqualFold(m, "AUDIO")
 			}
 		}
 		_, lc.transcribe = setup["outputAudioTranscription"]
@@ -125,7 +126,8 @@ func (lc *liveConn) handle(m wsMessage) bool {
 			return lc.turn()
 		}
 	case req.get("realtimeInput") != nil:
-		in := reqBody(req.get("realtimeInput").(map[string]any))
+		obj, _ := req.get("realtimeInput").(map[string]any)
+		in := reqBody(obj)
 		if t, ok := in.get("text").(string); ok {
 			lc.textWords += len(strings.Fields(t))
 			return lc.turn()

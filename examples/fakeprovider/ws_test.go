@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -580,5 +581,43 @@ func TestWSServerClose(t *testing.T) {
 	s.Close()
 	if _, _, err := c.Read(wsCtx(t)); err == nil {
 		t.Fatal("read succeeded after Server.Close")
+	}
+}
+
+// TestResponsesIncompleteHTTP guards the incomplete knob on the HTTP
+// Responses API too: the stream ends with response.incomplete, the object
+// has status incomplete, both with the full usage.
+func TestResponsesIncompleteHTTP(t *testing.T) {
+	_, ts := fake(t, Options{Incomplete: true})
+	body := `{"model":"m","input":"a b","max_output_tokens":2}`
+	_, b := post(t, ts.URL+"/v1/responses", "openai", nil, body)
+	if m := decode(t, string(b)); str(m, "status") != "incomplete" || str(m, "incomplete_details", "reason") != "max_output_tokens" || num(m, "usage", "output_tokens") != 2 {
+		t.Errorf("object: %s", b)
+	}
+	_, b = post(t, ts.URL+"/v1/responses", "openai", nil, `{"model":"m","input":"a b","max_output_tokens":2,"stream":true}`)
+	evs := splitSSE(t, b, "\n")
+	last := evs[len(evs)-1]
+	if last.name != "response.incomplete" || num(decode(t, last.data), "response", "usage", "output_tokens") != 2 {
+		t.Errorf("last event %s %s", last.name, last.data)
+	}
+}
+
+// TestObserve guards Options.Observe: it sees every request and every
+// WebSocket client message, even when KeepRequests keeps none.
+func TestObserve(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	_, ts := fake(t, Options{KeepRequests: -1, Observe: func(r Seen) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Method+" "+r.Path+" "+string(r.Body))
+	}})
+	c, _ := dialWS(t, wsURL(ts, "/v1/responses"), hdr("Authorization", "Bearer k"), websocket.CompressionDisabled)
+	sendJSON(t, c, responsesCreate("x", ""))
+	readUntil(t, c, "response.completed")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0] != "GET /v1/responses " || seen[1] != "WS /v1/responses "+responsesCreate("x", "") {
+		t.Errorf("observed %q", seen)
 	}
 }
