@@ -296,3 +296,17 @@ func TestSigV4Bedrock(t *testing.T) {
 		t.Errorf("a bearer token parsed as SigV4: %v", err)
 	}
 }
+
+// TestSigV4Authority guards that a signed :authority pseudo-header (what
+// the AWS SDK for JavaScript signs over HTTP/2) is canonicalized as the
+// request's host, like host.
+func TestSigV4Authority(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodPost, "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/invoke", nil)
+	req.Host = "bedrock-runtime.us-east-1.amazonaws.com"
+	if got := canonicalHeaderValue(req, ":authority"); got != req.Host {
+		t.Errorf(":authority canonicalized as %q", got)
+	}
+	if got := canonicalHeaderValue(req, "host"); got != req.Host {
+		t.Errorf("host canonicalized as %q", got)
+	}
+}

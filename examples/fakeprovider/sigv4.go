@@ -183,7 +183,9 @@ func canonicalQuery(raw string) string {
 func canonicalHeaderValue(r *http.Request, name string) string {
 	var vals []string
 	switch name {
-	case "host":
+	case "host", ":authority":
+		// Over HTTP/2 the AWS SDK for JavaScript signs the :authority
+		// pseudo-header in place of Host; net/http puts both in r.Host.
 		host := r.Host
 		if host == "" && r.URL != nil {
 			host = r.URL.Host // a client request before it is sent
