@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
 	dto "github.com/prometheus/client_model/go"
@@ -196,16 +196,31 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels 
 }
 
 // receiver is an in-process OTLP/HTTP collector: it decodes the protobuf
-// export requests and keeps them.
+// export requests and keeps them. It decodes them as TracesData and
+// MetricsData, which the OTLP protobuf definitions keep wire-compatible
+// with the collector's ExportTraceServiceRequest and
+// ExportMetricsServiceRequest (whose Go packages link gRPC): field 1,
+// repeated ResourceSpans or ResourceMetrics.
 type receiver struct {
 	url  string
 	hold chan struct{} // non-nil: every request waits until it is closed
 
 	mu      sync.Mutex
-	traces  []*coltracepb.ExportTraceServiceRequest
-	metrics []*colmetricpb.ExportMetricsServiceRequest
-	raw     [][]byte // decompressed bodies
+	answers []answer // answered in turn, before the usual 200
+	traces  []*tracepb.TracesData
+	metrics []*metricpb.MetricsData
+	raw     [][]byte // decompressed bodies of every request
 	headers []http.Header
+	paths   []string
+}
+
+// answer is a scripted reply; hang makes the request wait until the
+// client gives up.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	hang   bool
 }
 
 func newReceiver(t testing.TB, hold chan struct{}) *receiver {
@@ -217,6 +232,20 @@ func newReceiver(t testing.TB, hold chan struct{}) *receiver {
 	return rc
 }
 
+// script queues answers for the next requests.
+func (rc *receiver) script(a ...answer) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.answers = append(rc.answers, a...)
+}
+
+// requests is how many requests arrived.
+func (rc *receiver) requests() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.raw)
+}
+
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rc.hold != nil {
 		select {
@@ -224,6 +253,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-protobuf" {
+		http.Error(w, "want a POST of application/x-protobuf", http.StatusUnsupportedMediaType)
+		return
 	}
 	var body io.Reader = r.Body
 	if r.Header.Get("Content-Encoding") == "gzip" {
@@ -239,34 +272,48 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	var resp proto.Message
 	rc.mu.Lock()
 	rc.raw = append(rc.raw, data)
 	rc.headers = append(rc.headers, r.Header.Clone())
-	switch r.URL.Path {
-	case "/v1/traces":
-		req := &coltracepb.ExportTraceServiceRequest{}
-		err = proto.Unmarshal(data, req)
-		rc.traces = append(rc.traces, req)
-		resp = &coltracepb.ExportTraceServiceResponse{}
-	case "/v1/metrics":
-		req := &colmetricpb.ExportMetricsServiceRequest{}
-		err = proto.Unmarshal(data, req)
-		rc.metrics = append(rc.metrics, req)
-		resp = &colmetricpb.ExportMetricsServiceResponse{}
-	default:
-		rc.mu.Unlock()
-		http.NotFound(w, r)
-		return
+	rc.paths = append(rc.paths, r.URL.Path)
+	var a answer
+	if len(rc.answers) > 0 {
+		a, rc.answers = rc.answers[0], rc.answers[1:]
+	}
+	if a.status == 0 && !a.hang {
+		switch r.URL.Path {
+		case "/v1/traces":
+			req := &tracepb.TracesData{}
+			err = proto.Unmarshal(data, req)
+			rc.traces = append(rc.traces, req)
+		case "/v1/metrics":
+			req := &metricpb.MetricsData{}
+			err = proto.Unmarshal(data, req)
+			rc.metrics = append(rc.metrics, req)
+		default:
+			rc.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
 	}
 	rc.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		http.Error(w, err.Error(), 400)
-		return
+	case a.hang:
+		<-r.Context().Done()
+	case a.status != 0:
+		for k, v := range a.header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(a.status)
+		w.Write(a.body)
+	default:
+		// An empty ExportTraceServiceResponse or
+		// ExportMetricsServiceResponse: full success.
+		w.Header().Set("Content-Type", "application/x-protobuf")
 	}
-	out, _ := proto.Marshal(resp)
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Write(out)
 }
 
 // attrs flattens OTLP attributes into Go values: string, int64, float64,

@@ -290,7 +290,7 @@ func TestOTelCollectorDown(t *testing.T) {
 	dead := httptest.NewServer(nil)
 	url := dead.URL
 	dead.Close()
-	r := newRig(t, Options{Prometheus: true, OTel: &OTelOptions{Endpoint: url, noRetry: true, BatchTimeout: time.Hour}})
+	r := newRig(t, Options{Prometheus: true, OTel: &OTelOptions{Endpoint: url, retry: &retryPolicy{}, BatchTimeout: time.Hour}})
 	const n = 3
 	for i := range n {
 		if status, body, _ := r.call(t, "/openai/v1/chat/completions", nil, `{"model":"gpt-4o-mini","messages":[]}`); status != 200 {

@@ -56,11 +56,10 @@ type Telemetry struct {
 	otel    *otelPipeline // nil: OpenTelemetry off
 }
 
-// New builds a Telemetry. With OTel set it starts the export goroutines,
-// which Shutdown stops, and routes the OpenTelemetry SDK's process-wide
-// error handler to opts.Logger at debug level (the exports' own failures are
-// counted and logged as warnings). It never connects to the collector before
-// the first export, so a collector that is down does not make New fail.
+// New builds a Telemetry. With OTel set it reads the OpenTelemetry
+// environment variables (see OTelOptions) and starts the export goroutines,
+// which Shutdown stops. It never connects to the collector before the first
+// export, so a collector that is down does not make New fail.
 func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	t := &Telemetry{
 		logger:  opts.Logger,
@@ -71,7 +70,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		t.logger = slog.Default()
 	}
 	if opts.OTel != nil {
-		o, err := newOTelPipeline(ctx, *opts.OTel, t.logger)
+		o, err := newOTelPipeline(*opts.OTel, t.logger)
 		if err != nil {
 			return nil, fmt.Errorf("opentelemetry: %w", err)
 		}

@@ -1,0 +1,209 @@
+package telemetry
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+// Spans are built straight from the finished call's record: Conduit
+// observes calls after the fact, so there is no live span, context or
+// sampler for an SDK to manage.
+
+// spanFlags: W3C "sampled", and "whether the parent is remote is known"
+// (there is no parent), as the OpenTelemetry SDK sets them.
+const spanFlags = 0x01 | uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+
+// span is one call as a CLIENT span named "<operation> <model>", with the
+// GenAI attributes, the x-vh-* headers and tags, never a credential.
+func (p *otelPipeline) span(rec *ledger.Record) *tracepb.Span {
+	op := Operation(rec.Endpoint)
+	reqModel := rec.RequestModel
+	if reqModel == "" {
+		reqModel = rec.Model
+	}
+	name := op
+	if reqModel != "" {
+		name += " " + reqModel
+	}
+	a := spanAttrs{maxLen: p.cfg.attrValueLength, maxCount: p.cfg.attrCount, kvs: make([]*commonpb.KeyValue, 0, 40)}
+	a.str("gen_ai.operation.name", op)
+	a.str("gen_ai.provider.name", ProviderName(rec))
+	a.str("conduit.call.id", rec.ID)
+	a.str("conduit.provider", rec.Provider)
+	a.str("conduit.api", rec.API)
+	a.str("conduit.mode", rec.Mode)
+	a.str("conduit.outcome", rec.Outcome)
+	a.float("conduit.added_latency", addedLatency(rec).Seconds())
+	a.str("http.request.method", rec.Method)
+	a.bool("gen_ai.request.stream", rec.Stream)
+	if rec.Endpoint != "" {
+		a.str("conduit.endpoint", rec.Endpoint)
+	}
+	if reqModel != "" {
+		a.str("gen_ai.request.model", reqModel)
+	}
+	if rec.Model != "" {
+		a.str("gen_ai.response.model", rec.Model)
+	}
+	if rec.ResponseID != "" {
+		a.str("gen_ai.response.id", rec.ResponseID)
+	}
+	if host, port := hostPort(rec.Host); host != "" {
+		a.str("server.address", host)
+		if port > 0 {
+			a.int("server.port", int64(port))
+		}
+	}
+	if rec.Status > 0 {
+		a.int("http.response.status_code", int64(rec.Status))
+	}
+	if rec.HasUsage {
+		a.int("gen_ai.usage.input_tokens", rec.InputTokens)
+		a.int("gen_ai.usage.output_tokens", rec.OutputTokens)
+		a.int("gen_ai.usage.cache_read.input_tokens", rec.CachedInputTokens)
+		a.int("gen_ai.usage.cache_creation.input_tokens", rec.CacheWriteTokens)
+		a.int("gen_ai.usage.reasoning.output_tokens", rec.ReasoningTokens)
+	}
+	if rec.Stream && rec.TTFB > 0 {
+		a.float("gen_ai.response.time_to_first_chunk", rec.TTFB.Seconds())
+	}
+	if rec.CostUSD != nil {
+		a.float("conduit.cost_usd", *rec.CostUSD)
+		a.str("conduit.cost_source", rec.CostSource)
+	}
+	if rec.RequestID != "" {
+		a.str("conduit.upstream_request_id", rec.RequestID)
+	}
+	if rec.Client != "" {
+		a.str("user_agent.original", rec.Client)
+		a.str("conduit.client", ClientName(rec.Client))
+	}
+	if len(rec.Tags) > 0 {
+		a.strs("conduit.tags", rec.Tags)
+	}
+	headers := make([]string, 0, len(rec.VHHeaders))
+	for name := range rec.VHHeaders {
+		if exportableHeader(name) {
+			headers = append(headers, name)
+		}
+	}
+	slices.Sort(headers)
+	for _, name := range headers {
+		a.strs(validUTF8("http.request.header."+strings.ToLower(name)), []string{rec.VHHeaders[name]})
+	}
+	et := errorType(rec)
+	if et != "" {
+		a.str("error.type", et)
+	}
+
+	end := rec.FinishedAt
+	if end.IsZero() {
+		end = rec.StartedAt.Add(rec.Duration)
+	}
+	s := &tracepb.Span{
+		TraceId:                newID(16),
+		SpanId:                 newID(8),
+		Name:                   validUTF8(name),
+		Kind:                   tracepb.Span_SPAN_KIND_CLIENT,
+		StartTimeUnixNano:      uint64(max(0, rec.StartedAt.UnixNano())),
+		EndTimeUnixNano:        uint64(max(0, end.UnixNano())),
+		Attributes:             a.kvs,
+		DroppedAttributesCount: a.dropped,
+		Flags:                  spanFlags,
+	}
+	if et != "" && rec.Outcome != ledger.OutcomeClientCancelled {
+		s.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: validUTF8(rec.Error)}
+	}
+	return s
+}
+
+// newID is a random trace (16 bytes) or span (8 bytes) ID, never all zero
+// (which means "none"). math/rand/v2's generator is seeded randomly and
+// safe for concurrent use; the IDs need to be unique, not secret.
+func newID(n int) []byte {
+	id := make([]byte, n)
+	for {
+		for i := 0; i < n; i += 8 {
+			binary.BigEndian.PutUint64(id[i:], rand.Uint64())
+		}
+		if slices.ContainsFunc(id, func(b byte) bool { return b != 0 }) {
+			return id
+		}
+	}
+}
+
+// spanAttrs collects a span's attributes within the span limits: past
+// maxCount attributes the rest are counted in dropped, and string values
+// are cut to maxLen characters (negative limits: none), as the
+// OpenTelemetry SDK does.
+type spanAttrs struct {
+	maxLen, maxCount int
+	kvs              []*commonpb.KeyValue
+	dropped          uint32
+}
+
+func (a *spanAttrs) add(k string, v *commonpb.AnyValue) {
+	if a.maxCount >= 0 && len(a.kvs) >= a.maxCount {
+		a.dropped++
+		return
+	}
+	a.kvs = append(a.kvs, &commonpb.KeyValue{Key: k, Value: v})
+}
+
+func (a *spanAttrs) str(k, v string)       { a.add(k, strValue(a.cut(validUTF8(v)))) }
+func (a *spanAttrs) int(k string, v int64) { a.add(k, intValue(v)) }
+func (a *spanAttrs) float(k string, v float64) {
+	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: v}})
+}
+func (a *spanAttrs) bool(k string, v bool) {
+	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}})
+}
+
+func (a *spanAttrs) strs(k string, vs []string) {
+	values := make([]*commonpb.AnyValue, len(vs))
+	for i, v := range vs {
+		values[i] = strValue(a.cut(validUTF8(v)))
+	}
+	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: values}}})
+}
+
+// cut shortens s to maxLen characters, never splitting one.
+func (a *spanAttrs) cut(s string) string {
+	if a.maxLen < 0 || len(s) <= a.maxLen {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == a.maxLen {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
+func strValue(s string) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(s)}}
+}
+
+func intValue(n int64) *commonpb.AnyValue {
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: n}}
+}
+
+// validUTF8 replaces what is not UTF-8 (a header's or model's bytes, say):
+// protobuf refuses to encode such a string, which would lose the whole
+// export.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
