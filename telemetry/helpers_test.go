@@ -206,7 +206,7 @@ type receiver struct {
 	hold chan struct{} // non-nil: every request waits until it is closed
 
 	mu      sync.Mutex
-	answers []answer // answered in turn, before the usual 200
+	answers map[string][]answer // by path, answered in turn before the usual 200
 	traces  []*tracepb.TracesData
 	metrics []*metricpb.MetricsData
 	raw     [][]byte // decompressed bodies of every request
@@ -232,11 +232,14 @@ func newReceiver(t testing.TB, hold chan struct{}) *receiver {
 	return rc
 }
 
-// script queues answers for the next requests.
-func (rc *receiver) script(a ...answer) {
+// script queues answers for the next requests to path.
+func (rc *receiver) script(path string, a ...answer) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.answers = append(rc.answers, a...)
+	if rc.answers == nil {
+		rc.answers = map[string][]answer{}
+	}
+	rc.answers[path] = append(rc.answers[path], a...)
 }
 
 // requests is how many requests arrived.
@@ -247,13 +250,6 @@ func (rc *receiver) requests() int {
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rc.hold != nil {
-		select {
-		case <-rc.hold:
-		case <-r.Context().Done():
-			return
-		}
-	}
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-protobuf" {
 		http.Error(w, "want a POST of application/x-protobuf", http.StatusUnsupportedMediaType)
 		return
@@ -272,13 +268,22 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 400)
 		return
 	}
+	// Held after reading the body: only then does the server notice a
+	// client that gives up, and cancel r's context.
+	if rc.hold != nil {
+		select {
+		case <-rc.hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	rc.mu.Lock()
 	rc.raw = append(rc.raw, data)
 	rc.headers = append(rc.headers, r.Header.Clone())
 	rc.paths = append(rc.paths, r.URL.Path)
 	var a answer
-	if len(rc.answers) > 0 {
-		a, rc.answers = rc.answers[0], rc.answers[1:]
+	if q := rc.answers[r.URL.Path]; len(q) > 0 {
+		a, rc.answers[r.URL.Path] = q[0], q[1:]
 	}
 	if a.status == 0 && !a.hang {
 		switch r.URL.Path {

@@ -395,6 +395,7 @@ func (e env) resource(o OTelOptions) []*commonpb.KeyValue {
 type attrSet struct{ kvs []*commonpb.KeyValue }
 
 func (s *attrSet) set(k, v string) {
+	k = validUTF8(k)
 	for _, kv := range s.kvs {
 		if kv.Key == k {
 			kv.Value = strValue(v)

@@ -170,12 +170,13 @@ func (a *spanAttrs) bool(k string, v bool) {
 func (a *spanAttrs) strs(k string, vs []string) {
 	values := make([]*commonpb.AnyValue, len(vs))
 	for i, v := range vs {
-		values[i] = strValue(a.cut(validUTF8(v)))
+		values[i] = strValue(a.cut(v))
 	}
 	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: values}}})
 }
 
-// cut shortens s to maxLen characters, never splitting one.
+// cut shortens s to maxLen characters, never splitting one (a byte that
+// is not UTF-8 counts as one, as strValue replaces it by one).
 func (a *spanAttrs) cut(s string) string {
 	if a.maxLen < 0 || len(s) <= a.maxLen {
 		return s
