@@ -106,7 +106,7 @@ func Open(path string, opts Options) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	ctx := context.Background()
-	if err := w.PingContext(ctx); err != nil {
+	if err := connect(ctx, w, opts.BusyTimeout); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
@@ -172,6 +172,39 @@ func dsn(path, mode string, params ...string) string {
 		s += "&" + p
 	}
 	return s
+}
+
+// connect makes w's connection, waiting (up to busy) while another
+// connection holds a lock. Setting the WAL journal mode takes a lock that
+// SQLite does not wait for with busy_timeout: when processes open a new
+// ledger at once, one may convert the file while another migrates it, and
+// the others' connections fail at once with SQLITE_BUSY. Retrying the
+// connection is the wait busy_timeout would have given.
+func connect(ctx context.Context, w *sql.DB, busy time.Duration) error {
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	deadline := time.Now().Add(busy)
+	pause := 5 * time.Millisecond
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports SQLite's SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended
+// codes included.
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == 5 || c == 6
 }
 
 func busyMillis(d time.Duration) string {
