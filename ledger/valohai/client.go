@@ -119,11 +119,11 @@ func (c *Client) Post(ctx context.Context, recs []ledger.Record) error {
 		return nil
 	}
 	if len(recs) > BatchSize {
-		return fmt.Errorf("send %d records to Valohai LLM: at most %d per request", len(recs), BatchSize)
+		return fmt.Errorf("send %s to Valohai LLM: at most %d per request", records(len(recs)), BatchSize)
 	}
 	body, err := encodePayload(c.Payload(recs))
 	if err != nil {
-		return fmt.Errorf("encode %d records for Valohai LLM: %w", len(recs), err)
+		return fmt.Errorf("encode %s for Valohai LLM: %w", records(len(recs)), err)
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -133,7 +133,7 @@ func (c *Client) Post(ctx context.Context, recs []ledger.Record) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint(), bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("send %d records to Valohai LLM: %s", len(recs), c.redact(err.Error()))
+		return fmt.Errorf("send %s to Valohai LLM: %s", records(len(recs)), c.redact(err.Error()))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -169,7 +169,7 @@ type transportError struct {
 }
 
 func (e *transportError) Error() string {
-	return fmt.Sprintf("send %d records to Valohai LLM: %s", e.n, e.msg)
+	return fmt.Sprintf("send %s to Valohai LLM: %s", records(e.n), e.msg)
 }
 
 func (e *transportError) Unwrap() error { return e.err }
@@ -229,7 +229,7 @@ func (c *Client) Send(ctx context.Context, db *ledger.DB) (Result, error) {
 		}
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("Valohai LLM accepted %d records but marking them sent failed (they will be sent again): %w", len(ids), err)
+			return res, fmt.Errorf("Valohai LLM accepted %s but marking them sent failed (they will be sent again): %w", records(len(ids)), err)
 		}
 		res.Sent += len(ids)
 	}
@@ -314,4 +314,12 @@ func errorsAsStatus(err error) (*StatusError, bool) {
 	var se *StatusError
 	ok := errors.As(err, &se)
 	return se, ok
+}
+
+// records counts records in words: "1 record", "64 records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return fmt.Sprintf("%d records", n)
 }

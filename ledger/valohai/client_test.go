@@ -74,6 +74,18 @@ func TestSendBatches(t *testing.T) {
 	}
 }
 
+// TestSendOneRecordError guards the count in an error's words: "send 1
+// record", not "send 1 records".
+func TestSendOneRecordError(t *testing.T) {
+	db := mustOpen(t)
+	insertEligible(t, db, 0, 1)
+	in := newIngest(t, func(n int, w http.ResponseWriter, r *http.Request) { hijackClose(w) })
+	_, err := in.client().Send(context.Background(), db)
+	if err == nil || !strings.Contains(err.Error(), "send 1 record to Valohai LLM") {
+		t.Fatalf("err %v, want it to say %q", err, "send 1 record to Valohai LLM")
+	}
+}
+
 // TestSendRetriesFailures: a refused batch (a 500, a 503 after a success)
 // or a dropped connection stays unsent, counts a failed attempt and is
 // noted as the last error; the next Send delivers it.
