@@ -76,6 +76,9 @@ type app struct {
 	configFlag string
 	verbose    int
 	quiet      int
+	// implicit: the command was not named (`conduit -v` runs proxy), so
+	// messages must not name it either.
+	implicit bool
 
 	logger *slog.Logger
 }
@@ -139,6 +142,7 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 			}
 		}
 		cmd := lookupCommand(defaultCommand)
+		a.implicit = true
 		return cmd.run(ctx, a, cmd, args)
 	}
 	rest := slices.Concat(args[:idx], args[idx+1:])
@@ -199,8 +203,9 @@ func (a *app) help(args []string) error {
 	return errHelpShown
 }
 
-const globalOptionsHelp = `Options:
-  -c, --config <PATH>  Path to config TOML file [env: CONDUIT_CONFIG] [default: ./conduit.toml]
+// globalOptionsHelp lists the options every command takes; a command's help
+// prints them under its own Options: heading, after its own options.
+const globalOptionsHelp = `  -c, --config <PATH>  Path to config TOML file [env: CONDUIT_CONFIG] [default: ./conduit.toml]
   -v, --verbose...     Increase log verbosity (-v for debug, -vv for trace)
   -q, --quiet...       Decrease log verbosity (-q for warn, -qq for error, -qqq for off)
   -h, --help           Print help
@@ -219,7 +224,7 @@ func (a *app) printTopHelp() {
 		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(&b, "  %-*s  %s\n", width, "help", "Print this message or the help of the given subcommand(s)")
-	b.WriteString("\n")
+	b.WriteString("\nOptions:\n")
 	b.WriteString(globalOptionsHelp)
 	fmt.Fprint(a.stdout, b.String())
 }
@@ -262,7 +267,10 @@ func (a *app) parse(cmd *command, fs *pflag.FlagSet, args []string) ([]string, e
 
 func (a *app) flagError(cmd *command, fs *pflag.FlagSet, err error) error {
 	msg := err.Error()
-	hint := fmt.Sprintf("run 'conduit %s --help' for usage", cmd.name)
+	prefix, hint := cmd.name+": ", fmt.Sprintf("run 'conduit %s --help' for usage", cmd.name)
+	if a.implicit {
+		prefix, hint = "", "run 'conduit --help' for usage"
+	}
 	var name string
 	switch {
 	case strings.HasPrefix(msg, "unknown flag: --"):
@@ -279,7 +287,7 @@ func (a *app) flagError(cmd *command, fs *pflag.FlagSet, err error) error {
 			hint = fmt.Sprintf("did you mean --%s? (%s)", s, hint)
 		}
 	}
-	return usageErrorf("%s: %s; %s", cmd.name, msg, hint)
+	return usageErrorf("%s%s; %s", prefix, msg, hint)
 }
 
 // logLevel maps -v/-q counts to a level: info by default, -v debug, -vv

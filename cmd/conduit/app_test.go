@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +134,58 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHelpHasOneOptionsHeading guards every help text, the top one and each
+// command's (ca's subcommands too): one Options: heading, holding the
+// command's own options and then the global ones.
+func TestHelpHasOneOptionsHeading(t *testing.T) {
+	helps := map[string]string{}
+	_, helps["conduit"], _ = runCLI(t, nil, "--help")
+	for _, c := range append(slices.Clone(commands), caSubcommands...) {
+		helps[c.name] = c.help
+	}
+	for name, help := range helps {
+		if n := strings.Count(help, "Options:\n"); n != 1 {
+			t.Errorf("%s: %d Options: headings:\n%s", name, n, help)
+		}
+		if i, j := strings.Index(help, "Options:\n"), strings.Index(help, "-c, --config <PATH>"); j < i {
+			t.Errorf("%s: the global options are not under Options:\n%s", name, help)
+		}
+	}
+}
+
+// TestImplicitCommandErrors guards a mistake made without naming a command
+// (the default command, proxy, runs): the message names no command the
+// user did not type, and points at the top-level help.
+func TestImplicitCommandErrors(t *testing.T) {
+	for _, args := range [][]string{{"-x"}, {"--lisen=127.0.0.1:1"}} {
+		code, _, errOut := runCLI(t, nil, args...)
+		if code != exitUsage || strings.Contains(errOut, "proxy") || !strings.HasPrefix(errOut, "conduit: unknown flag") ||
+			!strings.Contains(errOut, "run 'conduit --help' for usage") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// TestMissingLedgerMessages guards the advice when the ledger is missing:
+// a --ledger path is checked, not blamed on [ledger] path; the config's
+// ledger says where it comes from and how to create it.
+func TestMissingLedgerMessages(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "my.toml")
+	writeFile(t, cfg, "[providers.openai]\nupstream = \"https://api.openai.com\"\n")
+	missing := filepath.Join(dir, "elsewhere.db")
+	for _, cmd := range []string{"report", "export", "dashboard"} {
+		code, _, errOut := runCLI(t, nil, "-c", cfg, cmd, "--ledger", missing)
+		if code != exitError || !strings.Contains(errOut, "no ledger at "+missing+" (--ledger): check the path") || strings.Contains(errOut, "[ledger]") {
+			t.Errorf("%s --ledger: exit %d, stderr %q", cmd, code, errOut)
+		}
+		code, _, errOut = runCLI(t, nil, "-c", cfg, cmd)
+		want := "no ledger at " + filepath.Join(dir, "conduit.db") + " (conduit.db beside " + cfg + ") yet: start the proxy with 'conduit -c " + cfg + " proxy'"
+		if code != exitError || !strings.Contains(errOut, want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", cmd, code, errOut, want)
+		}
 	}
 }

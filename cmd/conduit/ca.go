@@ -34,6 +34,7 @@ Commands:
                   it covers, and whether it covers the current host list
   env             Print the variables that make each runtime trust it
 
+Options:
 ` + globalOptionsHelp + `
 Examples:
   conduit ca init
@@ -83,6 +84,7 @@ Usage: conduit ca path [OPTIONS]
 Prints the path of ca.pem, the certificate tools must trust. Fails when no CA
 exists yet ('conduit ca init').
 
+Options:
 ` + globalOptionsHelp + `
 Examples:
   conduit ca path
@@ -105,6 +107,7 @@ constraints, its files, whether the system trust store trusts it (Conduit does
 not need it to: 'conduit ca env'), and whether it covers every host the
 current configuration intercepts.
 
+Options:
 ` + globalOptionsHelp + `
 Examples:
   conduit ca show

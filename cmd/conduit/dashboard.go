@@ -9,6 +9,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ui"
 )
@@ -86,15 +87,16 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	}
 
 	path, syncOn := *ledgerPath, false
+	var from *config.Config // the config that named the ledger; nil: --ledger
 	if cfg, err := a.loadConfig(); err == nil {
 		syncOn = cfg.ValohaiLLM.Enabled()
 		if path == "" {
-			path = cfg.Ledger.Path
+			path, from = cfg.Ledger.Path, cfg
 		}
 	} else if path == "" {
 		return err
 	}
-	db, err := ledger.OpenReadOnly(path)
+	db, err := openReadOnly(path, from)
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	}()
 	scr, err := newDashboardScreen()
 	if err != nil {
-		return fmt.Errorf("dashboard: needs a terminal: %w", err)
+		return fmt.Errorf("dashboard: needs a terminal (%w): run it in one; 'conduit report' prints the totals without", err)
 	}
 	return ui.Run(ctx, scr, db, ui.Options{
 		Theme:    th,

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -118,12 +121,42 @@ func (lf *ledgerFilterFlags) filter(cmdName string, now time.Time) (ledger.Filte
 // openLedgerReadOnly opens the ledger at path, or else the one the config
 // names, for reading beside a running proxy.
 func (a *app) openLedgerReadOnly(path string) (*ledger.DB, error) {
+	var cfg *config.Config
 	if path == "" {
-		cfg, err := a.loadConfig()
-		if err != nil {
+		var err error
+		if cfg, err = a.loadConfig(); err != nil {
 			return nil, err
 		}
 		path = cfg.Ledger.Path
 	}
-	return ledger.OpenReadOnly(path)
+	return openReadOnly(path, cfg)
+}
+
+// openReadOnly opens the ledger at path read-only; cfg is the config that
+// named it, nil when --ledger did. A missing ledger is an error that says
+// what to do about where the path came from.
+func openReadOnly(path string, cfg *config.Config) (*ledger.DB, error) {
+	db, err := ledger.OpenReadOnly(path)
+	if errors.Is(err, ledger.ErrNoLedger) {
+		return nil, noLedgerError(path, cfg)
+	}
+	return db, err
+}
+
+// noLedgerError says that there is no ledger at path, which --ledger (cfg
+// nil) or the config cfg named, and what to do.
+func noLedgerError(path string, cfg *config.Config) error {
+	if cfg == nil {
+		return fmt.Errorf("%w at %s (--ledger): check the path", ledger.ErrNoLedger, path)
+	}
+	start := "conduit proxy"
+	if cfg.Path != config.DefaultFileName {
+		start = "conduit -c " + cfg.Path + " proxy"
+	}
+	where := "conduit.db beside " + cfg.Path
+	if cfg.Pos("ledger", "path") != cfg.Path {
+		where = "[ledger] path in " + cfg.Path
+	}
+	return fmt.Errorf("%w at %s (%s) yet: start the proxy with '%s', which creates it, or read another ledger with --ledger",
+		ledger.ErrNoLedger, path, where, start)
 }

@@ -104,7 +104,7 @@ func TestExportCommandErrors(t *testing.T) {
 		{[]string{"export", "-c", cfg, "--since", "1h", "--until", "2h"}, 2, "--since (" /* after --until */},
 		{[]string{"export", "-c", cfg, "--sinse", "1h"}, 2, "did you mean --since?"},
 		{[]string{"export", "-c", cfg, "extra"}, 2, "unexpected argument 'extra'"},
-		{[]string{"export", "--ledger", filepath.Join(t.TempDir(), "none.db")}, 1, "run `conduit proxy` first"},
+		{[]string{"export", "--ledger", filepath.Join(t.TempDir(), "none.db")}, 1, "none.db (--ledger): check the path"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := runCLI(t, nil, tt.args...)

@@ -104,7 +104,7 @@ func forwardOptions(logger *slog.Logger, cfg *config.Config, providers []interce
 	switch err := ca.Covers(mitmCAHosts(cfg, providers)); {
 	case errors.As(err, &nce):
 		logger.Warn("forward mode: the local CA does not cover these hosts, so HTTPS calls to them are tunnelled, not recorded; "+
-			"run `conduit ca init --force` for a CA that covers the current host list (then point your tools at the new one)",
+			"run 'conduit ca init --force' for a CA that covers the current host list (then point your tools at the new one)",
 			"hosts", strings.Join(nce.Hosts, ", "), "ca", ca.CertPath())
 	case err != nil:
 		logger.Warn("forward mode: cannot check the CA against the host list", "err", err)

@@ -22,6 +22,7 @@ Writes the documented example configuration (OpenAI, Anthropic and Gemini
 providers) to ./conduit.toml, or to --config's path. It never overwrites an
 existing file.
 
+Options:
 ` + globalOptionsHelp + `
 Examples:
   conduit init && conduit proxy

@@ -68,20 +68,20 @@ func runSync(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	path := cfg.Ledger.Path
+	path, from := cfg.Ledger.Path, cfg // from: the config that named the ledger; nil: --ledger
 	if *ledgerPath != "" {
-		path = *ledgerPath
+		path, from = *ledgerPath, nil
 	}
 	client := newValohaiClient(cfg)
 	if *dryRun {
-		return syncDryRun(ctx, a.stdout, a.stderr, path, client)
+		return syncDryRun(ctx, a.stdout, a.stderr, path, from, client)
 	}
 	if !cfg.ValohaiLLM.Enabled() {
 		return fmt.Errorf("sync: Valohai LLM is not configured: set api_key in the [valohai-llm] table of %s, or VALOHAI_LLM_API_KEY", cfg.Path)
 	}
 	// Open writes (the marks), but never creates a ledger here.
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("sync: no ledger at %s: nothing was recorded yet ('conduit proxy' creates it)", path)
+		return fmt.Errorf("sync: %w", noLedgerError(path, from))
 	}
 	db, err := ledger.Open(path, ledger.Options{})
 	if err != nil {
@@ -109,8 +109,8 @@ func runSync(ctx context.Context, a *app, cmd *command, args []string) error {
 
 // syncDryRun prints what a sync would send, as one indented JSON array, and
 // a summary on stderr. It reads the ledger read-only.
-func syncDryRun(ctx context.Context, stdout, stderr io.Writer, path string, client *valohai.Client) error {
-	db, err := ledger.OpenReadOnly(path)
+func syncDryRun(ctx context.Context, stdout, stderr io.Writer, path string, from *config.Config, client *valohai.Client) error {
+	db, err := openReadOnly(path, from)
 	if err != nil {
 		return err
 	}
