@@ -81,6 +81,8 @@ type app struct {
 	implicit bool
 
 	logger *slog.Logger
+
+	nodeVersions map[string]nodeCheck // `node --version` per path, asked once per run
 }
 
 // Exit statuses.

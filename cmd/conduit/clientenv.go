@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ type clientEnvResult struct {
 	Vars     []clientVar
 	Warnings []string
 	BaseURL  string // http://<listen>, as the client reaches it
+	// NodePreload is the path of the Node.js preload NODE_OPTIONS loads;
+	// "" when it is not set (base-URL mode, no CA).
+	NodePreload string
 }
 
 // clientAddr is the listen address as a local client dials it: an
@@ -62,15 +66,51 @@ func clientAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// clientEnv builds the variables that send a tool's calls through
-// Conduit. In proxy mode it loads the CA and (re)writes the combined trust
-// bundle beside it, so the bundle always holds the current system roots.
-func clientEnv(cfg *config.Config, mode string, getenv func(string) string) (clientEnvResult, error) {
-	res := clientEnvResult{BaseURL: "http://" + clientAddr(cfg.Listen)}
+// clientEnv builds the variables that send a tool's calls to the proxy at
+// addr (host:port, as a client dials it). In proxy mode it loads the CA and
+// (re)writes the combined trust bundle and the Node.js preload beside it,
+// so that both always hold what this binary expects.
+func clientEnv(cfg *config.Config, addr, mode string, getenv func(string) string) (clientEnvResult, error) {
+	res := clientEnvResult{BaseURL: "http://" + addr}
 	if mode == modeBaseURL {
 		return res, baseURLEnv(cfg, &res)
 	}
 	return res, proxyEnv(cfg, getenv, &res)
+}
+
+// proxyAddr returns the address clients reach the proxy at, and how it was
+// found: --listen (listenFlag) when given, else the address of the proxy
+// running on the config's ledger (its state file), else the config's
+// listen. A port 0 is never returned: it means "a free port, chosen when
+// the proxy starts", which no client can dial.
+func proxyAddr(cfg *config.Config, listenFlag string) (addr string, from string, err error) {
+	switch st := runningProxy(cfg.Ledger.Path); {
+	case listenFlag != "":
+		addr, from = clientAddr(normalizeListen(listenFlag)), "--listen"
+	case st != nil:
+		addr, from = clientAddr(st.Addr), fmt.Sprintf("the proxy running on %s (%s)", cfg.Ledger.Path, st.describe())
+	default:
+		addr, from = clientAddr(cfg.Listen), cfg.Pos("listen")
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return "", "", usageErrorf("%q is not a host:port address (%s)", addr, from)
+	} else if port == "0" {
+		if listenFlag != "" {
+			return "", "", usageErrorf("--listen %s: port 0 is not an address a client can reach: give the port the proxy listens on", listenFlag)
+		}
+		return "", "", fmt.Errorf("%s: listen = %q picks a free port when the proxy starts, and no proxy is running on the ledger %s: "+
+			"start 'conduit -c %s proxy' first, or pass --listen with the port it listens on", cfg.Pos("listen"), cfg.Listen, cfg.Ledger.Path, cfg.Path)
+	}
+	return addr, from, nil
+}
+
+// normalizeListen reads a --listen value as the config's listen key does:
+// ":8080" means 127.0.0.1:8080.
+func normalizeListen(s string) string {
+	if strings.HasPrefix(s, ":") {
+		return "127.0.0.1" + s
+	}
+	return s
 }
 
 func proxyEnv(cfg *config.Config, getenv func(string) string, res *clientEnvResult) error {
@@ -98,6 +138,15 @@ func proxyEnv(cfg *config.Config, getenv func(string) string, res *clientEnvResu
 		res.Warnings = append(res.Warnings, fmt.Sprintf("no local CA in %s yet: calls go through Conduit but are tunnelled, not recorded; run 'conduit ca init' (then restart the proxy)", dir))
 		return nil
 	}
+	// Only with a CA: without one nothing is recorded whichever way Node
+	// goes, and nothing is written into a CA directory that does not exist.
+	preload, err := writeNodePreload(ca.Dir())
+	if err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%v: Node.js before 22.21 (and 24.0 to 24.4) will call providers directly, unrecorded", err))
+	} else {
+		res.NodePreload = preload
+		add("NODE_OPTIONS", nodeOptions(getenv("NODE_OPTIONS"), preload), "Node.js that ignores NODE_USE_ENV_PROXY: Conduit's preload makes its fetch honour the proxy variables (your own NODE_OPTIONS are kept)")
+	}
 	vars, warnings := caTrustVars(ca)
 	res.Warnings = append(res.Warnings, warnings...)
 	for _, v := range vars {
@@ -120,6 +169,47 @@ func mergeNoProxy(values ...string) string {
 	return strings.Join(out, ",")
 }
 
+// sdkBaseURL is the base URL to give an SDK for the provider p, through
+// the Conduit at base (http://host:port): the route /<key>, plus what the
+// SDK of p's format expects to find there. OpenAI-style SDKs want the API
+// version in the base URL: /v1, unless the upstream's own path ends in a
+// version already (https://example.com/v1), and Gemini's OpenAI-compatible
+// endpoint its /v1beta/openai. The Anthropic, Gemini and Ollama SDKs add
+// their paths themselves. This is the one home of that rule: `conduit env`
+// prints it, and the proxy logs it at start.
+func sdkBaseURL(base string, p *intercept.Provider) string {
+	route := base + "/" + p.Key
+	if p.API != parsers.OpenAI {
+		return route
+	}
+	switch {
+	case apiVersionPath.MatchString(p.Upstream.Path):
+		return route
+	case strings.EqualFold(p.Upstream.Hostname(), "generativelanguage.googleapis.com") && p.Upstream.Path == "":
+		return route + "/v1beta/openai"
+	}
+	return route + "/v1"
+}
+
+// apiVersionPath matches an upstream path that ends in an API version: /v1,
+// /v1beta, /v1beta/openai, /api/v2.
+var apiVersionPath = regexp.MustCompile(`/v[0-9]+[a-z0-9]*(/openai)?$`)
+
+// sdkHint names what reads a provider's base URL, by format.
+func sdkHint(api parsers.API) string {
+	switch api {
+	case parsers.OpenAI:
+		return "OPENAI_BASE_URL for OpenAI SDKs"
+	case parsers.Anthropic:
+		return "ANTHROPIC_BASE_URL for Anthropic SDKs, which add /v1"
+	case parsers.Gemini:
+		return "GOOGLE_GEMINI_BASE_URL for Google Gen AI SDKs"
+	case parsers.Ollama:
+		return "OLLAMA_HOST for the ollama Python and JS clients"
+	}
+	return ""
+}
+
 // baseURLEnv sets the SDKs' base-URL variables: OPENAI_BASE_URL for an
 // OpenAI-format provider (the one for api.openai.com, else the one named
 // openai, else the first), ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL
@@ -134,12 +224,11 @@ func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 		name  string
 		host  string // preferred upstream host
 		key   string // preferred key
-		path  string // appended to /<key>
 		sdk   string
 		chose *intercept.Provider
 	}
 	vars := []*sdkVar{
-		{api: parsers.OpenAI, name: "OPENAI_BASE_URL", host: "api.openai.com", key: "openai", path: "/v1", sdk: "OpenAI SDKs (Python, JS, Go), Codex CLI, LiteLLM"},
+		{api: parsers.OpenAI, name: "OPENAI_BASE_URL", host: "api.openai.com", key: "openai", sdk: "OpenAI SDKs (Python, JS, Go), Codex CLI, LiteLLM"},
 		{api: parsers.Anthropic, name: "ANTHROPIC_BASE_URL", host: "api.anthropic.com", key: "anthropic", sdk: "Anthropic SDKs, Claude Code"},
 		{api: parsers.Gemini, name: "GOOGLE_GEMINI_BASE_URL", host: "generativelanguage.googleapis.com", key: "gemini", sdk: "Google Gen AI SDKs (@google/genai, google-genai), Gemini CLI"},
 	}
@@ -162,7 +251,7 @@ func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 	}
 	for _, v := range vars {
 		if v.chose != nil {
-			res.Vars = append(res.Vars, clientVar{Name: v.name, Value: res.BaseURL + "/" + v.chose.Key + v.path,
+			res.Vars = append(res.Vars, clientVar{Name: v.name, Value: sdkBaseURL(res.BaseURL, v.chose),
 				Comment: fmt.Sprintf("%s → %s (%s)", v.chose.Key, v.chose.Upstream, v.sdk)})
 		}
 	}
@@ -171,15 +260,14 @@ func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 		if slices.ContainsFunc(vars, func(v *sdkVar) bool { return v.chose == p }) {
 			continue
 		}
-		base := res.BaseURL + "/" + p.Key
 		var note string
 		switch p.API {
 		case parsers.OpenAI:
-			note = fmt.Sprintf("%s → %s: OpenAI-compatible base URL %s/v1", p.Key, p.Upstream, base)
+			note = fmt.Sprintf("%s → %s: OpenAI-compatible base URL %s", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p))
 		case parsers.Ollama:
-			note = fmt.Sprintf("%s → %s: Ollama base URL %s (OLLAMA_HOST for the ollama Python and JS clients)", p.Key, p.Upstream, base)
+			note = fmt.Sprintf("%s → %s: Ollama base URL %s (%s)", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p), sdkHint(p.API))
 		default:
-			note = fmt.Sprintf("%s → %s: base URL %s", p.Key, p.Upstream, base)
+			note = fmt.Sprintf("%s → %s: base URL %s", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p))
 		}
 		res.Vars = append(res.Vars, clientVar{Comment: note})
 	}

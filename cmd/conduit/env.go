@@ -22,19 +22,26 @@ Prints shell commands that set the environment for one of the two ways in:
             other providers are listed as comments. Needs no CA.
   proxy     HTTPS_PROXY and HTTP_PROXY (both spellings) = http://<listen>,
             NO_PROXY with localhost,127.0.0.1 added to yours,
-            NODE_USE_ENV_PROXY=1, and the variables that make each runtime
+            NODE_USE_ENV_PROXY=1, NODE_OPTIONS loading Conduit's preload
+            for a Node.js that ignores NODE_USE_ENV_PROXY (before 22.21,
+            and 24.0 to 24.4), and the variables that make each runtime
             trust Conduit's CA (NODE_EXTRA_CA_CERTS, SSL_CERT_FILE,
             REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, CODEX_CA_CERTIFICATE). The
             variables that replace a trust store point at a bundle of the
             system roots plus the CA, rewritten beside the CA by this command.
 
-Warnings (no CA yet, no system roots) go to stderr, so the output can be
-evaluated as it is. To run a single command with these variables, use
-'conduit run'.
+<listen> is the address of the proxy running on the config's ledger (it
+leaves it in a state file beside the ledger), else the config's listen.
+
+Warnings (no CA yet, no system roots, a Node.js that ignores
+NODE_USE_ENV_PROXY) go to stderr, so the output can be evaluated as it is.
+To run a single command with these variables, use 'conduit run'.
 
 Options:
       --mode <MODE>    base-url or proxy [default: base-url]
       --shell <SHELL>  sh, fish or powershell [default: from $SHELL; sh]
+      --listen <ADDR>  The proxy's address, if neither the running proxy
+                       nor the config says it
 ` + globalOptionsHelp + `
 Examples:
   eval "$(conduit env)"
@@ -49,6 +56,7 @@ func runEnv(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
 	modeFlag := fs.String("mode", modeBaseURL, "")
 	shellFlag := fs.String("shell", "", "")
+	listenFlag := fs.String("listen", "", "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -68,9 +76,22 @@ func runEnv(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := clientEnv(cfg, mode, a.getenv)
+	addr, _, err := proxyAddr(cfg, *listenFlag)
 	if err != nil {
 		return err
+	}
+	res, err := clientEnv(cfg, addr, mode, a.getenv)
+	if err != nil {
+		return err
+	}
+	if res.NodePreload != "" {
+		if node := lookNode(); node != "" {
+			if v, ok := a.nodeVersionOf(ctx, node); ok {
+				if note := nodeProxyNote(v, fmt.Sprintf("node %s on PATH (%s)", v, node), "the NODE_OPTIONS line loads Conduit's preload"); note != "" {
+					res.Warnings = append(res.Warnings, note)
+				}
+			}
+		}
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "conduit: warning: %s\n", w)

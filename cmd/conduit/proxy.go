@@ -30,8 +30,17 @@ hosts are decrypted with the local CA ('conduit ca init') and recorded, the
 rest is tunnelled untouched. Stop it with Ctrl-C (SIGINT) or SIGTERM: calls in
 flight are allowed to finish first.
 
+The ledger is conduit.db beside the config unless [ledger] path says
+otherwise; the proxy is its only writer, and refuses to start while another
+proxy writes it. Beside it, the proxy leaves a state file with its address
+(conduit.db.proxy.json), through which 'conduit env' and 'conduit run' find
+it, and a lock file (conduit.db.proxy.lock).
+
 Options:
-      --listen <ADDR>  Listen on this address instead of the config's listen
+      --listen <ADDR>          Listen on this address instead of the config's
+                               listen (":9090" means 127.0.0.1:9090)
+      --allow-second-writer    Start even though another proxy writes the
+                               same ledger
 ` + globalOptionsHelp + `
 Examples:
   conduit proxy
@@ -48,6 +57,7 @@ const shutdownGrace = 30 * time.Second
 func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
 	listen := fs.String("listen", "", "")
+	allowSecond := fs.Bool("allow-second-writer", false, "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -55,17 +65,45 @@ func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 	if len(rest) > 0 {
 		return usageErrorf("proxy: unexpected argument '%s'; run 'conduit proxy --help' for usage", rest[0])
 	}
-	cfg, err := a.loadConfig()
+	cfg, err := a.loadOwnConfig()
 	if err != nil {
 		return err
 	}
 	if *listen != "" {
-		cfg.Listen = *listen
+		cfg.Listen = normalizeListen(*listen)
 		if !cfg.Server.AllowRemote && !config.IsLoopbackListen(cfg.Listen) {
 			return usageErrorf("proxy: --listen %s is not a loopback address: %s (in %s)", cfg.Listen, config.RemoteListenAdvice, cfg.Path)
 		}
 	}
-	return serveProxy(ctx, a.logger, cfg, nil)
+	return serveClaimed(ctx, a.logger, cfg, *allowSecond, nil)
+}
+
+// serveClaimed is serveProxy with the ledger claimed (claimLedger): a
+// second proxy on it is refused unless allowSecond, and the state file
+// names this one while it serves. published, if not nil, receives the
+// listening address once the state file is written (or, without the lock,
+// would have been): tests.
+func serveClaimed(ctx context.Context, logger *slog.Logger, cfg *config.Config, allowSecond bool, published chan<- string) error {
+	claim, err := claimLedger(logger, cfg.Ledger.Path, allowSecond)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	defer claim.release()
+	ready := make(chan string)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if addr, ok := <-ready; ok {
+			claim.publish(addr, cfg.Path)
+			if published != nil {
+				published <- addr
+			}
+		}
+	}()
+	err = serveProxy(ctx, logger, cfg, ready)
+	close(ready) // serveProxy has returned: nothing more is sent
+	<-done
+	return err
 }
 
 // serveProxy runs the proxy until ctx is done. ready, if not nil, receives
@@ -151,9 +189,10 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		return err
 	}
 	logger.Info(fmt.Sprintf("proxy running at http://%s", addr))
-	logger.Info("ledger at "+cfg.Ledger.Path, "prices", pricer.Version())
-	for _, p := range providers {
-		logger.Info(fmt.Sprintf("%s → %s (base URL http://%s/%s)", p.Key, p.Upstream, addr, p.Key))
+	logger.Info("ledger at "+cfg.Ledger.Path+ledgerWhere(cfg), "prices", pricer.Version())
+	for i := range providers {
+		p := &providers[i]
+		logger.Info(fmt.Sprintf("%s → %s: base URL %s (%s)", p.Key, p.Upstream, sdkBaseURL("http://"+clientAddr(addr), p), sdkHint(p.API)))
 	}
 	logTelemetry(logger, cfg, addr)
 	warnRemote(logger, addr, proxyAuth != nil)
@@ -195,6 +234,15 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		return fmt.Errorf("stopped with calls still in flight after %s", shutdownGrace)
 	}
 	return err
+}
+
+// ledgerWhere says why the ledger is where it is, for the start-up log:
+// beside the config unless [ledger] path moved it.
+func ledgerWhere(cfg *config.Config) string {
+	if cfg.Pos("ledger", "path") != cfg.Path {
+		return " ([ledger] path)"
+	}
+	return " (beside " + cfg.Path + "; [ledger] path moves it)"
 }
 
 func interceptProviders(in []config.Provider) ([]intercept.Provider, error) {

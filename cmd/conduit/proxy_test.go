@@ -85,7 +85,9 @@ func TestProxyServesAndStopsGracefully(t *testing.T) {
 	out := logs.String()
 	for _, want := range []string{
 		"proxy running at http://" + addr,
-		"openai → " + fs.URL + " (base URL http://" + addr + "/openai)",
+		// What an OpenAI SDK needs, /v1 included, and what reads it.
+		"openai → " + fs.URL + ": base URL http://" + addr + "/openai/v1 (OPENAI_BASE_URL for OpenAI SDKs)",
+		"ledger at " + cfg.Ledger.Path + " (beside " + path + "; [ledger] path moves it)",
 		"msg=call method=POST provider=openai path=/v1/chat/completions status=200",
 		"stopping",
 	} {

@@ -24,15 +24,23 @@ Usage: conduit run [OPTIONS] [--] <COMMAND> [ARGS]...
 Runs COMMAND with the variables 'conduit env' prints set for it alone
 (proxy mode by default: HTTPS_PROXY and the CA trust variables), so tools
 that cannot change their base URL are recorded too. The proxy must be
-running ('conduit proxy', in another terminal or as a service): run checks
-its /health first.
+running ('conduit proxy', in another terminal or as a service): run finds
+it through the state file it leaves beside its ledger (or --listen, or the
+config's listen) and checks its /health first.
+
+When COMMAND is a Node.js program (node, npx, npm, or a script whose #!
+line names node) and that Node ignores NODE_USE_ENV_PROXY (before 22.21,
+and 24.0 to 24.4), run says so: Conduit's preload, loaded through
+NODE_OPTIONS, then sends its fetch through the proxy.
 
 On Unix, conduit run becomes COMMAND (exec): the terminal, every signal and
 the exit status are COMMAND's own. Elsewhere it waits for COMMAND, passes on
 the signals it receives, and exits with COMMAND's status.
 
 Options:
-      --mode <MODE>  proxy or base-url [default: proxy]
+      --mode <MODE>    proxy or base-url [default: proxy]
+      --listen <ADDR>  The proxy's address, if neither the running proxy
+                       nor the config says it
 ` + globalOptionsHelp + `
 Examples:
   conduit run -- claude
@@ -51,6 +59,7 @@ func runRun(ctx context.Context, a *app, cmd *command, args []string) error {
 	// 'conduit run claude --resume' passes --resume to claude.
 	fs.SetInterspersed(false)
 	modeFlag := fs.String("mode", modeProxy, "")
+	listenFlag := fs.String("listen", "", "")
 	argv, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -66,12 +75,16 @@ func runRun(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := clientEnv(cfg, mode, a.getenv)
+	addr, from, err := proxyAddr(cfg, *listenFlag)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	res, err := clientEnv(cfg, addr, mode, a.getenv)
 	if err != nil {
 		return err
 	}
 	if err := checkProxy(ctx, res.BaseURL); err != nil {
-		return fmt.Errorf("run: %w; start it with 'conduit proxy' (in another terminal or as a service), then run again", err)
+		return fmt.Errorf("run: %w (from %s); start it with 'conduit proxy' (in another terminal or as a service), then run again", err, from)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "conduit: warning: %s\n", w)
@@ -80,6 +93,9 @@ func runRun(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		fmt.Fprintf(a.stderr, "conduit: run: %s: command not found\n", argv[0])
 		return &exitStatusError{code: 127}
+	}
+	if note := a.runNodeNote(ctx, res, path); note != "" {
+		fmt.Fprintf(a.stderr, "conduit: note: %s\n", note)
 	}
 	env := mergeEnv(os.Environ(), res.Vars, runtime.GOOS == "windows")
 	if a.stdin == os.Stdin && a.stdout == os.Stdout && a.stderr == os.Stderr {
