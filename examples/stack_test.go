@@ -75,9 +75,7 @@ func startStack(t *testing.T) *stack {
 	upstream := httptest.NewServer(connectTo(fakeSrv.Listener.Addr().String()))
 	t.Cleanup(upstream.Close)
 
-	writeConfig := func(listen string) {
-		t.Helper()
-		cfg := fmt.Sprintf(`listen = %q
+	cfg := fmt.Sprintf(`listen = "127.0.0.1:0"
 [providers.openai]
 upstream = "https://api.openai.com"
 [providers.anthropic]
@@ -91,12 +89,10 @@ ca_dir = "ca"
 [upstream]
 proxy = %q
 ca_file = "test-root.pem"
-`, listen, upstream.URL)
-		if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
+`, upstream.URL)
+	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	writeConfig("127.0.0.1:0")
 	if out, err := s.command(t, "ca", "init").CombinedOutput(); err != nil {
 		t.Fatalf("conduit ca init: %v\n%s", err, out)
 	}
@@ -146,10 +142,8 @@ ca_file = "test-root.pem"
 	case <-time.After(30 * time.Second):
 		t.Fatalf("conduit proxy did not start in 30 s\n%s", s.log())
 	}
-	// `conduit run` and `conduit env` take the proxy's address from the
-	// config: give them the port it got. The running proxy has read its
-	// config already.
-	writeConfig(s.addr)
+	// The config keeps listen = "127.0.0.1:0": `conduit run` finds the
+	// port the proxy got in the state file it leaves beside its ledger.
 	return s
 }
 

@@ -1,10 +1,12 @@
 // Forward (HTTPS_PROXY) mode with the OpenAI and Anthropic Node SDKs.
 //
-// The SDKs keep their default base URLs (the real API hosts). Node's fetch,
-// which both use, ignores HTTPS_PROXY unless NODE_USE_ENV_PROXY=1 (Node
-// 22.21+ or 24.5+); NODE_EXTRA_CA_CERTS makes it trust Conduit's CA.
-// `conduit run` sets all three. On an older Node this script passes undici's
-// EnvHttpProxyAgent to the SDKs instead, which reads the same variables.
+// The SDKs keep their default base URLs (the real API hosts), and this code
+// knows nothing of Conduit. Node's fetch, which both SDKs use, ignores
+// HTTPS_PROXY unless NODE_USE_ENV_PROXY=1 (Node 22.21+ or 24.5+);
+// NODE_EXTRA_CA_CERTS makes it trust Conduit's CA. `conduit run` sets all
+// three, and for an older Node it also loads Conduit's preload through
+// NODE_OPTIONS, which makes fetch honour HTTPS_PROXY there too (conduit run
+// says so when it does).
 //
 // In the dashboard: 2 calls tagged example:proxy-node, mode forward (the
 // details view says "forward proxy (HTTPS_PROXY)"): provider openai, model
@@ -22,21 +24,7 @@ if (!process.env.HTTPS_PROXY || !process.env.NODE_EXTRA_CA_CERTS) {
   process.exit(1);
 }
 
-// Whether this Node's own fetch honours HTTPS_PROXY under NODE_USE_ENV_PROXY=1.
-function nodeHonoursEnvProxy() {
-  const [major, minor] = process.versions.node.split(".").map(Number);
-  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21);
-}
-
 const options = { defaultHeaders: { "X-Conduit-Tag": "example:proxy-node" } };
-if (process.env.NODE_USE_ENV_PROXY === "1" && nodeHonoursEnvProxy()) {
-  console.error(`node ${process.versions.node}: fetch uses HTTPS_PROXY (NODE_USE_ENV_PROXY=1)`);
-} else {
-  console.error(`node ${process.versions.node}: no NODE_USE_ENV_PROXY support; using undici's EnvHttpProxyAgent`);
-  const { EnvHttpProxyAgent, fetch } = await import("undici");
-  const dispatcher = new EnvHttpProxyAgent();
-  options.fetch = (url, init) => fetch(url, { ...init, dispatcher });
-}
 
 const messages = [{ role: "user", content: "Say hello in three words." }];
 
