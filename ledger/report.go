@@ -117,14 +117,31 @@ func (r Report) keyLabel(k string) string {
 	return "(unknown)"
 }
 
-var reportHeaders = []string{"CALLS", "INPUT", "CACHED", "CACHE WRITE", "OUTPUT", "REASONING", "COST", "UNPRICED"}
+var reportHeaders = []string{"CALLS", "INPUT", "CACHED", "CACHE WRITE", "OUTPUT", "REASONING", "COST", "UNPRICED", "ERRORS", "NO USAGE"}
 
+// tableCells are a group's cells. Its token sums are "-" when no call in
+// it carried usage: unknown, not zero.
 func (r Report) tableCells(t Totals) []string {
-	return []string{
-		thousands(t.Calls), thousands(t.InputTokens), thousands(t.CachedInputTokens),
-		thousands(t.CacheWriteTokens), thousands(t.OutputTokens), thousands(t.ReasoningTokens),
-		costCell(t), unpricedCell(t),
+	tokens := func(n int64) string {
+		if t.Calls > 0 && t.NoUsage == t.Calls {
+			return "-"
+		}
+		return thousands(n)
 	}
+	return []string{
+		thousands(t.Calls), tokens(t.InputTokens), tokens(t.CachedInputTokens),
+		tokens(t.CacheWriteTokens), tokens(t.OutputTokens), tokens(t.ReasoningTokens),
+		costCell(t), unpricedCell(t), countCell(t.Errors), countCell(t.NoUsage),
+	}
+}
+
+// countCell shows a count that is usually zero as "-" then, so that the
+// groups that have some stand out.
+func countCell(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return thousands(n)
 }
 
 // costCell shows a group's cost: "$1.23", "$1.23*" when some calls in it are
@@ -192,6 +209,11 @@ func (r Report) writeTable(w io.Writer) error {
 		fmt.Fprintf(bw, "\n* cost leaves out %s unpriced call(s): their model is not in the price book ('conduit prices missing').\n"+
 			"  Price them with [pricing.\"<model prefix>\"] in conduit.toml, or [ledger] pricing_file.\n",
 			thousands(r.Total.Unpriced))
+	}
+	if r.Total.Errors > 0 || r.Total.NoUsage > 0 {
+		bw.WriteString("\nERRORS: calls that failed (an error status, no answer, or an error event).\n" +
+			"NO USAGE: calls that carried no token counts (failed calls among them): their tokens and cost are unknown, not in the sums.\n" +
+			"  'conduit export' lists each with its status and outcome.\n")
 	}
 	if r.By == ByTag && len(r.Groups) > 1 {
 		bw.WriteString("\nA call with several tags counts once under each; TOTAL counts it once.\n")

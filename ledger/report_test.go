@@ -61,17 +61,35 @@ func TestReportTable(t *testing.T) {
 	header := lines[2]
 	costEnd := strings.Index(header, "COST") + len("COST")
 	for _, l := range lines[3:] {
-		if l == "" || strings.HasPrefix(l, "-") || strings.HasPrefix(l, "*") || strings.HasPrefix(l, " ") {
+		if l == "" || strings.HasPrefix(l, "-") || strings.HasPrefix(l, "*") || strings.HasPrefix(l, " ") ||
+			strings.HasPrefix(l, "ERRORS:") || strings.HasPrefix(l, "NO USAGE:") {
 			continue
 		}
 		if len(l) < costEnd || l[costEnd-1] == ' ' {
 			t.Errorf("cost not right-aligned under COST in %q", l)
 		}
 	}
-	// The group of the failed call has no usage: cost "-", not $0.
+	// The group of the failed call has no usage: tokens and cost "-", not
+	// 0 or $0; it counts one error and one call without usage, and a
+	// footnote says what those columns mean.
+	var failed string
 	for _, l := range lines {
-		if strings.HasPrefix(l, "(unknown)") && !strings.Contains(l, " - ") {
-			t.Errorf("no-usage group shows a cost: %q", l)
+		if strings.HasPrefix(l, "(unknown)") {
+			failed = l
+		}
+	}
+	if got := strings.Fields(failed); strings.Join(got, " ") != "(unknown) 1 - - - - - - - 1 1" {
+		t.Errorf("failed call's row %q, want its tokens and cost unknown and 1 error, 1 without usage", failed)
+	}
+	if !strings.Contains(header, "ERRORS") || !strings.Contains(header, "NO USAGE") {
+		t.Errorf("header %q lacks ERRORS and NO USAGE", header)
+	}
+	if !strings.Contains(out, "ERRORS: calls that failed") || !strings.Contains(out, "NO USAGE: calls that carried no token counts") {
+		t.Errorf("no footnote for the failed call:\n%s", out)
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); strings.HasPrefix(l, "gpt-4.1 ") && strings.Join(f[len(f)-3:], " ") != "- - -" {
+			t.Errorf("a group without failures shows counts: %q", l)
 		}
 	}
 }
