@@ -209,3 +209,64 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestCostsArePlainDecimals guards one way of writing a cost for programs,
+// in JSONL and CSV exports and JSON and CSV reports alike: a plain decimal
+// that reads back as the same float, never an exponent.
+func TestCostsArePlainDecimals(t *testing.T) {
+	tests := []struct {
+		cost float64
+		want string
+	}{
+		{5.55e-06, "0.00000555"},
+		{5.55e-08, "0.0000000555"},
+		{0.0045, "0.0045"},
+		{1234.5, "1234.5"},
+		{1e21, "1000000000000000000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			db := mustOpen(t)
+			r := sampleRecord(1)
+			r.CostUSD = f64(tt.cost)
+			mustInsert(t, db, r)
+			ctx := context.Background()
+
+			var jsonl, csvOut bytes.Buffer
+			if _, err := db.Export(ctx, &jsonl, JSONL, Filter{}); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(jsonl.String(), `,"cost_usd":`+tt.want+`,`) {
+				t.Errorf("JSONL: %s", jsonl.String())
+			}
+			if _, err := db.Export(ctx, &csvOut, CSV, Filter{}); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := csv.NewReader(&csvOut).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i := slices.Index(rows[0], "cost_usd"); rows[1][i] != tt.want {
+				t.Errorf("CSV cost_usd %q", rows[1][i])
+			}
+
+			rep, err := db.Report(ctx, ByModel, Filter{}, time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var repJSON, repCSV bytes.Buffer
+			if err := rep.Write(&repJSON, ReportJSON); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(repJSON.String(), `"cost_usd": `+tt.want+`,`); n != 2 { // the group and the total
+				t.Errorf("report JSON has %d costs written %s:\n%s", n, tt.want, repJSON.String())
+			}
+			if err := rep.Write(&repCSV, ReportCSV); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(repCSV.String(), ","+tt.want+","); n != 2 {
+				t.Errorf("report CSV has %d costs written %s:\n%s", n, tt.want, repCSV.String())
+			}
+		})
+	}
+}

@@ -240,17 +240,17 @@ func (r Report) window() string {
 }
 
 type reportTotalsJSON struct {
-	Key               *string  `json:"key,omitempty"`
-	Calls             int64    `json:"calls"`
-	InputTokens       int64    `json:"input_tokens"`
-	CachedInputTokens int64    `json:"cached_input_tokens"`
-	CacheWriteTokens  int64    `json:"cache_write_tokens"`
-	OutputTokens      int64    `json:"output_tokens"`
-	ReasoningTokens   int64    `json:"reasoning_tokens"`
-	CostUSD           *float64 `json:"cost_usd"` // null: no call priced
-	UnpricedCalls     int64    `json:"unpriced_calls"`
-	NoUsageCalls      int64    `json:"no_usage_calls"`
-	ErrorCalls        int64    `json:"error_calls"`
+	Key               *string      `json:"key,omitempty"`
+	Calls             int64        `json:"calls"`
+	InputTokens       int64        `json:"input_tokens"`
+	CachedInputTokens int64        `json:"cached_input_tokens"`
+	CacheWriteTokens  int64        `json:"cache_write_tokens"`
+	OutputTokens      int64        `json:"output_tokens"`
+	ReasoningTokens   int64        `json:"reasoning_tokens"`
+	CostUSD           *json.Number `json:"cost_usd"` // null: no call priced; appendCost's decimals
+	UnpricedCalls     int64        `json:"unpriced_calls"`
+	NoUsageCalls      int64        `json:"no_usage_calls"`
+	ErrorCalls        int64        `json:"error_calls"`
 }
 
 func totalsJSON(t Totals, key *string) reportTotalsJSON {
@@ -259,7 +259,7 @@ func totalsJSON(t Totals, key *string) reportTotalsJSON {
 		OutputTokens: t.OutputTokens, ReasoningTokens: t.ReasoningTokens,
 		UnpricedCalls: t.Unpriced, NoUsageCalls: t.NoUsage, ErrorCalls: t.Errors}
 	if t.costKnown() {
-		c := t.CostUSD
+		c := json.Number(appendCost(nil, t.CostUSD))
 		j.CostUSD = &c
 	}
 	return j
@@ -297,7 +297,7 @@ func (r Report) writeCSV(w io.Writer) error {
 	row := func(key string, t Totals) []string {
 		cost := ""
 		if t.costKnown() {
-			cost = strconv.FormatFloat(t.CostUSD, 'f', -1, 64)
+			cost = string(appendCost(nil, t.CostUSD))
 		}
 		i := func(v int64) string { return strconv.FormatInt(v, 10) }
 		return []string{key, i(t.Calls), i(t.InputTokens), i(t.CachedInputTokens), i(t.CacheWriteTokens),
