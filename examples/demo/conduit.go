@@ -84,7 +84,8 @@ func setUp(ctx context.Context, o options, dir string, stdout io.Writer) (d *dem
 
 	// The CA is made for this demo only (in dir/ca, as [mitm] ca_dir says)
 	// and covers each provider's upstream host and the well-known API hosts.
-	if err := d.conduitCmd(ctx, io.Discard, nil, "ca", "init"); err != nil {
+	// A kept directory (-dir) has one from the last run: use it again.
+	if err := d.demoCA(ctx, stdout); err != nil {
 		return d, err
 	}
 	var caPath strings.Builder
@@ -99,6 +100,22 @@ func setUp(ctx context.Context, o options, dir string, stdout io.Writer) (d *dem
 	d.target = target{proxy: addr, fakes: d.fakes.urls, caPath: strings.TrimSpace(caPath.String()), paced: !o.fast}
 	fmt.Fprintf(stdout, "conduit proxy:  %s (config %s, log %s)\n", addr, d.config, d.proxyLog.Name())
 	return d, nil
+}
+
+// demoCA creates the demo's CA, or keeps the one a kept directory has from
+// an earlier run when it covers the hosts the demo calls (else it makes a
+// new one: `ca init --force`).
+func (d *demo) demoCA(ctx context.Context, stdout io.Writer) error {
+	var show strings.Builder
+	if err := d.conduitCmd(ctx, &show, nil, "ca", "show"); err != nil {
+		return d.conduitCmd(ctx, io.Discard, nil, "ca", "init")
+	}
+	if strings.Contains(show.String(), "does NOT cover") {
+		fmt.Fprintln(stdout, "the CA in", filepath.Join(d.dir, "ca"), "does not cover the demo's hosts: making a new one")
+		return d.conduitCmd(ctx, io.Discard, nil, "ca", "init", "--force")
+	}
+	fmt.Fprintln(stdout, "using the CA from the last run in", filepath.Join(d.dir, "ca"))
+	return nil
 }
 
 // buildConduit builds ./cmd/conduit into dir with the go command on PATH,

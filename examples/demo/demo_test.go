@@ -245,3 +245,46 @@ func TestConnectProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoAgainInAKeptDirectoryWithoutATerminal guards two newcomer paths:
+// `make demo DEMOFLAGS=-dir=…` a second time reuses the CA the first run
+// made (it used to fail: a local CA already exists), and a demo started
+// where there is no terminal (CI, a pipe) runs as with -no-dashboard,
+// saying so, instead of failing when the dashboard opens /dev/tty.
+func TestDemoAgainInAKeptDirectoryWithoutATerminal(t *testing.T) {
+	bin := buildTestConduit(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout bytes.Buffer
+	if err := run(ctx, []string{"-conduit", bin, "-dir", dir, "-no-dashboard", "-fast"}, nil, &stdout, io.Discard); err != nil {
+		t.Fatalf("first run: %v\n%s", err, &stdout)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	defer func(prev func() error) { checkTerminal = prev }(checkTerminal)
+	checkTerminal = func() error { return errors.New("open /dev/tty: no such device or address") }
+	stdout.Reset()
+	if err := run(ctx, []string{"-conduit", bin, "-dir", dir, "-fast"}, nil, &stdout, io.Discard); err != nil {
+		t.Fatalf("second run: %v\n%s", err, &stdout)
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"using the CA from the last run in " + filepath.Join(dir, "ca"),
+		"no terminal for the dashboard (open /dev/tty: no such device or address): running as with -no-dashboard",
+		"Calls by model",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run's output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "opening the dashboard") {
+		t.Errorf("the second run tried the dashboard:\n%s", out)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "ca", "ca.pem")); !bytes.Equal(again, caPEM) {
+		t.Error("the second run replaced the CA")
+	}
+}

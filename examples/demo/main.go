@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -47,6 +48,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
+}
+
+// checkTerminal reports whether the dashboard can have a terminal: on Unix
+// it opens /dev/tty as the dashboard will (without a controlling terminal,
+// under CI or a pipe from ssh, that fails). Tests replace it.
+var checkTerminal = func() error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // errUsage marks a command-line mistake.
@@ -103,6 +118,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if !o.noDashboard {
+		if err := checkTerminal(); err != nil {
+			fmt.Fprintf(stdout, "no terminal for the dashboard (%v): running as with -no-dashboard, the calls and a report only\n", err)
+			o.noDashboard, o.dashArgs = true, nil
+		}
 	}
 	dir := o.dir
 	if dir == "" {
