@@ -83,6 +83,16 @@ type app struct {
 	logger *slog.Logger
 
 	nodeVersions map[string]nodeCheck // `node --version` per path, asked once per run
+	noted        map[string]bool      // notes already printed in this run
+}
+
+// note marks a note as printed: a command that loads its config twice
+// says once whose config it uses.
+func (a *app) note(key string) {
+	if a.noted == nil {
+		a.noted = make(map[string]bool)
+	}
+	a.noted[key] = true
 }
 
 // Exit statuses.

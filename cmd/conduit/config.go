@@ -63,6 +63,10 @@ func (a *app) runningConfig() (string, error) {
 	case 1:
 		st := running[0]
 		path := relToWD(st.Config)
+		if a.noted["running-config"] {
+			return path, nil
+		}
+		a.note("running-config")
 		fmt.Fprintf(a.stderr, "conduit: no %s here: using %s, the config of the proxy running on %s (%s)\n",
 			config.DefaultFileName, path, relToWD(st.Ledger), st.describe())
 		return path, nil

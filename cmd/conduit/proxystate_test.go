@@ -213,8 +213,8 @@ func TestReadersUseTheRunningProxysConfig(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "TOTAL") {
 		t.Fatalf("report: exit %d, stderr %q:\n%s", code, errOut, out)
 	}
-	if want := "using conduit.example.toml, the config of the proxy running on conduit.db (pid " + itoa(os.Getpid()) + " at " + addr + ")"; !strings.Contains(errOut, want) {
-		t.Errorf("stderr %q lacks %q", errOut, want)
+	if want := "using conduit.example.toml, the config of the proxy running on conduit.db (pid " + itoa(os.Getpid()) + " at " + addr + ")"; strings.Count(errOut, want) != 1 {
+		t.Errorf("stderr %q does not say once %q", errOut, want)
 	}
 	// The proxy itself never takes another's config.
 	code, _, errOut = runConduit(t, nil, "proxy")
