@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := conduit
 
-.PHONY: build test run lint bench install release demo prices
+.PHONY: build test run fake lint bench install release demo prices
 
 ## build: a static binary, ./conduit
 build:
@@ -15,9 +15,15 @@ build:
 test:
 	$(GO) test -race ./...
 
-## run: the proxy on conduit.example.toml
+## run: the proxy on $(CONFIG): conduit.example.toml (your keys), or CONFIG=examples/fake.toml (the fake, no keys)
+CONFIG      ?= conduit.example.toml
 run:
-	$(GO) run ./cmd/conduit -c conduit.example.toml proxy
+	$(GO) run ./cmd/conduit -c $(CONFIG) proxy
+
+## fake: the bundled fake provider (OpenAI, Anthropic, Gemini, Ollama) on $(FAKE_LISTEN), for make run CONFIG=examples/fake.toml
+FAKE_LISTEN ?= 127.0.0.1:9999
+fake:
+	$(GO) run ./examples/fakeprovider/cmd/fakeprovider -listen $(FAKE_LISTEN)
 
 ## lint: gofmt and go vet
 lint:
