@@ -138,12 +138,12 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // TestHelpHasOneOptionsHeading guards every help text, the top one and each
-// command's (ca's subcommands too): one Options: heading, holding the
+// command's (ca's and prices' subcommands too): one Options: heading, holding the
 // command's own options and then the global ones.
 func TestHelpHasOneOptionsHeading(t *testing.T) {
 	helps := map[string]string{}
 	_, helps["conduit"], _ = runCLI(t, nil, "--help")
-	for _, c := range append(slices.Clone(commands), caSubcommands...) {
+	for _, c := range slices.Concat(commands, caSubcommands, pricesSubcommands) {
 		helps[c.name] = c.help
 	}
 	for name, help := range helps {

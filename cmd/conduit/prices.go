@@ -35,6 +35,7 @@ Commands:
                   that matched, the rates and tiers in force today
   missing         List the models in the ledger that have no price
 
+Options:
 ` + globalOptionsHelp + `
 Examples:
   conduit prices update
