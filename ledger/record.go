@@ -22,6 +22,11 @@ const (
 	OutcomeBudgetRefused = "budget_refused"
 )
 
+// TagBudgetOverride is the tag of a call sent with the request header
+// x-conduit-budget: override, which lets it through a budget that would
+// refuse it.
+const TagBudgetOverride = "conduit:budget-override"
+
 // Kinds of record, as stored in Record.Kind. Only calls count: reports,
 // totals, timelines, the dashboard and the sync read KindCall records
 // unless a Filter asks for the others too (Filter.IncludeOther).
