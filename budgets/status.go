@@ -111,13 +111,17 @@ func (a Alert) Message() string {
 	return b.String()
 }
 
-// formatUSD writes an amount as "$12.34", with four decimals below a
-// dollar where two would hide it ("$0.0042"), never in exponent form.
+// formatUSD writes an amount as "$12.34", with up to four decimals below
+// a dollar where two would hide it ("$0.0042"), never in exponent form.
 func formatUSD(v float64) string {
 	if v == 0 || math.Abs(v) >= 0.995 {
 		return "$" + strconv.FormatFloat(v, 'f', 2, 64)
 	}
-	return "$" + strings.TrimSuffix(strconv.FormatFloat(v, 'f', 4, 64), "00")
+	s := strconv.FormatFloat(v, 'f', 4, 64)
+	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
+		s = s[:len(s)-1]
+	}
+	return "$" + s
 }
 
 // FormatUSD is formatUSD for the CLI and the dashboard, so that a figure

@@ -1,0 +1,30 @@
+package budgets
+
+import "testing"
+
+func TestFormatUSD(t *testing.T) {
+	for v, want := range map[float64]string{0: "$0.00", 3.21: "$3.21", 10: "$10.00", 1234.5: "$1234.50", 0.5: "$0.50",
+		0.05: "$0.05", 0.0042: "$0.0042", 0.00421: "$0.0042", 0.994: "$0.994", 0.999: "$1.00"} {
+		if got := formatUSD(v); got != want {
+			t.Errorf("%v: %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestLevel guards the gauge colours: ok under the first warning, warning
+// from it, over at the limit.
+func TestLevel(t *testing.T) {
+	b := Budget{LimitUSD: 10, WarnAt: []float64{0.5, 0.8}}
+	for _, tt := range []struct {
+		spent float64
+		want  Level
+	}{{0, LevelOK}, {4.99, LevelOK}, {5, LevelWarning}, {9.99, LevelWarning}, {10, LevelOver}, {50, LevelOver}} {
+		s := Status{Budget: b, SpentUSD: tt.spent, Fraction: tt.spent / 10}
+		if got := s.Level(); got != tt.want {
+			t.Errorf("$%v: %s, want %s", tt.spent, got, tt.want)
+		}
+	}
+	if (Status{Budget: Budget{LimitUSD: 10}, SpentUSD: 9, Fraction: 0.9}).Level() != LevelOK {
+		t.Error("a budget without warn_at warns")
+	}
+}
