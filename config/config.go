@@ -25,6 +25,10 @@ type Config struct {
 	Metrics    Metrics
 	OTel       OTel
 	Server     Server
+	Budgets    []Budget // in file order
+	// BudgetSettings holds what all budgets share: their time zone.
+	BudgetSettings BudgetSettings
+	Alerts         Alerts
 
 	src []byte // the file's content, to place errors found when a value is used
 }
@@ -174,3 +178,46 @@ func (s Server) PasswordDigest() (*[32]byte, error) {
 	}
 	return s.PasswordSHA256, nil
 }
+
+// Budget is one [budgets.<name>] table: a spending limit per calendar
+// period over the calls its scope patterns select. Parse guarantees a
+// name of letters, digits, _ and -, a LimitUSD above zero, a known Period,
+// WarnAt ascending without repeats in (0, 1], and well-formed patterns.
+type Budget struct {
+	Name     string
+	LimitUSD float64
+	Period   string    // "day", "week" or "month"
+	WarnAt   []float64 // fractions of the limit that warn; default [0.5, 0.8]
+	Enforce  bool      // refuse new calls in scope once the spend reaches the limit
+	// The scope: path.Match-style patterns ("" matches anything), all of
+	// which must match a call; Tag matches when any of its tags does.
+	Provider, Model, Tag, Project, Client string
+}
+
+// The values of [budgets.<name>] period.
+var BudgetPeriods = []string{"day", "week", "month"}
+
+// DefaultWarnAt are the warning fractions of a budget without warn_at.
+var DefaultWarnAt = []float64{0.5, 0.8}
+
+// BudgetSettings is the [budget_settings] table.
+type BudgetSettings struct {
+	// Timezone is the IANA name the calendar periods are in; "": the
+	// system's local time zone.
+	Timezone string
+	// Location is Timezone loaded; time.Local when Timezone is "". Never
+	// nil after Parse.
+	Location *time.Location
+}
+
+// Alerts is the [alerts] table: where budget warnings go besides the
+// proxy's log.
+type Alerts struct {
+	Desktop bool // desktop notifications (notify-send, osascript)
+	// Webhook is an http(s) URL that receives a JSON POST per alert; "":
+	// none. A secret: show it with RedactedWebhook.
+	Webhook string
+}
+
+// RedactedWebhook is the webhook URL as logs may show it: scheme and host.
+func (a Alerts) RedactedWebhook() string { return redactURL(a.Webhook) }

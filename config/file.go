@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -23,6 +24,11 @@ type fileConfig struct {
 	Metrics    fileMetrics             `toml:"metrics"`
 	OTel       fileOTel                `toml:"otel"`
 	Server     fileServer              `toml:"server"`
+	Budgets    map[string]fileBudget   `toml:"budgets"`
+	// BudgetSettings is a table of its own, not a key under [budgets]:
+	// every key there is a budget's name.
+	BudgetSettings fileBudgetSettings `toml:"budget_settings"`
+	Alerts         fileAlerts         `toml:"alerts"`
 }
 
 type fileProvider struct {
@@ -87,6 +93,27 @@ type fileServer struct {
 	// Password is refused, with advice: a proxy password belongs in the
 	// environment or as a digest, never in a file that gets shared.
 	Password *tString `toml:"proxy_password"`
+}
+
+type fileBudget struct {
+	LimitUSD *tUSD       `toml:"limit_usd"`
+	Period   *tString    `toml:"period"`
+	WarnAt   *tFractions `toml:"warn_at"`
+	Enforce  *tBool      `toml:"enforce"`
+	Provider *tString    `toml:"provider"`
+	Model    *tString    `toml:"model"`
+	Tag      *tString    `toml:"tag"`
+	Project  *tString    `toml:"project"`
+	Client   *tString    `toml:"client"`
+}
+
+type fileBudgetSettings struct {
+	Timezone *tString `toml:"timezone"`
+}
+
+type fileAlerts struct {
+	Desktop *tBool   `toml:"desktop"`
+	Webhook *tString `toml:"webhook"`
 }
 
 // The TOML leaf types. Each UnmarshalTOML says what it expected and what it
@@ -181,6 +208,54 @@ func (r *tRate) UnmarshalTOML(v any) error {
 		return fmt.Errorf("a price must be zero or more, found %v", v)
 	}
 	*r = tRate(f)
+	return nil
+}
+
+// tUSD is an amount in US dollars, zero or more.
+type tUSD float64
+
+func (u *tUSD) UnmarshalTOML(v any) error {
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return fmt.Errorf("expected a number (USD), found %s", describeTOMLValue(v))
+	}
+	if f < 0 || f != f || math.IsInf(f, 0) {
+		return fmt.Errorf("an amount cannot be negative, found %v", v)
+	}
+	*u = tUSD(f)
+	return nil
+}
+
+// tFractions is an array of fractions, each above 0 and at most 1.
+type tFractions []float64
+
+func (l *tFractions) UnmarshalTOML(v any) error {
+	arr, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("expected an array of fractions such as [0.5, 0.8], found %s", describeTOMLValue(v))
+	}
+	out := make(tFractions, 0, len(arr))
+	for i, x := range arr {
+		var f float64
+		switch n := x.(type) {
+		case int64:
+			f = float64(n)
+		case float64:
+			f = n
+		default:
+			return fmt.Errorf("expected an array of fractions such as [0.5, 0.8], found %s at position %d", describeTOMLValue(x), i+1)
+		}
+		if !(f > 0 && f <= 1) {
+			return fmt.Errorf("%v at position %d is not a fraction of the limit above 0 and at most 1 (0.8 is 80%%)", x, i+1)
+		}
+		out = append(out, f)
+	}
+	*l = out
 	return nil
 }
 

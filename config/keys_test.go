@@ -48,6 +48,8 @@ var wrongValue = map[string]string{
 	"tStringList": "42",
 	"tStringMap":  "42",
 	"tInt":        `"many"`,
+	"tUSD":        `"ten"`,
+	"tFractions":  `"half"`,
 }
 
 // TestFaultEveryConfigKeyWrongType guards "every invalid config value: a
@@ -132,7 +134,7 @@ func TestUnknownKeyListsKnownKeys(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	_, err = parse(t, ok+"[nothing]\nx = 1\n")
-	if err == nil || err.Error() != "conduit.toml:3: nothing: unknown key (known keys here: listen, providers, valohai-llm, pricing, ledger, timeouts, mitm, upstream, metrics, otel, server)" {
+	if err == nil || err.Error() != "conduit.toml:3: nothing: unknown key (known keys here: listen, providers, valohai-llm, pricing, ledger, timeouts, mitm, upstream, metrics, otel, server, budgets, budget_settings, alerts)" {
 		t.Errorf("got %v", err)
 	}
 	_, err = parse(t, ok+"[ledger.path]\nx = 1\n")

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -65,7 +67,7 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 		if errors.As(err, &pe) {
 			return nil, &Error{File: name, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
 		}
-		return nil, &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		return nil, decodeError(name, err)
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return nil, unknownKeyError(name, src, undecoded[0])
@@ -87,11 +89,33 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 	cfg.Metrics = v.metrics(raw.Metrics)
 	cfg.OTel = v.otel(raw.OTel, getenv)
 	cfg.Server = v.server(raw.Server, cfg.Listen, getenv)
+	cfg.Budgets = v.budgets(raw.Budgets, md.Keys())
+	cfg.BudgetSettings = v.budgetSettings(raw.BudgetSettings)
+	cfg.Alerts = v.alerts(raw.Alerts)
 	v.providersNotSelf(cfg.Providers, cfg.Listen)
 	if v.err != nil {
 		return nil, v.err
 	}
 	return cfg, nil
+}
+
+// typeMismatch is the text of the decoder's one error without a
+// ParseError: a value where a table of the file's shape belongs
+// ([budgets] timezone = "UTC", a budget's name taken for a key). It
+// carries its position only in the text.
+var typeMismatch = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): type mismatch for [^:]+: expected table but found (\S+)$`)
+
+// decodeError places a decoding error that is not a ParseError.
+func decodeError(name string, err error) *Error {
+	if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		msg := "expected a table here, found a " + m[3]
+		if parent, _, _ := strings.Cut(m[2], "."); parent == "budgets" {
+			msg += " (a budget is a table, [budgets.<name>], with limit_usd and period; the time zone goes under [budget_settings])"
+		}
+		return &Error{File: name, Line: line, Key: m[2], Msg: msg}
+	}
+	return &Error{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
 // Error is a problem with a config file, located as precisely as it can be:

@@ -187,6 +187,25 @@ func TestParseErrors(t *testing.T) {
 		{"otel queue_size zero", ok + "[otel]\nqueue_size = 0\n", []string{"conduit.toml:4: otel.queue_size: must be between 1 and"}},
 		{"otel queue_size as string", ok + "[otel]\nqueue_size = \"big\"\n", []string{"conduit.toml:4:", "otel.queue_size", "expected an integer"}},
 		{"unknown otel key", ok + "[otel]\nendpont = \"http://c:4318\"\n", []string{"conduit.toml:4: otel.endpont: unknown key", `did you mean "endpoint"`}},
+		{"budget without limit", ok + "[budgets.daily]\nperiod = \"day\"\n", []string{"conduit.toml:3: budgets.daily:", `missing "limit_usd"`}},
+		{"budget without period", ok + "[budgets.daily]\nlimit_usd = 1\n", []string{"conduit.toml:3: budgets.daily:", `missing "period"`}},
+		{"unknown period", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"hour\"\n", []string{"conduit.toml:5: budgets.daily.period:", `unknown period "hour"`, `"day", "week" or "month"`}},
+		{"negative limit", ok + "[budgets.daily]\nlimit_usd = -5\nperiod = \"day\"\n", []string{"conduit.toml:4:", "budgets.daily.limit_usd", "cannot be negative"}},
+		{"zero limit", ok + "[budgets.daily]\nlimit_usd = 0\nperiod = \"day\"\n", []string{"conduit.toml:4: budgets.daily.limit_usd: must be more than zero"}},
+		{"limit as string", ok + "[budgets.daily]\nlimit_usd = \"10\"\nperiod = \"day\"\n", []string{"conduit.toml:4:", "budgets.daily.limit_usd", "expected a number (USD)"}},
+		{"fraction above 1", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nwarn_at = [0.5, 80]\n", []string{"conduit.toml:6:", "budgets.daily.warn_at", "80 at position 2 is not a fraction"}},
+		{"fraction below 0", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nwarn_at = [-0.1]\n", []string{"conduit.toml:6:", "budgets.daily.warn_at", "not a fraction"}},
+		{"fraction zero", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nwarn_at = [0]\n", []string{"conduit.toml:6:", "budgets.daily.warn_at", "not a fraction"}},
+		{"bad glob", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nmodel = \"gpt-[4\"\n", []string{"conduit.toml:6: budgets.daily.model:", `"gpt-[4" is not a valid pattern`}},
+		{"empty scope", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nproject = \"\"\n", []string{"conduit.toml:6: budgets.daily.project: must not be empty"}},
+		{"unknown budget key", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nlimit = 2\n", []string{"conduit.toml:6: budgets.daily.limit: unknown key"}},
+		{"budget key typo", ok + "[budgets.daily]\nlimit_usd = 1\nperiod = \"day\"\nenforced = true\n", []string{"conduit.toml:6: budgets.daily.enforced: unknown key", `did you mean "enforce"`}},
+		{"bad budget name", ok + "[budgets.\"my budget\"]\nlimit_usd = 1\nperiod = \"day\"\n", []string{"conduit.toml:3: budgets.my budget:", "A-Z, a-z, 0-9, _ and -"}},
+		{"timezone under budgets", ok + "[budgets]\ntimezone = \"UTC\"\n", []string{"conduit.toml:4: budgets.timezone: expected a table here, found a string", "[budget_settings]"}},
+		{"value for a provider table", "[providers]\nopenai = \"https://api.openai.com\"\n", []string{"conduit.toml:2: providers.openai: expected a table here, found a string"}},
+		{"unknown time zone", ok + "[budget_settings]\ntimezone = \"Mars/Olympus\"\n", []string{"conduit.toml:4: budget_settings.timezone:", `unknown time zone "Mars/Olympus"`}},
+		{"webhook not a URL", ok + "[alerts]\nwebhook = \"hooks.example.com/s3cr3t\"\n", []string{"conduit.toml:4: alerts.webhook:", "not an absolute http(s) URL"}},
+		{"desktop as string", ok + "[alerts]\ndesktop = \"yes\"\n", []string{"conduit.toml:4:", "alerts.desktop", "expected true or false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,6 +223,69 @@ func TestParseErrors(t *testing.T) {
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+}
+
+// TestParseBudgets guards the budget tables: file order, defaults
+// (warn_at 0.5 and 0.8, not enforced, every call in scope, the local time
+// zone), warn_at sorted without repeats, and every scope key.
+func TestParseBudgets(t *testing.T) {
+	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+	cfg, err := parse(t, ok+`
+[budgets.monthly]
+limit_usd = 200
+period = "month"
+warn_at = [0.9, 0.5, 0.9]
+enforce = true
+
+[budgets.opus-day]
+limit_usd = 10.5
+period = "day"
+provider = "anthropic"
+model = "claude-opus-*"
+tag = "team:search"
+project = "web"
+client = "claude-cli/*"
+
+[budget_settings]
+timezone = "Europe/Helsinki"
+
+[alerts]
+desktop = true
+webhook = "https://hooks.example.com/services/s3cr3t"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Budget{
+		{Name: "monthly", LimitUSD: 200, Period: "month", WarnAt: []float64{0.5, 0.9}, Enforce: true},
+		{Name: "opus-day", LimitUSD: 10.5, Period: "day", WarnAt: []float64{0.5, 0.8},
+			Provider: "anthropic", Model: "claude-opus-*", Tag: "team:search", Project: "web", Client: "claude-cli/*"},
+	}
+	if !reflect.DeepEqual(cfg.Budgets, want) {
+		t.Errorf("budgets\n %+v\nwant\n %+v", cfg.Budgets, want)
+	}
+	if cfg.BudgetSettings.Timezone != "Europe/Helsinki" || cfg.BudgetSettings.Location.String() != "Europe/Helsinki" {
+		t.Errorf("budget_settings %+v", cfg.BudgetSettings)
+	}
+	if !cfg.Alerts.Desktop || cfg.Alerts.Webhook != "https://hooks.example.com/services/s3cr3t" || cfg.Alerts.RedactedWebhook() != "https://hooks.example.com/…" {
+		t.Errorf("alerts %+v (%s)", cfg.Alerts, cfg.Alerts.RedactedWebhook())
+	}
+	if got := cfg.Pos("budgets", "opus-day", "limit_usd"); got != "conduit.toml:11" {
+		t.Errorf("position %s", got)
+	}
+
+	cfg, err = parse(t, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Budgets != nil || cfg.BudgetSettings.Location != time.Local || cfg.Alerts != (Alerts{}) {
+		t.Errorf("defaults: %+v %+v %+v", cfg.Budgets, cfg.BudgetSettings, cfg.Alerts)
+	}
+	// The webhook is a secret: an error about it does not repeat it.
+	_, err = parse(t, ok+"[alerts]\nwebhook = \"ftp://hooks.example.com/s3cr3t\"\n")
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("webhook error %v", err)
 	}
 }
 

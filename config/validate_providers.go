@@ -60,15 +60,7 @@ func (v *validator) providers(raw map[string]fileProvider, keys []toml.Key) []Pr
 // providerKeys returns the names of the [providers.<key>] tables in the
 // order they first appear, whether as a [header], through a dotted key
 // (providers.openai.upstream = …) or in an inline table.
-func providerKeys(keys []toml.Key) []string {
-	var out []string
-	for _, k := range keys {
-		if len(k) >= 2 && k[0] == "providers" && !slices.Contains(out, k[1]) {
-			out = append(out, k[1])
-		}
-	}
-	return out
-}
+func providerKeys(keys []toml.Key) []string { return tableNames(keys, "providers") }
 
 func (v *validator) upstreamURL(key []string, s string) *url.URL {
 	u, err := url.Parse(strings.TrimRight(s, "/"))
