@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -90,5 +91,40 @@ func TestAdmitRefusesBeforeUpstream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdmitRefusalInEachShape guards the refused client's view for every
+// API format: a 429 in the body its own SDK parses (Gemini's status
+// RESOURCE_EXHAUSTED, as Google's quota errors), with the refusal's type
+// and message.
+func TestAdmitRefusalInEachShape(t *testing.T) {
+	const msg = `conduit: budget "daily" is spent`
+	bh := newHarness(t, harnessConfig{options: func(o *Options) {
+		o.Admit = func(*http.Request, ledger.Record) *Refusal {
+			return &Refusal{Status: http.StatusTooManyRequests, Type: "conduit_budget_exceeded", Message: msg, Outcome: ledger.OutcomeBudgetRefused}
+		}
+	}})
+	tests := []struct {
+		call int
+		want string
+	}{
+		{0, `{"error":{"code":"conduit_budget_exceeded","message":"conduit: budget \"daily\" is spent","param":null,"type":"conduit_budget_exceeded"}}`},
+		{7, `{"error":{"message":"conduit: budget \"daily\" is spent","type":"conduit_budget_exceeded"},"type":"error"}`},
+		{10, `{"error":{"code":429,"message":"conduit: budget \"daily\" is spent","reason":"conduit_budget_exceeded","status":"RESOURCE_EXHAUSTED"}}`},
+		{11, `{"error":"conduit: budget \"daily\" is spent"}`},
+	}
+	for _, tt := range tests {
+		c := calls[tt.call]
+		resp, body := do(t, "POST", bh.proxyURL+"/"+c.provider+c.path, nil, c.body)
+		if resp.StatusCode != http.StatusTooManyRequests || strings.TrimSpace(string(body)) != tt.want {
+			t.Errorf("%s: %d %s\nwant %s", c.name, resp.StatusCode, body, tt.want)
+		}
+		if r := bh.record(t); r.Outcome != ledger.OutcomeBudgetRefused || r.Status != http.StatusTooManyRequests {
+			t.Errorf("%s: record %+v", c.name, r)
+		}
+	}
+	if n := len(bh.fake.Requests()); n != 0 {
+		t.Errorf("refused calls reached the provider: %d", n)
 	}
 }

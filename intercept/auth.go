@@ -41,6 +41,11 @@ func (a *ProxyAuth) allows(h http.Header) bool {
 		if !ok {
 			continue
 		}
+		// The user name may carry an attribution after the user and a
+		// "+" (see Attribution): only the part before it is the user.
+		if len(user) > len(a.User) && user[len(a.User)] == '+' {
+			user = user[:len(a.User)]
+		}
 		wantUser := sha256.Sum256([]byte(a.User))
 		gotUser := sha256.Sum256([]byte(user))
 		gotPass := sha256.Sum256([]byte(pass))

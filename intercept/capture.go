@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,7 @@ type target struct {
 	provider *Provider
 	mode     string   // ledger.ModeBaseURL or ledger.ModeForward
 	url      *url.URL // the upstream URL, query included
+	attr     Attribution
 }
 
 // errRequestTooLarge ends a request body read past the cap.
@@ -232,8 +235,18 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 			Path:      redactedPath(t.url),
 			Client:    req.Header.Get("User-Agent"),
 			VHHeaders: vhHeaders(req.Header),
-			Tags:      parseTags(req.Header),
+			Project:   t.attr.Project,
+			Session:   t.attr.Session,
+			Tags:      append(slices.Clip(t.attr.Tags), parseTags(req.Header)...),
 		},
+	}
+	// A project a client names per call is more specific than the one
+	// `conduit run` gave the whole process.
+	if p := strings.TrimSpace(req.Header.Get(projectHeader)); p != "" {
+		cl.rec.Project = p
+	}
+	if budgetOverride(req.Header) {
+		cl.rec.Tags = append(cl.rec.Tags, ledger.TagBudgetOverride)
 	}
 	cl.stopClientWatch = context.AfterFunc(req.Context(), cl.clientLeft)
 	c.inflight.add(cl)

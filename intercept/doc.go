@@ -17,6 +17,13 @@
 // CONNECT tunnels, plain requests to other hosts); Conduit decrypts and
 // serves the intercepted hosts itself.
 //
+// A call is attributed to a project and a session without any client code
+// changing: an "@…" first path segment in base-URL mode, the proxy user name
+// in forward mode (see Attribution), or an x-conduit-project header. These,
+// and Conduit's other headers (x-conduit-tag, x-conduit-budget), are
+// recorded and never reach the upstream. Options.Admit, the hook cmd wires
+// the budgets to, may refuse a call before it goes upstream.
+//
 // intercept never parses JSON itself: request inspection, stream_options
 // injection and usage extraction all belong to parsers.
 package intercept

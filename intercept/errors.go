@@ -60,6 +60,8 @@ func grpcStatus(status int) string {
 		return "INVALID_ARGUMENT"
 	case http.StatusGatewayTimeout:
 		return "DEADLINE_EXCEEDED"
+	case http.StatusTooManyRequests:
+		return "RESOURCE_EXHAUSTED"
 	default:
 		return "UNAVAILABLE"
 	}

@@ -37,9 +37,29 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// tagHeader carries a call's tags (comma-separated); Conduit records them and
-// removes the header before the request goes upstream.
-const tagHeader = "X-Conduit-Tag"
+// Conduit's own request headers: it reads them and removes them before the
+// request goes upstream.
+const (
+	// tagHeader carries a call's tags (comma-separated).
+	tagHeader = "X-Conduit-Tag"
+	// projectHeader names the call's project, for calls made without
+	// `conduit run` (and ahead of its attribution).
+	projectHeader = "X-Conduit-Project"
+	// budgetHeader "override" lets the call through a budget that would
+	// refuse it; the call is recorded with ledger.TagBudgetOverride.
+	budgetHeader = "X-Conduit-Budget"
+)
+
+// budgetOverride reports whether h asks to let the call through its
+// budgets.
+func budgetOverride(h http.Header) bool {
+	for _, v := range h.Values(budgetHeader) {
+		if strings.EqualFold(strings.TrimSpace(v), "override") {
+			return true
+		}
+	}
+	return false
+}
 
 // vhHeaderPrefix marks the request headers Valohai LLM links records by.
 const vhHeaderPrefix = "x-vh-"
@@ -47,7 +67,7 @@ const vhHeaderPrefix = "x-vh-"
 // outboundHeaders returns the headers to send upstream: the client's, minus
 // hop-by-hop headers, Accept-Encoding (so Go's transport negotiates gzip and
 // decodes it: the tap always sees, and the client always gets, identity
-// bytes) and Conduit's own tag header.
+// bytes) and Conduit's own headers.
 func outboundHeaders(in http.Header) http.Header {
 	h := in.Clone()
 	if h == nil {
@@ -56,6 +76,8 @@ func outboundHeaders(in http.Header) http.Header {
 	removeHopHeaders(h)
 	h.Del("Accept-Encoding")
 	h.Del(tagHeader)
+	h.Del(projectHeader)
+	h.Del(budgetHeader)
 	// Go's server adds nothing else; an empty User-Agent must stay empty
 	// rather than become Go's default.
 	if _, ok := h["User-Agent"]; !ok {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/parsers"
 )
 
 // router resolves base-URL calls: /<key>/<rest> goes to that provider's
@@ -35,12 +36,24 @@ func newRouter(providers []Provider, self *selfAddrs) (*router, error) {
 	return r, nil
 }
 
-// route returns where an origin-form request goes. When it can go nowhere
+// route returns where an origin-form request goes, and whom it is for
+// (the attribution segment before the provider key, which never reaches
+// the upstream). When it can go nowhere
 // (no such provider, a bad path, an upstream that is Conduit itself), route
 // answers the client with the error and returns false.
 func (rt *router) route(w http.ResponseWriter, r *http.Request) (target, bool) {
-	key, rest := splitProviderPath(r.URL.EscapedPath())
+	attr, path, _, attrErr := pathAttribution(r.URL.EscapedPath())
+	key, rest := splitProviderPath(path)
 	p := rt.providers[key]
+	if attrErr != nil {
+		var api parsers.API
+		if p != nil {
+			api = p.API
+		}
+		writeError(w, api, http.StatusBadRequest, typeBadRequest,
+			fmt.Sprintf("conduit: the attribution segment of the base URL is malformed: %v; it looks like http://%s/@project=<name>+session=<id>/<provider>/…", attrErr, r.Host), nil)
+		return target{}, false
+	}
 	if p == nil {
 		msg := fmt.Sprintf("conduit: no provider %q is configured; base URLs look like http://%s/<provider>/… with <provider> one of: %s",
 			key, r.Host, strings.Join(rt.keys, ", "))
@@ -65,7 +78,7 @@ func (rt *router) route(w http.ResponseWriter, r *http.Request) (target, bool) {
 			fmt.Sprintf("conduit: provider %q has Conduit's own address %s as its upstream: the call would come back here, again and again", key, p.Upstream.Host), nil)
 		return target{}, false
 	}
-	return target{provider: p, mode: ledger.ModeBaseURL, url: u}, true
+	return target{provider: p, mode: ledger.ModeBaseURL, url: u, attr: attr}, true
 }
 
 // splitProviderPath splits "/key/rest…" into "key" and "/rest…".

@@ -234,17 +234,38 @@ func newTransport(t Timeouts, u Upstream) *http.Transport {
 // an absolute-form (forward-mode) request or an origin-form (base-URL)
 // one.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A forward-mode request's attribution is in its proxy credential,
+	// which the guard checks and removes.
+	var attr Attribution
+	var attrErr error
+	if r.Method == http.MethodConnect || r.URL.IsAbs() {
+		attr, attrErr = proxyAttribution(r.Header, s.authUser())
+	}
 	if !s.guard(w, r) {
+		return
+	}
+	if attrErr != nil {
+		s.logger.Warn("forward mode: refused a request whose proxy user name has a malformed attribution", "err", attrErr, "host", r.Host)
+		refuse(w, http.StatusBadRequest, fmt.Sprintf("conduit: the attribution in the proxy user name is malformed: %v\n", attrErr))
 		return
 	}
 	switch {
 	case r.Method == http.MethodConnect:
-		s.connect(w, r)
+		s.connect(w, r, attr)
 	case r.URL.IsAbs():
-		s.absolute(w, r)
+		s.absolute(w, r, attr)
 	default:
 		s.origin(w, r)
 	}
+}
+
+// authUser is the proxy user name forward-mode clients authenticate as,
+// "" when none is asked for.
+func (s *Server) authUser() string {
+	if s.auth == nil {
+		return ""
+	}
+	return s.auth.User
 }
 
 // guard is where a request Conduit serves to no one is refused, before it
@@ -267,7 +288,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 
 // connect decides a CONNECT: refused, decrypted and served as calls, or
 // tunnelled blind.
-func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attribution) {
 	authority := r.URL.Host
 	if authority == "" {
 		authority = r.Host
@@ -278,7 +299,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	case s.self.is(host, port, r):
 		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: that is Conduit itself; call it directly (add localhost,127.0.0.1 to NO_PROXY)\n", authority))
 	case i >= 0 && s.hosts.mitmable[i]:
-		s.mitm.serve(w, host, s.decrypted(host, port))
+		s.mitm.serve(w, host, s.decrypted(host, port, attr))
 	case i >= 0:
 		s.logger.Debug("forward mode: tunnelling an LLM host without recording it (no CA for it)", "host", authority)
 		s.relay.ServeHTTP(w, r)
@@ -290,8 +311,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 }
 
 // decrypted serves the requests of one decrypted connection, opened by a
-// CONNECT to host:port, as forward-mode calls to that host.
-func (s *Server) decrypted(host, port string) http.HandlerFunc {
+// CONNECT to host:port, as forward-mode calls to that host, attributed as
+// the CONNECT was.
+func (s *Server) decrypted(host, port string, attr Attribution) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rhost, rport := splitAuthority(r.Host, "443")
 		if r.Host != "" && (rhost != host || rport != port) {
@@ -299,21 +321,25 @@ func (s *Server) decrypted(host, port string) http.HandlerFunc {
 				fmt.Sprintf("conduit: this connection was opened for %s, not %s", net.JoinHostPort(host, port), r.Host), nil)
 			return
 		}
-		s.call(w, r, s.hosts.target(r, "https", host, port))
+		t := s.hosts.target(r, "https", host, port)
+		t.attr = attr
+		s.call(w, r, t)
 	}
 }
 
 // absolute decides a plain (http://) forward-mode request: served locally
 // when aimed at Conduit, as a call when its host is intercepted, else
 // refused or forwarded untouched.
-func (s *Server) absolute(w http.ResponseWriter, r *http.Request) {
+func (s *Server) absolute(w http.ResponseWriter, r *http.Request, attr Attribution) {
 	scheme := strings.ToLower(r.URL.Scheme)
 	host, port := splitAuthority(r.URL.Host, defaultPort(scheme))
 	switch {
 	case s.self.is(host, port, r):
 		s.origin(w, originForm(r))
 	case s.hosts.intercepted(host, port) >= 0 && (scheme == "http" || scheme == "https"):
-		s.call(w, r, s.hosts.target(r, scheme, host, port))
+		t := s.hosts.target(r, scheme, host, port)
+		t.attr = attr
+		s.call(w, r, t)
 	case !s.hosts.others:
 		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: %s is not an intercepted LLM host, and [mitm] tunnel_others = false: Conduit relays only the hosts it records\n", r.URL.Host))
 	default:
