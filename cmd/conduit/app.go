@@ -50,6 +50,7 @@ var commands = []*command{
 	runCmd,
 	exportCmd,
 	reportCmd,
+	budgetCmd,
 	pricesCmd,
 	repriceCmd,
 	syncCmd,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -67,15 +68,16 @@ func clientAddr(listen string) string {
 }
 
 // clientEnv builds the variables that send a tool's calls to the proxy at
-// addr (host:port, as a client dials it). In proxy mode it loads the CA and
-// (re)writes the combined trust bundle and the Node.js preload beside it,
-// so that both always hold what this binary expects.
-func clientEnv(cfg *config.Config, addr, mode string, getenv func(string) string) (clientEnvResult, error) {
+// addr (host:port, as a client dials it), attributed as attr says (nothing
+// when it is zero). In proxy mode it loads the CA and (re)writes the
+// combined trust bundle and the Node.js preload beside it, so that both
+// always hold what this binary expects.
+func clientEnv(cfg *config.Config, addr, mode string, getenv func(string) string, attr intercept.Attribution) (clientEnvResult, error) {
 	res := clientEnvResult{BaseURL: "http://" + addr}
 	if mode == modeBaseURL {
-		return res, baseURLEnv(cfg, &res)
+		return res, baseURLEnv(cfg, &res, attr)
 	}
-	return res, proxyEnv(cfg, getenv, &res)
+	return res, proxyEnv(cfg, getenv, &res, attr)
 }
 
 // proxyAddr returns the address clients reach the proxy at, and how it was
@@ -113,17 +115,53 @@ func normalizeListen(s string) string {
 	return s
 }
 
-func proxyEnv(cfg *config.Config, getenv func(string) string, res *clientEnvResult) error {
+// proxyURL is the proxy address a forward-mode client is given: with the
+// attribution in its user name (after [server] proxy_user, whose password
+// comes from proxy_password_env when it is set here), or plain when attr is
+// zero.
+func proxyURL(cfg *config.Config, getenv func(string) string, res *clientEnvResult, attr intercept.Attribution) string {
+	if attr.IsZero() {
+		return res.BaseURL
+	}
+	u, _ := url.Parse(res.BaseURL)
+	password := ""
+	if s := cfg.Server; s.ProxyUser != "" {
+		if s.PasswordEnv != "" {
+			password = getenv(s.PasswordEnv)
+		}
+		if password == "" {
+			how := "set " + s.PasswordEnv + " in this environment"
+			if s.PasswordEnv == "" {
+				how = "proxy_password_sha256 cannot give it back; set proxy_password_env instead"
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the proxy asks forward-mode clients for %s's password, which Conduit cannot put in HTTPS_PROXY here: %s", s.ProxyUser, how))
+		}
+	}
+	name := attr.ProxyUser(cfg.Server.ProxyUser)
+	if password == "" {
+		u.User = url.User(name)
+	} else {
+		u.User = url.UserPassword(name, password)
+	}
+	return u.String()
+}
+
+func proxyEnv(cfg *config.Config, getenv func(string) string, res *clientEnvResult, attr intercept.Attribution) error {
 	add := func(name, value, comment string) {
 		res.Vars = append(res.Vars, clientVar{Name: name, Value: value, Comment: comment})
 	}
+	proxy := proxyURL(cfg, getenv, res, attr)
 	// Both spellings: curl reads only the lower-case http_proxy, Python
 	// prefers the lower-case ones, and a user's own lower-case value must
 	// not win over Conduit's.
-	add("HTTPS_PROXY", res.BaseURL, "HTTPS calls go through Conduit: LLM hosts are recorded, the rest is tunnelled untouched")
-	add("https_proxy", res.BaseURL, "")
-	add("HTTP_PROXY", res.BaseURL, "plain http:// calls too (a model server on another machine); loopback stays direct")
-	add("http_proxy", res.BaseURL, "")
+	comment := "HTTPS calls go through Conduit: LLM hosts are recorded, the rest is tunnelled untouched"
+	if !attr.IsZero() {
+		comment += "; the user name attributes them (" + describeAttribution(attr) + "), and goes no further"
+	}
+	add("HTTPS_PROXY", proxy, comment)
+	add("https_proxy", proxy, "")
+	add("HTTP_PROXY", proxy, "plain http:// calls too (a model server on another machine); loopback stays direct")
+	add("http_proxy", proxy, "")
 	noProxy := mergeNoProxy(getenv("NO_PROXY"), getenv("no_proxy"))
 	add("NO_PROXY", noProxy, "Conduit itself and local servers are reached directly (your own NO_PROXY entries are kept)")
 	add("no_proxy", noProxy, "")
@@ -214,7 +252,7 @@ func sdkHint(api parsers.API) string {
 // OpenAI-format provider (the one for api.openai.com, else the one named
 // openai, else the first), ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL
 // likewise, and a comment line for every other provider.
-func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
+func baseURLEnv(cfg *config.Config, res *clientEnvResult, attr intercept.Attribution) error {
 	providers, err := interceptProviders(cfg.Providers)
 	if err != nil {
 		return err
@@ -249,9 +287,15 @@ func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 			}
 		}
 	}
+	// The attribution segment goes before the provider key; Conduit
+	// strips it.
+	root := res.BaseURL + attr.PathPrefix()
+	if !attr.IsZero() {
+		res.Vars = append(res.Vars, clientVar{Comment: "calls are attributed to " + describeAttribution(attr) + " by the /@… segment of each base URL"})
+	}
 	for _, v := range vars {
 		if v.chose != nil {
-			res.Vars = append(res.Vars, clientVar{Name: v.name, Value: sdkBaseURL(res.BaseURL, v.chose),
+			res.Vars = append(res.Vars, clientVar{Name: v.name, Value: sdkBaseURL(root, v.chose),
 				Comment: fmt.Sprintf("%s → %s (%s)", v.chose.Key, v.chose.Upstream, v.sdk)})
 		}
 	}
@@ -263,13 +307,29 @@ func baseURLEnv(cfg *config.Config, res *clientEnvResult) error {
 		var note string
 		switch p.API {
 		case parsers.OpenAI:
-			note = fmt.Sprintf("%s → %s: OpenAI-compatible base URL %s", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p))
+			note = fmt.Sprintf("%s → %s: OpenAI-compatible base URL %s", p.Key, p.Upstream, sdkBaseURL(root, p))
 		case parsers.Ollama:
-			note = fmt.Sprintf("%s → %s: Ollama base URL %s (%s)", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p), sdkHint(p.API))
+			note = fmt.Sprintf("%s → %s: Ollama base URL %s (%s)", p.Key, p.Upstream, sdkBaseURL(root, p), sdkHint(p.API))
 		default:
-			note = fmt.Sprintf("%s → %s: base URL %s", p.Key, p.Upstream, sdkBaseURL(res.BaseURL, p))
+			note = fmt.Sprintf("%s → %s: base URL %s", p.Key, p.Upstream, sdkBaseURL(root, p))
 		}
 		res.Vars = append(res.Vars, clientVar{Comment: note})
 	}
 	return nil
+}
+
+// describeAttribution is an attribution in words: "project web, session
+// 20260105T143012-3fa9, tags a, b".
+func describeAttribution(a intercept.Attribution) string {
+	var parts []string
+	if a.Project != "" {
+		parts = append(parts, "project "+a.Project)
+	}
+	if a.Session != "" {
+		parts = append(parts, "session "+a.Session)
+	}
+	if len(a.Tags) > 0 {
+		parts = append(parts, "tags "+strings.Join(a.Tags, ", "))
+	}
+	return strings.Join(parts, ", ")
 }

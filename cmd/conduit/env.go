@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
+
+	"github.com/valohai/conduit/intercept"
 )
 
 var envCmd = &command{
@@ -35,19 +38,25 @@ leaves it in a state file beside the ledger), else the config's listen.
 
 Warnings (no CA yet, no system roots, a Node.js that ignores
 NODE_USE_ENV_PROXY) go to stderr, so the output can be evaluated as it is.
-To run a single command with these variables, use 'conduit run'.
+To run a single command with these variables, use 'conduit run', which also
+attributes its calls to a project and a session. With --project, these
+variables attribute every call to that project too (in the proxy URL's user
+name, or a /@… segment of the base URLs).
 
 Options:
-      --mode <MODE>    base-url or proxy [default: base-url]
-      --shell <SHELL>  sh, fish or powershell [default: from $SHELL; sh]
-      --listen <ADDR>  The proxy's address, if neither the running proxy
-                       nor the config says it
+      --mode <MODE>     base-url or proxy [default: base-url]
+      --shell <SHELL>   sh, fish or powershell [default: from $SHELL; sh]
+      --listen <ADDR>   The proxy's address, if neither the running proxy
+                        nor the config says it
+      --project <NAME>  Attribute the calls to this project
+      --tag <TAG>       With --project: tag every call (repeatable)
 ` + globalOptionsHelp + `
 Examples:
   eval "$(conduit env)"
   eval "$(conduit env --mode proxy)"
   conduit env --mode proxy --shell fish | source
   conduit env --shell powershell | Invoke-Expression
+  eval "$(conduit env --project website)"
 `,
 	run: runEnv,
 }
@@ -57,6 +66,8 @@ func runEnv(ctx context.Context, a *app, cmd *command, args []string) error {
 	modeFlag := fs.String("mode", modeBaseURL, "")
 	shellFlag := fs.String("shell", "", "")
 	listenFlag := fs.String("listen", "", "")
+	projectFlag := fs.String("project", "", "")
+	tagFlag := fs.StringArray("tag", nil, "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -80,7 +91,20 @@ func runEnv(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := clientEnv(cfg, addr, mode, a.getenv)
+	// Without --project the variables stay as plain as ever: a shell's
+	// calls are no one run's session.
+	var attr intercept.Attribution
+	if fs.Changed("project") {
+		if attr, err = clientAttribution("env", *projectFlag, *tagFlag, "", false, time.Time{}); err != nil {
+			return err
+		}
+		if attr.Project == "" {
+			return usageErrorf("env: --project needs a name")
+		}
+	} else if len(*tagFlag) > 0 {
+		return usageErrorf("env: --tag needs --project")
+	}
+	res, err := clientEnv(cfg, addr, mode, a.getenv, attr)
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,9 @@ names and may run while a proxy is writing it. Fields: id, started_at,
 provider, api, mode, method, path, model, stream, status, outcome,
 input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 reasoning_tokens, cost_usd, ttfb_ms, duration_ms, request_id, response_id,
-client, vh_headers, tags, usage. Unknown values are null (empty in CSV); an
-unpriced call has a null cost_usd, never 0.
+client, vh_headers, tags, usage, kind, project, session, connection_id,
+price_version, cost_note, usage_detail. Unknown values are null (empty in
+CSV); an unpriced call has a null cost_usd, never 0.
 
 Options:
       --format <FORMAT>   jsonl or csv [default: jsonl]
@@ -38,6 +39,8 @@ Options:
       --provider <KEY>    Only calls through [providers.<KEY>]
       --model <MODEL>     Only calls of this model (exact name)
       --tag <TAG>         Only calls tagged TAG (x-conduit-tag)
+      --project <NAME>    Only calls of this project (conduit run sets it)
+      --session <ID>      Only calls of this session (one conduit run)
       --ledger <PATH>     Read this ledger file instead of the config's
 ` + globalOptionsHelp + `
 Examples:
@@ -45,6 +48,7 @@ Examples:
   conduit export --format csv --since 7d > last-week.csv
   conduit export --since 2026-11-01 --until 2026-12-01 --provider anthropic
   conduit export --since 2h | jq 'select(.cost_usd == null)'
+  conduit export --project website --format csv > website.csv
 `,
 	run: runExport,
 }
@@ -82,7 +86,7 @@ func runExport(ctx context.Context, a *app, cmd *command, args []string) error {
 // ledgerFilterFlags are the flags export and report share to choose the
 // ledger and the calls.
 type ledgerFilterFlags struct {
-	since, until, provider, model, tag, ledger *string
+	since, until, provider, model, tag, project, session, ledger *string
 }
 
 func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
@@ -92,6 +96,8 @@ func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
 		provider: fs.String("provider", "", ""),
 		model:    fs.String("model", "", ""),
 		tag:      fs.String("tag", "", ""),
+		project:  fs.String("project", "", ""),
+		session:  fs.String("session", "", ""),
 		ledger:   fs.String("ledger", "", ""),
 	}
 }
@@ -99,7 +105,7 @@ func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
 // filter turns the flags into a ledger filter, with times relative to now
 // and dates in the local time zone.
 func (lf *ledgerFilterFlags) filter(cmdName string, now time.Time) (ledger.Filter, error) {
-	f := ledger.Filter{Provider: *lf.provider, Model: *lf.model, Tag: *lf.tag}
+	f := ledger.Filter{Provider: *lf.provider, Model: *lf.model, Tag: *lf.tag, Project: *lf.project, Session: *lf.session}
 	var err error
 	if *lf.since != "" {
 		if f.Since, err = ledger.ParseTime(*lf.since, now, time.Local); err != nil {

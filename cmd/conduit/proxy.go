@@ -158,6 +158,12 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 	if err != nil {
 		return err
 	}
+	// Budgets count this period's spend before the first call is served.
+	bud, err := startProxyBudgets(ctx, logger, cfg, pl.DB(), upstream)
+	if err != nil {
+		return err
+	}
+	defer bud.stop(ctx)
 	// Listen first: forward mode needs the real address to recognise
 	// requests aimed at Conduit itself.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -174,10 +180,12 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		Providers: providers,
 		Timeouts:  interceptTimeouts(cfg.Timeouts),
 		Logger:    logger,
+		Admit:     bud.admit(),
 		Record: func(rec ledger.Record) {
 			pricer.Price(&rec)
 			writer.Add(rec)
 			tel.Observe(rec)
+			bud.observe(rec)
 		},
 		Forward:   forward,
 		Upstream:  upstream,

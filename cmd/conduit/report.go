@@ -9,8 +9,8 @@ import (
 
 var reportCmd = &command{
 	name:    "report",
-	summary: "Sum calls, tokens and cost per model, provider, day, tag or client",
-	help: `Sum calls, tokens and cost per model, provider, day, tag or client
+	summary: "Sum calls, tokens and cost per model, provider, day, tag, client, project or session",
+	help: `Sum calls, tokens and cost per model, provider, day, tag, client, project or session
 
 Usage: conduit report [OPTIONS]
 
@@ -26,7 +26,8 @@ writing it. When the config enables the Valohai LLM sync, the table ends
 with its state: calls pending, sent and failing, and the last error.
 
 Options:
-      --by <GROUP>        model, provider, day, tag or client [default: model]
+      --by <GROUP>        model, provider, day, tag, client, project or session
+                          [default: model]
       --format <FORMAT>   table, json or csv [default: table]
       --since <TIME>      Only calls started at or after TIME: a duration back
                           from now (90m, 2h, 7d), a date (2026-11-01, local
@@ -36,6 +37,8 @@ Options:
       --provider <KEY>    Only calls through [providers.<KEY>]
       --model <MODEL>     Only calls of this model (exact name)
       --tag <TAG>         Only calls tagged TAG (x-conduit-tag)
+      --project <NAME>    Only calls of this project (conduit run sets it)
+      --session <ID>      Only calls of this session (one conduit run)
       --ledger <PATH>     Read this ledger file instead of the config's
 ` + globalOptionsHelp + `
 Examples:
@@ -43,6 +46,7 @@ Examples:
   conduit report --by day --since 7d
   conduit report --by tag --since 2026-11-01 --until 2026-12-01
   conduit report --by provider --format json | jq '.total.cost_usd'
+  conduit report --by session --project website --since 7d
 `,
 	run: runReport,
 }
@@ -61,7 +65,7 @@ func runReport(ctx context.Context, a *app, cmd *command, args []string) error {
 	}
 	group, err := ledger.ParseGroupBy(*by)
 	if err != nil || group == ledger.ByHour {
-		return usageErrorf("report: --by: unknown grouping %q: want model, provider, day, tag or client", *by)
+		return usageErrorf("report: --by: unknown grouping %q: want model, provider, day, tag, client, project or session", *by)
 	}
 	rf, err := ledger.ParseReportFormat(*format)
 	if err != nil {

@@ -51,7 +51,7 @@ func TestReportCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"report", "-c", cfg, "--by", "week"}, `--by: unknown grouping "week": want model, provider, day, tag or client`},
+		{[]string{"report", "-c", cfg, "--by", "week"}, `--by: unknown grouping "week": want model, provider, day, tag, client, project or session`},
 		{[]string{"report", "-c", cfg, "--format", "html"}, "--format: unknown report format"},
 		{[]string{"report", "-c", cfg, "--until", "13:00"}, "--until: invalid time"},
 	}

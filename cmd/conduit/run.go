@@ -33,19 +33,29 @@ line names node) and that Node ignores NODE_USE_ENV_PROXY (before 22.21,
 and 24.0 to 24.4), run says so: Conduit's preload, loaded through
 NODE_OPTIONS, then sends its fetch through the proxy.
 
+Every call COMMAND makes is attributed to a project (the name of the git
+repository around the working directory, else the directory's name, or
+--project) and to a session, a new id per conduit run: 'conduit report --by
+project' and budgets' project scopes use them. The attribution rides in the
+proxy URL's user name (proxy mode) or in a /@… segment of the base URLs
+(base-url mode); Conduit strips it, so no provider sees it.
+
 On Unix, conduit run becomes COMMAND (exec): the terminal, every signal and
 the exit status are COMMAND's own. Elsewhere it waits for COMMAND, passes on
 the signals it receives, and exits with COMMAND's status.
 
 Options:
-      --mode <MODE>    proxy or base-url [default: proxy]
-      --listen <ADDR>  The proxy's address, if neither the running proxy
-                       nor the config says it
+      --mode <MODE>     proxy or base-url [default: proxy]
+      --listen <ADDR>   The proxy's address, if neither the running proxy
+                        nor the config says it
+      --project <NAME>  Attribute the calls to this project instead
+      --tag <TAG>       Tag every call (repeatable, or comma-separated)
 ` + globalOptionsHelp + `
 Examples:
   conduit run -- claude
   conduit run -- codex
   conduit run --mode base-url -- python my_agent.py
+  conduit run --project website --tag team:web -- aider
 `,
 	run: runRun,
 }
@@ -60,6 +70,8 @@ func runRun(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs.SetInterspersed(false)
 	modeFlag := fs.String("mode", modeProxy, "")
 	listenFlag := fs.String("listen", "", "")
+	projectFlag := fs.String("project", "", "")
+	tagFlag := fs.StringArray("tag", nil, "")
 	argv, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
@@ -79,7 +91,12 @@ func runRun(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	res, err := clientEnv(cfg, addr, mode, a.getenv)
+	wd, _ := os.Getwd()
+	attr, err := clientAttribution("run", *projectFlag, *tagFlag, wd, true, time.Now())
+	if err != nil {
+		return err
+	}
+	res, err := clientEnv(cfg, addr, mode, a.getenv, attr)
 	if err != nil {
 		return err
 	}

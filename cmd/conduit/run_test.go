@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -34,27 +35,29 @@ func needSh(t *testing.T) {
 }
 
 // TestRunSetsVariablesForTheCommand guards conduit run in both modes: the
-// command sees the variables, its exit status becomes conduit's, and
-// conduit's own environment is untouched.
+// command sees the variables, attributed to the project and a new session
+// (in the proxy user name, or the base URLs' /@ segment), its exit status
+// becomes conduit's, and conduit's own environment is untouched.
 func TestRunSetsVariablesForTheCommand(t *testing.T) {
 	needSh(t)
 	addr := fakeConduit(t)
 	ca := newCA(t, "api.openai.com")
 	cfg := envConfig(t, addr, ca.Dir())
 	t.Setenv("HTTPS_PROXY", "http://someone-else:3128")
+	attr := `project=web%20site\+session=\d{8}T\d{6}-[0-9a-f]{4}\+tag=team%3Aweb`
 	tests := []struct {
 		mode, script, want string
 	}{
 		{"proxy", `printf '%s|%s|%s|%s' "$HTTPS_PROXY" "$https_proxy" "$NODE_USE_ENV_PROXY" "$NODE_EXTRA_CA_CERTS"; exit 3`,
-			"http://" + addr + "|http://" + addr + "|1|" + ca.CertPath()},
+			"http://conduit\\+" + strings.ReplaceAll(attr, "%", "%25") + "@" + addr + "\\|http://conduit\\+.*@" + addr + "\\|1\\|" + regexp.QuoteMeta(ca.CertPath())},
 		{"base-url", `printf '%s|%s|%s' "$OPENAI_BASE_URL" "$ANTHROPIC_BASE_URL" "$HTTPS_PROXY"; exit 3`,
-			"http://" + addr + "/openai/v1|http://" + addr + "/claude|http://someone-else:3128"},
+			"http://" + addr + "/@" + attr + "/openai/v1\\|http://" + addr + "/@.*/claude\\|http://someone-else:3128"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			code, out, errOut := runConduit(t, nil, "-c", cfg, "run", "--mode", tt.mode, "--", "sh", "-c", tt.script)
-			if code != 3 || out != tt.want {
-				t.Errorf("exit %d, output %q (stderr %q), want 3 and %q", code, out, errOut, tt.want)
+			code, out, errOut := runConduit(t, nil, "-c", cfg, "run", "--mode", tt.mode, "--project", "web site", "--tag", "team:web", "--", "sh", "-c", tt.script)
+			if code != 3 || !regexp.MustCompile("^"+tt.want+"$").MatchString(out) {
+				t.Errorf("exit %d, output %q (stderr %q), want 3 and %s", code, out, errOut, tt.want)
 			}
 		})
 	}
