@@ -183,9 +183,11 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		Admit:     bud.admit(),
 		Record: func(rec ledger.Record) {
 			pricer.Price(&rec)
+			// Budgets first: once a record can be read from the ledger,
+			// the next call's admission has counted it.
+			bud.observe(rec)
 			writer.Add(rec)
 			tel.Observe(rec)
-			bud.observe(rec)
 		},
 		Forward:   forward,
 		Upstream:  upstream,
