@@ -62,8 +62,8 @@ func tableKeys(text string) []string {
 }
 
 // mapPlaceholders name the tables of a map section, as the README writes
-// them: [providers.<key>], [pricing."<prefix>"].
-var mapPlaceholders = map[string]string{"providers": "<key>", "pricing": `"<prefix>"`}
+// them: [providers.<key>], [pricing."<prefix>"], [budgets.<name>].
+var mapPlaceholders = map[string]string{"providers": "<key>", "pricing": `"<prefix>"`, "budgets": "<name>"}
 
 // normalizeSection turns a section of a real file ([providers.openai],
 // [pricing."my-finetune-"]) into the README's placeholder form.
