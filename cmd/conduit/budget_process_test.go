@@ -279,6 +279,11 @@ webhook = %q
 	if line := check(1); line != "alpha $6/$5! · all $9/$100" {
 		t.Errorf("--line %q", line)
 	}
+	code, table, _ := runConduit(t, nil, "-c", w.cfg, "budget")
+	if code != 0 || !regexp.MustCompile(`(?m)^alpha +month +\$6\.00 +- +\$5\.00 +120% +over, enforced +2 +\d{4}-\d\d-01 00:00 UTC +project alpha$`).MatchString(table) {
+		t.Errorf("conduit budget: exit %d\n%s", code, table)
+	}
+	t.Logf("conduit budget:\n%s", table)
 
 	// The ledger: each call under its project and its run's session, the
 	// refusals and the override recorded as such.

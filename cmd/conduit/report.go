@@ -9,7 +9,7 @@ import (
 
 var reportCmd = &command{
 	name:    "report",
-	summary: "Sum calls, tokens and cost per model, provider, day, tag, client, project or session",
+	summary: "Sum calls, tokens and cost per model, project, session, day, …",
 	help: `Sum calls, tokens and cost per model, provider, day, tag, client, project or session
 
 Usage: conduit report [OPTIONS]
