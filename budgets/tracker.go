@@ -15,6 +15,7 @@ import (
 // only read it; nothing here can write a record.
 type Source interface {
 	Slices(ctx context.Context, f ledger.Filter, tagSets bool) ([]ledger.Slice, error)
+	Groups(ctx context.Context, by ledger.GroupBy, f ledger.Filter, loc *time.Location) ([]ledger.Group, error)
 }
 
 // Options configure a Tracker.
@@ -118,32 +119,58 @@ func (t *Tracker) Enforcing() bool {
 
 // Load counts each budget's spend in its current period from src,
 // replacing what was counted before. It reads one set of slices per
-// period (and per tag scope), from the ledger's rollups where it can. The
-// thresholds the spend is already past are taken as warned: the proxy
-// alerted when they were crossed, so a proxy that restarts mid-period
-// does not alert again; a threshold crossed later does.
+// period (and per tag scope) from the ledger's rollups. Only a tag pattern
+// that matches several of the period's tags makes it read the calls
+// themselves, as only they know which tags go together on one call (a
+// call must count once, however many of its tags match). The thresholds
+// the spend is already past are taken as warned: the proxy alerted when
+// they were crossed, so a proxy that restarts mid-period does not alert
+// again; a threshold crossed later does.
 func (t *Tracker) Load(ctx context.Context, src Source) error {
 	now := t.now()
 	type query struct {
 		since, until time.Time
-		tag          string // a literal tag scope: the ledger selects it
-		tagSets      bool   // a tag pattern: slices carry their tags
+		tag          string // one tag: the ledger selects it
+		tagSets      bool   // several tags: slices carry their tags
+		none         bool   // no tag of the period matches
 	}
 	cache := map[query][]ledger.Slice{}
+	periodTags := map[time.Time][]string{} // by period start: the tags its calls carry
 	counts := make([]state, len(t.states))
 	for i, s := range t.states {
 		c := &counts[i]
 		c.start, c.end = s.b.Period.Bounds(now, t.loc)
 		q := query{since: c.start, until: c.end}
-		literalTag := s.scope.tag != nil && s.scope.tag.lit
-		switch {
-		case literalTag:
-			q.tag = s.scope.tag.src
-		case s.scope.tag != nil:
-			q.tagSets = true
+		if g := s.scope.tag; g != nil {
+			var matching []string
+			if g.lit {
+				matching = []string{g.src}
+			} else {
+				tags, ok := periodTags[c.start]
+				if !ok {
+					var err error
+					if tags, err = tagsIn(ctx, src, c.start, c.end); err != nil {
+						return fmt.Errorf("budgets: count the spend of budget %q: %w", s.b.Name, err)
+					}
+					periodTags[c.start] = tags
+				}
+				for _, tag := range tags {
+					if g.match(tag) {
+						matching = append(matching, tag)
+					}
+				}
+			}
+			switch len(matching) {
+			case 0:
+				q.none = true
+			case 1:
+				q.tag = matching[0]
+			default:
+				q.tagSets = true
+			}
 		}
 		slices, ok := cache[q]
-		if !ok {
+		if !ok && !q.none {
 			var err error
 			slices, err = src.Slices(ctx, ledger.Filter{Since: q.since, Until: q.until, Tag: q.tag}, q.tagSets)
 			if err != nil {
@@ -152,7 +179,7 @@ func (t *Tracker) Load(ctx context.Context, src Source) error {
 			cache[q] = slices
 		}
 		for _, sl := range slices {
-			x := call{provider: sl.Provider, model: sl.Model, client: sl.Client, project: sl.Project, tags: sl.Tags, tagsChecked: literalTag}
+			x := call{provider: sl.Provider, model: sl.Model, client: sl.Client, project: sl.Project, tags: sl.Tags, tagsChecked: q.tag != ""}
 			if !s.scope.matches(x) {
 				continue
 			}
@@ -178,6 +205,22 @@ func (t *Tracker) Load(ctx context.Context, src Source) error {
 		}
 	}
 	return nil
+}
+
+// tagsIn returns the tags of the calls started in [since, until), from
+// the rollups.
+func tagsIn(ctx context.Context, src Source, since, until time.Time) ([]string, error) {
+	groups, err := src.Groups(ctx, ledger.ByTag, ledger.Filter{Since: since, Until: until}, nil)
+	if err != nil {
+		return nil, err
+	}
+	tags := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g.Key != "" {
+			tags = append(tags, g.Key)
+		}
+	}
+	return tags, nil
 }
 
 // Read returns every budget's status as of now, counted from src: what

@@ -269,9 +269,19 @@ func TestTrackerLoad(t *testing.T) {
 		Budget{Name: "teams", LimitUSD: 100, Period: Day, Scope: Scope{Tag: "team:*"}},
 		Budget{Name: "search", LimitUSD: 100, Period: Day, Scope: Scope{Tag: "team:search"}},
 		Budget{Name: "openai", LimitUSD: 100, Period: Day, Scope: Scope{Provider: "open*", Project: "web", Client: "claude-cli/*"}},
+		Budget{Name: "ads", LimitUSD: 100, Period: Day, Scope: Scope{Tag: "*:ads"}},
+		Budget{Name: "nobody", LimitUSD: 100, Period: Day, Scope: Scope{Tag: "nobody*"}},
 	)
-	if err := tr.Load(context.Background(), db); err != nil {
+	src := &countingSource{Source: db}
+	if err := tr.Load(context.Background(), src); err != nil {
 		t.Fatal(err)
+	}
+	// One query per period (the day's shared by four budgets), one per
+	// tag selected from rollup_tags (the literal one, and the pattern
+	// matching one tag), none for the pattern matching no tag; only
+	// team:*, which matches two tags, reads the calls.
+	if src.slices != 6 || src.tagSets != 1 {
+		t.Errorf("%d slice queries, %d of them with tag sets; want 6 and 1", src.slices, src.tagSets)
 	}
 	want := map[string]struct {
 		spent                    float64
@@ -285,6 +295,8 @@ func TestTrackerLoad(t *testing.T) {
 		"teams":    {16, 1, 0, 0, 0},
 		"search":   {16, 1, 0, 0, 0},
 		"openai":   {32, 1, 0, 0, 0},
+		"ads":      {16, 1, 0, 0, 0},
+		"nobody":   {0, 0, 0, 0, 0},
 	}
 	for _, s := range tr.Statuses() {
 		w := want[s.Budget.Name]
@@ -307,6 +319,20 @@ func TestTrackerLoad(t *testing.T) {
 	if err != nil || len(st) != 1 || st[0].SpentUSD != 55 || st[0].ResetsAt != time.Date(2026, 1, 12, 0, 0, 0, 0, time.UTC) {
 		t.Errorf("Read: %+v, %v", st, err)
 	}
+}
+
+// countingSource counts the slice queries a Load makes.
+type countingSource struct {
+	Source
+	slices, tagSets int
+}
+
+func (c *countingSource) Slices(ctx context.Context, f ledger.Filter, tagSets bool) ([]ledger.Slice, error) {
+	c.slices++
+	if tagSets {
+		c.tagSets++
+	}
+	return c.Source.Slices(ctx, f, tagSets)
 }
 
 // TestTrackerConcurrent guards the lock: calls observed and admitted from

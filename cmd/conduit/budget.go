@@ -142,6 +142,10 @@ func (emptyLedger) Slices(context.Context, ledger.Filter, bool) ([]ledger.Slice,
 	return nil, nil
 }
 
+func (emptyLedger) Groups(context.Context, ledger.GroupBy, ledger.Filter, *time.Location) ([]ledger.Group, error) {
+	return nil, nil
+}
+
 func writeBudgetsTable(w io.Writer, cfg *config.Config, statuses []budgets.Status) error {
 	bw := bufio.NewWriter(w)
 	if len(statuses) == 0 {

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -180,5 +184,32 @@ func TestShortUSD(t *testing.T) {
 		if got := shortUSD(tt.v, tt.limit); got != tt.want {
 			t.Errorf("%v (limit %v): %q, want %q", tt.v, tt.limit, got, tt.want)
 		}
+	}
+}
+
+// TestWebhookClient guards the alerts' way out: through [upstream] proxy
+// like Conduit's other outbound connections, NO_PROXY and loopback direct,
+// and trusting [upstream] ca_file's roots.
+func TestWebhookClient(t *testing.T) {
+	proxy, _ := url.Parse("http://corp-proxy:3128")
+	pool := x509.NewCertPool()
+	c := webhookClient(intercept.Upstream{Proxy: proxy, NoProxy: "hooks.internal", RootCAs: pool})
+	tr := c.Transport.(*http.Transport)
+	for target, want := range map[string]string{
+		"https://hooks.slack.com/services/x": "http://corp-proxy:3128",
+		"https://hooks.internal/x":           "<nil>",
+		"http://127.0.0.1:9999/hook":         "<nil>",
+	} {
+		req, _ := http.NewRequest("POST", target, nil)
+		got, err := tr.Proxy(req)
+		if err != nil || fmt.Sprint(got) != want {
+			t.Errorf("%s: proxy %v, %v; want %s", target, got, err, want)
+		}
+	}
+	if tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs != pool || c.Timeout == 0 {
+		t.Errorf("TLS %+v, timeout %s", tr.TLSClientConfig, c.Timeout)
+	}
+	if direct := webhookClient(intercept.Upstream{}).Transport.(*http.Transport); direct.Proxy != nil {
+		t.Error("without [upstream] proxy the webhook goes through a proxy")
 	}
 }
