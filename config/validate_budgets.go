@@ -89,7 +89,7 @@ func (v *validator) budgetSettings(raw fileBudgetSettings) BudgetSettings {
 	}
 	loc, err := time.LoadLocation(out.Timezone)
 	if err != nil {
-		v.fail([]string{"budget_settings", "timezone"}, `unknown time zone %q (an IANA name such as "Europe/Helsinki", "America/New_York" or "UTC")`, out.Timezone)
+		v.fail([]string{"budget_settings", "timezone"}, `unknown time zone %q (an IANA name such as "Europe/Helsinki", "America/New_York" or "UTC"; on a system without a zone database, install tzdata or point ZONEINFO at a zoneinfo.zip)`, out.Timezone)
 		return out
 	}
 	out.Location = loc

@@ -10,11 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	// Budgets' periods are in a named time zone ([budget_settings]
-	// timezone): a static binary must resolve one where the system has no
-	// zone database (Windows, minimal containers).
-	_ "time/tzdata"
 )
 
 func main() {
