@@ -1,0 +1,262 @@
+package wsframe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// recording is the bytes of one connection as a relay saw them, in the
+// pieces its reads returned.
+type recording struct {
+	c2s, s2c [][]byte
+	mu       sync.Mutex
+}
+
+func (r *recording) add(dst *[][]byte, p []byte) {
+	r.mu.Lock()
+	*dst = append(*dst, bytes.Clone(p))
+	r.mu.Unlock()
+}
+
+// relay accepts one connection on a loopback listener, dials target and
+// copies both ways, recording what passes.
+func relay(t *testing.T, target string) (addr string, rec *recording, done <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	rec = &recording{}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		var wg sync.WaitGroup
+		pump := func(dst, src net.Conn, log *[][]byte) {
+			defer wg.Done()
+			buf := make([]byte, 1500) // a packet's worth: many natural cuts
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					rec.add(log, buf[:n])
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			dst.(*net.TCPConn).CloseWrite()
+		}
+		wg.Add(2)
+		go pump(out, in, &rec.c2s)
+		go pump(in, out, &rec.s2c)
+		wg.Wait()
+		in.Close()
+		out.Close()
+	}()
+	return ln.Addr().String(), rec, finished
+}
+
+// stripHead returns the bytes after the HTTP head at the start of the
+// stream, and the head parsed as a response when it is one.
+func stripHead(t *testing.T, chunks [][]byte, response bool) ([]byte, *http.Response) {
+	t.Helper()
+	all := bytes.Join(chunks, nil)
+	i := bytes.Index(all, []byte("\r\n\r\n"))
+	if i < 0 {
+		t.Fatal("no HTTP head")
+	}
+	var resp *http.Response
+	if response {
+		var err error
+		resp, err = http.ReadResponse(bufio.NewReader(bytes.NewReader(all[:i+4])), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return all[i+4:], resp
+}
+
+// rechunk cuts b where the recorded chunks were cut (after the head).
+func rechunk(chunks [][]byte, skip int) [][]byte {
+	var out [][]byte
+	for _, c := range chunks {
+		if skip >= len(c) {
+			skip -= len(c)
+			continue
+		}
+		out = append(out, c[skip:])
+		skip = 0
+	}
+	return out
+}
+
+// dataMessages keeps the data messages' payloads.
+func dataMessages(ms []msg) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Op == OpText || m.Op == OpBinary {
+			out = append(out, m.Data)
+		}
+	}
+	return out
+}
+
+// TestReaderAgainstCoderWebsocket runs github.com/coder/websocket's client
+// and server through a recording relay, in each compression mode, and
+// checks that readers fed the recorded bytes (cut as the relay read them,
+// whole, byte by byte and at random) see exactly the messages each side
+// sent, and the close frames of the closing handshake.
+func TestReaderAgainstCoderWebsocket(t *testing.T) {
+	for _, mode := range []websocket.CompressionMode{
+		websocket.CompressionDisabled, websocket.CompressionNoContextTakeover, websocket.CompressionContextTakeover,
+	} {
+		t.Run(fmt.Sprint("mode=", mode), func(t *testing.T) { checkCoderSession(t, mode) })
+	}
+}
+
+func checkCoderSession(t *testing.T, mode websocket.CompressionMode) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang guard, not a timing assertion
+	defer cancel()
+	clientSent := []string{"hi", prose(300), prose(5000), string(noise(90000, 3)), prose(200000), ""}
+	var serverSent []string
+	var serverErr error
+	serverDone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(serverDone)
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, CompressionThreshold: 64})
+		if err != nil {
+			serverErr = err
+			return
+		}
+		c.SetReadLimit(1 << 30)
+		for i := 0; ; i++ {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+					serverErr = err
+				}
+				return
+			}
+			// An echo in three writes (a fragmented message), then a
+			// message of its own.
+			wr, err := c.Writer(ctx, websocket.MessageText)
+			if err != nil {
+				serverErr = err
+				return
+			}
+			third := len(data) / 3
+			for _, part := range [][]byte{data[:third], data[third : 2*third], data[2*third:]} {
+				wr.Write(part)
+			}
+			if err := wr.Close(); err != nil {
+				serverErr = err
+				return
+			}
+			own := prose(100 + 700*i)
+			if err := c.Write(ctx, websocket.MessageBinary, []byte(own)); err != nil {
+				serverErr = err
+				return
+			}
+			serverSent = append(serverSent, string(data), own)
+		}
+	}))
+	defer srv.Close()
+	addr, rec, relayDone := relay(t, srv.Listener.Addr().String())
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{CompressionMode: mode, CompressionThreshold: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 30)
+	for _, m := range clientSent {
+		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if _, _, err := c.Read(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	<-serverDone
+	<-relayDone
+	if serverErr != nil {
+		t.Fatal(serverErr)
+	}
+
+	c2s, _ := stripHead(t, rec.c2s, false)
+	s2c, resp := stripHead(t, rec.s2c, true)
+	d, err := ParseExtensions(resp.Header.Values("Sec-WebSocket-Extensions"))
+	if err != nil || d.Enabled != (mode != websocket.CompressionDisabled) {
+		t.Fatalf("extensions %q: %+v, %v", resp.Header.Values("Sec-WebSocket-Extensions"), d, err)
+	}
+	for _, side := range []struct {
+		dir    Direction
+		bytes  []byte
+		chunks [][]byte
+		want   []string
+	}{
+		{FromClient, c2s, rechunk(rec.c2s, len(bytes.Join(rec.c2s, nil))-len(c2s)), clientSent},
+		{FromServer, s2c, rechunk(rec.s2c, len(bytes.Join(rec.s2c, nil))-len(s2c)), serverSent},
+	} {
+		ways := map[string][][]byte{
+			"as relayed": side.chunks,
+			"whole":      {side.bytes},
+			"1-byte":     splitEvery(side.bytes, 1),
+			"random":     splitRandom(side.bytes, rand.New(rand.NewPCG(uint64(mode), 9))),
+		}
+		for how, pieces := range ways {
+			for _, tweak := range []func(*Reader){func(*Reader) {}, streamAll} {
+				got, _, err := run(side.dir, Options{Deflate: d}, pieces, tweak)
+				if err != nil {
+					t.Fatalf("%s %s: %v", side.dir, how, err)
+				}
+				if data := dataMessages(got); !reflect.DeepEqual(data, side.want) {
+					t.Fatalf("%s %s: %d messages differ from the %d sent", side.dir, how, len(data), len(side.want))
+				}
+				last := got[len(got)-1]
+				if last.Op != OpClose || last.Code != 1000 {
+					t.Fatalf("%s %s: last frame %v, want the close", side.dir, how, last)
+				}
+				if mode != websocket.CompressionDisabled && !anyCompressed(got) {
+					t.Fatalf("%s %s: no message was compressed", side.dir, how)
+				}
+			}
+		}
+	}
+}
+
+func anyCompressed(ms []msg) bool {
+	for _, m := range ms {
+		if m.Compressed {
+			return true
+		}
+	}
+	return false
+}
