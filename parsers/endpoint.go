@@ -27,6 +27,7 @@ package parsers
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -39,16 +40,17 @@ const (
 	Anthropic API = "anthropic" // Anthropic Messages
 	Gemini    API = "gemini"    // Google Gemini and Vertex AI
 	Ollama    API = "ollama"    // Ollama's native API
+	Bedrock   API = "bedrock"   // Amazon Bedrock runtime (InvokeModel, Converse and their streams)
 )
 
 // ParseAPI reads an API name as written in the config (case and surrounding
 // space ignored). An empty or unknown name is an error naming the choices.
 func ParseAPI(s string) (API, error) {
 	switch a := API(strings.ToLower(strings.TrimSpace(s))); a {
-	case OpenAI, Anthropic, Gemini, Ollama:
+	case OpenAI, Anthropic, Gemini, Ollama, Bedrock:
 		return a, nil
 	}
-	return "", fmt.Errorf("unknown api %q: want one of openai, anthropic, gemini, ollama", s)
+	return "", fmt.Errorf("unknown api %q: want one of openai, anthropic, gemini, ollama, bedrock", s)
 }
 
 // ollamaPort is Ollama's default port; a host on it is taken for Ollama.
@@ -56,9 +58,13 @@ const ollamaPort = "11434"
 
 // APIForHost picks the API format from an upstream host (with or without a
 // port): api.anthropic.com is Anthropic; generativelanguage.googleapis.com,
-// aiplatform.googleapis.com and *-aiplatform.googleapis.com are Gemini; any
-// host on port 11434 (localhost:11434) is Ollama; everything else speaks
-// the OpenAI format (Groq, OpenRouter, Together, DeepSeek, …).
+// aiplatform.googleapis.com and *-aiplatform.googleapis.com are Gemini
+// (Vertex AI also serves Anthropic models there: Classify tells them apart
+// by path); bedrock-runtime.<region>.amazonaws.com (and its FIPS and China
+// hosts) is Bedrock; any host on port 11434 (localhost:11434) is Ollama;
+// everything else speaks the OpenAI format (Azure OpenAI's
+// *.openai.azure.com, *.cognitiveservices.azure.com and
+// *.services.ai.azure.com, Groq, OpenRouter, Together, DeepSeek, …).
 func APIForHost(host string) API {
 	h, port := strings.ToLower(strings.TrimSpace(host)), ""
 	if hh, p, err := net.SplitHostPort(h); err == nil {
@@ -71,10 +77,30 @@ func APIForHost(host string) API {
 	case h == "generativelanguage.googleapis.com", h == "aiplatform.googleapis.com",
 		strings.HasSuffix(h, "-aiplatform.googleapis.com"):
 		return Gemini
+	case isBedrockHost(h):
+		return Bedrock
+	case strings.HasSuffix(h, ".openai.azure.com"), strings.HasSuffix(h, ".cognitiveservices.azure.com"),
+		strings.HasSuffix(h, ".services.ai.azure.com"):
+		return OpenAI
 	case port == ollamaPort:
 		return Ollama
 	}
 	return OpenAI
+}
+
+// isBedrockHost reports whether h is a Bedrock runtime endpoint:
+// bedrock-runtime[-fips].<region>.amazonaws.com[.cn]
+// (https://docs.aws.amazon.com/general/latest/gr/bedrock.html).
+func isBedrockHost(h string) bool {
+	rest, ok := strings.CutPrefix(h, "bedrock-runtime.")
+	if !ok {
+		rest, ok = strings.CutPrefix(h, "bedrock-runtime-fips.")
+	}
+	if !ok {
+		return false
+	}
+	region, domain, _ := strings.Cut(rest, ".")
+	return region != "" && (domain == "amazonaws.com" || domain == "amazonaws.com.cn")
 }
 
 // Kind is the kind of endpoint a request goes to. The zero value is Other.
@@ -93,6 +119,10 @@ const (
 	OllamaChat           // Ollama /api/chat
 	OllamaGenerate       // Ollama /api/generate
 	CountTokens          // token counters: /v1/messages/count_tokens, /v1/responses/input_tokens, :countTokens
+	Invoke               // Bedrock InvokeModel and InvokeModelWithResponseStream: /model/{id}/invoke…
+	Converse             // Bedrock Converse and ConverseStream: /model/{id}/converse…
+	Realtime             // OpenAI Realtime, over WebSocket: /v1/realtime
+	Live                 // Gemini Live, over WebSocket: …BidiGenerateContent
 )
 
 var kindNames = [...]string{
@@ -106,6 +136,10 @@ var kindNames = [...]string{
 	OllamaChat:      "ollama_chat",
 	OllamaGenerate:  "ollama_generate",
 	CountTokens:     "count_tokens",
+	Invoke:          "bedrock_invoke",
+	Converse:        "bedrock_converse",
+	Realtime:        "realtime",
+	Live:            "live",
 }
 
 // String returns the kind's snake_case name as stored in the ledger
@@ -117,17 +151,27 @@ func (k Kind) String() string {
 	return kindNames[k]
 }
 
-// Endpoint is what Classify learned from a request's provider and path.
-// The zero value is an unmetered Other endpoint.
+// Endpoint is what Classify (or ClassifyWebSocket) learned from a request's
+// provider and path. The zero value is an unmetered Other endpoint.
 type Endpoint struct {
 	API  API
 	Kind Kind
-	// Model is the model named in the path (Gemini's models/{model}:…, an
-	// Azure deployment name), "" when the path names none.
+	// Model is the model named in the path or query (Gemini's
+	// models/{model}:…, Vertex's …/models/{model}@{date}:…, a Bedrock model
+	// id unescaped, Realtime's ?model=), else an Azure deployment name;
+	// "" when the request names none.
 	Model string
+	// Deployment is the Azure OpenAI deployment the path (or Realtime's
+	// ?deployment=) names, for mapping to a model; "" elsewhere.
+	Deployment string
 	// Stream reports that the path itself asks for streaming (Gemini's
-	// :streamGenerateContent, Vertex's :streamRawPredict).
+	// :streamGenerateContent, Vertex's :streamRawPredict, Bedrock's
+	// invoke-with-response-stream and converse-stream).
 	Stream bool
+	// WebSocket reports an endpoint reached by a WebSocket upgrade
+	// (ClassifyWebSocket): one connection, many responses, metered by a
+	// MessageMeter.
+	WebSocket bool
 }
 
 // Metered reports whether the endpoint consumes tokens and reports usage:
@@ -141,7 +185,10 @@ func (e Endpoint) Metered() bool {
 // present). It never looks at the body. Prefixes are tolerated (/v1/,
 // /openai/v1/, OpenRouter's /api/v1/, /v1beta/, Azure's
 // /openai/deployments/{d}/…, Vertex's /v1/projects/…/models/{m}:…), as are
-// trailing slashes. Only POST requests are metered kinds: any other method
+// trailing slashes; so are Bedrock runtime paths, /model/{modelId}/invoke,
+// /invoke-with-response-stream, /converse, /converse-stream and
+// /count-tokens (the model id, URL-unescaped, in Endpoint.Model). Only POST
+// requests are metered kinds: any other method
 // is Other (GET /v1/chat/completions lists stored completions, for
 // example). The path decides the kind whatever the API (an Ollama server
 // also serves /v1/chat/completions; Gemini serves /v1beta/openai/…); the API
@@ -155,6 +202,12 @@ func Classify(api API, method, path string) Endpoint {
 	if !strings.EqualFold(method, "POST") {
 		return e
 	}
+	if i := strings.Index(path, "/model/"); i >= 0 {
+		if k, model, stream, ok := bedrockPath(path[i+len("/model/"):]); ok {
+			e.Kind, e.Model, e.Stream = k, model, stream
+			return e
+		}
+	}
 	// Google style: …/models/{model}:{action}.
 	if colon := strings.LastIndexByte(path, ':'); colon > strings.LastIndexByte(path, '/') {
 		resource, action := path[:colon], path[colon+1:]
@@ -167,7 +220,13 @@ func Classify(api API, method, path string) Endpoint {
 		case "countTokens":
 			e.Kind, e.Model = CountTokens, model
 		case "rawPredict", "streamRawPredict":
-			if strings.Contains(resource, "/publishers/anthropic/") {
+			switch {
+			case !strings.Contains(resource, "/publishers/anthropic/"):
+			case model == "count-tokens":
+				// Vertex's Anthropic token counter
+				// (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/count-tokens).
+				e.Kind, e.Model = CountTokens, ""
+			default:
 				e.Kind, e.Model, e.Stream = Messages, model, action == "streamRawPredict"
 			}
 		}
@@ -198,9 +257,79 @@ func Classify(api API, method, path string) Endpoint {
 		e.Kind = OllamaGenerate
 	}
 	if e.Kind != Other {
-		e.Model = azureDeployment(path)
+		e.Deployment = azureDeployment(path)
+		e.Model = e.Deployment
 	}
 	return e
+}
+
+// bedrockPath reads what follows /model/ in a Bedrock runtime path:
+// {modelId}/{operation}, the model id possibly an ARN (which holds
+// slashes) and possibly still URL-escaped (us.anthropic.…-v1%3A0).
+func bedrockPath(rest string) (k Kind, model string, stream, ok bool) {
+	slash := strings.LastIndexByte(rest, '/')
+	if slash <= 0 {
+		return Other, "", false, false
+	}
+	switch rest[slash+1:] {
+	case "invoke":
+		k = Invoke
+	case "invoke-with-response-stream":
+		k, stream = Invoke, true
+	case "converse":
+		k = Converse
+	case "converse-stream":
+		k, stream = Converse, true
+	case "count-tokens":
+		k = CountTokens
+	default:
+		return Other, "", false, false
+	}
+	model = rest[:slash]
+	if m, err := url.PathUnescape(model); err == nil {
+		model = m
+	}
+	return k, model, stream, true
+}
+
+// ClassifyWebSocket finds the endpoint a WebSocket upgrade (a GET with
+// Upgrade: websocket) goes to, from the provider's API format, the path and
+// the raw query: Responses over WebSocket (…/responses, also Azure's
+// /openai/v1/responses), OpenAI Realtime (…/realtime, also Azure's
+// /openai/realtime, with the model from ?model= or the deployment from
+// ?deployment=) and Gemini Live (…BidiGenerateContent on the Gemini API and
+// Vertex AI). Anything else is Other. The Endpoint has WebSocket set.
+func ClassifyWebSocket(api API, path, rawQuery string) Endpoint {
+	e := Endpoint{API: api, WebSocket: true}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		if rawQuery == "" && path[i] == '?' {
+			rawQuery = path[i+1:]
+		}
+		path = path[:i]
+	}
+	path = strings.TrimRight(path, "/")
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	switch {
+	case strings.HasSuffix(path, "/responses"):
+		e.Kind = Responses
+	case strings.HasSuffix(path, "/realtime"):
+		e.Kind = Realtime
+		q, _ := url.ParseQuery(rawQuery)
+		e.Model, e.Deployment = q.Get("model"), q.Get("deployment")
+		if e.Model == "" {
+			e.Model = e.Deployment
+		}
+	case isBidiMethod(last, "BidiGenerateContent"), isBidiMethod(last, "BidiGenerateContentConstrained"):
+		e.Kind = Live
+	}
+	return e
+}
+
+// isBidiMethod reports whether a path's last segment names the Live
+// method: the Gemini API's google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent,
+// or Vertex AI's …LlmBidiService/BidiGenerateContent.
+func isBidiMethod(last, method string) bool {
+	return last == method || strings.HasSuffix(last, "."+method)
 }
 
 // azureDeployment returns the {d} of Azure's /openai/deployments/{d}/…, or "".
