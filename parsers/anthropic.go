@@ -101,6 +101,11 @@ func (f *anthropicFormat) event(m *Meter, name, data []byte, oversize bool) {
 	if len(typ) == 0 {
 		typ = name
 	}
+	f.eventValue(m, typ, v)
+}
+
+// eventValue reads one parsed stream event of type typ.
+func (f *anthropicFormat) eventValue(m *Meter, typ []byte, v *fastjson.Value) {
 	switch string(typ) {
 	case "message_start":
 		msg := get(v, "message")

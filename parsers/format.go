@@ -60,6 +60,8 @@ var formats = map[Kind]func() *Meter{
 	GenerateContent: meterFor[geminiFormat],
 	OllamaChat:      meterFor[ollamaFormat],
 	OllamaGenerate:  meterFor[ollamaFormat],
+	Invoke:          meterFor[invokeFormat],
+	Converse:        meterFor[converseFormat],
 }
 
 // meterWith holds a Meter and its format's state in one allocation.

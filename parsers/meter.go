@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"mime"
+	"net/http"
 	"strings"
 
+	"github.com/valohai/conduit/eventstream"
 	"github.com/valohai/conduit/sse"
 	"github.com/valyala/fastjson"
 )
@@ -26,11 +28,12 @@ const (
 type framing uint8
 
 const (
-	frameSniff  framing = iota // unknown content type: decided by the first byte
-	frameSSE                   // text/event-stream
-	frameNDJSON                // one JSON object per line
-	frameJSON                  // one JSON value, a stream of values, or an array of them
-	frameNone                  // nothing to read
+	frameSniff       framing = iota // unknown content type: decided by the first byte
+	frameSSE                        // text/event-stream
+	frameNDJSON                     // one JSON object per line
+	frameJSON                       // one JSON value, a stream of values, or an array of them
+	frameEventStream                // application/vnd.amazon.eventstream (Bedrock)
+	frameNone                       // nothing to read
 )
 
 // Meter reads one response body as it passes and produces its Result.
@@ -61,9 +64,11 @@ type Meter struct {
 	// that tests and fuzzing see bugs.
 	keepPanics bool
 
-	sc    *sse.Scanner
-	js    jsonSplitter
-	lines lineSplitter
+	sc     *sse.Scanner
+	es     *eventstream.Reader
+	esName []byte // the event-stream message's :event-type, for the format
+	js     jsonSplitter
+	lines  lineSplitter
 
 	response
 
@@ -89,9 +94,13 @@ type response struct {
 // response's Content-Type) decides the framing: text/event-stream is read
 // as SSE; application/x-ndjson (Ollama) as lines; JSON as one value, a
 // sequence of values, or an array whose elements are read one by one
-// (Gemini's streamGenerateContent without alt=sse); anything else is
-// decided by the first non-space byte ('{' or '[' for JSON, else SSE). For
-// an endpoint that is not Metered the meter does nothing, cheaply.
+// (Gemini's streamGenerateContent without alt=sse);
+// application/vnd.amazon.eventstream (Bedrock's streams) as AWS event-stream
+// messages, each payload one document, an exception message failing the
+// call; anything else is decided by the first non-space byte ('{' or '['
+// for JSON, else SSE), except that a Bedrock streaming path is read as an
+// event stream. For an endpoint that is not Metered the meter does
+// nothing, cheaply.
 func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 	var m *Meter
 	if newMeter := formats[e.Kind]; newMeter != nil && e.Metered() {
@@ -114,10 +123,66 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 		m.frame = frameNDJSON
 	case "application/json":
 		m.frame = frameJSON
+	case "application/vnd.amazon.eventstream":
+		m.frame = frameEventStream
 	default:
 		m.frame = frameSniff
+		if mt == "" && e.Stream && (e.Kind == Invoke || e.Kind == Converse) {
+			m.frame = frameEventStream
+		}
 	}
 	return m
+}
+
+// headerReader is a format that reads response headers (Bedrock's token
+// counts of a non-streaming InvokeModel, its error type).
+type headerReader interface {
+	readHeader(m *Meter, h http.Header)
+}
+
+// ResponseHeader gives the meter the response's headers, for the formats
+// that report something there: Bedrock's InvokeModel puts its token
+// counts in x-amzn-bedrock-input-token-count and -output-token-count (the
+// fallback when the body has no usage object of its own, as for most
+// non-Anthropic models) and its error type in x-amzn-ErrorType. Call it
+// before the first Write; h is not retained. Other formats ignore it.
+func (m *Meter) ResponseHeader(h http.Header) {
+	if hr, ok := m.f.(headerReader); ok && !m.finished && !m.broken {
+		defer m.guard()
+		hr.readHeader(m, h)
+	}
+}
+
+// eventStream returns the event-stream reader, made on first use.
+func (m *Meter) eventStream() *eventstream.Reader {
+	if m.es == nil {
+		m.es = eventstream.NewReader(m.esMessage, eventstream.Options{MaxMessageSize: m.eventCap})
+	}
+	return m.es
+}
+
+// esMessage hands one event-stream message to the format, or records the
+// exception or error it carries.
+func (m *Meter) esMessage(msg *eventstream.Message) {
+	switch {
+	case msg.Oversize:
+		// Skipped by the reader: nothing of it is known.
+	case msg.MessageType == "exception":
+		typ := msg.ExceptionType
+		if typ == "" {
+			typ = "exception"
+		}
+		var text []byte
+		if v := m.parse(msg.Payload); v != nil {
+			text = str(get(v, "message"))
+		}
+		m.failText(typ, text)
+	case msg.MessageType == "error":
+		m.failText(msg.ErrorCode, []byte(msg.ErrorMessage))
+	default:
+		m.esName = append(m.esName[:0], msg.EventType...)
+		m.f.event(m, m.esName, msg.Payload, false)
+	}
 }
 
 // scanner returns the SSE scanner, made on first use.
@@ -169,6 +234,8 @@ func (m *Meter) Write(p []byte) (n int, err error) {
 	switch m.frame {
 	case frameSSE:
 		m.scanner().Write(p)
+	case frameEventStream:
+		m.eventStream().Write(p)
 	case frameNDJSON:
 		m.lines.write(m, p)
 	case frameJSON:

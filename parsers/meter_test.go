@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -34,6 +35,8 @@ type meterCase struct {
 	raw string
 	// headCap, tailCap and eventCap, when set, shrink the meter's limits.
 	headCap, tailCap, eventCap int
+	// header, when set, is given to the meter as the response's headers.
+	header http.Header
 }
 
 // feed runs a meter over body cut into pieces and returns its Result.
@@ -44,6 +47,9 @@ func feed(c meterCase, pieces [][]byte, eof bool) Result {
 	}
 	m.tailCap = cmp.Or(c.tailCap, m.tailCap)
 	m.eventCap = c.eventCap
+	if c.header != nil {
+		m.ResponseHeader(c.header)
+	}
 	for _, p := range pieces {
 		if n, err := m.Write(p); n != len(p) || err != nil {
 			panic(fmt.Sprintf("Write returned %d, %v", n, err))

@@ -1,0 +1,226 @@
+package parsers
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"testing"
+
+	awsstream "github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+)
+
+var (
+	invokeEP       = Endpoint{API: Bedrock, Kind: Invoke, Model: "us.anthropic.claude-haiku-4-5-20251001-v1:0"}
+	invokeStreamEP = Endpoint{API: Bedrock, Kind: Invoke, Model: "us.anthropic.claude-haiku-4-5-20251001-v1:0", Stream: true}
+	llamaEP        = Endpoint{API: Bedrock, Kind: Invoke, Model: "meta.llama3-8b-instruct-v1:0"}
+	converseEP     = Endpoint{API: Bedrock, Kind: Converse, Model: "amazon.nova-pro-v1:0"}
+	converseStrEP  = Endpoint{API: Bedrock, Kind: Converse, Model: "amazon.nova-pro-v1:0", Stream: true}
+)
+
+const eventStreamCT = "application/vnd.amazon.eventstream"
+
+// esMessage encodes one event-stream message with the AWS SDK's encoder.
+func esMessage(headers awsstream.Headers, payload string) string {
+	var b bytes.Buffer
+	if err := awsstream.NewEncoder().Encode(&b, awsstream.Message{Headers: headers, Payload: []byte(payload)}); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
+// esEvent is an event message named eventType.
+func esEvent(eventType, payload string) string {
+	return esMessage(awsstream.Headers{
+		{Name: ":event-type", Value: awsstream.StringValue(eventType)},
+		{Name: ":content-type", Value: awsstream.StringValue("application/json")},
+		{Name: ":message-type", Value: awsstream.StringValue("event")},
+	}, payload)
+}
+
+// esException is an exception message.
+func esException(exceptionType, payload string) string {
+	return esMessage(awsstream.Headers{
+		{Name: ":exception-type", Value: awsstream.StringValue(exceptionType)},
+		{Name: ":content-type", Value: awsstream.StringValue("application/json")},
+		{Name: ":message-type", Value: awsstream.StringValue("exception")},
+	}, payload)
+}
+
+// esChunk is an InvokeModelWithResponseStream chunk carrying event.
+func esChunk(event string) string {
+	return esEvent("chunk", `{"bytes":"`+base64.StdEncoding.EncodeToString([]byte(event))+`","p":"abcdefghijklmnop"}`)
+}
+
+// bedrockAnthropicStream is Claude's stream as Bedrock relays it: no
+// pings, the invocation metrics on message_stop.
+func bedrockAnthropicStream(stop bool) string {
+	s := esChunk(`{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"usage":{"input_tokens":24,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":1}}}`) +
+		esChunk(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`) +
+		esChunk(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}`) +
+		esChunk(`{"type":"content_block_stop","index":0}`) +
+		esChunk(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":12}}`)
+	if stop {
+		s += esChunk(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":24,"outputTokenCount":12,"invocationLatency":500,"firstByteLatency":200,"cacheReadInputTokenCount":2000,"cacheWriteInputTokenCount":100}}`)
+	}
+	return s
+}
+
+func TestMeterBedrockInvoke(t *testing.T) {
+	anthropicWant := Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01", Terminal: true}
+	runMeterCases(t, []meterCase{
+		{
+			name: "anthropic body",
+			ep:   invokeEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Bedrock-Input-Token-Count": {"24"}, "X-Amzn-Bedrock-Output-Token-Count": {"12"}},
+			body:   `{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":24,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":12}}`,
+			want:   anthropicWant,
+			raw:    `{"input_tokens":24,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":12}`,
+		},
+		{
+			name: "llama body: usage from the headers",
+			ep:   llamaEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Bedrock-Input-Token-Count": {"31"}, "X-Amzn-Bedrock-Output-Token-Count": {"7"},
+				"X-Amzn-Bedrock-Invocation-Latency": {"300"}},
+			body: `{"generation":"Hi there","prompt_token_count":31,"generation_token_count":7,"stop_reason":"stop"}`,
+			want: Result{Usage: usage(31, 0, 0, 7, 0), Model: "meta.llama3-8b-instruct-v1:0", Terminal: true},
+			raw:  `{"x-amzn-bedrock-input-token-count":"31","x-amzn-bedrock-output-token-count":"7"}`,
+		},
+		{
+			name: "header counts with cache: input adds them",
+			ep:   llamaEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Bedrock-Input-Token-Count": {"5"}, "X-Amzn-Bedrock-Output-Token-Count": {"7"},
+				"X-Amzn-Bedrock-Cache-Read-Input-Token-Count": {"40"}, "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": {"3"}},
+			body: `{"outputs":[{"text":"x"}]}`,
+			want: Result{Usage: usage(48, 40, 3, 7, 0), Model: "meta.llama3-8b-instruct-v1:0", Terminal: true},
+		},
+		{
+			name: "a bad header count",
+			ep:   llamaEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Bedrock-Input-Token-Count": {"lots"}, "X-Amzn-Bedrock-Output-Token-Count": {"7"}},
+			body:   `{}`,
+			want: Result{Usage: usage(0, 0, 0, 7, 0), Model: "meta.llama3-8b-instruct-v1:0", Terminal: true,
+				Invalid: "X-Amzn-Bedrock-Input-Token-Count: not a number"},
+		},
+		{
+			name: "request error",
+			ep:   invokeEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Errortype": {"ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"}},
+			body:   `{"message":"Malformed input request: #: required key [anthropic_version] not found"}`,
+			want: Result{Model: invokeEP.Model, Terminal: true, Failed: true, ErrorType: "ValidationException",
+				ErrorMessage: "Malformed input request: #: required key [anthropic_version] not found"},
+		},
+		{
+			name: "anthropic stream",
+			ep:   invokeStreamEP, ct: eventStreamCT,
+			body: bedrockAnthropicStream(true),
+			want: anthropicWant,
+		},
+		{
+			name: "stream without a content type",
+			ep:   invokeStreamEP,
+			body: bedrockAnthropicStream(true),
+			want: anthropicWant,
+		},
+		{
+			name: "anthropic stream cut before message_stop",
+			ep:   invokeStreamEP, ct: eventStreamCT,
+			body: bedrockAnthropicStream(false),
+			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01"},
+		},
+		{
+			name: "exception mid-stream keeps what arrived",
+			ep:   invokeStreamEP, ct: eventStreamCT,
+			body: bedrockAnthropicStream(false)[:len(esChunk(`{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"usage":{"input_tokens":24,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":1}}}`))] +
+				esException("modelStreamErrorException", `{"message":"The model encountered an error while streaming. Try your request again.","originalStatusCode":529}`),
+			want: Result{Usage: usage(2124, 2000, 100, 1, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01",
+				Failed: true, ErrorType: "modelStreamErrorException", ErrorMessage: "The model encountered an error while streaming. Try your request again."},
+		},
+		{
+			name: "llama stream: usage from the invocation metrics",
+			ep:   Endpoint{API: Bedrock, Kind: Invoke, Model: "meta.llama3-8b-instruct-v1:0", Stream: true}, ct: eventStreamCT,
+			body: esChunk(`{"generation":"Hi","prompt_token_count":31,"generation_token_count":1,"stop_reason":null}`) +
+				esChunk(`{"generation":" there","prompt_token_count":null,"generation_token_count":2,"stop_reason":"stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":31,"outputTokenCount":2,"invocationLatency":90,"firstByteLatency":40}}`),
+			want: Result{Usage: usage(31, 0, 0, 2, 0), Model: "meta.llama3-8b-instruct-v1:0", Terminal: true},
+			raw:  `{"inputTokenCount":31,"outputTokenCount":2,"invocationLatency":90,"firstByteLatency":40}`,
+		},
+		{
+			name: "an oversize chunk is skipped",
+			ep:   invokeStreamEP, ct: eventStreamCT, eventCap: 600,
+			body: bedrockAnthropicStream(false) + esChunk(`{"type":"content_block_delta","delta":{"text":"`+string(bytes.Repeat([]byte("x"), 800))+`"}}`) +
+				esChunk(`{"type":"message_stop"}`),
+			want: anthropicWant,
+		},
+		{
+			name: "a corrupt message stops the reading, not the meter",
+			ep:   invokeStreamEP, ct: eventStreamCT,
+			body: bedrockAnthropicStream(false) + "\x00\x00\x00\x20\x00\x00\x00\x00garbage-garbage-garbage!",
+			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01"},
+		},
+	})
+}
+
+func TestMeterBedrockConverse(t *testing.T) {
+	const usageJSON = `{"inputTokens":12,"outputTokens":30,"totalTokens":1542,"cacheReadInputTokens":1000,"cacheWriteInputTokens":500,"cacheDetails":[{"inputTokens":400,"ttl":"1h"},{"inputTokens":100,"ttl":"5m"}]}`
+	cached := Usage{Seen: true, InputTokens: 1512, CachedInputTokens: 1000, CacheWriteTokens: 500, CacheWrite5mTokens: 100,
+		CacheWrite1hTokens: 400, OutputTokens: 30}
+	stream := esEvent("messageStart", `{"role":"assistant","p":"abc"}`) +
+		esEvent("contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdef"}`) +
+		esEvent("contentBlockStop", `{"contentBlockIndex":0,"p":"ab"}`) +
+		esEvent("messageStop", `{"stopReason":"end_turn","p":"abcd"}`)
+	metadata := esEvent("metadata", `{"usage":`+usageJSON+`,"metrics":{"latencyMs":411},"p":"abcdefg"}`)
+	runMeterCases(t, []meterCase{
+		{
+			name: "body",
+			ep:   converseEP, ct: "application/json",
+			body: `{"output":{"message":{"role":"assistant","content":[{"text":"Hello"}]}},"stopReason":"end_turn","usage":` + usageJSON + `,"metrics":{"latencyMs":411}}`,
+			want: Result{Usage: cached, Model: "amazon.nova-pro-v1:0", Terminal: true},
+			raw:  usageJSON,
+		},
+		{
+			name: "body without cache",
+			ep:   converseEP, ct: "application/json",
+			body: `{"output":{"message":{"role":"assistant","content":[{"text":"Hi"}]}},"stopReason":"max_tokens","usage":{"inputTokens":9,"outputTokens":1,"totalTokens":10}}`,
+			want: Result{Usage: usage(9, 0, 0, 1, 0), Model: "amazon.nova-pro-v1:0", Terminal: true},
+		},
+		{
+			name: "cache writes only in cacheDetails",
+			ep:   converseEP, ct: "application/json",
+			body: `{"output":{},"usage":{"inputTokens":1,"outputTokens":1,"cacheDetails":[{"inputTokens":7,"ttl":"5m"}]}}`,
+			want: Result{Usage: Usage{Seen: true, InputTokens: 8, CacheWriteTokens: 7, CacheWrite5mTokens: 7, OutputTokens: 1},
+				Model: "amazon.nova-pro-v1:0", Terminal: true},
+		},
+		{
+			name: "stream",
+			ep:   converseStrEP, ct: eventStreamCT,
+			body: stream + metadata,
+			want: Result{Usage: cached, Model: "amazon.nova-pro-v1:0", Terminal: true},
+		},
+		{
+			name: "stream cut before metadata",
+			ep:   converseStrEP, ct: eventStreamCT,
+			body: stream,
+			want: Result{Model: "amazon.nova-pro-v1:0", Terminal: true},
+		},
+		{
+			name: "throttled mid-stream",
+			ep:   converseStrEP, ct: eventStreamCT,
+			body: esEvent("messageStart", `{"role":"assistant"}`) + esException("throttlingException", `{"message":"Too many tokens, please wait before trying again."}`),
+			want: Result{Model: "amazon.nova-pro-v1:0", Failed: true, ErrorType: "throttlingException",
+				ErrorMessage: "Too many tokens, please wait before trying again."},
+		},
+		{
+			name: "request error",
+			ep:   converseEP, ct: "application/json",
+			header: http.Header{"X-Amzn-Errortype": {"ThrottlingException"}},
+			body:   `{"message":"Too many requests, please wait before trying again."}`,
+			want: Result{Model: "amazon.nova-pro-v1:0", Terminal: true, Failed: true, ErrorType: "ThrottlingException",
+				ErrorMessage: "Too many requests, please wait before trying again."},
+		},
+		{
+			name: "negative count",
+			ep:   converseEP, ct: "application/json",
+			body: `{"usage":{"inputTokens":-1,"outputTokens":2}}`,
+			want: Result{Usage: usage(0, 0, 0, 2, 0), Model: "amazon.nova-pro-v1:0", Terminal: true, Invalid: "inputTokens: negative"},
+		},
+	})
+}
