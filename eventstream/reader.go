@@ -181,11 +181,8 @@ func (r *Reader) checkPrelude() {
 		r.buf = r.buf[:0]
 		return
 	}
-	if cap(r.buf) < int(r.total) {
-		grown := make([]byte, preludeLen, r.total)
-		copy(grown, r.prelude[:])
-		r.buf = grown
-	}
+	// The buffer grows as bytes arrive, never on the length the peer
+	// declared.
 	if len(r.buf) == int(r.total) {
 		r.decode()
 	}
