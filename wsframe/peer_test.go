@@ -1,118 +1,18 @@
 package wsframe
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/valohai/conduit/internal/wsrecord"
 )
-
-// recording is the bytes of one connection as a relay saw them, in the
-// pieces its reads returned.
-type recording struct {
-	c2s, s2c [][]byte
-	mu       sync.Mutex
-}
-
-func (r *recording) add(dst *[][]byte, p []byte) {
-	r.mu.Lock()
-	*dst = append(*dst, bytes.Clone(p))
-	r.mu.Unlock()
-}
-
-// relay accepts one connection on a loopback listener, dials target and
-// copies both ways, recording what passes.
-func relay(t *testing.T, target string) (addr string, rec *recording, done <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	rec = &recording{}
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		in, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", target)
-		if err != nil {
-			in.Close()
-			return
-		}
-		var wg sync.WaitGroup
-		pump := func(dst, src net.Conn, log *[][]byte) {
-			defer wg.Done()
-			buf := make([]byte, 1500) // a packet's worth: many natural cuts
-			for {
-				n, err := src.Read(buf)
-				if n > 0 {
-					rec.add(log, buf[:n])
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			dst.(*net.TCPConn).CloseWrite()
-		}
-		wg.Add(2)
-		go pump(out, in, &rec.c2s)
-		go pump(in, out, &rec.s2c)
-		wg.Wait()
-		in.Close()
-		out.Close()
-	}()
-	return ln.Addr().String(), rec, finished
-}
-
-// stripHead returns the bytes after the HTTP head at the start of the
-// stream, and the head parsed as a response when it is one.
-func stripHead(t *testing.T, chunks [][]byte, response bool) ([]byte, *http.Response) {
-	t.Helper()
-	all := bytes.Join(chunks, nil)
-	i := bytes.Index(all, []byte("\r\n\r\n"))
-	if i < 0 {
-		t.Fatal("no HTTP head")
-	}
-	var resp *http.Response
-	if response {
-		var err error
-		resp, err = http.ReadResponse(bufio.NewReader(bytes.NewReader(all[:i+4])), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return all[i+4:], resp
-}
-
-// rechunk cuts b where the recorded chunks were cut (after the head).
-func rechunk(chunks [][]byte, skip int) [][]byte {
-	var out [][]byte
-	for _, c := range chunks {
-		if skip >= len(c) {
-			skip -= len(c)
-			continue
-		}
-		out = append(out, c[skip:])
-		skip = 0
-	}
-	return out
-}
 
 // dataMessages keeps the data messages' payloads.
 func dataMessages(ms []msg) []string {
@@ -185,7 +85,7 @@ func checkCoderSession(t *testing.T, mode websocket.CompressionMode) {
 		}
 	}))
 	defer srv.Close()
-	addr, rec, relayDone := relay(t, srv.Listener.Addr().String())
+	addr, rec, relayDone := wsrecord.Relay(t, srv.Listener.Addr().String())
 	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{CompressionMode: mode, CompressionThreshold: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +110,14 @@ func checkCoderSession(t *testing.T, mode websocket.CompressionMode) {
 		t.Fatal(serverErr)
 	}
 
-	c2s, _ := stripHead(t, rec.c2s, false)
-	s2c, resp := stripHead(t, rec.s2c, true)
+	c2s, c2sCut, _, err := wsrecord.Frames(rec.ClientToServer(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2c, s2cCut, resp, err := wsrecord.Frames(rec.ServerToClient(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := ParseExtensions(resp.Header.Values("Sec-WebSocket-Extensions"))
 	if err != nil || d.Enabled != (mode != websocket.CompressionDisabled) {
 		t.Fatalf("extensions %q: %+v, %v", resp.Header.Values("Sec-WebSocket-Extensions"), d, err)
@@ -222,8 +128,8 @@ func checkCoderSession(t *testing.T, mode websocket.CompressionMode) {
 		chunks [][]byte
 		want   []string
 	}{
-		{FromClient, c2s, rechunk(rec.c2s, len(bytes.Join(rec.c2s, nil))-len(c2s)), clientSent},
-		{FromServer, s2c, rechunk(rec.s2c, len(bytes.Join(rec.s2c, nil))-len(s2c)), serverSent},
+		{FromClient, c2s, c2sCut, clientSent},
+		{FromServer, s2c, s2cCut, serverSent},
 	} {
 		ways := map[string][][]byte{
 			"as relayed": side.chunks,
