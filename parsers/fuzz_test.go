@@ -3,14 +3,18 @@ package parsers
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/valohai/conduit/wsframe"
 
 	"github.com/valyala/fastjson"
 )
 
 // contentTypes are the framings a fuzzed body is read with.
-var contentTypes = []string{"text/event-stream", "application/json", "application/x-ndjson", ""}
+var contentTypes = []string{"text/event-stream", "application/json", "application/x-ndjson", "", eventStreamCT}
 
 // checkMeter runs one fuzz input: the same Result whatever the split, with
 // small caps (so oversize paths run) and default caps, no negative or
@@ -195,4 +199,140 @@ func nullReplaced(in, out []byte) bool {
 		}
 		off = i + 1
 	}
+}
+
+func FuzzMeterBedrockInvoke(f *testing.F) {
+	addSeeds(f,
+		bedrockAnthropicStream(true), bedrockAnthropicStream(false)+esException("modelStreamErrorException", `{"message":"x"}`),
+		esChunk(`{"generation":"Hi","amazon-bedrock-invocationMetrics":{"inputTokenCount":31,"outputTokenCount":2,"cacheReadInputTokenCount":4}}`),
+		`{"id":"m","type":"message","model":"claude","usage":{"input_tokens":3,"cache_read_input_tokens":2,"output_tokens":20}}`,
+		`{"message":"bad"}`,
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, invokeStreamEP, body, ct, seed) })
+}
+
+func FuzzMeterBedrockConverse(f *testing.F) {
+	addSeeds(f,
+		esEvent("messageStart", `{"role":"assistant"}`)+esEvent("messageStop", `{"stopReason":"end_turn"}`)+
+			esEvent("metadata", `{"usage":{"inputTokens":12,"outputTokens":30,"cacheReadInputTokens":1000,"cacheWriteInputTokens":500,"cacheDetails":[{"inputTokens":400,"ttl":"1h"}]}}`),
+		`{"output":{},"usage":{"inputTokens":1,"outputTokens":1,"cacheDetails":[{"inputTokens":7,"ttl":"5m"},{"inputTokens":1e3,"ttl":"1h"}]}}`,
+		esException("throttlingException", `{"message":"slow"}`),
+	)
+	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, converseStrEP, body, ct, seed) })
+}
+
+// fuzzStep reads a fuzzer's script: lines, each a message from the client
+// ("c…"), from the server ("s…") or a server close ("x…", its code from the
+// next two bytes).
+func fuzzSteps(script []byte) []step {
+	var out []step
+	for i, line := range bytes.Split(script, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		data := string(line[1:])
+		switch line[0] {
+		case 'c':
+			out = append(out, c(i, data))
+		case 'x':
+			code := 1000
+			if len(line) >= 3 {
+				code = int(line[1])<<8 | int(line[2])
+			}
+			out = append(out, step{n: i, close: code})
+		default:
+			out = append(out, s(i, data))
+		}
+	}
+	return out
+}
+
+// FuzzMessageMeter feeds scripts of WebSocket messages to each WebSocket
+// meter: nothing panics, no count is negative, results are numbered in
+// order with their times in order, and the same messages sent as frames
+// through the frame readers, cut at random, give the same results.
+func FuzzMessageMeter(f *testing.F) {
+	const u = `"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":60},"output_tokens":20}`
+	for i, sc := range []string{
+		"c{\"type\":\"response.create\",\"model\":\"m\",\"generate\":false}\ns{\"type\":\"response.created\",\"response\":{\"id\":\"a\"}}\ns{\"type\":\"response.completed\",\"response\":{\"id\":\"a\"," + u + "}}",
+		"c{\"type\":\"response.create\"}\ns{\"type\":\"error\",\"error\":{\"code\":\"x\",\"message\":\"y\"}}\nc{\"type\":\"response.create\"}",
+		"s{\"type\":\"session.created\",\"session\":{\"model\":\"gpt-realtime\",\"audio\":{\"input\":{\"transcription\":{\"model\":\"t\"}}}}}\nc{\"type\":\"response.create\",\"event_id\":\"e\"}\ns{\"type\":\"response.created\",\"response\":{\"id\":\"r\"}}\ns{\"type\":\"response.done\",\"response\":{\"id\":\"r\",\"status\":\"failed\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1,\"input_token_details\":{\"audio_tokens\":9}}}}",
+		"s{\"type\":\"conversation.item.input_audio_transcription.completed\",\"usage\":{\"input_tokens\":3,\"output_tokens\":3}}\ns{\"type\":\"error\",\"error\":{\"event_id\":\"e\"}}",
+		"c{\"setup\":{\"model\":\"models/g\"}}\nc{\"clientContent\":{\"turnComplete\":true}}\ns{\"serverContent\":{\"modelTurn\":{}}}\ns{\"serverContent\":{\"turnComplete\":true}}\ns{\"usageMetadata\":{\"promptTokenCount\":9,\"responseTokenCount\":2,\"responseTokensDetails\":[{\"modality\":\"AUDIO\",\"tokenCount\":2}]}}\nx\x03\xf3",
+	} {
+		f.Add([]byte(sc), uint8(i), uint64(i))
+	}
+	kinds := []Endpoint{respWSEP, realtimeEP, liveEP}
+	f.Fuzz(func(t *testing.T, in []byte, kind uint8, seed uint64) {
+		ep := kinds[int(kind)%len(kinds)]
+		steps := fuzzSteps(in)
+		direct := script(ep, steps, len(steps)+1)
+		got := framedScript(ep, steps, len(steps)+1, rand.New(rand.NewPCG(seed, 5)))
+		if fmt.Sprint(got) != fmt.Sprint(direct) {
+			t.Fatalf("through frames:\n got %v\nwant %v", got, direct)
+		}
+		var full []MessageResult
+		mm := NewMessageMeter(ep, func(r MessageResult) { full = append(full, r) })
+		mm.keepPanics = true
+		for _, st := range steps {
+			msg := &wsframe.Message{Opcode: wsframe.OpText, Data: []byte(st.data)}
+			switch {
+			case st.close != 0:
+				mm.ServerMessage(&wsframe.Message{Opcode: wsframe.OpClose, CloseCode: st.close}, at(st.n))
+			case st.client:
+				mm.ClientMessage(msg, at(st.n))
+			default:
+				mm.ServerMessage(msg, at(st.n))
+			}
+		}
+		mm.Finish(at(len(steps) + 1))
+		if len(full) > len(steps) {
+			t.Fatalf("%d results from %d messages", len(full), len(steps))
+		}
+		for i, r := range full {
+			u := r.Usage
+			for _, n := range []int64{u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.OutputTokens, u.ReasoningTokens,
+				u.AudioInputTokens, u.AudioOutputTokens, u.ImageInputTokens, u.ImageOutputTokens} {
+				if n < 0 {
+					t.Fatalf("negative count: %s", resultString(r.Result))
+				}
+			}
+			if u.ReasoningTokens > u.OutputTokens || u.AudioOutputTokens+u.ImageOutputTokens > u.OutputTokens ||
+				(u.InputTokens > 0 && u.CachedInputTokens > u.InputTokens) {
+				t.Fatalf("a share above its total: %s", resultString(r.Result))
+			}
+			if r.Seq != i+1 || r.Start.After(r.FirstByte) || r.FirstByte.After(r.End) {
+				t.Fatalf("result %d: seq %d, times %v %v %v", i, r.Seq, r.Start, r.FirstByte, r.End)
+			}
+			if u.Raw != nil && !json.Valid(u.Raw) {
+				t.Fatalf("raw usage is not JSON: %q", u.Raw)
+			}
+		}
+	})
+}
+
+// framedScript runs steps as frames through a reader per direction, each
+// frame cut at random, into a MessageMeter.
+func framedScript(ep Endpoint, steps []step, finish int, rng *rand.Rand) []res {
+	var out []res
+	mm := NewMessageMeter(ep, func(r MessageResult) { out = append(out, resOf(r)) })
+	mm.keepPanics = true
+	var now time.Time
+	client := wsframe.NewReader(wsframe.FromClient, func(m *wsframe.Message) { mm.ClientMessage(m, now) }, wsframe.Options{})
+	server := wsframe.NewReader(wsframe.FromServer, func(m *wsframe.Message) { mm.ServerMessage(m, now) }, wsframe.Options{})
+	for _, st := range steps {
+		now = at(st.n)
+		r, frame := server, wsFrame(false, []byte(st.data))
+		switch {
+		case st.close != 0:
+			frame = []byte{0x88, 2, byte(st.close >> 8), byte(st.close)}
+		case st.client:
+			r, frame = client, wsFrame(true, []byte(st.data))
+		}
+		for _, p := range splitRandom(frame, rng) {
+			r.Write(p)
+		}
+	}
+	mm.Finish(at(finish))
+	return out
 }

@@ -54,7 +54,13 @@ func (f *responsesFormat) event(m *Meter, name, data []byte, oversize bool) {
 		typ = string(t)
 	}
 	if typ == "error" {
-		f.recordError(m, v)
+		// The SSE stream's error event has its code and message at the top;
+		// the WebSocket mode's in-band error nests them in "error".
+		if e := get(v, "error"); isObject(e) {
+			f.recordError(m, e)
+		} else {
+			f.recordError(m, v)
+		}
 		return
 	}
 	r := get(v, "response")
