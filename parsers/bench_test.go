@@ -3,7 +3,10 @@ package parsers
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/valohai/conduit/wsframe"
 )
 
 // openAIBenchStream is a realistic Chat Completions stream with n content
@@ -93,4 +96,96 @@ func TestMeterSteadyStateAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocs for 50 events, %v for 500: allocations grow with events", name, short, long)
 		}
 	}
+}
+
+// benchMessages meters a connection's messages per op (client messages
+// first in each pair) and reports the cost per message.
+func benchMessages(b *testing.B, ep Endpoint, msgs []step, wantResults int) {
+	frames := make([]*wsframe.Message, len(msgs))
+	size := 0
+	for i, m := range msgs {
+		frames[i] = &wsframe.Message{Opcode: wsframe.OpText, Data: []byte(m.data), Size: int64(len(m.data))}
+		size += len(m.data)
+	}
+	results := 0
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		mm := NewMessageMeter(ep, func(MessageResult) { results++ })
+		for i, m := range msgs {
+			if m.client {
+				mm.ClientMessage(frames[i], t0)
+			} else {
+				mm.ServerMessage(frames[i], t0)
+			}
+		}
+		mm.Finish(t0)
+	}
+	if results != wantResults*b.N {
+		b.Fatalf("%d results, want %d", results, wantResults*b.N)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(msgs)), "ns/msg")
+	b.ReportMetric(testing.AllocsPerRun(3, func() {
+		mm := NewMessageMeter(ep, nil)
+		for i, m := range msgs {
+			if m.client {
+				mm.ClientMessage(frames[i], t0)
+			} else {
+				mm.ServerMessage(frames[i], t0)
+			}
+		}
+		mm.Finish(t0)
+	})/float64(len(msgs)), "allocs/msg")
+}
+
+// BenchmarkMessageMeter meters 10 responses per connection, each of 200
+// deltas, on each WebSocket API.
+func BenchmarkMessageMeter(b *testing.B) {
+	const responses, deltas = 10, 200
+	var resp, rt, live []step
+	for r := range responses {
+		resp = append(resp, c(0, `{"type":"response.create","model":"gpt-5.5","input":[{"role":"user","content":"hello"}]}`),
+			s(0, fmt.Sprintf(`{"type":"response.created","sequence_number":0,"response":{"id":"resp_%d","model":"gpt-5.5","status":"in_progress","usage":null}}`, r)))
+		rt = append(rt, c(0, `{"type":"response.create","event_id":"c1"}`),
+			s(0, fmt.Sprintf(`{"type":"response.created","event_id":"e","response":{"object":"realtime.response","id":"resp_%d","status":"in_progress","usage":null}}`, r)))
+		live = append(live, c(0, `{"realtimeInput":{"text":"hello"}}`))
+		for i := range deltas {
+			resp = append(resp, s(0, fmt.Sprintf(`{"type":"response.output_text.delta","sequence_number":%d,"item_id":"msg_1","output_index":0,"content_index":0,"delta":" token%d","logprobs":[]}`, i, i)))
+			rt = append(rt, s(0, fmt.Sprintf(`{"type":"response.output_audio_transcript.delta","event_id":"e%d","response_id":"resp_%d","item_id":"item_1","output_index":0,"content_index":0,"delta":" word%d"}`, i, r, i)))
+			live = append(live, s(0, fmt.Sprintf(`{"serverContent":{"modelTurn":{"parts":[{"text":" word%d"}]}}}`, i)))
+		}
+		resp = append(resp, s(0, fmt.Sprintf(`{"type":"response.completed","sequence_number":999,"response":{"id":"resp_%d","model":"gpt-5.5","status":"completed","output":[],"usage":{"input_tokens":2048,"input_tokens_details":{"cached_tokens":1536},"output_tokens":200,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":2248}}}`, r)))
+		rt = append(rt, s(0, fmt.Sprintf(`{"type":"response.done","event_id":"e","response":{"object":"realtime.response","id":"resp_%d","status":"completed","usage":{"total_tokens":1346,"input_tokens":1186,"output_tokens":160,"input_token_details":{"text_tokens":186,"audio_tokens":1000,"cached_tokens":64},"output_token_details":{"text_tokens":40,"audio_tokens":120}}}}`, r)))
+		live = append(live, s(0, `{"serverContent":{"turnComplete":true},"usageMetadata":{"promptTokenCount":120,"responseTokenCount":200,"totalTokenCount":320}}`))
+	}
+	b.Run("responses", func(b *testing.B) { benchMessages(b, respWSEP, resp, responses) })
+	b.Run("realtime", func(b *testing.B) { benchMessages(b, realtimeEP, rt, responses) })
+	b.Run("live", func(b *testing.B) { benchMessages(b, liveEP, live, responses) })
+}
+
+// BenchmarkMeterBedrockStream meters an InvokeModelWithResponseStream of
+// 500 chunks (event stream, base64 Anthropic events) in 4 KiB writes.
+func BenchmarkMeterBedrockStream(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(esChunk(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"usage":{"input_tokens":24,"output_tokens":1}}}`))
+	for i := range benchEvents {
+		sb.WriteString(esChunk(fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" word%d"}}`, i)))
+	}
+	sb.WriteString(esChunk(`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":500}}`))
+	sb.WriteString(esChunk(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":24,"outputTokenCount":500}}`))
+	stream := []byte(sb.String())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(stream)))
+	for b.Loop() {
+		m := NewMeter(invokeStreamEP, eventStreamCT, Request{})
+		for p := stream; len(p) > 0; {
+			n := min(4096, len(p))
+			m.Write(p[:n])
+			p = p[n:]
+		}
+		if r := m.Finish(true); r.OutputTokens != 500 {
+			b.Fatal(resultString(r))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(benchEvents+3)), "ns/event")
 }

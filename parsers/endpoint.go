@@ -4,24 +4,31 @@
 // normalized once, here.
 //
 // Why one package: every provider reports usage differently (OpenAI Chat
-// Completions and Responses, Anthropic Messages, Gemini, Ollama), and the
-// rest of Conduit should see a single meaning for "input", "cached",
-// "output" and "reasoning" tokens. The format is decided from the
-// provider's api setting, the upstream host and the request path, never by
-// guessing at the body.
+// Completions and Responses, Anthropic Messages, Gemini, Ollama, Amazon
+// Bedrock, the Realtime and Live WebSocket APIs), and the rest of Conduit
+// should see a single meaning for "input", "cached", "output" and
+// "reasoning" tokens. The format is decided from the provider's api
+// setting, the upstream host and the request path, never by guessing at
+// the body.
 //
 // Layout: each API format is one small type in its own file (openai.go,
-// responses.go, anthropic.go, gemini.go, ollama.go) behind the format
-// interface (format.go), which also maps endpoint kinds to formats. A
-// format says which events carry usage, which member holds it, and how its
-// own counts mean what Usage means. The Meter (meter.go) cuts the body into
-// documents (framing.go: SSE, a JSON body or streamed array, NDJSON) and
-// keeps what every format shares: model, response id, errors, the end of
-// the response and the Result.
+// responses.go, anthropic.go, gemini.go, ollama.go, bedrock.go,
+// realtime.go, live.go) behind the format interface (format.go), which
+// also maps endpoint kinds to formats. A format says which events carry
+// usage, which member holds it, and how its own counts mean what Usage
+// means. The Meter (meter.go) reads one HTTP response: it cuts the body
+// into documents (framing.go: SSE, a JSON body or streamed array, NDJSON;
+// AWS event-stream messages through the eventstream package) and keeps
+// what every format shares: model, response id, errors, the end of the
+// response and the Result. The MessageMeter (messages.go) reads one
+// WebSocket connection, message by message, and gives one result per
+// response on it; responses_ws.go, realtime.go and live.go say, per API,
+// which messages ask for, open and end a response. Classify and
+// ClassifyWebSocket (this file) name the endpoint.
 //
-// The package does no I/O. Meters are fed by the proxy's body tap; they
-// never retain the caller's bytes, never fail, never panic, and keep memory
-// bounded whatever the body size.
+// The package does no I/O. Meters are fed by the proxy's body tap or
+// WebSocket relay; they never retain the caller's bytes, never fail, never
+// panic, and keep memory bounded whatever the body size.
 package parsers
 
 import (

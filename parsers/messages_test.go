@@ -494,3 +494,30 @@ func TestMessageMeter10000Responses(t *testing.T) {
 		t.Errorf("the readers held up to %d bytes", maxRetained)
 	}
 }
+
+// TestMessageMeterConcurrent guards that the relay's two directions may
+// call the meter at once (run with -race): every response is reported once.
+func TestMessageMeterConcurrent(t *testing.T) {
+	const n = 200
+	results := 0
+	mm := NewMessageMeter(respWSEP, func(MessageResult) { results++ })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			mm.ClientMessage(&wsframe.Message{Opcode: wsframe.OpText, Data: []byte(`{"type":"response.create","model":"gpt-5"}`)}, t0)
+		}
+	}()
+	for i := range n {
+		mm.ServerMessage(&wsframe.Message{Opcode: wsframe.OpText, Data: []byte(wsResp("response.created", fmt.Sprintf(`{"id":"r%d"}`, i)))}, t0)
+		mm.ServerMessage(&wsframe.Message{Opcode: wsframe.OpText, Data: []byte(wsResp("response.completed", fmt.Sprintf(`{"id":"r%d","usage":{"input_tokens":1}}`, i)))}, t0)
+	}
+	<-done
+	mm.Finish(t0)
+	// Every server response is one result; requests not matched by one
+	// (they arrived after the responses) are reported at Finish, at most
+	// maxPending of them.
+	if results < n || results > n+maxPending {
+		t.Errorf("%d results for %d responses", results, n)
+	}
+}
