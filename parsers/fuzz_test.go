@@ -235,11 +235,11 @@ func fuzzSteps(script []byte) []step {
 		case 'c':
 			out = append(out, c(i, data))
 		case 'x':
-			code := 1000
+			code, reason := 1000, ""
 			if len(line) >= 3 {
-				code = int(line[1])<<8 | int(line[2])
+				code, reason = int(line[1])<<8|int(line[2]), string(line[3:min(len(line), 3+123)])
 			}
-			out = append(out, step{n: i, close: code})
+			out = append(out, step{n: i, close: code, data: reason})
 		default:
 			out = append(out, s(i, data))
 		}
@@ -278,7 +278,7 @@ func FuzzMessageMeter(f *testing.F) {
 			msg := &wsframe.Message{Opcode: wsframe.OpText, Data: []byte(st.data)}
 			switch {
 			case st.close != 0:
-				mm.ServerMessage(&wsframe.Message{Opcode: wsframe.OpClose, CloseCode: st.close}, at(st.n))
+				mm.ServerMessage(&wsframe.Message{Opcode: wsframe.OpClose, CloseCode: st.close, CloseReason: []byte(st.data)}, at(st.n))
 			case st.client:
 				mm.ClientMessage(msg, at(st.n))
 			default:
@@ -325,7 +325,7 @@ func framedScript(ep Endpoint, steps []step, finish int, rng *rand.Rand) []res {
 		r, frame := server, wsFrame(false, []byte(st.data))
 		switch {
 		case st.close != 0:
-			frame = []byte{0x88, 2, byte(st.close >> 8), byte(st.close)}
+			frame = append([]byte{0x88, byte(2 + len(st.data)), byte(st.close >> 8), byte(st.close)}, st.data...)
 		case st.client:
 			r, frame = client, wsFrame(true, []byte(st.data))
 		}

@@ -78,6 +78,9 @@ type MessageMeter struct {
 	seq       int
 	finished  bool
 	broken    bool
+	// serverClosed: the server sent its close frame, after which it sends
+	// nothing (RFC 6455 §5.5.1).
+	serverClosed bool
 	// keepPanics lets a panic through, for tests and fuzzing.
 	keepPanics bool
 	typ        []byte // the current message's type, copied
@@ -150,15 +153,17 @@ func (mm *MessageMeter) ClientMessage(msg *wsframe.Message, at time.Time) {
 }
 
 // ServerMessage reads one message the server sent: data messages, and the
-// close frame (see MessageMeter). msg is not retained.
+// close frame (see MessageMeter), after which the server's messages are
+// ignored. msg is not retained.
 func (mm *MessageMeter) ServerMessage(msg *wsframe.Message, at time.Time) {
 	mm.mu.Lock()
 	defer mm.mu.Unlock()
-	if mm.conn == nil || mm.finished || mm.broken || msg == nil {
+	if mm.conn == nil || mm.finished || mm.broken || mm.serverClosed || msg == nil {
 		return
 	}
 	defer mm.guard()
 	if msg.Opcode == wsframe.OpClose {
+		mm.serverClosed = true
 		mm.serverClose(msg.CloseCode, msg.CloseReason, at)
 		return
 	}

@@ -181,11 +181,12 @@ func TestMessageMeterResponses(t *testing.T) {
 			},
 		},
 		{
-			name: "server close with an error code fails the open response",
+			name: "server close with an error code fails the open response; nothing after it counts",
 			steps: []step{
 				c(1, create("gpt-5", "")),
 				s(2, wsResp("response.created", `{"id":"r1","model":"gpt-5","usage":null}`)),
 				{n: 3, close: 1011, data: "internal error"},
+				s(4, wsResp("response.completed", `{"id":"r1","model":"gpt-5",`+u1+`}`)),
 			},
 			finish: 4,
 			want: []res{
