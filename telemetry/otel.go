@@ -11,11 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -37,17 +32,14 @@ var errAlreadyShutdown = errors.New("telemetry: already shut down")
 // be kept is refused at one place, Observe, and counted there. Memory stays
 // at the queue plus one batch.
 //
-// Traces and metrics are protobuf messages of go.opentelemetry.io/proto/otlp
-// sent as OTLP/HTTP requests (see otlpClient). TracesData and MetricsData
-// are the messages sent: the specification defines them wire-compatible
-// with the collector's ExportTraceServiceRequest and
-// ExportMetricsServiceRequest, whose packages link gRPC.
+// Traces and metrics are sent as OTLP/HTTP requests (see otlpClient) whose
+// bodies are ExportTraceServiceRequest and ExportMetricsServiceRequest
+// messages (see otlpwire.go).
 type otelPipeline struct {
 	logger  *slog.Logger
 	cfg     otelConfig
 	traces  *otlpClient
 	metrics *otlpClient
-	scope   *commonpb.InstrumentationScope
 	m       *genAIMetrics
 
 	// ctx bounds every export; cancelled when a shutdown's context ends.
@@ -89,7 +81,6 @@ func newOTelPipeline(o OTelOptions, logger *slog.Logger) (*otelPipeline, error) 
 		cfg:     cfg,
 		traces:  newOTLPClient(cfg.traces, retry, userAgent),
 		metrics: newOTLPClient(cfg.metrics, retry, userAgent),
-		scope:   &commonpb.InstrumentationScope{Name: instrumentationName},
 		m:       newGenAIMetrics(time.Now()),
 		queue:   make(chan ledger.Record, cfg.queueSize),
 		stop:    make(chan struct{}),
@@ -138,7 +129,7 @@ func (p *otelPipeline) observe(rec ledger.Record, l *callLabelValues) {
 // at shutdown it exports what is queued.
 func (p *otelPipeline) runSpans() {
 	defer p.wg.Done()
-	batch := make([]*tracepb.Span, 0, p.cfg.batchSize)
+	batch := make([]span, 0, p.cfg.batchSize)
 	timer := time.NewTimer(p.cfg.batchTimeout)
 	timer.Stop()
 	flush := func() error {
@@ -153,7 +144,7 @@ func (p *otelPipeline) runSpans() {
 	for {
 		select {
 		case rec := <-p.queue:
-			batch = append(batch, p.span(&rec))
+			batch = append(batch, p.toSpan(&rec))
 			if len(batch) == 1 {
 				timer.Reset(p.cfg.batchTimeout)
 			}
@@ -169,7 +160,7 @@ func (p *otelPipeline) runSpans() {
 			for {
 				select {
 				case rec := <-p.queue:
-					batch = append(batch, p.span(&rec))
+					batch = append(batch, p.toSpan(&rec))
 					if len(batch) >= p.cfg.batchSize {
 						errs = append(errs, flush())
 					}
@@ -201,14 +192,10 @@ func (p *otelPipeline) runMetrics() {
 
 // exportSpans sends one batch, counting what the collector accepted and
 // refused, and logs failures (at most once per logEvery).
-func (p *otelPipeline) exportSpans(spans []*tracepb.Span) error {
+func (p *otelPipeline) exportSpans(spans []span) error {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.spanExportBudget)
 	defer cancel()
-	rejected, err := p.traces.export(ctx, &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{
-		Resource:   &resourcepb.Resource{Attributes: p.cfg.resource},
-		ScopeSpans: []*tracepb.ScopeSpans{{Scope: p.scope, Spans: spans}},
-		SchemaUrl:  schemaURL,
-	}}})
+	rejected, err := p.traces.export(ctx, appendTraces(nil, p.cfg.resource, spans))
 	n := int64(len(spans))
 	var partial *partialError
 	if errors.As(err, &partial) {
@@ -242,11 +229,7 @@ func (p *otelPipeline) exportMetrics() error {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.metricExportBudget)
 	defer cancel()
-	_, err := p.metrics.export(ctx, &metricpb.MetricsData{ResourceMetrics: []*metricpb.ResourceMetrics{{
-		Resource:     &resourcepb.Resource{Attributes: p.cfg.resource},
-		ScopeMetrics: []*metricpb.ScopeMetrics{{Scope: p.scope, Metrics: ms}},
-		SchemaUrl:    schemaURL,
-	}}})
+	_, err := p.metrics.export(ctx, appendMetrics(nil, p.cfg.resource, ms))
 	var partial *partialError
 	if errors.As(err, &partial) {
 		if p.metricLog.allow() {

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 )
 
 // Defaults for OTelOptions.
@@ -101,7 +99,7 @@ const envPrefix = "OTEL_EXPORTER_OTLP_"
 // otelConfig is OTelOptions resolved against the environment.
 type otelConfig struct {
 	traces, metrics signalConfig
-	resource        []*commonpb.KeyValue
+	resource        []keyValue
 
 	queueSize, batchSize int
 	batchTimeout         time.Duration
@@ -351,7 +349,7 @@ func (e env) tlsConfig(sig string) (*tls.Config, error) {
 // service.name "conduit", service.version, host.name, telemetry.sdk.*,
 // OTEL_RESOURCE_ATTRIBUTES (e.g. enduser.id=alice,team=ml), then
 // OTEL_SERVICE_NAME, then the ServiceName option.
-func (e env) resource(o OTelOptions) []*commonpb.KeyValue {
+func (e env) resource(o OTelOptions) []keyValue {
 	var r attrSet
 	r.set("service.name", DefaultServiceName)
 	if o.ServiceVersion != "" {
@@ -392,15 +390,15 @@ func (e env) resource(o OTelOptions) []*commonpb.KeyValue {
 }
 
 // attrSet is string attributes in order, a later set replacing the value.
-type attrSet struct{ kvs []*commonpb.KeyValue }
+type attrSet struct{ kvs []keyValue }
 
 func (s *attrSet) set(k, v string) {
-	k = validUTF8(k)
-	for _, kv := range s.kvs {
-		if kv.Key == k {
-			kv.Value = strValue(v)
+	kv := stringKV(k, v)
+	for i := range s.kvs {
+		if s.kvs[i].key == kv.key {
+			s.kvs[i] = kv
 			return
 		}
 	}
-	s.kvs = append(s.kvs, &commonpb.KeyValue{Key: k, Value: strValue(v)})
+	s.kvs = append(s.kvs, kv)
 }

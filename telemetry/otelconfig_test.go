@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -252,10 +249,7 @@ func TestOTelResource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := proto.Marshal(&resourcepb.Resource{Attributes: c.resource}); err != nil {
-				t.Errorf("resource does not encode: %v", err)
-			}
-			got := attrs(c.resource)
+			got := attrs(pbAttrs(t, c.resource))
 			if len(got) != len(c.resource) {
 				t.Errorf("duplicate keys in %v", c.resource)
 			}

@@ -5,9 +5,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 )
 
 // Conduit's three OpenTelemetry instruments are aggregated here, in
@@ -38,26 +35,22 @@ type seriesKey struct {
 	errorType           string // error.type (operation duration only)
 }
 
-func (k *seriesKey) attributes() []*commonpb.KeyValue {
-	kvs := make([]*commonpb.KeyValue, 0, 10)
-	add := func(key string, v *commonpb.AnyValue) { kvs = append(kvs, &commonpb.KeyValue{Key: key, Value: v}) }
-	add("gen_ai.operation.name", strValue(k.op))
-	add("gen_ai.provider.name", strValue(k.providerName))
+func (k *seriesKey) attributes() []keyValue {
+	kvs := make([]keyValue, 0, 10)
+	kvs = append(kvs, stringKV("gen_ai.operation.name", k.op), stringKV("gen_ai.provider.name", k.providerName))
 	if k.tokenType != "" {
-		add("gen_ai.token.type", strValue(k.tokenType))
+		kvs = append(kvs, stringKV("gen_ai.token.type", k.tokenType))
 	}
-	add("gen_ai.request.model", strValue(k.requestModel))
-	add("gen_ai.response.model", strValue(k.model))
-	add("conduit.provider", strValue(k.provider))
-	add("conduit.client", strValue(k.client))
+	kvs = append(kvs, stringKV("gen_ai.request.model", k.requestModel), stringKV("gen_ai.response.model", k.model),
+		stringKV("conduit.provider", k.provider), stringKV("conduit.client", k.client))
 	if k.serverAddress != "" {
-		add("server.address", strValue(k.serverAddress))
+		kvs = append(kvs, stringKV("server.address", k.serverAddress))
 		if k.serverPort > 0 {
-			add("server.port", intValue(int64(k.serverPort)))
+			kvs = append(kvs, intKV("server.port", int64(k.serverPort)))
 		}
 	}
 	if k.errorType != "" {
-		add("error.type", strValue(k.errorType))
+		kvs = append(kvs, stringKV("error.type", k.errorType))
 	}
 	return kvs
 }
@@ -134,7 +127,7 @@ func (m *genAIMetrics) record(k seriesKey, hasUsage bool, input, output int64, s
 // collect returns the series as OTLP metrics at now, nil when there are
 // none. With delta it starts a new period: the next collection holds only
 // what is recorded after this one.
-func (m *genAIMetrics) collect(now time.Time, delta bool) []*metricpb.Metric {
+func (m *genAIMetrics) collect(now time.Time, delta bool) []metric {
 	m.mu.Lock()
 	start := m.start
 	tokens, durations, cost := maps.Clone(m.tokenUsage), maps.Clone(m.opDuration), maps.Clone(m.cost)
@@ -149,30 +142,19 @@ func (m *genAIMetrics) collect(now time.Time, delta bool) []*metricpb.Metric {
 		return nil
 	}
 
-	temporality := metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE
+	temporality := temporalityCumulative
 	if delta {
-		temporality = metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA
+		temporality = temporalityDelta
 	}
 	startNano, nowNano := uint64(max(0, start.UnixNano())), uint64(max(0, now.UnixNano()))
-	histogramMetric := func(name, desc, unit string, series map[seriesKey]histogram, bounds *[histBounds]float64) *metricpb.Metric {
-		points := make([]*metricpb.HistogramDataPoint, 0, len(series))
+	histogramMetric := func(name, desc, unit string, series map[seriesKey]histogram, bounds *[histBounds]float64) metric {
+		points := make([]histogramPoint, 0, len(series))
 		for k, h := range series {
-			points = append(points, &metricpb.HistogramDataPoint{
-				Attributes:        k.attributes(),
-				StartTimeUnixNano: startNano,
-				TimeUnixNano:      nowNano,
-				Count:             h.count,
-				Sum:               &h.sum,
-				BucketCounts:      h.counts[:],
-				ExplicitBounds:    bounds[:],
-				Min:               &h.min,
-				Max:               &h.max,
-			})
+			points = append(points, histogramPoint{attrs: k.attributes(), start: startNano, time: nowNano, bounds: bounds[:], h: h})
 		}
-		return &metricpb.Metric{Name: name, Description: desc, Unit: unit, Data: &metricpb.Metric_Histogram{
-			Histogram: &metricpb.Histogram{DataPoints: points, AggregationTemporality: temporality}}}
+		return metric{name: name, description: desc, unit: unit, temporality: temporality, histogram: points}
 	}
-	var out []*metricpb.Metric
+	var out []metric
 	if len(tokens) > 0 {
 		out = append(out, histogramMetric("gen_ai.client.token.usage", "Number of input and output tokens used.", "{token}", tokens, &tokenUsageBuckets))
 	}
@@ -180,17 +162,12 @@ func (m *genAIMetrics) collect(now time.Time, delta bool) []*metricpb.Metric {
 		out = append(out, histogramMetric("gen_ai.client.operation.duration", "GenAI operation duration.", "s", durations, &opDurationBuckets))
 	}
 	if len(cost) > 0 {
-		points := make([]*metricpb.NumberDataPoint, 0, len(cost))
+		points := make([]sumPoint, 0, len(cost))
 		for k, v := range cost {
-			points = append(points, &metricpb.NumberDataPoint{
-				Attributes:        k.attributes(),
-				StartTimeUnixNano: startNano,
-				TimeUnixNano:      nowNano,
-				Value:             &metricpb.NumberDataPoint_AsDouble{AsDouble: v},
-			})
+			points = append(points, sumPoint{attrs: k.attributes(), start: startNano, time: nowNano, value: v})
 		}
-		out = append(out, &metricpb.Metric{Name: "conduit.client.cost", Description: "Cost of the priced GenAI calls, in US dollars.", Unit: "{USD}",
-			Data: &metricpb.Metric_Sum{Sum: &metricpb.Sum{DataPoints: points, AggregationTemporality: temporality, IsMonotonic: true}}})
+		out = append(out, metric{name: "conduit.client.cost", description: "Cost of the priced GenAI calls, in US dollars.", unit: "{USD}",
+			temporality: temporality, sum: points})
 	}
 	return out
 }

@@ -48,9 +48,9 @@ func TestGenAIMetricsTemporality(t *testing.T) {
 		}
 		m.record(k, true, 10, 20, 1.5, "", 0.25)
 		m.record(k, true, 30, 40, 0.5, "429", 0)
-		first := points(m.collect(t0.Add(time.Minute), delta))
+		first := points(pbMetrics(t, m.collect(t0.Add(time.Minute), delta)))
 		m.record(k, true, 1, 2, 3, "", 0.5)
-		second := points(m.collect(t0.Add(2*time.Minute), delta))
+		second := points(pbMetrics(t, m.collect(t0.Add(2*time.Minute), delta)))
 
 		wantFirst := map[string]float64{"input": 40, "output": 60, "duration": 1.5, "duration 429": 0.5, "cost": 0.25}
 		wantSecond := map[string]float64{"input": 41, "output": 62, "duration": 4.5, "duration 429": 0.5, "cost": 0.75}

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -17,13 +14,9 @@ import (
 // observes calls after the fact, so there is no live span, context or
 // sampler for an SDK to manage.
 
-// spanFlags: W3C "sampled", and "whether the parent is remote is known"
-// (there is no parent), as the OpenTelemetry SDK sets them.
-const spanFlags = 0x01 | uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
-
-// span is one call as a CLIENT span named "<operation> <model>", with the
+// toSpan is one call as a CLIENT span named "<operation> <model>", with the
 // GenAI attributes, the x-vh-* headers and tags, never a credential.
-func (p *otelPipeline) span(rec *ledger.Record) *tracepb.Span {
+func (p *otelPipeline) toSpan(rec *ledger.Record) span {
 	op := Operation(rec.Endpoint)
 	reqModel := rec.RequestModel
 	if reqModel == "" {
@@ -33,7 +26,7 @@ func (p *otelPipeline) span(rec *ledger.Record) *tracepb.Span {
 	if reqModel != "" {
 		name += " " + reqModel
 	}
-	a := spanAttrs{maxLen: p.cfg.attrValueLength, maxCount: p.cfg.attrCount, kvs: make([]*commonpb.KeyValue, 0, 40)}
+	a := spanAttrs{maxLen: p.cfg.attrValueLength, maxCount: p.cfg.attrCount, kvs: make([]keyValue, 0, 40)}
 	a.str("gen_ai.operation.name", op)
 	a.str("gen_ai.provider.name", ProviderName(rec))
 	a.str("conduit.call.id", rec.ID)
@@ -97,7 +90,7 @@ func (p *otelPipeline) span(rec *ledger.Record) *tracepb.Span {
 	}
 	slices.Sort(headers)
 	for _, name := range headers {
-		a.strs(validUTF8("http.request.header."+strings.ToLower(name)), []string{rec.VHHeaders[name]})
+		a.strs("http.request.header."+strings.ToLower(name), []string{rec.VHHeaders[name]})
 	}
 	et := errorType(rec)
 	if et != "" {
@@ -108,34 +101,32 @@ func (p *otelPipeline) span(rec *ledger.Record) *tracepb.Span {
 	if end.IsZero() {
 		end = rec.StartedAt.Add(rec.Duration)
 	}
-	s := &tracepb.Span{
-		TraceId:                newID(16),
-		SpanId:                 newID(8),
-		Name:                   validUTF8(name),
-		Kind:                   tracepb.Span_SPAN_KIND_CLIENT,
-		StartTimeUnixNano:      uint64(max(0, rec.StartedAt.UnixNano())),
-		EndTimeUnixNano:        uint64(max(0, end.UnixNano())),
-		Attributes:             a.kvs,
-		DroppedAttributesCount: a.dropped,
-		Flags:                  spanFlags,
+	s := span{
+		name:         validUTF8(name),
+		start:        uint64(max(0, rec.StartedAt.UnixNano())),
+		end:          uint64(max(0, end.UnixNano())),
+		attrs:        a.kvs,
+		droppedAttrs: a.dropped,
 	}
+	newID(s.traceID[:])
+	newID(s.spanID[:])
 	if et != "" && rec.Outcome != ledger.OutcomeClientCancelled {
-		s.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: validUTF8(rec.Error)}
+		s.failed, s.statusMessage = true, validUTF8(rec.Error)
 	}
 	return s
 }
 
-// newID is a random trace (16 bytes) or span (8 bytes) ID, never all zero
-// (which means "none"). math/rand/v2's generator is seeded randomly and
-// safe for concurrent use; the IDs need to be unique, not secret.
-func newID(n int) []byte {
-	id := make([]byte, n)
+// newID fills id with a random trace (16 bytes) or span (8 bytes) ID,
+// never all zero (which means "none"). math/rand/v2's generator is seeded
+// randomly and safe for concurrent use; the IDs need to be unique, not
+// secret.
+func newID(id []byte) {
 	for {
-		for i := 0; i < n; i += 8 {
+		for i := 0; i < len(id); i += 8 {
 			binary.BigEndian.PutUint64(id[i:], rand.Uint64())
 		}
 		if slices.ContainsFunc(id, func(b byte) bool { return b != 0 }) {
-			return id
+			return
 		}
 	}
 }
@@ -146,37 +137,34 @@ func newID(n int) []byte {
 // OpenTelemetry SDK does.
 type spanAttrs struct {
 	maxLen, maxCount int
-	kvs              []*commonpb.KeyValue
+	kvs              []keyValue
 	dropped          uint32
 }
 
-func (a *spanAttrs) add(k string, v *commonpb.AnyValue) {
+func (a *spanAttrs) add(kv keyValue) {
 	if a.maxCount >= 0 && len(a.kvs) >= a.maxCount {
 		a.dropped++
 		return
 	}
-	a.kvs = append(a.kvs, &commonpb.KeyValue{Key: k, Value: v})
+	a.kvs = append(a.kvs, kv)
 }
 
-func (a *spanAttrs) str(k, v string)       { a.add(k, strValue(a.cut(validUTF8(v)))) }
-func (a *spanAttrs) int(k string, v int64) { a.add(k, intValue(v)) }
-func (a *spanAttrs) float(k string, v float64) {
-	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: v}})
-}
-func (a *spanAttrs) bool(k string, v bool) {
-	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}})
-}
+func (a *spanAttrs) str(k, v string)           { a.add(stringKV(k, a.cut(validUTF8(v)))) }
+func (a *spanAttrs) int(k string, v int64)     { a.add(intKV(k, v)) }
+func (a *spanAttrs) float(k string, v float64) { a.add(doubleKV(k, v)) }
+func (a *spanAttrs) bool(k string, v bool)     { a.add(boolKV(k, v)) }
 
+// strs adds a string array; its values are cut and made valid UTF-8.
 func (a *spanAttrs) strs(k string, vs []string) {
-	values := make([]*commonpb.AnyValue, len(vs))
+	values := make([]string, len(vs))
 	for i, v := range vs {
-		values[i] = strValue(a.cut(v))
+		values[i] = validUTF8(a.cut(v))
 	}
-	a.add(k, &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: values}}})
+	a.add(stringsKV(k, values))
 }
 
 // cut shortens s to maxLen characters, never splitting one (a byte that
-// is not UTF-8 counts as one, as strValue replaces it by one).
+// is not UTF-8 counts as one, as validUTF8 replaces it by one).
 func (a *spanAttrs) cut(s string) string {
 	if a.maxLen < 0 || len(s) <= a.maxLen {
 		return s
@@ -191,17 +179,9 @@ func (a *spanAttrs) cut(s string) string {
 	return s
 }
 
-func strValue(s string) *commonpb.AnyValue {
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(s)}}
-}
-
-func intValue(n int64) *commonpb.AnyValue {
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: n}}
-}
-
 // validUTF8 replaces what is not UTF-8 (a header's or model's bytes, say):
-// protobuf refuses to encode such a string, which would lose the whole
-// export.
+// protobuf strings must be UTF-8, and a collector refuses the whole export
+// when one is not.
 func validUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s

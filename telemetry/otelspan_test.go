@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -33,17 +31,14 @@ func TestSpanLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &otelPipeline{cfg: otelConfig{attrValueLength: tt.length, attrCount: tt.count}}
-			s := p.span(&rec)
-			if _, err := proto.Marshal(s); err != nil {
-				t.Fatalf("span does not encode: %v", err)
-			}
+			s := pbSpan(t, p.toSpan(&rec))
 			a := attrs(s.Attributes)
 			if tt.count >= 0 {
 				if len(s.Attributes) != tt.count || s.DroppedAttributesCount == 0 {
 					t.Errorf("%d attributes, %d dropped", len(s.Attributes), s.DroppedAttributesCount)
 				}
 				full := &otelPipeline{cfg: otelConfig{attrValueLength: -1, attrCount: -1}}
-				if n := len(full.span(&rec).Attributes); int(s.DroppedAttributesCount) != n-tt.count {
+				if n := len(full.toSpan(&rec).attrs); int(s.DroppedAttributesCount) != n-tt.count {
 					t.Errorf("%d dropped, want %d", s.DroppedAttributesCount, n-tt.count)
 				}
 				return
@@ -64,7 +59,9 @@ func TestSpanLimits(t *testing.T) {
 func TestNewIDUnique(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		id := string(newID(8))
+		var b [8]byte
+		newID(b[:])
+		id := string(b[:])
 		if seen[id] || id == string(make([]byte, 8)) {
 			t.Fatalf("repeated or zero ID %x", id)
 		}

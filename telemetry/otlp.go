@@ -18,16 +18,16 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // This file is Conduit's OTLP/HTTP client, written to the OTLP
 // specification (https://opentelemetry.io/docs/specs/otlp/#otlphttp):
-// binary protobuf bodies (Content-Type: application/x-protobuf), optionally
-// gzip-compressed, POSTed to one URL per signal; 429, 502, 503 and 504 are
-// retried with exponential backoff, honouring Retry-After; a 2xx body may
-// carry a partial success. It replaces the OpenTelemetry Go exporters, whose
-// configuration code links gRPC into the binary.
+// binary protobuf bodies (Content-Type: application/x-protobuf, encoded by
+// otlpwire.go), optionally gzip-compressed, POSTed to one URL per signal;
+// 429, 502, 503 and 504 are retried with exponential backoff, honouring
+// Retry-After; a 2xx body may carry a partial success. It replaces the
+// OpenTelemetry Go exporters, whose configuration code links gRPC into the
+// binary.
 
 // Limits of one export.
 const (
@@ -122,14 +122,11 @@ func (c *otlpClient) close() { c.http.CloseIdleConnections() }
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
 
-// export sends msg, retrying what the specification says may be retried
-// until ctx ends or the retry policy gives up. rejected is the count of
-// items the collector accepted the request but refused (a partial success).
-func (c *otlpClient) export(ctx context.Context, msg proto.Message) (rejected int64, err error) {
-	body, err := proto.Marshal(msg)
-	if err != nil {
-		return 0, fmt.Errorf("encode: %w", err)
-	}
+// export sends body, an encoded export request, retrying what the
+// specification says may be retried until ctx ends or the retry policy
+// gives up. rejected is the count of items the collector accepted the
+// request but refused (a partial success).
+func (c *otlpClient) export(ctx context.Context, body []byte) (rejected int64, err error) {
 	if c.gzip {
 		var buf bytes.Buffer
 		zw := gzipWriters.Get().(*gzip.Writer)
@@ -252,8 +249,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 
 // partialSuccess reads the partial_success of an ExportTraceServiceResponse
 // or ExportMetricsServiceResponse: both are field 1, a message whose field
-// 1 counts the rejected spans or data points and field 2 says why. The
-// collector service packages that define them link gRPC, hence protowire.
+// 1 (int64) counts the rejected spans or data points and field 2 (string)
+// says why.
 func partialSuccess(b []byte) (int64, error) {
 	ps, err := protoField(b, 1, protowire.BytesType)
 	if err != nil || ps == nil {

@@ -48,11 +48,18 @@ func (s *sleeps) delays() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-func testSpans() *tracepb.TracesData {
-	return &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{
+// testSpans is an export request of one span, and its encoding.
+func testSpans(t *testing.T) (*tracepb.TracesData, []byte) {
+	t.Helper()
+	msg := &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{
 		Scope: &commonpb.InstrumentationScope{Name: "test"},
-		Spans: []*tracepb.Span{{TraceId: newID(16), SpanId: newID(8), Name: "chat m"}},
+		Spans: []*tracepb.Span{{TraceId: make([]byte, 16), SpanId: []byte{1, 2, 3, 4, 5, 6, 7, 8}, Name: "chat m"}},
 	}}}}}
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg, b
 }
 
 // TestOTLPClientRetry guards the retry policy of the OTLP specification as
@@ -141,7 +148,8 @@ func TestOTLPClientRetry(t *testing.T) {
 			c := newOTLPClient(signalConfig{url: rc.url + "/v1/traces", timeout: orDur(tt.timeout, 10*time.Second), gzip: true},
 				retryPolicy{initial: initial, max: time.Second, maxElapsed: orDur(tt.budget, time.Minute), sleep: s.sleep}, "conduit/test")
 			defer c.close()
-			rejected, err := c.export(context.Background(), testSpans())
+			_, body := testSpans(t)
+			rejected, err := c.export(context.Background(), body)
 			if n := rc.requests(); tt.attempts >= 0 && n != tt.attempts {
 				t.Errorf("%d attempts, want %d", n, tt.attempts)
 			}
@@ -165,7 +173,8 @@ func TestOTLPClientRefused(t *testing.T) {
 	dead.Close()
 	s := &sleeps{}
 	c := newOTLPClient(signalConfig{url: url + "/v1/traces", timeout: time.Second}, retryPolicy{initial: time.Millisecond, max: time.Second, maxElapsed: time.Minute, sleep: s.sleep}, "conduit")
-	if _, err := c.export(context.Background(), testSpans()); err == nil || len(s.delays()) != 0 {
+	_, body := testSpans(t)
+	if _, err := c.export(context.Background(), body); err == nil || len(s.delays()) != 0 {
 		t.Errorf("err %v, delays %v: want a failure without retries", err, s.delays())
 	}
 }
@@ -176,8 +185,8 @@ func TestOTLPClientRequest(t *testing.T) {
 	for _, gz := range []bool{true, false} {
 		rc := newReceiver(t, nil)
 		c := newOTLPClient(signalConfig{url: rc.url + "/v1/traces", timeout: time.Second, gzip: gz, headers: map[string]string{"x-key": "k1"}}, retryPolicy{}, "conduit/v1")
-		msg := testSpans()
-		if _, err := c.export(context.Background(), msg); err != nil {
+		msg, body := testSpans(t)
+		if _, err := c.export(context.Background(), body); err != nil {
 			t.Fatal(err)
 		}
 		h := rc.headers[0]
