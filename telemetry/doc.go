@@ -20,12 +20,15 @@
 // gen_ai.response.model, gen_ai.usage.*) and carry the call's x-vh-* request
 // headers (as http.request.header.<name>) and tags, never a credential.
 //
-// The export is Conduit's own OTLP/HTTP client (otlp.go) sending
-// go.opentelemetry.io/proto/otlp messages as protobuf, rather than the
-// OpenTelemetry SDK and exporters: calls are observed after they end, so
-// spans are built straight from the record and three instruments are
-// aggregated in memory (otelmetrics.go), and the exporters' configuration
-// code would link gRPC into the binary. It honours the standard
+// Neither the Prometheus Go client nor the OpenTelemetry SDK is used: the
+// binary carries what Conduit sends and no more. /metrics is written in the
+// Prometheus text format by exposition.go from counters and histograms
+// kept with atomics (prometheus.go). The export is Conduit's own OTLP/HTTP
+// client (otlp.go) sending protobuf bodies encoded with protowire alone
+// (otlpwire.go; the tests decode them with the generated
+// go.opentelemetry.io/proto/otlp types): calls are observed after they
+// end, so spans are built straight from the record, and three instruments
+// are aggregated in memory (otelmetrics.go). It honours the standard
 // OTEL_EXPORTER_OTLP_* and related variables (see OTelOptions).
 //
 // The package reads records only; it knows nothing of the proxy.

@@ -95,7 +95,7 @@ func (t *Telemetry) Handler() http.Handler {
 	if t == nil || t.prom == nil {
 		return nil
 	}
-	return t.prom.handler
+	return t.prom
 }
 
 // callLabelValues are one record's bounded label values.
