@@ -89,6 +89,9 @@ type PricingOverride struct {
 type Ledger struct {
 	Path        string // absolute; default conduit.db beside the config file
 	PricingFile string // absolute, or "" for none
+	// PricesURL is where `conduit prices update` downloads from; "" for
+	// the built-in default.
+	PricesURL string
 }
 
 // Timeouts is the [timeouts] table. Parse sets every field: Connect,

@@ -53,6 +53,7 @@ type filePricing struct {
 type fileLedger struct {
 	Path        *tString `toml:"path"`
 	PricingFile *tString `toml:"pricing_file"`
+	PricesURL   *tString `toml:"prices_url"`
 }
 
 type fileTimeouts struct {

@@ -158,6 +158,7 @@ func TestParseErrors(t *testing.T) {
 		{"zero timeout", ok + "[timeouts]\ntotal = \"0s\"\n", []string{"conduit.toml:4: timeouts.total: must be longer than zero"}},
 		{"bad valohai url", ok + "[valohai-llm]\nurl = \"llm.valohai.com\"\n", []string{"conduit.toml:4: valohai-llm.url:"}},
 		{"empty ledger path", ok + "[ledger]\npath = \"\"\n", []string{"conduit.toml:4: ledger.path: must not be empty"}},
+		{"bad prices url", ok + "[ledger]\nprices_url = \"raw.githubusercontent.com/x\"\n", []string{"conduit.toml:4: ledger.prices_url:", "not an absolute http(s) URL"}},
 		{"mitm hosts not an array", ok + "[mitm]\nhosts = \"api.openai.com\"\n", []string{"conduit.toml:4:", "mitm.hosts", "expected an array of strings"}},
 		{"mitm hosts with a number", ok + "[mitm]\nhosts = [\"a.com\", 7]\n", []string{"conduit.toml:4:", "mitm.hosts", "the integer 7 at position 2"}},
 		{"tunnel_others as string", ok + "[mitm]\ntunnel_others = \"no\"\n", []string{"conduit.toml:4:", "mitm.tunnel_others", "expected true or false"}},

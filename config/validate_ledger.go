@@ -25,6 +25,12 @@ func (v *validator) ledger(raw fileLedger, dir string) Ledger {
 	if raw.PricingFile != nil && *raw.PricingFile != "" {
 		out.PricingFile = resolvePath(string(*raw.PricingFile), dir)
 	}
+	if raw.PricesURL != nil {
+		out.PricesURL = string(*raw.PricesURL)
+		if u, err := url.Parse(out.PricesURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail([]string{"ledger", "prices_url"}, "%q is not an absolute http(s) URL", out.PricesURL)
+		}
+	}
 	return out
 }
 

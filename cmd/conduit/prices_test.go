@@ -307,3 +307,22 @@ func TestPricesMissingAndReprice(t *testing.T) {
 		t.Errorf("second dry run: %s", out)
 	}
 }
+
+// TestPricesUpdateURLFromConfig checks that [ledger] prices_url is where
+// `prices update` downloads from when --url is not given, and that --url
+// still wins.
+func TestPricesUpdateURLFromConfig(t *testing.T) {
+	isolatePricesDir(t)
+	srv, hits := priceServer(t, priceData(t), pricing.EmbeddedDate().AddDate(0, -1, 0))
+	cfg := filepath.Join(t.TempDir(), "conduit.toml")
+	if err := os.WriteFile(cfg, []byte("[providers.openai]\nupstream = \"https://api.openai.com\"\n[ledger]\nprices_url = \""+srv.URL+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, nil, "-c", cfg, "prices", "update"); code != 0 || hits.Load() != 1 || !strings.Contains(out, srv.URL) {
+		t.Fatalf("from config: exit %d, %d downloads\n%s%s", code, hits.Load(), out, errOut)
+	}
+	other, otherHits := priceServer(t, priceData(t), pricing.EmbeddedDate().AddDate(0, -1, 0))
+	if code, _, errOut := runCLI(t, nil, "-c", cfg, "prices", "update", "--url", other.URL); code != 0 || otherHits.Load() != 1 || hits.Load() != 1 {
+		t.Fatalf("--url over config: exit %d (%d, %d downloads): %s", code, otherHits.Load(), hits.Load(), errOut)
+	}
+}

@@ -30,7 +30,8 @@ this.
 
 Options:
       --url <URL>  Where to download from
-                   [default: ` + pricing.DefaultUpdateURL + `]
+                   [default: [ledger] prices_url, else
+                   ` + pricing.DefaultUpdateURL + `]
 ` + globalOptionsHelp + `
 Examples:
   conduit prices update
@@ -49,13 +50,23 @@ var pricesProxy = http.ProxyFromEnvironment
 
 func runPricesUpdate(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
-	url := fs.String("url", pricing.DefaultUpdateURL, "")
+	url := fs.String("url", "", "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usageErrorf("prices update: unexpected argument '%s'; run 'conduit prices update --help' for usage", rest[0])
+	}
+	if *url == "" {
+		cfg, err := a.optionalConfig()
+		if err != nil {
+			return err
+		}
+		*url = pricing.DefaultUpdateURL
+		if cfg != nil && cfg.Ledger.PricesURL != "" {
+			*url = cfg.Ledger.PricesURL
+		}
 	}
 	if !strings.HasPrefix(*url, "https://") && !strings.HasPrefix(*url, "http://") {
 		return usageErrorf("prices update: --url %q: want an http:// or https:// URL", *url)
