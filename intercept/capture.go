@@ -30,7 +30,7 @@ type capture struct {
 	transport      http.RoundTripper
 	timeouts       Timeouts // resolved: every field set, Drain not nil
 	admit          func(*http.Request, ledger.Record) *Refusal
-	record         func(ledger.Record)
+	record         func(Call)
 	logger         *slog.Logger
 	maxRequestBody int64
 	now            func() time.Time
@@ -70,7 +70,7 @@ func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	cl.rec.RequestModel = cl.rec.Model
 	cl.rec.Stream = preq.Stream || ep.Stream
 	if c.admit != nil {
-		if no := c.admit(req, cl.rec); no != nil {
+		if no := c.admit(req, cl.rec.Record); no != nil {
 			return cl.refused(no)
 		}
 	}
@@ -191,7 +191,7 @@ type call struct {
 	cancel          context.CancelFunc
 	stopClientWatch func() bool
 
-	rec   ledger.Record
+	rec   Call // the record and the in-flight extras
 	start time.Time
 	sent  time.Time
 	reply reply // the client's answer, which roundTrip returns (part of the call: no allocation of its own)
@@ -222,7 +222,7 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 	}
 	cl := &call{
 		c: c, target: t, endpoint: ep, ctx: ctx, cancel: cancel, start: start, reqHeader: req.Header,
-		rec: ledger.Record{
+		rec: Call{Record: ledger.Record{
 			Kind:      kind,
 			ID:        newID(),
 			StartedAt: start.UTC(),
@@ -238,7 +238,7 @@ func (c *capture) newCall(req *http.Request, t target, ep parsers.Endpoint) *cal
 			Project:   t.attr.Project,
 			Session:   t.attr.Session,
 			Tags:      append(slices.Clip(t.attr.Tags), parseTags(req.Header)...),
-		},
+		}},
 	}
 	// A project a client names per call is more specific than the one
 	// `conduit run` gave the whole process.
@@ -421,7 +421,7 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 	if !cl.sent.IsZero() {
 		rec.UpstreamTime = end.Sub(cl.sent)
 	}
-	applyResult(rec, res)
+	applyResult(&rec.Record, res)
 	if rec.Outcome == "" && readErr != nil && !gone && isTimeout(readErr) {
 		// The headers went out long ago; only the total timeout ends a
 		// body read this way. The provider failed to deliver in time.
@@ -440,7 +440,7 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 		rec.Error = "reading the upstream response: " + describeNetError(readErr).Error()
 	}
 	rec.Error = scrubSecrets(rec.Error, cl.reqHeader, cl.target.url.RawQuery)
-	cl.c.log(rec)
+	cl.c.log(&rec.Record)
 	if cl.c.record != nil {
 		cl.c.record(*rec)
 	}

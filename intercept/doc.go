@@ -8,8 +8,9 @@
 // a tap. The tap hands each upstream read to the client first — written and
 // flushed — and only then to a usage meter (package parsers), so recording
 // never delays or alters what the client receives. When the body ends, or
-// the client goes away, the tap finalizes exactly once and the call's
-// ledger.Record goes to the configured Record function.
+// the client goes away, the tap finalizes exactly once and the call (a Call: its
+// ledger.Record and the timings telemetry reads) goes to the configured
+// Record function.
 //
 // One port serves both modes: Server.ServeHTTP (server.go) reads as the
 // path of a request, and every call, however it arrived, ends in

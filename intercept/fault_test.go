@@ -74,7 +74,7 @@ type modeEnv struct {
 	name    string
 	direct  func(c testCall) (*http.Client, string) // client and URL without Conduit
 	proxied func(c testCall) (*http.Client, string) // client and URL through Conduit
-	record  func(t *testing.T) ledger.Record
+	record  func(t *testing.T) Call
 	mode    string
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
-	"github.com/valohai/conduit/ledger"
 )
 
 // BenchmarkModes compares one call made straight to the provider, through
@@ -19,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkModes -benchtime 2s ./intercept
 func BenchmarkModes(b *testing.B) {
-	h := newFwdHarness(b, fwdConfig{options: func(o *Options) { o.Record = func(ledger.Record) {} }})
+	h := newFwdHarness(b, fwdConfig{options: func(o *Options) { o.Record = func(Call) {} }})
 	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.pki.rootPool}, DisableCompression: true}}
 	base := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	forward := h.client(h.roots())

@@ -42,7 +42,7 @@ func runClient(t *testing.T, env []string, name string, args ...string) ([]byte,
 
 // checkForwardRecord checks a forward-mode record against the usage the
 // fake reported for the call.
-func checkForwardRecord(t *testing.T, r ledger.Record, c testCall, header map[string][]string) {
+func checkForwardRecord(t *testing.T, r Call, c testCall, header map[string][]string) {
 	t.Helper()
 	want, err := fakeprovider.ExpectedUsage(c.path, header, []byte(c.body), fakeprovider.Options{})
 	if err != nil {

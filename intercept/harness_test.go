@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
-	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/parsers"
 )
 
@@ -77,14 +76,14 @@ func newHarness(t *testing.T, hc harnessConfig) *harness {
 }
 
 // recordSink collects the records a test Conduit hands on.
-type recordSink struct{ records chan ledger.Record }
+type recordSink struct{ records chan Call }
 
-func newRecordSink() recordSink { return recordSink{records: make(chan ledger.Record, 1024)} }
+func newRecordSink() recordSink { return recordSink{records: make(chan Call, 1024)} }
 
 // put is the Options.Record of a test Conduit: it never blocks, and fails
 // the test rather than drop a record silently.
-func (s recordSink) put(t testing.TB) func(ledger.Record) {
-	return func(r ledger.Record) {
+func (s recordSink) put(t testing.TB) func(Call) {
+	return func(r Call) {
 		select {
 		case s.records <- r:
 		default:
@@ -94,14 +93,14 @@ func (s recordSink) put(t testing.TB) func(ledger.Record) {
 }
 
 // record waits for the next call's record.
-func (s recordSink) record(t *testing.T) ledger.Record {
+func (s recordSink) record(t *testing.T) Call {
 	t.Helper()
 	select {
 	case r := <-s.records:
 		return r
 	case <-time.After(10 * time.Second):
 		t.Fatal("no record within 10 s")
-		return ledger.Record{}
+		return Call{}
 	}
 }
 

@@ -103,7 +103,7 @@ func TestBaseURLForwardsBytesUnchanged(t *testing.T) {
 	}
 }
 
-func checkRecord(t *testing.T, r ledger.Record, c testCall, want fakeprovider.Usage) {
+func checkRecord(t *testing.T, r Call, c testCall, want fakeprovider.Usage) {
 	t.Helper()
 	if r.Outcome != ledger.OutcomeComplete || r.Status != 200 {
 		t.Errorf("outcome %q status %d error %q, want complete 200", r.Outcome, r.Status, r.Error)

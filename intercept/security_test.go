@@ -104,7 +104,7 @@ func TestSecurityRequestSmuggling(t *testing.T) {
 		metered, free string // paths
 		host          string
 		fake          *fakeprovider.Server
-		records       chan ledger.Record
+		records       chan Call
 	}
 	ways := []way{
 		{name: "base-url", metered: "/plain/v1/chat/completions", free: "/plain/v1/models", host: strings.TrimPrefix(bh.proxyURL, "http://"),
@@ -189,7 +189,7 @@ func TestSecurityBadStreamedBody(t *testing.T) {
 }
 
 // drain empties a record channel.
-func drain(ch chan ledger.Record) {
+func drain(ch chan Call) {
 	for {
 		select {
 		case <-ch:
@@ -506,7 +506,7 @@ func TestSecuritySecretsNeverRecorded(t *testing.T) {
 			client *http.Client
 			url    string
 			logs   *syncBuffer
-			record func(*testing.T) ledger.Record
+			record func(*testing.T) Call
 		}
 		q := "?key=" + secretQuery + "&alt=sse"
 		targets := []target{

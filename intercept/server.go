@@ -65,10 +65,10 @@ type Options struct {
 	// sent upstream. It runs on the call's goroutine, so it must not block.
 	// Nil: every call goes upstream.
 	Admit func(r *http.Request, rec ledger.Record) *Refusal
-	// Record receives every call's record once the call has ended. It runs
-	// on the call's goroutine, so it must not block. Nil: records are only
-	// logged.
-	Record func(ledger.Record)
+	// Record receives every call once it has ended: its record and what
+	// only the call in flight knew. It runs on the call's goroutine, so it
+	// must not block. Nil: records are only logged.
+	Record func(Call)
 	// Logger receives one info line per call; nil: slog.Default().
 	Logger *slog.Logger
 	// Forward configures forward (HTTPS_PROXY) mode. Nil: nothing is

@@ -90,13 +90,6 @@ type Record struct {
 
 	TTFB     time.Duration // request sent → first response byte
 	Duration time.Duration // request received → response finished
-	// UpstreamTime is request sent upstream → upstream response finished
-	// (0: never sent), so Duration − UpstreamTime is the time Conduit
-	// itself added. Telemetry only: not stored in the ledger.
-	UpstreamTime time.Duration
-	// RequestModel is the model the request asked for ("" if it named
-	// none). Telemetry only: not stored in the ledger.
-	RequestModel string
 
 	RequestID  string // upstream x-request-id / request-id header
 	ResponseID string // id in the response body

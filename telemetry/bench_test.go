@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -17,15 +18,15 @@ import (
 // series, OpenTelemetry metrics, and a dropped span.
 func BenchmarkObserve(b *testing.B) {
 	cost := 0.0012
-	rec := ledger.Record{
+	rec := intercept.Call{Record: ledger.Record{
 		ID: "0190c8e0-0000-7000-8000-000000000000", StartedAt: time.Now(), FinishedAt: time.Now().Add(time.Second),
 		Provider: "openai", API: "openai", Endpoint: "chat_completions", Mode: ledger.ModeBaseURL, Method: "POST",
-		Host: "api.openai.com", Model: "gpt-4o-mini-2024-07-18", RequestModel: "gpt-4o-mini", Stream: true, Status: 200,
+		Host: "api.openai.com", Model: "gpt-4o-mini-2024-07-18", Stream: true, Status: 200,
 		Outcome: ledger.OutcomeComplete, HasUsage: true, InputTokens: 1200, CachedInputTokens: 1000, OutputTokens: 300,
 		CostUSD: &cost, CostSource: ledger.CostFromTable, TTFB: 300 * time.Millisecond, Duration: time.Second,
-		UpstreamTime: 999 * time.Millisecond, Client: "OpenAI/Python 1.40.0",
+		Client:    "OpenAI/Python 1.40.0",
 		VHHeaders: map[string]string{"x-vh-project": "p", "x-vh-run-id": "r"}, Tags: []string{"exp-1"},
-	}
+	}, UpstreamTime: 999 * time.Millisecond, RequestModel: "gpt-4o-mini"}
 	for _, bc := range []struct {
 		name       string
 		otel, hung bool

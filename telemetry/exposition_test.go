@@ -24,6 +24,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -48,50 +49,50 @@ func promOnly(t *testing.T, stats StatsSource, o *otelPipeline) *Telemetry {
 // errors with and without a status, usage of every kind or none, priced
 // and unpriced, durations on a bucket bound and past the last, model names
 // that need escaping, and a fifth model folded into "other".
-func goldenRecords() []ledger.Record {
+func goldenRecords() []intercept.Call {
 	cost := func(v float64) *float64 { return &v }
 	base := ledger.Record{Provider: "openai", API: "openai", Client: "OpenAI/Python 1.40.0", Outcome: ledger.OutcomeComplete}
-	with := func(f func(r *ledger.Record)) ledger.Record {
-		r := base
+	with := func(f func(r *intercept.Call)) intercept.Call {
+		r := intercept.Call{Record: base}
 		f(&r)
 		return r
 	}
-	return []ledger.Record{
-		with(func(r *ledger.Record) {
+	return []intercept.Call{
+		with(func(r *intercept.Call) {
 			r.Model, r.HasUsage, r.InputTokens, r.OutputTokens, r.CachedInputTokens, r.ReasoningTokens = "gpt-4o", true, 1200, 300, 1000, 40
 			r.CostUSD, r.Duration, r.UpstreamTime = cost(0.0125), 100*time.Millisecond, 99*time.Millisecond
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.HasUsage, r.InputTokens, r.OutputTokens = "gpt-4o", true, 10, 5
 			r.CostUSD, r.Duration, r.UpstreamTime = cost(0.0005), 2*time.Second, 1998*time.Millisecond
 			r.Client = "OpenAI/Python 1.52.0"
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Provider, r.API, r.Model, r.Client = "anthropic", "anthropic", "claude-haiku-4-5", "claude-cli/1.0.3 (external, cli)"
 			r.HasUsage, r.InputTokens, r.OutputTokens, r.CacheWriteTokens = true, 50, 7, 30
 			r.Duration, r.UpstreamTime = 700*time.Second, 700*time.Second
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.Outcome, r.Status, r.Client = "gpt-4o", ledger.OutcomeUpstreamError, 429, "curl/8.5.0"
 			r.Duration, r.UpstreamTime = 30*time.Millisecond, 29*time.Millisecond
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.Outcome, r.Client = "gpt-4o", ledger.OutcomeUpstreamError, "curl/8.5.0"
 			r.Duration = 5 * time.Second // never reached the upstream
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.Outcome = "we\"ird\\model\nname", ledger.OutcomeClientCancelled
 			r.Duration, r.UpstreamTime = time.Second, 900*time.Millisecond
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.Outcome, r.Client = "", ledger.OutcomeNoUsage, ""
 			r.Duration, r.UpstreamTime = 250*time.Millisecond, 249*time.Millisecond
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.Outcome = "m4", ledger.OutcomeIncomplete
 			r.Duration, r.UpstreamTime = 40*time.Second, 40*time.Second
 		}),
-		with(func(r *ledger.Record) {
+		with(func(r *intercept.Call) {
 			r.Model, r.HasUsage, r.InputTokens, r.CostUSD = "m5-past-the-limit", true, 3, cost(0)
 			r.Duration, r.UpstreamTime = 640*time.Second, 639*time.Second
 		}),
@@ -103,8 +104,8 @@ func goldenRecords() []ledger.Record {
 // histogram buckets. Run with -update to rewrite testdata/exposition.golden
 // after a deliberate change, and read the diff.
 func TestExpositionGolden(t *testing.T) {
-	o := &otelPipeline{queue: make(chan ledger.Record, 8)}
-	o.queue <- ledger.Record{}
+	o := &otelPipeline{queue: make(chan intercept.Call, 8)}
+	o.queue <- intercept.Call{}
 	o.dropped.Store(4)
 	o.spansFailed.Store(2)
 	o.spansExported.Store(90)
@@ -216,7 +217,7 @@ func flatten(t *testing.T, fams map[string]*dto.MetricFamily) map[string]float64
 // expected computes, straight from the records, every per-call sample the
 // exposition must hold, keyed as flatten keys them. Labels are the records'
 // own values: the records here have neither folded nor empty names.
-func expected(recs []ledger.Record) map[string]float64 {
+func expected(recs []intercept.Call) map[string]float64 {
 	want := map[string]float64{}
 	key := func(name string, kv ...string) string {
 		labels := make([]string, 0, len(kv)/2)
@@ -273,9 +274,9 @@ func TestExpositionParsed(t *testing.T) {
 	for round := range 20 {
 		tel := promOnly(t, nil, nil)
 		tel.models = newLimiter(1000)
-		var recs []ledger.Record
+		var recs []intercept.Call
 		for range 1 + r.IntN(60) {
-			rec := ledger.Record{
+			rec := intercept.Call{Record: ledger.Record{
 				Provider: pick("openai", "anthropic", "local"), API: pick("openai", "anthropic", "ollama"),
 				Model:   pick("gpt-4o", "claude-haiku-4-5", `a"b`, `c\d`, "e\nf", "日本語", "x{y}=z,", "le"),
 				Client:  pick("OpenAI/Python 1.40.0", "curl/8.5.0", "claude-cli/1.0.3"),
@@ -284,7 +285,7 @@ func TestExpositionParsed(t *testing.T) {
 				InputTokens: r.Int64N(1e6) - 10, OutputTokens: r.Int64N(1e4), CachedInputTokens: r.Int64N(3) * r.Int64N(1e5),
 				CacheWriteTokens: r.Int64N(2) * r.Int64N(1e5), ReasoningTokens: r.Int64N(2) * r.Int64N(1e3),
 				Duration: time.Duration(r.Int64N(int64(1000 * time.Second))),
-			}
+			}}
 			if r.IntN(4) == 0 {
 				rec.Duration = time.Duration(durationBuckets.bounds[r.IntN(len(durationBuckets.bounds))] * float64(time.Second))
 			}
@@ -333,8 +334,8 @@ func TestExpositionConcurrent(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range calls {
-				tel.Observe(ledger.Record{Provider: "p", API: "openai", Model: fmt.Sprintf("m%d", (g+i)%3), Client: "curl/1",
-					Outcome: ledger.OutcomeComplete, HasUsage: true, InputTokens: 2, Duration: time.Duration(i) * time.Millisecond})
+				tel.Observe(intercept.Call{Record: ledger.Record{Provider: "p", API: "openai", Model: fmt.Sprintf("m%d", (g+i)%3), Client: "curl/1",
+					Outcome: ledger.OutcomeComplete, HasUsage: true, InputTokens: 2, Duration: time.Duration(i) * time.Millisecond}})
 			}
 		})
 	}

@@ -40,13 +40,13 @@ type rig struct {
 	tel      *Telemetry
 	fakeURL  string
 	proxyURL string
-	records  chan ledger.Record
+	records  chan intercept.Call
 	logs     *syncBuffer
 }
 
 func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
-	r := &rig{records: make(chan ledger.Record, 256), logs: &syncBuffer{}}
+	r := &rig{records: make(chan intercept.Call, 256), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if opts.Logger == nil {
 		opts.Logger = logger
@@ -77,8 +77,8 @@ func newRig(t *testing.T, opts Options) *rig {
 			{Key: "openai", Upstream: u, API: parsers.OpenAI, InjectStreamUsage: true},
 			{Key: "anthropic", Upstream: u, API: parsers.Anthropic},
 		},
-		Record: func(rec ledger.Record) {
-			pricer.Price(&rec)
+		Record: func(rec intercept.Call) {
+			pricer.Price(&rec.Record)
 			tel.Observe(rec)
 			r.records <- rec
 		},
@@ -97,7 +97,7 @@ func newRig(t *testing.T, opts Options) *rig {
 
 // call makes one call through the proxy and returns its status, body and
 // record (Observe has returned by then).
-func (r *rig) call(t *testing.T, path string, header http.Header, body string) (int, []byte, ledger.Record) {
+func (r *rig) call(t *testing.T, path string, header http.Header, body string) (int, []byte, intercept.Call) {
 	t.Helper()
 	req, err := http.NewRequest("POST", r.proxyURL+path, strings.NewReader(body))
 	if err != nil {
@@ -123,7 +123,7 @@ func (r *rig) call(t *testing.T, path string, header http.Header, body string) (
 	case <-time.After(10 * time.Second):
 		t.Fatal("no record within 10 s")
 	}
-	return 0, nil, ledger.Record{}
+	return 0, nil, intercept.Call{}
 }
 
 // scrape fetches /metrics through the proxy and parses it.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -48,7 +49,7 @@ type otelPipeline struct {
 
 	mu     sync.RWMutex // closed; held for reading while queuing
 	closed bool
-	queue  chan ledger.Record
+	queue  chan intercept.Call
 	stop   chan struct{} // closed by shutdown
 	wg     sync.WaitGroup
 	// Set by the goroutines before they exit: their last export's error.
@@ -82,7 +83,7 @@ func newOTelPipeline(o OTelOptions, logger *slog.Logger) (*otelPipeline, error) 
 		traces:  newOTLPClient(cfg.traces, retry, userAgent),
 		metrics: newOTLPClient(cfg.metrics, retry, userAgent),
 		m:       newGenAIMetrics(time.Now()),
-		queue:   make(chan ledger.Record, cfg.queueSize),
+		queue:   make(chan intercept.Call, cfg.queueSize),
 		stop:    make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -93,11 +94,11 @@ func newOTelPipeline(o OTelOptions, logger *slog.Logger) (*otelPipeline, error) 
 }
 
 // observe records the call's metrics and queues its span, never blocking.
-func (p *otelPipeline) observe(rec ledger.Record, l *callLabelValues) {
+func (p *otelPipeline) observe(rec intercept.Call, l *callLabelValues) {
 	// Metric attributes are bounded: folded model and client names, no
 	// per-call values.
 	k := seriesKey{
-		op: Operation(rec.Endpoint), providerName: ProviderName(&rec),
+		op: Operation(rec.Endpoint), providerName: ProviderName(&rec.Record),
 		requestModel: l.requestModel, model: l.model, provider: l.provider, client: l.client,
 	}
 	k.serverAddress, k.serverPort = hostPort(rec.Host)
@@ -105,7 +106,7 @@ func (p *otelPipeline) observe(rec ledger.Record, l *callLabelValues) {
 	if rec.CostUSD != nil {
 		cost = *rec.CostUSD
 	}
-	p.m.record(k, rec.HasUsage, rec.InputTokens, rec.OutputTokens, rec.Duration.Seconds(), errorType(&rec), cost)
+	p.m.record(k, rec.HasUsage, rec.InputTokens, rec.OutputTokens, rec.Duration.Seconds(), errorType(&rec.Record), cost)
 
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -17,6 +17,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -283,7 +284,7 @@ func TestOTelCollectorHung(t *testing.T) {
 	if st.SpansExported+st.SpansDropped != n || st.SpansFailed != 0 {
 		t.Errorf("after release: %+v, want exported + dropped = %d", st, n)
 	}
-	r.tel.Observe(ledger.Record{Model: "late"})
+	r.tel.Observe(intercept.Call{Record: ledger.Record{Model: "late"}})
 	if r.tel.Stats().SpansDropped != st.SpansDropped+1 {
 		t.Error("a call observed after Shutdown was not counted as dropped")
 	}
@@ -325,8 +326,8 @@ func TestOTelBadEndpoint(t *testing.T) {
 // observeN hands n calls to tel directly, without a proxy.
 func observeN(tel *Telemetry, n int) {
 	for i := range n {
-		tel.Observe(ledger.Record{ID: "call-" + strconv.Itoa(i), Model: "m", Endpoint: "chat_completions", Provider: "openai",
-			Outcome: ledger.OutcomeComplete, Duration: time.Second, HasUsage: true, InputTokens: 3, OutputTokens: 4})
+		tel.Observe(intercept.Call{Record: ledger.Record{ID: "call-" + strconv.Itoa(i), Model: "m", Endpoint: "chat_completions", Provider: "openai",
+			Outcome: ledger.OutcomeComplete, Duration: time.Second, HasUsage: true, InputTokens: 3, OutputTokens: 4}})
 	}
 }
 

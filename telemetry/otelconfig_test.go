@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -278,7 +279,7 @@ func TestOTelExportFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel.Observe(ledger.Record{ID: "c1", Model: "m", Endpoint: "chat_completions", Duration: time.Second, HasUsage: true, InputTokens: 3})
+	tel.Observe(intercept.Call{Record: ledger.Record{ID: "c1", Model: "m", Endpoint: "chat_completions", Duration: time.Second, HasUsage: true, InputTokens: 3}})
 	if err := shutdown(t, tel); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +341,7 @@ func TestOTelExportTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel.Observe(ledger.Record{ID: "c1", Duration: time.Second})
+	tel.Observe(intercept.Call{Record: ledger.Record{ID: "c1", Duration: time.Second}})
 	if err := shutdown(t, tel); err != nil {
 		t.Fatal(err)
 	}

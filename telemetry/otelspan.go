@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -16,7 +17,7 @@ import (
 
 // toSpan is one call as a CLIENT span named "<operation> <model>", with the
 // GenAI attributes, the x-vh-* headers and tags, never a credential.
-func (p *otelPipeline) toSpan(rec *ledger.Record) span {
+func (p *otelPipeline) toSpan(rec *intercept.Call) span {
 	op := Operation(rec.Endpoint)
 	reqModel := rec.RequestModel
 	if reqModel == "" {
@@ -28,7 +29,7 @@ func (p *otelPipeline) toSpan(rec *ledger.Record) span {
 	}
 	a := spanAttrs{maxLen: p.cfg.attrValueLength, maxCount: p.cfg.attrCount, kvs: make([]keyValue, 0, 40)}
 	a.str("gen_ai.operation.name", op)
-	a.str("gen_ai.provider.name", ProviderName(rec))
+	a.str("gen_ai.provider.name", ProviderName(&rec.Record))
 	a.str("conduit.call.id", rec.ID)
 	a.str("conduit.provider", rec.Provider)
 	a.str("conduit.api", rec.API)
@@ -92,7 +93,7 @@ func (p *otelPipeline) toSpan(rec *ledger.Record) span {
 	for _, name := range headers {
 		a.strs("http.request.header."+strings.ToLower(name), []string{rec.VHHeaders[name]})
 	}
-	et := errorType(rec)
+	et := errorType(&rec.Record)
 	if et != "" {
 		a.str("error.type", et)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -13,11 +14,11 @@ import (
 // count limit dropped and counted, and bytes that are not UTF-8 replaced,
 // so that one odd header cannot make the whole batch unencodable.
 func TestSpanLimits(t *testing.T) {
-	rec := ledger.Record{
+	rec := intercept.Call{Record: ledger.Record{
 		ID: "c1", StartedAt: time.Unix(10, 0), Duration: time.Second, Model: "m\xff", Endpoint: "chat_completions",
 		Client: "ünïcödé-client/1.0", Tags: []string{"héllo wörld"}, Outcome: ledger.OutcomeUpstreamError, Status: 500,
 		Error: "upstream \xfe said no", VHHeaders: map[string]string{"x-vh-a": "1", "x-vh-b": "2\xff"},
-	}
+	}}
 	tests := []struct {
 		name            string
 		length, count   int

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -361,15 +362,15 @@ func TestWireCalls(t *testing.T) {
 		p := &otelPipeline{cfg: otelConfig{attrValueLength: []int{-1, 3, 4096}[g.r.IntN(3)], attrCount: []int{-1, 5, 128}[g.r.IntN(3)]}}
 		m := newGenAIMetrics(time.Unix(int64(g.r.IntN(1e9)), 0))
 		for range 1 + g.r.IntN(5) {
-			rec := ledger.Record{
+			rec := intercept.Call{Record: ledger.Record{
 				ID: g.str(), StartedAt: time.Unix(0, int64(g.r.Uint64()>>2)), Duration: time.Duration(g.r.IntN(1e10)),
 				Provider: g.str(), API: g.str(), Endpoint: endpoints[g.r.IntN(len(endpoints))], Mode: g.str(), Method: g.str(),
-				Host: g.str() + []string{"", ":443", ":x"}[g.r.IntN(3)], Model: g.str(), RequestModel: g.str(), Stream: g.r.IntN(2) == 0,
+				Host: g.str() + []string{"", ":443", ":x"}[g.r.IntN(3)], Model: g.str(), Stream: g.r.IntN(2) == 0,
 				Status: []int{0, 200, 429, 500}[g.r.IntN(4)], Outcome: outcomes[g.r.IntN(len(outcomes))], Error: g.str(),
 				HasUsage: g.r.IntN(2) == 0, InputTokens: g.int(), OutputTokens: g.int(), CachedInputTokens: g.int(),
 				CacheWriteTokens: g.int(), ReasoningTokens: g.int(), TTFB: time.Duration(g.r.IntN(1e9)),
 				ResponseID: g.str(), RequestID: g.str(), Client: g.str(), CostSource: g.str(),
-			}
+			}, RequestModel: g.str()}
 			if g.r.IntN(2) == 0 {
 				c := g.float()
 				rec.CostUSD = &c
@@ -388,10 +389,10 @@ func TestWireCalls(t *testing.T) {
 			if rec.CostUSD != nil {
 				cost = *rec.CostUSD
 			}
-			k := seriesKey{op: Operation(rec.Endpoint), providerName: ProviderName(&rec), requestModel: cleanLabel(rec.RequestModel),
+			k := seriesKey{op: Operation(rec.Endpoint), providerName: ProviderName(&rec.Record), requestModel: cleanLabel(rec.RequestModel),
 				model: cleanLabel(rec.Model), provider: cleanLabel(rec.Provider), client: ClientName(rec.Client)}
 			k.serverAddress, k.serverPort = hostPort(rec.Host)
-			m.record(k, rec.HasUsage, rec.InputTokens, rec.OutputTokens, rec.Duration.Seconds(), errorType(&rec), cost)
+			m.record(k, rec.HasUsage, rec.InputTokens, rec.OutputTokens, rec.Duration.Seconds(), errorType(&rec.Record), cost)
 		}
 		ms := m.collect(time.Unix(2e9, int64(i)), i%2 == 0)
 		if got, want := pbMetrics(t, ms), officialMetrics(ms); len(got) != len(want) || !proto.Equal(&metricpb.ScopeMetrics{Metrics: got}, &metricpb.ScopeMetrics{Metrics: want}) {

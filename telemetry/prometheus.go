@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -208,7 +209,7 @@ func newPromMetrics(ledgerStats StatsSource, t *Telemetry) *promMetrics {
 }
 
 // observe adds one call to the series.
-func (p *promMetrics) observe(rec *ledger.Record, l *callLabelValues) {
+func (p *promMetrics) observe(rec *intercept.Call, l *callLabelValues) {
 	k := callKey{l.provider, l.api, l.model, l.client}
 	ok := outcomeKey{k, l.outcome}
 	p.mu.RLock()

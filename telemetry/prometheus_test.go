@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -37,7 +38,7 @@ func TestPrometheusScrape(t *testing.T) {
 		{"fourth model folds into other", chat, `{"model":"m-extra","messages":[{"role":"user","content":"x"}]}`,
 			[]string{"User-Agent", "curl/8.5.0"}, 200},
 	}
-	var recs []ledger.Record
+	var recs []intercept.Call
 	for _, c := range calls {
 		status, body, rec := r.call(t, c.path, hdr(c.header...), c.body)
 		if status != c.status {
@@ -152,7 +153,7 @@ func TestPrometheusOff(t *testing.T) {
 // no-op.
 func TestNilTelemetry(t *testing.T) {
 	var tel *Telemetry
-	tel.Observe(ledger.Record{Model: "m"})
+	tel.Observe(intercept.Call{Record: ledger.Record{Model: "m"}})
 	if tel.Handler() != nil || tel.Stats() != (Stats{}) || tel.Shutdown(context.Background()) != nil {
 		t.Fatal("nil Telemetry did something")
 	}
@@ -172,7 +173,7 @@ func TestAddedLatency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := ledger.Record{Duration: ms(tt.duration), UpstreamTime: ms(tt.upstream)}
+			rec := intercept.Call{Record: ledger.Record{Duration: ms(tt.duration)}, UpstreamTime: ms(tt.upstream)}
 			if got := addedLatency(&rec); got != ms(tt.want) {
 				t.Errorf("got %v, want %v", got, ms(tt.want))
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -108,7 +109,7 @@ type callLabelValues struct {
 // OpenTelemetry metrics are updated in place, and the span is queued for
 // export (dropped and counted when the queue is full). It keeps rec's maps
 // and slices until the span is exported: the caller must not modify them.
-func (t *Telemetry) Observe(rec ledger.Record) {
+func (t *Telemetry) Observe(rec intercept.Call) {
 	if t == nil || (t.prom == nil && t.otel == nil) {
 		return
 	}
@@ -133,7 +134,7 @@ func (t *Telemetry) Observe(rec ledger.Record) {
 
 // addedLatency is the time Conduit itself spent on a call: its duration
 // less the time spent on the upstream (never negative).
-func addedLatency(rec *ledger.Record) time.Duration {
+func addedLatency(rec *intercept.Call) time.Duration {
 	return max(rec.Duration-rec.UpstreamTime, 0)
 }
 

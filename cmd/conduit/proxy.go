@@ -181,13 +181,13 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		Timeouts:  interceptTimeouts(cfg.Timeouts),
 		Logger:    logger,
 		Admit:     bud.admit(),
-		Record: func(rec ledger.Record) {
-			pricer.Price(&rec)
+		Record: func(c intercept.Call) {
+			pricer.Price(&c.Record)
 			// Budgets first: once a record can be read from the ledger,
 			// the next call's admission has counted it.
-			bud.observe(rec)
-			writer.Add(rec)
-			tel.Observe(rec)
+			bud.observe(c.Record)
+			writer.Add(c.Record)
+			tel.Observe(c)
 		},
 		Forward:   forward,
 		Upstream:  upstream,

@@ -91,9 +91,9 @@ func serveConduit(args []string, stdout io.Writer) error {
 		Providers: providers,
 		Timeouts:  intercept.Timeouts{Drain: new(time.Duration(0))},
 		Logger:    logger,
-		Record: func(rec ledger.Record) {
-			pricer.Price(&rec)
-			writer.Add(rec)
+		Record: func(c intercept.Call) {
+			pricer.Price(&c.Record)
+			writer.Add(c.Record)
 		},
 		Forward:  fwd,
 		Upstream: up,
