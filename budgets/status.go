@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 // Status is one budget in its current period.
@@ -95,7 +97,7 @@ func (a Alert) Title() string {
 func (a Alert) Message() string {
 	var b strings.Builder
 	if a.Limit() {
-		fmt.Fprintf(&b, "budget %q reached its %s %s limit (%s spent)", a.Budget.Name, formatUSD(a.Budget.LimitUSD), a.Budget.Period, formatUSD(a.SpentUSD))
+		fmt.Fprintf(&b, "budget %q reached its %s %s limit (%s spent)", a.Budget.Name, numfmt.USD(a.Budget.LimitUSD), a.Budget.Period, numfmt.USD(a.SpentUSD))
 		if a.Budget.Enforce {
 			fmt.Fprintf(&b, "; new calls in its scope are refused until %s", formatTime(a.ResetsAt))
 		} else {
@@ -103,30 +105,13 @@ func (a Alert) Message() string {
 		}
 	} else {
 		fmt.Fprintf(&b, "budget %q passed %s of its %s %s limit (%s spent); it resets at %s", a.Budget.Name, formatPercent(a.Threshold),
-			formatUSD(a.Budget.LimitUSD), a.Budget.Period, formatUSD(a.SpentUSD), formatTime(a.ResetsAt))
+			numfmt.USD(a.Budget.LimitUSD), a.Budget.Period, numfmt.USD(a.SpentUSD), formatTime(a.ResetsAt))
 	}
 	if a.Unpriced > 0 {
 		fmt.Fprintf(&b, " (%d unpriced calls not counted)", a.Unpriced)
 	}
 	return b.String()
 }
-
-// formatUSD writes an amount as "$12.34", with up to four decimals below
-// a dollar where two would hide it ("$0.0042"), never in exponent form.
-func formatUSD(v float64) string {
-	if v == 0 || math.Abs(v) >= 0.995 {
-		return "$" + strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	s := strconv.FormatFloat(v, 'f', 4, 64)
-	for strings.HasSuffix(s, "0") && len(s)-strings.IndexByte(s, '.') > 3 {
-		s = s[:len(s)-1]
-	}
-	return "$" + s
-}
-
-// FormatUSD is formatUSD for the CLI and the dashboard, so that a figure
-// reads the same everywhere.
-func FormatUSD(v float64) string { return formatUSD(v) }
 
 func formatPercent(f float64) string {
 	return strconv.FormatFloat(f*100, 'f', -1, 64) + "%"

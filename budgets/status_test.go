@@ -2,15 +2,6 @@ package budgets
 
 import "testing"
 
-func TestFormatUSD(t *testing.T) {
-	for v, want := range map[float64]string{0: "$0.00", 3.21: "$3.21", 10: "$10.00", 1234.5: "$1234.50", 0.5: "$0.50",
-		0.05: "$0.05", 0.0042: "$0.0042", 0.00421: "$0.0042", 0.994: "$0.994", 0.999: "$1.00"} {
-		if got := formatUSD(v); got != want {
-			t.Errorf("%v: %q, want %q", v, got, want)
-		}
-	}
-}
-
 // TestLevel guards the gauge colours: ok under the first warning, warning
 // from it, over at the limit.
 func TestLevel(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 // Source is the part of the ledger a Tracker reads: *ledger.DB. Budgets
@@ -361,7 +362,7 @@ func (t *Tracker) Admit(rec ledger.Record) *Exceeded {
 // limit, when it resets, and how to raise it or let one call through.
 func (e *Exceeded) Message() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "conduit: budget %q is spent: %s of its %s %s limit", e.Budget.Name, formatUSD(e.SpentUSD), formatUSD(e.Budget.LimitUSD), e.Budget.Period)
+	fmt.Fprintf(&b, "conduit: budget %q is spent: %s of its %s %s limit", e.Budget.Name, numfmt.USD(e.SpentUSD), numfmt.USD(e.Budget.LimitUSD), e.Budget.Period)
 	if len(e.Others) > 0 {
 		fmt.Fprintf(&b, " (so are %s)", strings.Join(e.Others, ", "))
 	}

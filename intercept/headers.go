@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/valohai/conduit/ledger"
 )
 
 // hopHeaders are meaningful only for one connection (RFC 9110 §7.6.1) and
@@ -61,9 +63,6 @@ func budgetOverride(h http.Header) bool {
 	return false
 }
 
-// vhHeaderPrefix marks the request headers Valohai LLM links records by.
-const vhHeaderPrefix = "x-vh-"
-
 // outboundHeaders returns the headers to send upstream: the client's, minus
 // hop-by-hop headers, Accept-Encoding (so Go's transport negotiates gzip and
 // decodes it: the tap always sees, and the client always gets, identity
@@ -104,10 +103,10 @@ func parseTags(h http.Header) []string {
 func vhHeaders(h http.Header) map[string]string {
 	var out map[string]string
 	for name, values := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, vhHeaderPrefix) || len(lower) == len(vhHeaderPrefix) {
+		if !ledger.IsVHHeader(name) {
 			continue
 		}
+		lower := strings.ToLower(name)
 		if out == nil {
 			out = make(map[string]string)
 		}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,4 +336,4 @@ func TestProjectSessionFilters(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return thousands(n) }
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

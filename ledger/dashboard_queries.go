@@ -25,9 +25,6 @@ const (
 	SortDuration SortKey = "duration" // request received to response finished
 )
 
-// SortKeys lists the sort keys in the order a dashboard cycles through them.
-var SortKeys = []SortKey{SortStarted, SortCost, SortInput, SortOutput, SortDuration}
-
 // Order is an order of calls: a sort key and a direction. Ties are broken by
 // seq in the same direction, so the order is total and a row's place in it
 // never changes as rows are added. The zero Order is invalid; use
@@ -246,7 +243,7 @@ func (tl *Timeline) End() time.Time {
 // Timeline counts and costs the calls matching f per step of time, from
 // the bucket holding f.Since (or the oldest call) to the one holding
 // f.Until (or the newest call); a caller that wants the buckets to reach
-// "now" pads with Extend. A step below a quarter hour is kept only when
+// "now" pads it with empty buckets. A step below a quarter hour is kept only when
 // that span fits maxBuckets such steps; those buckets come from the calls
 // themselves (an index range scan of the window). Otherwise the step is a
 // multiple of a quarter hour, widened as needed so that at most maxBuckets
@@ -383,43 +380,6 @@ func roundUp(d, m time.Duration) time.Duration {
 	return (d + m - 1) / m * m
 }
 
-// Extend adds empty buckets until the timeline covers t. A timeline with
-// no Start yet starts at t's bucket. It does nothing without a Step.
-func (tl *Timeline) Extend(t time.Time) {
-	if tl.Step <= 0 {
-		return
-	}
-	if tl.Start.IsZero() {
-		stepMs := tl.Step.Milliseconds()
-		tl.Start = fromMillis(floorDiv(t.UnixMilli(), stepMs) * stepMs)
-	}
-	for !t.Before(tl.End()) {
-		tl.Buckets = append(tl.Buckets, Bucket{})
-	}
-}
-
-// Add counts a call into the timeline, as the ledger would count it once
-// written (the caller checks that r matches the timeline's filter):
-// adding the calls written since a Timeline was computed keeps it exact
-// without reading the window again. Buckets are added to reach r; a call
-// before Start goes into the Total only.
-func (tl *Timeline) Add(r Record) {
-	one := TotalsOf(r)
-	var comp float64
-	tl.Total.add(one, &comp)
-	tl.Total.CostUSD += comp
-	if tl.Step <= 0 {
-		return
-	}
-	tl.Extend(r.StartedAt)
-	if r.StartedAt.Before(tl.Start) {
-		return
-	}
-	b := &tl.Buckets[int(r.StartedAt.Sub(tl.Start)/tl.Step)]
-	b.Calls++
-	b.CostUSD += one.CostUSD
-}
-
 // TotalsOf returns the totals of the single call r, as Totals and the
 // rollups count it: tokens only when it had usage, its cost only when
 // priced (else Unpriced or NoUsage), and Errors for an upstream error.
@@ -428,10 +388,10 @@ func TotalsOf(r Record) Totals {
 	if r.HasUsage {
 		one.InputTokens, one.CachedInputTokens, one.CacheWriteTokens = r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens
 		one.OutputTokens, one.ReasoningTokens = r.OutputTokens, r.ReasoningTokens
-		if c, ok := finite(r.CostUSD).(float64); ok {
-			one.CostUSD = c
-		} else {
+		if r.Unpriced() {
 			one.Unpriced = 1
+		} else {
+			one.CostUSD = *r.CostUSD
 		}
 	} else {
 		one.NoUsage = 1

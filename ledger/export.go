@@ -214,7 +214,7 @@ func (r *exportRow) appendJSON(b []byte) []byte {
 	b = appendJSONNullInt(b, r.reasoning)
 	b = append(b, `,"cost_usd":`...)
 	if r.cost.Valid {
-		b = appendCost(b, r.cost.Float64)
+		b = AppendCost(b, r.cost.Float64)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -261,7 +261,7 @@ func (r *exportRow) csvRecord(rec []string) {
 	}
 	cost := ""
 	if r.cost.Valid {
-		cost = string(appendCost(nil, r.cost.Float64))
+		cost = string(AppendCost(nil, r.cost.Float64))
 	}
 	rawOr := func(b sql.RawBytes, empty string) string {
 		if b == nil {
@@ -344,11 +344,11 @@ func appendJSONString(b []byte, s []byte) []byte {
 	return append(b, '"')
 }
 
-// appendCost appends a cost in USD as every export and report writes it for
+// AppendCost appends a cost in USD as every export and report writes it for
 // programs: a plain decimal with as many digits as it takes to read back
 // the same float, never an exponent ("0.00000555", not "5.55e-06"), so
 // that a spreadsheet, jq or a Python script reads the same number from
 // JSONL and CSV alike.
-func appendCost(b []byte, usd float64) []byte {
+func AppendCost(b []byte, usd float64) []byte {
 	return strconv.AppendFloat(b, usd, 'f', -1, 64)
 }

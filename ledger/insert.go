@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
@@ -157,25 +156,6 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	return nil
 }
 
-// insertTx inserts recs within tx through database/sql, without updating
-// the rollups (used to build test ledgers quickly in one transaction; the
-// caller rebuilds the rollups with rebuildRollups).
-func insertTx(ctx context.Context, tx *sql.Tx, recs []Record) error {
-	stmt, err := tx.PrepareContext(ctx, insertOne)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	args := make([]any, 0, insertArgs)
-	for i := range recs {
-		args = appendRecordArgs(args[:0], &recs[i])
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("record %s: %w", recs[i].ID, err)
-		}
-	}
-	return nil
-}
-
 // appendRecordArgs appends r's values in insertColumns order.
 func appendRecordArgs(args []any, r *Record) []any {
 	var tokens [7]any // NULL unless the call had usage
@@ -275,7 +255,7 @@ func vhHeadersJSON(h map[string]string) any {
 	}
 	keys := make([]string, 0, len(h))
 	for k := range h {
-		if len(k) > len("x-vh-") && strings.EqualFold(k[:len("x-vh-")], "x-vh-") {
+		if IsVHHeader(k) {
 			keys = append(keys, k)
 		}
 	}

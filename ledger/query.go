@@ -263,12 +263,20 @@ type Totals struct {
 	First, Last time.Time
 }
 
+// Priced is how many calls of t have a cost.
+func (t Totals) Priced() int64 { return t.Calls - t.NoUsage - t.Unpriced }
+
+// CostKnown reports whether t's cost means anything: at least one call in
+// it is priced. A group of only unpriced or usage-less calls has no known
+// cost, which is shown as such, never as $0.
+func (t Totals) CostKnown() bool { return t.Priced() > 0 }
+
 // totalsColumns aggregates calls into Totals's fields, in scanTotals order.
 const totalsColumns = `count(*),
 	coalesce(sum(calls.input_tokens), 0), coalesce(sum(calls.cached_input_tokens), 0),
 	coalesce(sum(calls.cache_write_tokens), 0), coalesce(sum(calls.output_tokens), 0),
 	coalesce(sum(calls.reasoning_tokens), 0), coalesce(sum(calls.cost_usd), 0.0),
-	coalesce(sum(calls.has_usage = 1 AND calls.cost_usd IS NULL), 0),
+	coalesce(sum(` + unpricedSQL + `), 0),
 	coalesce(sum(calls.has_usage = 0), 0),
 	coalesce(sum(calls.outcome = 'upstream_error'), 0),
 	min(calls.started_at), max(calls.started_at)`
@@ -319,6 +327,13 @@ func timeFromMillis(ms, sentinel int64) time.Time {
 }
 
 // add merges o into t (for folding groups).
+// Add adds o's calls to t, as the ledger's own sums would count them.
+func (t *Totals) Add(o Totals) {
+	var comp float64
+	t.add(o, &comp)
+	t.CostUSD += comp
+}
+
 func (t *Totals) add(o Totals, comp *float64) {
 	if t.Calls == 0 || (!o.First.IsZero() && o.First.Before(t.First)) {
 		t.First = o.First

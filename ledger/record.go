@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/json"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -121,6 +123,28 @@ type Record struct {
 	// nil: none.
 	Detail *UsageDetail
 }
+
+// VHHeaderPrefix starts the names of the request headers Valohai LLM links
+// records by (x-vh-project, x-vh-run-id, …).
+const VHHeaderPrefix = "x-vh-"
+
+// IsVHHeader reports whether a header name, in any case, is an x-vh-*
+// header: the prefix and at least one more character. Only these are
+// recorded, stored and sent to Valohai LLM.
+func IsVHHeader(name string) bool {
+	return len(name) > len(VHHeaderPrefix) && strings.EqualFold(name[:len(VHHeaderPrefix)], VHHeaderPrefix)
+}
+
+// Unpriced reports whether r carried usage but has no cost (a cost that is
+// not a finite number is none): its tokens count, its cost is unknown,
+// never $0. unpricedSQL says the same of a stored call.
+func (r *Record) Unpriced() bool {
+	return r.HasUsage && (r.CostUSD == nil || math.IsNaN(*r.CostUSD) || math.IsInf(*r.CostUSD, 0))
+}
+
+// unpricedSQL is Record.Unpriced of a stored call: insert stores a missing
+// or non-finite cost as NULL.
+const unpricedSQL = "has_usage = 1 AND cost_usd IS NULL"
 
 // UsageDetail holds the token splits pricing needs beyond the main counts.
 type UsageDetail struct {

@@ -1,10 +1,7 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -33,127 +30,29 @@ func reportFixture(t *testing.T) Report {
 	return rep
 }
 
-func TestReportTable(t *testing.T) {
+// TestReport guards the query behind `conduit report`: groups with their
+// sums, the total counting every call once, unpriced calls and calls
+// without usage counted apart from the priced sums.
+func TestReport(t *testing.T) {
 	rep := reportFixture(t)
-	var buf bytes.Buffer
-	if err := rep.Write(&buf, ReportTable); err != nil {
-		t.Fatal(err)
+	if rep.By != ByModel || !rep.Since.Equal(baseTime.Add(-time.Hour)) || rep.Location != time.UTC {
+		t.Errorf("report header %+v", rep)
 	}
-	out := buf.String()
-	lines := strings.Split(out, "\n")
-	if !strings.HasPrefix(lines[0], "Calls by model, since 2026-11-20 11:00 UTC") {
-		t.Errorf("title %q", lines[0])
+	byKey := map[string]Totals{}
+	for _, g := range rep.Groups {
+		byKey[g.Key] = g.Totals
 	}
-	for _, want := range []string{
-		"gpt-4.1", "1,500", "1,800,000", "$2,250.00", // 1500 × $1.50
-		"gpt-5-nano", "<$0.0001",
-		"llama3.1:8b", "unpriced", "1 !",
-		"(unknown)", // the failed call without a model
-		"TOTAL", "1,503", "$2,250.00*",
-		"* cost leaves out 1 unpriced call(s)",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("table lacks %q:\n%s", want, out)
-		}
+	if g := byKey["gpt-4.1"]; g.Calls != 1500 || g.InputTokens != 1_800_000 || g.CostUSD != 2250 || !g.CostKnown() {
+		t.Errorf("gpt-4.1: %+v", g)
 	}
-	// Numbers are right-aligned: every data line has the same length up to
-	// the end of the COST column.
-	header := lines[2]
-	costEnd := strings.Index(header, "COST") + len("COST")
-	for _, l := range lines[3:] {
-		if l == "" || strings.HasPrefix(l, "-") || strings.HasPrefix(l, "*") || strings.HasPrefix(l, " ") ||
-			strings.HasPrefix(l, "ERRORS:") || strings.HasPrefix(l, "NO USAGE:") {
-			continue
-		}
-		if len(l) < costEnd || l[costEnd-1] == ' ' {
-			t.Errorf("cost not right-aligned under COST in %q", l)
-		}
+	if g := byKey["llama3.1:8b"]; g.Calls != 1 || g.Unpriced != 1 || g.CostKnown() {
+		t.Errorf("unpriced group: %+v", g)
 	}
-	// The group of the failed call has no usage: tokens and cost "-", not
-	// 0 or $0; it counts one error and one call without usage, and a
-	// footnote says what those columns mean.
-	var failed string
-	for _, l := range lines {
-		if strings.HasPrefix(l, "(unknown)") {
-			failed = l
-		}
+	if g := byKey[""]; g.Calls != 1 || g.NoUsage != 1 || g.Errors != 1 || g.CostKnown() {
+		t.Errorf("failed group: %+v", g)
 	}
-	if got := strings.Fields(failed); strings.Join(got, " ") != "(unknown) 1 - - - - - - - 1 1" {
-		t.Errorf("failed call's row %q, want its tokens and cost unknown and 1 error, 1 without usage", failed)
-	}
-	if !strings.Contains(header, "ERRORS") || !strings.Contains(header, "NO USAGE") {
-		t.Errorf("header %q lacks ERRORS and NO USAGE", header)
-	}
-	if !strings.Contains(out, "ERRORS: calls that failed") || !strings.Contains(out, "NO USAGE: calls that carried no token counts") {
-		t.Errorf("no footnote for the failed call:\n%s", out)
-	}
-	for _, l := range lines {
-		if f := strings.Fields(l); strings.HasPrefix(l, "gpt-4.1 ") && strings.Join(f[len(f)-3:], " ") != "- - -" {
-			t.Errorf("a group without failures shows counts: %q", l)
-		}
-	}
-}
-
-func TestReportJSON(t *testing.T) {
-	rep := reportFixture(t)
-	var buf bytes.Buffer
-	if err := rep.Write(&buf, ReportJSON); err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		By     string `json:"by"`
-		Since  *string
-		Until  *string
-		Groups []map[string]any
-		Total  map[string]any
-	}
-	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.By != "model" || got.Since == nil || *got.Since != "2026-11-20T11:00:00Z" || got.Until != nil {
-		t.Errorf("header: %+v", got)
-	}
-	byKey := map[string]map[string]any{}
-	for _, g := range got.Groups {
-		byKey[g["key"].(string)] = g
-	}
-	if g := byKey["llama3.1:8b"]; g["cost_usd"] != nil || g["unpriced_calls"] != 1.0 {
-		t.Errorf("unpriced group: %v", g)
-	}
-	if g := byKey["gpt-4.1"]; g["cost_usd"] != 2250.0 || g["calls"] != 1500.0 {
-		t.Errorf("gpt-4.1 group: %v", g)
-	}
-	if g := byKey[""]; g["cost_usd"] != nil || g["no_usage_calls"] != 1.0 || g["error_calls"] != 1.0 {
-		t.Errorf("failed group: %v", g)
-	}
-	if got.Total["calls"] != 1503.0 || got.Total["unpriced_calls"] != 1.0 {
-		t.Errorf("total: %v", got.Total)
-	}
-	if _, ok := got.Total["key"]; ok {
-		t.Error("total has a key")
-	}
-}
-
-func TestReportCSV(t *testing.T) {
-	rep := reportFixture(t)
-	var buf bytes.Buffer
-	if err := rep.Write(&buf, ReportCSV); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(&buf).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows[0][0] != "model" || rows[0][7] != "cost_usd" || rows[len(rows)-1][0] != "(total)" {
-		t.Errorf("rows: %v", rows)
-	}
-	for _, r := range rows[1:] {
-		if r[0] == "llama3.1:8b" && r[7] != "" {
-			t.Errorf("unpriced group cost %q, want empty", r[7])
-		}
-		if r[0] == "gpt-4.1" && r[7] != "2250" {
-			t.Errorf("gpt-4.1 cost %q", r[7])
-		}
+	if tot := rep.Total; tot.Calls != 1503 || tot.Unpriced != 1 || tot.NoUsage != 1 || tot.Priced() != 1501 {
+		t.Errorf("total: %+v", tot)
 	}
 }
 
@@ -170,41 +69,6 @@ func TestReportTagTotal(t *testing.T) {
 	}
 	if len(rep.Groups) != 2 || rep.Total.Calls != 1 {
 		t.Errorf("groups %+v total %d", rep.Groups, rep.Total.Calls)
-	}
-	var buf bytes.Buffer
-	rep.Write(&buf, ReportTable)
-	if !strings.Contains(buf.String(), "counts once under each") {
-		t.Errorf("no note on multi-tag counting:\n%s", buf.String())
-	}
-}
-
-func TestFormatUSD(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{
-		{0, "$0.00"},
-		{0.00001, "<$0.0001"},
-		{0.00005, "$0.0001"},
-		{0.0042, "$0.0042"},
-		{0.12345, "$0.1235"},
-		{1, "$1.00"},
-		{1234.567, "$1,234.57"},
-		{1234567.891, "$1,234,567.89"},
-		{-2.5, "-$2.50"},
-	}
-	for _, tt := range tests {
-		if got := FormatUSD(tt.in); got != tt.want {
-			t.Errorf("FormatUSD(%v) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestThousands(t *testing.T) {
-	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
-		if got := thousands(in); got != want {
-			t.Errorf("thousands(%d) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -140,7 +140,7 @@ func (db *DB) Unpriced(ctx context.Context, f Filter) ([]UnpricedModel, error) {
 	where, args := f.where()
 	rows, err := db.read.QueryContext(ctx, `SELECT provider, host, coalesce(model, ''), count(*),
 		coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), max(started_at), coalesce(max(cost_note), '')
-		FROM calls WHERE `+where+` AND has_usage = 1 AND cost_usd IS NULL
+		FROM calls WHERE `+where+` AND `+unpricedSQL+`
 		GROUP BY 1, 2, 3 ORDER BY 4 DESC, 3, 1, 2`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: unpriced models: %w", db.path, err)

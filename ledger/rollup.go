@@ -164,7 +164,7 @@ SELECT started_at / 900000, provider, coalesce(model, ''), coalesce(client, ''),
 	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
 	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
 	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
-	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(` + unpricedSQL + `), sum(has_usage = 0),
 	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
 FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
@@ -174,7 +174,7 @@ SELECT started_at / 900000, coalesce(t.value, ''), provider, coalesce(model, '')
 	count(*), coalesce(sum(input_tokens), 0), coalesce(sum(cached_input_tokens), 0),
 	coalesce(sum(cache_write_tokens), 0), coalesce(sum(output_tokens), 0),
 	coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_usd), 0.0),
-	sum(has_usage = 1 AND cost_usd IS NULL), sum(has_usage = 0),
+	sum(` + unpricedSQL + `), sum(has_usage = 0),
 	sum(outcome = 'upstream_error'), min(started_at), max(started_at)
 FROM calls LEFT JOIN (SELECT DISTINCT calls.seq AS cseq, j.value AS value
 	FROM calls, json_each(calls.tags) AS j) AS t ON t.cseq = calls.seq

@@ -38,6 +38,20 @@ CREATE INDEX calls_sync_failing ON calls (started_at)
 // migration 4) repeat it exactly, so that the queries below read only them.
 const eligible = "has_usage = 1 AND vh_headers IS NOT NULL AND kind = 'call'"
 
+// SyncEligible is eligible for a record not yet stored: whether the sync
+// will send it once written.
+func SyncEligible(r *Record) bool {
+	if !r.HasUsage || storedKind(r.Kind) != KindCall {
+		return false
+	}
+	for k := range r.VHHeaders {
+		if IsVHHeader(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // syncKindSQL is migration 4's part for the sync: only calls (Record.Kind)
 // are sent, so the sync's partial indexes are rebuilt with the kind in
 // their condition (which eligible repeats).

@@ -91,7 +91,7 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 	switch {
 	case r.SyncedAt != nil:
 		field("Valohai sync", "sent "+stamp(*r.SyncedAt), roleText)
-	case r.HasUsage && len(r.VHHeaders) > 0:
+	case ledger.SyncEligible(&r.Record):
 		field("Valohai sync", "not sent yet", roleWarn)
 	default:
 		field("Valohai sync", "not eligible (needs usage and an x-vh-* header)", roleMuted)

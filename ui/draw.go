@@ -9,6 +9,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 // env is what drawing needs besides the data and the view.
@@ -190,7 +191,7 @@ func drawTotals(c canvas, s *snapshot, e env) {
 	t := s.timeline.Total
 	segs := []segment{
 		{label: "Calls ", full: groupDigits(t.Calls), short: compactNum(t.Calls), st: th.Value},
-		{label: "Cost ", full: ledger.FormatUSD(t.CostUSD), short: ledger.FormatUSD(t.CostUSD), st: th.Value},
+		{label: "Cost ", full: numfmt.USD(t.CostUSD), short: numfmt.USD(t.CostUSD), st: th.Value},
 		{label: "In ", full: groupDigits(t.InputTokens), short: compactNum(t.InputTokens), st: th.Value},
 		{label: "Out ", full: groupDigits(t.OutputTokens), short: compactNum(t.OutputTokens), st: th.Value},
 	}
@@ -359,7 +360,7 @@ func drawSpark(c canvas, s *snapshot, e env) {
 		}
 		p := fmt.Sprintf(" peak %s", groupDigits(int64(peak)))
 		if spend {
-			p = " peak " + ledger.FormatUSD(peak)
+			p = " peak " + numfmt.USD(peak)
 		}
 		c.text(x, 2, right, p, th.Muted)
 	}
@@ -436,7 +437,7 @@ func drawTable(c canvas, s *snapshot, v view, e env) {
 			case selected:
 			case text == "-":
 				st = th.Muted
-			case col.id == colCost && isUnpriced(r):
+			case col.id == colCost && r.Unpriced():
 				st = th.Unpriced
 			}
 			cell := pad(text, col.w, col.right)
@@ -583,7 +584,7 @@ func drawGroups(c canvas, s *snapshot, v view, e env) {
 		if total > 0 {
 			share = groupMeasure(g, spend) / total * 100
 		}
-		cost := ledger.FormatUSD(g.CostUSD)
+		cost := numfmt.USD(g.CostUSD)
 		costSt := st
 		switch {
 		case g.Calls == g.NoUsage:

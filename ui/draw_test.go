@@ -21,10 +21,10 @@ func fixtureSnap() *snapshot {
 		q: query{window: WindowAll, order: ledger.Order{Key: ledger.SortStarted}}}
 	recs := fixture()
 	s.timeline = ledger.Timeline{Step: 15 * time.Minute}
-	s.timeline.Extend(recs[len(recs)-1].StartedAt)
+	extendTimeline(&s.timeline, recs[len(recs)-1].StartedAt)
 	for i, r := range recs {
 		s.rows = append(s.rows, ledger.Row{Seq: int64(len(recs) - i), Record: r})
-		s.timeline.Add(r)
+		addToTimeline(&s.timeline, r)
 	}
 	s.maxSeq = int64(len(recs))
 	return s

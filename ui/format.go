@@ -9,26 +9,12 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
-// groupDigits formats n with thousands separators: 1234567 → "1,234,567".
-func groupDigits(n int64) string {
-	if n < 0 {
-		if n == -n { // math.MinInt64
-			return strconv.FormatInt(n, 10)
-		}
-		return "-" + groupDigits(-n)
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+// groupDigits formats n with thousands separators: 1234567 → "1,234,567",
+// as every count Conduit shows people.
+func groupDigits(n int64) string { return numfmt.Count(n) }
 
 // compactNum formats n in at most about five characters: 999, 12.3k, 4.56M.
 func compactNum(n int64) string {
@@ -72,15 +58,12 @@ const unpricedMark = "unpriced"
 func costCell(r *ledger.Row) string {
 	switch {
 	case r.CostUSD != nil:
-		return ledger.FormatUSD(*r.CostUSD)
+		return numfmt.USD(*r.CostUSD)
 	case r.HasUsage:
 		return unpricedMark
 	}
 	return "-"
 }
-
-// isUnpriced reports whether a call had usage but no price.
-func isUnpriced(r *ledger.Row) bool { return r.HasUsage && r.CostUSD == nil }
 
 // duration formats a latency compactly: <1ms, 850ms, 1.23s, 12.3s, 2m05s,
 // 1h02m ("-" if negative).

@@ -1,28 +1,12 @@
 package ui
 
 import (
-	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valohai/conduit/ledger"
 )
-
-func TestGroupDigits(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{
-		{0, "0"}, {7, "7"}, {999, "999"}, {1000, "1,000"}, {12345, "12,345"}, {123456, "123,456"},
-		{1234567, "1,234,567"}, {-1234, "-1,234"}, {-999, "-999"},
-		{math.MaxInt64, "9,223,372,036,854,775,807"}, {math.MinInt64, "-9223372036854775808"},
-	} {
-		if got := groupDigits(tt.n); got != tt.want {
-			t.Errorf("groupDigits(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}
 
 func TestCompactNum(t *testing.T) {
 	for _, tt := range []struct {

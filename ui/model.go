@@ -421,7 +421,7 @@ func (m *model) refresh(ctx context.Context, w wants, now time.Time) {
 		}
 		m.merge(rows, w)
 		for _, r := range rows {
-			m.cur.timeline.Add(r.Record)
+			addToTimeline(&m.cur.timeline, r.Record)
 			if !w.follow && r.Seq > w.mark {
 				m.cur.newCount++
 			}

@@ -138,8 +138,8 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 			return v.setQuery(q)
 		case 's':
 			q := v.q
-			i := slices.Index(ledger.SortKeys, q.order.Key)
-			q.order = ledger.Order{Key: ledger.SortKeys[(i+1)%len(ledger.SortKeys)]}
+			i := slices.Index(sortKeys, q.order.Key)
+			q.order = ledger.Order{Key: sortKeys[(i+1)%len(sortKeys)]}
 			return v.setQuery(q)
 		case 'S':
 			q := v.q

@@ -16,6 +16,7 @@ import (
 	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 var budgetCmd = &command{
@@ -159,8 +160,8 @@ func writeBudgetsTable(w io.Writer, cfg *config.Config, statuses []budgets.Statu
 			state += ", enforced"
 		}
 		rows = append(rows, []string{
-			s.Budget.Name, string(s.Budget.Period), budgets.FormatUSD(s.SpentUSD), unpricedCell(s.Unpriced),
-			budgets.FormatUSD(s.Budget.LimitUSD), percent(s.Fraction), state, strconv.FormatInt(s.Refused, 10),
+			s.Budget.Name, string(s.Budget.Period), numfmt.USD(s.SpentUSD), unpricedCell(s.Unpriced),
+			numfmt.USD(s.Budget.LimitUSD), percent(s.Fraction), state, strconv.FormatInt(s.Refused, 10),
 			s.ResetsAt.Format("2006-01-02 15:04 MST"), scopeSummary(s.Budget.Scope),
 		})
 	}
@@ -248,7 +249,7 @@ func shortUSD(v float64, limit bool) string {
 	case v >= 10:
 		return "$" + strconv.FormatFloat(math.Floor(v), 'f', 0, 64)
 	case v < 0.01:
-		return budgets.FormatUSD(v)
+		return numfmt.USD(v)
 	}
 	return "$" + strconv.FormatFloat(math.Floor(v*100)/100, 'f', 2, 64)
 }

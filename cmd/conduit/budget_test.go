@@ -94,9 +94,9 @@ func TestBudgetCommand(t *testing.T) {
 		budgetRecord(6, now.Add(-time.Hour), cost(1000), func(r *ledger.Record) { r.Model = "gpt-5" }),
 	)
 	code, out, errOut := runConduit(t, nil, "-c", cfg, "budget")
-	want := `BUDGET  PERIOD     SPENT  UNPRICED    LIMIT    USED  STATE           REFUSED  RESETS AT             SCOPE
-day     day     $1003.21         1   $10.00  10032%  over, enforced        1  2026-01-21 00:00 EET  every call
-month   month     $41.11         1  $200.00     21%  ok                    1  2026-02-01 00:00 EET  model claude-*
+	want := `BUDGET  PERIOD      SPENT  UNPRICED    LIMIT    USED  STATE           REFUSED  RESETS AT             SCOPE
+day     day     $1,003.21         1   $10.00  10032%  over, enforced        1  2026-01-21 00:00 EET  every call
+month   month      $41.11         1  $200.00     21%  ok                    1  2026-02-01 00:00 EET  model claude-*
 `
 	if code != 0 || !strings.HasPrefix(out, want) || !strings.Contains(out, "Unpriced calls have usage but no known price") {
 		t.Errorf("table: exit %d, stderr %q\n%s\nwant\n%s", code, errOut, out, want)

@@ -16,6 +16,7 @@ import (
 	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 // budgetsOf maps the config's [budgets.<name>] tables onto the budgets
@@ -96,8 +97,8 @@ func startProxyBudgets(ctx context.Context, logger *slog.Logger, cfg *config.Con
 // describeStatus is one budget in words, for the proxy's start.
 func describeStatus(s budgets.Status) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s of %s this %s (%s), resets %s", s.Budget.Name, budgets.FormatUSD(s.SpentUSD),
-		budgets.FormatUSD(s.Budget.LimitUSD), s.Budget.Period, percent(s.Fraction), s.ResetsAt.Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "%s: %s of %s this %s (%s), resets %s", s.Budget.Name, numfmt.USD(s.SpentUSD),
+		numfmt.USD(s.Budget.LimitUSD), s.Budget.Period, percent(s.Fraction), s.ResetsAt.Format("2006-01-02 15:04 MST"))
 	if s.Unpriced > 0 {
 		fmt.Fprintf(&b, "; %d unpriced calls not counted", s.Unpriced)
 	}

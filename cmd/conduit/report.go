@@ -54,7 +54,7 @@ Examples:
 func runReport(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
 	by := fs.String("by", string(ledger.ByModel), "")
-	format := fs.String("format", string(ledger.ReportTable), "")
+	format := fs.String("format", string(reportTable), "")
 	lf := addLedgerFilterFlags(fs)
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
@@ -67,7 +67,7 @@ func runReport(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil || group == ledger.ByHour {
 		return usageErrorf("report: --by: unknown grouping %q: want model, provider, day, tag, client, project or session", *by)
 	}
-	rf, err := ledger.ParseReportFormat(*format)
+	rf, err := parseReportFormat(*format)
 	if err != nil {
 		return usageErrorf("report: --format: %v", err)
 	}
@@ -84,10 +84,10 @@ func runReport(ctx context.Context, a *app, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.Write(a.stdout, rf); err != nil {
+	if err := writeReport(a.stdout, rep, rf); err != nil {
 		return err
 	}
-	if rf == ledger.ReportTable {
+	if rf == reportTable {
 		a.printSyncStatus(ctx, a.stdout, db)
 	}
 	return nil

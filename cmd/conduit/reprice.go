@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 var repriceCmd = &command{
@@ -101,7 +102,7 @@ func runReprice(ctx context.Context, a *app, cmd *command, args []string) error 
 	if delta < 0 {
 		sign, delta = "-", -delta
 	}
-	fmt.Fprintf(a.stdout, "  cost %s → %s (%s%s)\n", ledger.FormatUSD(res.Before), ledger.FormatUSD(res.After), sign, ledger.FormatUSD(delta))
+	fmt.Fprintf(a.stdout, "  cost %s → %s (%s%s)\n", numfmt.USD(res.Before), numfmt.USD(res.After), sign, numfmt.USD(delta))
 	if *dryRun {
 		fmt.Fprintln(a.stdout, "Dry run: nothing was written.")
 	}

@@ -25,8 +25,6 @@ type Transit struct {
 	EstimatedCostUSD *float64          `json:"estimated_cost_usd,omitempty"`
 }
 
-const vhPrefix = "x-vh-"
-
 // NewTransit converts a ledger record into what is sent for it.
 //
 // provider names the record's provider: the built-in name of its upstream
@@ -47,10 +45,10 @@ func NewTransit(rec *ledger.Record, providerNames map[string]string) Transit {
 		Model:     rec.Model,
 	}
 	for k, v := range rec.VHHeaders {
-		lk := strings.ToLower(k)
-		if len(lk) <= len(vhPrefix) || !strings.HasPrefix(lk, vhPrefix) {
+		if !ledger.IsVHHeader(k) {
 			continue
 		}
+		lk := strings.ToLower(k)
 		if t.VHHeaders == nil {
 			t.VHHeaders = make(map[string]string, len(rec.VHHeaders))
 		}

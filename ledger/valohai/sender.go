@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,7 +149,7 @@ func (s *Sender) Written(recs []ledger.Record) {
 	}
 	n := int64(0)
 	for i := range recs {
-		if isEligible(&recs[i]) {
+		if ledger.SyncEligible(&recs[i]) {
 			n++
 		}
 	}
@@ -163,20 +162,6 @@ func (s *Sender) Written(recs []ledger.Record) {
 		default: // a round is already asked for
 		}
 	}
-}
-
-// isEligible mirrors the ledger's eligibility (ledger.DB.Unsynced): usage
-// and at least one x-vh-* header.
-func isEligible(r *ledger.Record) bool {
-	if !r.HasUsage {
-		return false
-	}
-	for k := range r.VHHeaders {
-		if len(k) > len(vhPrefix) && strings.EqualFold(k[:len(vhPrefix)], vhPrefix) {
-			return true
-		}
-	}
-	return false
 }
 
 // Status returns the Sender's current view. A nil Sender has the zero
