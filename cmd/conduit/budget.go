@@ -249,7 +249,8 @@ func shortUSD(v float64, limit bool) string {
 	case v >= 10:
 		return "$" + strconv.FormatFloat(math.Floor(v), 'f', 0, 64)
 	case v < 0.01:
-		return numfmt.USD(v)
+		// Four decimals, without the zeros a short line has no room for.
+		return strings.TrimRight(numfmt.USD(v), "0")
 	}
 	return "$" + strconv.FormatFloat(math.Floor(v*100)/100, 'f', 2, 64)
 }
