@@ -217,9 +217,7 @@ func buildConstraints(specs []hostSpec) constraintSet {
 	slices.Sort(wild)
 	slices.Sort(plain)
 
-	for _, p := range plain {
-		nc.permittedDNS = append(nc.permittedDNS, p)
-	}
+	nc.permittedDNS = append(nc.permittedDNS, plain...)
 	for _, w := range wild {
 		nc.permittedDNS = append(nc.permittedDNS, "."+w)
 	}

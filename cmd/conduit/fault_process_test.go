@@ -388,7 +388,6 @@ type kind struct {
 	forward bool
 	path    string
 	body    string
-	header  http.Header
 	stream  bool
 }
 
