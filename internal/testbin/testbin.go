@@ -7,9 +7,19 @@
 // -timeout is the only bound) and use the flags `make build` and `make
 // release` use (CGO_ENABLED=0, -trimpath), so a test that runs `make
 // release` finds the packages already compiled.
+//
+// `go test ./...` runs several test binaries at once, and each would start
+// its own `go build` of the same packages: from a cold build cache they
+// would all compile the same dependencies side by side, since the go
+// command does not share work in progress between processes. Builds here
+// take a lock file (one per module directory) first, so the first build
+// fills the cache and the others find it filled.
 package testbin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -85,18 +95,50 @@ func entry(pkg string) (*build, error) {
 }
 
 func goBuild(pkg string) (string, error) {
+	// go test puts its own go command first on the test's PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("testbin: no go command to build %s: %w", pkg, err)
 	}
 	out := filepath.Join(state.dir, path.Base(pkg))
 	if runtime.GOOS == "windows" {
 		out += ".exe"
 	}
+	lock, err := buildLockPath()
+	if err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(lock)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("testbin: go build %s: %v\n%s", pkg, err, msg)
 	}
 	return out, nil
+}
+
+// buildLockPath is the lock file shared by the test processes of one
+// checkout: named after the module's directory, so that tests in another
+// checkout (which compile other sources) do not wait for these.
+func buildLockPath() (string, error) {
+	dir, err := os.Getwd() // go test runs a test binary in its package's directory
+	if err != nil {
+		return "", fmt.Errorf("testbin: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testbin: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(os.TempDir(), "conduit-testbin-"+hex.EncodeToString(sum[:8])+".lock"), nil
 }
