@@ -14,21 +14,24 @@ import (
 	"time"
 )
 
-// soakEnv sets the soak test's duration: the issue's full run is
-// CONDUIT_SOAK_DURATION=60s.
+// soakEnv sets the soak test's duration and turns its memory check on:
+// the full run is CONDUIT_SOAK_DURATION=60s.
 const soakEnv = "CONDUIT_SOAK_DURATION"
 
 // defaultSoak keeps `make test` short: at this length the run already
-// holds 1,000 streams open through ~4 generations of calls (~5,000 calls)
-// at the full rates, which is what finds lost or duplicated records; only
-// the memory trend needs the full minute to mean much.
-const defaultSoak = 8 * time.Second
+// holds 1,000 streams open through two generations of calls (~2,500
+// calls) at the full rates, which is what finds lost or duplicated
+// records.
+const defaultSoak = 4 * time.Second
 
-// TestProcessSoak1000Streams guards Conduit under the issue's load: 1,000
-// streaming calls held open at all times (each ~2 s, restarted as it ends;
-// a quarter of them through forward mode) plus 100 other calls a second.
-// Every call completes for its client and is in the ledger exactly once;
-// the proxy's resident memory stays flat. The test name says which length
+// TestProcessSoak1000Streams guards Conduit under load: 1,000 streaming
+// calls held open at all times (each ~2 s, restarted as it ends; a quarter
+// of them through forward mode) plus 100 other calls a second. Every call
+// completes for its client and is in the ledger exactly once. Only the
+// full run (soakEnv set) also holds the proxy's resident memory flat: on a
+// machine shared with other tests, a few seconds of resident memory say
+// more about the neighbours than about Conduit (make bench measures
+// memory under 1,000 streams on its own). The test name says which run
 // ran.
 func TestProcessSoak1000Streams(t *testing.T) {
 	dur, full := defaultSoak, false
@@ -39,14 +42,14 @@ func TestProcessSoak1000Streams(t *testing.T) {
 		}
 		dur, full = d, true
 	}
-	name := fmt.Sprintf("short_%s_run_(%s=60s_for_the_full_minute)", dur, soakEnv)
+	name := fmt.Sprintf("short_%s_run_(%s=60s_for_the_full_minute_and_memory)", dur, soakEnv)
 	if full {
 		name = fmt.Sprintf("full_%s_run", dur)
 	}
-	t.Run(name, func(t *testing.T) { soak(t, dur) })
+	t.Run(name, func(t *testing.T) { soak(t, dur, full) })
 }
 
-func soak(t *testing.T, dur time.Duration) {
+func soak(t *testing.T, dur time.Duration, checkMemory bool) {
 	const streams, rate = 1000, 100
 	w := newWorld(t, worldOptions{})
 	c := startConduit(t, w.cfg)
@@ -83,7 +86,8 @@ func soak(t *testing.T, dur time.Duration) {
 		}
 	})
 
-	// Sample the proxy's resident memory while the load runs.
+	// Sample the proxy's resident memory while the load runs (the full
+	// run only).
 	var rss []int64
 	sample := time.NewTicker(250 * time.Millisecond)
 	end := time.After(dur)
@@ -91,7 +95,9 @@ sampling:
 	for {
 		select {
 		case <-sample.C:
-			rss = append(rss, rssBytes(c.cmd.Process.Pid))
+			if checkMemory {
+				rss = append(rss, rssBytes(c.cmd.Process.Pid))
+			}
 		case <-end:
 			break sampling
 		}
@@ -110,6 +116,9 @@ sampling:
 	stored := checkNothingLost(t, l, ledgerRows(t, w.db))
 	t.Logf("%s: %d calls (%d streaming at a time, %d/s others), %d completed, %d stored", dur, sent, streams, rate, ok, stored)
 
+	if !checkMemory {
+		return
+	}
 	// Flat memory: after the first quarter (connections and buffers being
 	// set up), the last third's peak stays near the second quarter's.
 	if len(rss) < 8 {
