@@ -262,6 +262,12 @@ func (s *Sender) final(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)()
 	_, err := s.round(rctx)
+	if err != nil && ctx.Err() != nil {
+		// ctx ended: Close then cancels the Sender's context too, and the
+		// round may have heard of that first. Either way the stop ran out
+		// of ctx's time.
+		return ctx.Err()
+	}
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,6 +331,33 @@ func TestSenderCloseBound(t *testing.T) {
 			t.Errorf("second Close: %v", err)
 		}
 	})
+	// When ctx ends, Close also cancels the Sender's own context, and the
+	// round in flight can see that cancellation before ctx's own: Close
+	// still answers with ctx's error. endingCtx holds the race open: its
+	// Err says it ended before its Done channel closes.
+	t.Run("deadline reaching the round through the Sender", func(t *testing.T) {
+		db := mustOpen(t)
+		insertEligible(t, db, 0, 5)
+		release := make(chan struct{})
+		in := newIngest(t, func(n int, w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		defer close(release)
+		s := startSender(t, db, in, newFakeClock(), nil)
+		ctx := &endingCtx{Context: context.Background(), done: make(chan struct{})}
+		defer close(ctx.done)
+		done := make(chan error, 1)
+		go func() { done <- s.Close(ctx) }()
+		<-in.arrived
+		ctx.ended.Store(true)
+		s.cancel()
+		if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Close: %v, want its deadline", err)
+		}
+	})
 	t.Run("retry-after wait", func(t *testing.T) {
 		db := mustOpen(t)
 		insertEligible(t, db, 0, 5)
@@ -381,4 +409,22 @@ func TestSenderNeverLeaksKey(t *testing.T) {
 			t.Errorf("%s holds the key: %q", name, text)
 		}
 	}
+}
+
+// endingCtx is a context whose deadline has passed (Err says so) while its
+// Done channel is still open: the moment inside a real context's
+// cancellation after its error is set and before its children hear of it.
+type endingCtx struct {
+	context.Context
+	ended atomic.Bool
+	done  chan struct{}
+}
+
+func (c *endingCtx) Done() <-chan struct{} { return c.done }
+
+func (c *endingCtx) Err() error {
+	if c.ended.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
