@@ -13,6 +13,7 @@ import (
 // every table's keys, user-named tables as "*", and a table of the user's
 // own keys (otel.headers) as one key.
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	var keys []string
 	for _, k := range Keys() {
 		keys = append(keys, strings.Join(k, "."))
@@ -57,6 +58,7 @@ var wrongValue = map[string]string{
 // walking the format itself, so a key added later is covered too: a value
 // of the wrong type names the file, the line it is on, and the key.
 func TestFaultEveryConfigKeyWrongType(t *testing.T) {
+	t.Parallel()
 	const okProvider = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	type leaf struct {
 		path []string
@@ -128,6 +130,7 @@ func quotedKey(path []string) string {
 // no near miss: the keys its table takes; and none for a table the format
 // does not have.
 func TestUnknownKeyListsKnownKeys(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	_, err := parse(t, ok+"[timeouts]\nwhenever = \"1s\"\n")
 	if err == nil || err.Error() != "conduit.toml:4: timeouts.whenever: unknown key (known keys here: connect, response_header, total, drain)" {
@@ -144,6 +147,7 @@ func TestUnknownKeyListsKnownKeys(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"prxy", "proxy"}, {"dashbord", "dashboard"}, {"x", ""}, {"zzzzzz", ""}, {"ca", ""},
 	} {

@@ -21,6 +21,7 @@ func parse(t *testing.T, src string) (*Config, error) {
 // TestParseRustFile guards compatibility: a config written for the
 // Rust Conduit, with every key it knows, loads unchanged.
 func TestParseRustFile(t *testing.T) {
+	t.Parallel()
 	cfg, err := parse(t, `
 listen = ":9090"
 
@@ -69,6 +70,7 @@ output = 0.0
 // a [header], dotted keys and an inline table all make a provider, in the
 // order they first appear.
 func TestParseProviderForms(t *testing.T) {
+	t.Parallel()
 	cfg, err := parse(t, `providers.dotted.upstream = "https://d.example"
 providers.inline = { upstream = "https://i.example", api = "anthropic" }
 
@@ -89,6 +91,7 @@ upstream = "https://h.example"
 
 // TestParseDefaults guards the documented defaults.
 func TestParseDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, err := Parse(strings.NewReader("[providers.x]\nupstream = \"http://127.0.0.1:1\"\n"), filepath.Join("some", "dir", "c.toml"), noEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +110,7 @@ func TestParseDefaults(t *testing.T) {
 
 // TestParseEnvOverrides guards VALOHAI_LLM_* overriding the file when non-empty.
 func TestParseEnvOverrides(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"VALOHAI_LLM_API_KEY": "from-env", "VALOHAI_LLM_URL": "https://example.test/"}
 	cfg, err := Parse(strings.NewReader(`
 [providers.x]
@@ -125,6 +129,7 @@ api_key = "from-file"
 // TestParseErrors guards that every config mistake names the file, the
 // line (and column where the parser knows it) and the key.
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	tests := []struct {
 		name string
@@ -231,6 +236,7 @@ func TestParseErrors(t *testing.T) {
 // (warn_at 0.5 and 0.8, not enforced, every call in scope, the local time
 // zone), warn_at sorted without repeats, and every scope key.
 func TestParseBudgets(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	cfg, err := parse(t, ok+`
 [budgets.monthly]
@@ -294,6 +300,7 @@ webhook = "https://hooks.example.com/services/s3cr3t"
 // default, "0s" is an explicit "do not drain" (NoDrain), never a zero that a
 // consumer could take for "the default".
 func TestParseDrain(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	tests := []struct {
 		name    string
@@ -322,6 +329,7 @@ func TestParseDrain(t *testing.T) {
 // Parse: Pos for a file a key names, KeyError for a check made elsewhere,
 // and the file alone for a Config that Parse did not make.
 func TestConfigPositions(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	cfg, err := parse(t, ok+"[mitm]\nhosts = [\n  \"a.example.com\",\n]\n[upstream]\nca_file = \"x.pem\"\n")
 	if err != nil {
@@ -345,6 +353,7 @@ func TestConfigPositions(t *testing.T) {
 // values, relative paths resolved beside the config, NO_PROXY from the
 // environment.
 func TestParseForwardTables(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	cfg, err := Parse(strings.NewReader(ok), filepath.Join("d", "c.toml"), noEnv)
 	if err != nil {
@@ -387,6 +396,7 @@ ca_file = "corp.pem"
 // default, OpenTelemetry on only with an endpoint in the file or the
 // standard environment variables, and off with OTEL_SDK_DISABLED=true.
 func TestParseTelemetry(t *testing.T) {
+	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	const full = ok + `
 [metrics]
@@ -433,6 +443,7 @@ queue_size = 100
 
 // TestLoadMissing guards the advice given when no config exists.
 func TestLoadMissing(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "conduit.toml"), noEnv)
 	if err == nil || !strings.Contains(err.Error(), "conduit init") {
 		t.Fatalf("err = %v, want advice to run conduit init", err)
@@ -441,6 +452,7 @@ func TestLoadMissing(t *testing.T) {
 
 // TestExampleConfigLoads guards the shipped example: it must always parse.
 func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
 	cfg, err := Parse(strings.NewReader(string(conduit.ExampleConfig)), "conduit.example.toml", noEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -452,6 +464,7 @@ func TestExampleConfigLoads(t *testing.T) {
 
 // TestConfigPathPrecedence guards --config over CONDUIT_CONFIG over ./conduit.toml.
 func TestConfigPathPrecedence(t *testing.T) {
+	t.Parallel()
 	env := func(k string) string {
 		if k == "CONDUIT_CONFIG" {
 			return "/env.toml"

@@ -8,6 +8,7 @@ import "testing"
 // multi-line string holding lines that look like tables and keys, inline
 // tables, quoted keys holding '=' or '#').
 func TestKeyLine(t *testing.T) {
+	t.Parallel()
 	src := `# comment
 listen = ":1" # trailing
 
@@ -66,6 +67,7 @@ headers = { "x key" = "v", "a=b#c" = "w" }
 // TestKeyLineNoSource guards the Config a caller builds by hand: no source,
 // no line, no panic.
 func TestKeyLineNoSource(t *testing.T) {
+	t.Parallel()
 	if got := keyLine(nil, []string{"listen"}); got != 0 {
 		t.Errorf("keyLine(nil) = %d", got)
 	}

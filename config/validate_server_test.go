@@ -18,6 +18,7 @@ const okProvider = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 // address that other machines can reach is a config error (at the listen
 // line) unless [server] allow_remote = true.
 func TestSecurityListenNeedsAllowRemote(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		listen string
 		remote bool
@@ -57,6 +58,7 @@ func TestSecurityListenNeedsAllowRemote(t *testing.T) {
 // password: from an environment variable or as a SHA-256, never in the
 // file; every mistake names file, line and key.
 func TestSecurityProxyPasswordConfig(t *testing.T) {
+	t.Parallel()
 	const pw = "correct horse battery staple"
 	sum := sha256.Sum256([]byte(pw))
 	hexSum := hex.EncodeToString(sum[:])
@@ -130,6 +132,7 @@ func TestSecurityProxyPasswordConfig(t *testing.T) {
 // Conduit's own listen address (in any loopback spelling): a config error
 // at its upstream line.
 func TestSecurityProviderIsConduit(t *testing.T) {
+	t.Parallel()
 	for _, up := range []string{"http://127.0.0.1:9090", "http://localhost:9090/v1", "https://[::1]:9090"} {
 		_, err := parse(t, "listen = \":9090\"\n[providers.self]\nupstream = \""+up+"\"\n")
 		var ce *Error

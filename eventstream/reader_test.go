@@ -120,6 +120,7 @@ func withLengths(total, headers uint32, rest []byte) []byte {
 }
 
 func TestReader(t *testing.T) {
+	t.Parallel()
 	exception := encode(awsstream.Headers{
 		{Name: ":exception-type", Value: awsstream.StringValue("modelStreamErrorException")},
 		{Name: ":content-type", Value: awsstream.StringValue("application/json")},
@@ -254,6 +255,7 @@ func decoded(b []byte) msg {
 // TestReaderSplitAtEveryByte cuts a Bedrock-like stream in two at every
 // byte: the messages never change.
 func TestReaderSplitAtEveryByte(t *testing.T) {
+	t.Parallel()
 	in := cat(chunk(`{"type":"message_start","message":{"model":"claude","usage":{"input_tokens":12,"output_tokens":1}}}`),
 		chunk(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}`),
 		event("metadata", `{"usage":{"inputTokens":3}}`),
@@ -275,6 +277,7 @@ func TestReaderSplitAtEveryByte(t *testing.T) {
 // TestReaderBounded guards that a 64 MB message is skipped without being
 // held, and that what the reader keeps returns to small after a big one.
 func TestReaderBounded(t *testing.T) {
+	t.Parallel()
 	const size = 64 << 20
 	payload := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	in := cat(event("chunk", string(payload)), event("chunk", "{}"))
@@ -300,6 +303,7 @@ func TestReaderBounded(t *testing.T) {
 
 // TestReaderDoesNotRetain guards that Write never keeps the caller's slice.
 func TestReaderDoesNotRetain(t *testing.T) {
+	t.Parallel()
 	in := event("chunk", `{"bytes":"e30="}`)
 	var got []msg
 	r := NewReader(func(m *Message) { got = append(got, copyMsg(m)) }, Options{})

@@ -94,6 +94,7 @@ func splits(b []byte) map[string][][]byte {
 }
 
 func TestScanner(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		in    string
@@ -302,6 +303,7 @@ func TestScanner(t *testing.T) {
 // TestScannerReuse guards Reset and Close: a scanner reads a second stream
 // as if new, and a second Close delivers nothing.
 func TestScannerReuse(t *testing.T) {
+	t.Parallel()
 	var got []ev
 	s := NewScanner(func(e *Event) { got = append(got, copyEvent(e)) }, Options{})
 	s.Write([]byte("\xEF\xBB\xBFevent: a\ndata: 1"))
@@ -323,6 +325,7 @@ func TestScannerReuse(t *testing.T) {
 
 // TestScannerNilCallback guards that a nil callback is allowed.
 func TestScannerNilCallback(t *testing.T) {
+	t.Parallel()
 	s := NewScanner(nil, Options{KeepRaw: true})
 	s.Write([]byte("data: a\n\ndata: b"))
 	s.Close()
@@ -331,6 +334,7 @@ func TestScannerNilCallback(t *testing.T) {
 // TestScannerDoesNotRetain guards that Write never keeps the caller's slice:
 // overwriting it after Write does not change the event.
 func TestScannerDoesNotRetain(t *testing.T) {
+	t.Parallel()
 	var got []ev
 	s := NewScanner(func(e *Event) { got = append(got, copyEvent(e)) }, Options{KeepRaw: true})
 	buf := []byte("event: ab\nid: 12\ndata: xy")
@@ -348,6 +352,7 @@ func TestScannerDoesNotRetain(t *testing.T) {
 // TestScannerMemoryBounded guards that a huge event does not grow the data
 // buffer past MaxEventSize (plus the tail) and that the data tail is exact.
 func TestScannerMemoryBounded(t *testing.T) {
+	t.Parallel()
 	const maxSize, tail = 1 << 16, 1 << 10
 	var got []ev
 	var overflow int
@@ -379,6 +384,7 @@ func TestScannerMemoryBounded(t *testing.T) {
 // TestScannerMatchesReference compares the scanner with a plain, whole-input
 // reading of the spec on the table inputs plus tricky extras.
 func TestScannerMatchesReference(t *testing.T) {
+	t.Parallel()
 	inputs := []string{
 		"data: a\r\n\r\ndata: b\r\r\ndata: c\n\r\n",
 		"\r\n\r\n\n\n\r\r",

@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseExtensions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		values  []string

@@ -23,6 +23,7 @@ func boundFor(opts Options) int {
 // in 64 KiB writes and checks that what it holds never passes its bound,
 // and that the head, the tail and the size it reports are exact.
 func TestReader100MBFrame(t *testing.T) {
+	t.Parallel()
 	const size = 100 << 20
 	opts := Options{}
 	bound := boundFor(opts)
@@ -68,6 +69,7 @@ func TestReader100MBFrame(t *testing.T) {
 // the tail and that the next message, which refers to the window, still
 // inflates.
 func TestReader100MBCompressedMessage(t *testing.T) {
+	t.Parallel()
 	const size = 100 << 20
 	opts := Options{Deflate: deflateBoth}
 	bound := boundFor(opts)
@@ -125,6 +127,7 @@ func TestReader100MBCompressedMessage(t *testing.T) {
 // is never held whole: 4 MB of incompressible data, in 4 KiB writes, keeps
 // the pending buffer within pendingMax while the message is open.
 func TestReaderStreamsLargeCompressedMessage(t *testing.T) {
+	t.Parallel()
 	data := noise(4<<20, 1)
 	in := newWire(FromClient, false).ztext(string(data), 0, false).b
 	var got []msg
@@ -151,6 +154,7 @@ func TestReaderStreamsLargeCompressedMessage(t *testing.T) {
 // TestReaderCloseStopsCoroutine guards that Close ends a coroutine left
 // running by a message cut short, and that the reader then ignores bytes.
 func TestReaderCloseStopsCoroutine(t *testing.T) {
+	t.Parallel()
 	in := newWire(FromServer, false).ztext(string(noise(200<<10, 2)), 0, false).b
 	n := 0
 	r := NewReader(FromServer, func(*Message) { n++ }, Options{Deflate: deflateBoth})
@@ -172,6 +176,7 @@ func TestReaderCloseStopsCoroutine(t *testing.T) {
 // message cap (16 MiB of zeros, 16 times the cap, under the inflate limit)
 // keeps the reader within its bound.
 func TestReaderBombBounded(t *testing.T) {
+	t.Parallel()
 	opts := Options{Deflate: deflateNoContext, MaxMessageSize: 1 << 20}
 	bound := boundFor(opts)
 	in := newWire(FromServer, false).ztext(string(make([]byte, 16<<20)), 0, false).b

@@ -31,6 +31,7 @@ func dataMessages(ms []msg) []string {
 // whole and at random, mostly in pieces of a few bytes) see exactly the
 // messages each side sent, and the close frames of the closing handshake.
 func TestReaderAgainstCoderWebsocket(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []websocket.CompressionMode{
 		websocket.CompressionDisabled, websocket.CompressionNoContextTakeover, websocket.CompressionContextTakeover,
 	} {

@@ -270,6 +270,7 @@ func fragmentedWithPings(a, b string) readerCase {
 // messages inflated at their end and through the coroutine, and checks the
 // messages and the error.
 func TestReader(t *testing.T) {
+	t.Parallel()
 	for _, tc := range readerCases() {
 		for how, pieces := range splits(tc.in) {
 			for _, stream := range []bool{false, true} {
@@ -299,6 +300,7 @@ func TestReader(t *testing.T) {
 // TestReaderSplitAtEveryByte cuts a stream of many kinds of frames in two
 // at every byte and checks that the messages never change.
 func TestReaderSplitAtEveryByte(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		dir  Direction
@@ -332,6 +334,7 @@ func TestReaderSplitAtEveryByte(t *testing.T) {
 
 // TestReaderBoundary guards AtBoundary: true exactly between frames.
 func TestReaderBoundary(t *testing.T) {
+	t.Parallel()
 	w := newWire(FromServer, false).text("ab")
 	first := len(w.b)
 	in := w.frame(false, 0, OpText, []byte("cd")).frame(true, 0, OpContinuation, []byte("e")).b
@@ -351,6 +354,7 @@ func TestReaderBoundary(t *testing.T) {
 
 // TestReaderDoesNotRetain guards that Write never keeps the caller's slice.
 func TestReaderDoesNotRetain(t *testing.T) {
+	t.Parallel()
 	var got []msg
 	r := NewReader(FromServer, func(m *Message) { got = append(got, copyMsg(m)) }, Options{})
 	in := newWire(FromServer, false).text("hello").b
@@ -368,6 +372,7 @@ func TestReaderDoesNotRetain(t *testing.T) {
 // TestReaderErrorIsSticky guards that nothing is read after an error,
 // even valid frames.
 func TestReaderErrorIsSticky(t *testing.T) {
+	t.Parallel()
 	n := 0
 	r := NewReader(FromClient, func(*Message) { n++ }, Options{})
 	r.Write(newWire(FromServer, false).text("unmasked").b)
@@ -383,6 +388,7 @@ func TestReaderErrorIsSticky(t *testing.T) {
 
 // TestReaderNilCallback guards that a nil callback is allowed.
 func TestReaderNilCallback(t *testing.T) {
+	t.Parallel()
 	r := NewReader(FromServer, nil, Options{Deflate: deflateBoth})
 	r.Write(newWire(FromServer, true).ztext(prose(100), 0, false).frame(true, 0, OpPing, nil).b)
 	if r.Err() != nil {
