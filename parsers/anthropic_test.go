@@ -32,6 +32,7 @@ func anthStream(start string, tail ...string) string {
 const anthID, anthModel = "msg_01XFDUDYJgAACzvnptvVoYEL", "claude-sonnet-4-5-20250929"
 
 func TestMeterAnthropic(t *testing.T) {
+	t.Parallel()
 	stop := anthEvent("message_stop", `{"type":"message_stop"}`)
 	runMeterCases(t, []meterCase{
 		{
@@ -118,6 +119,7 @@ func TestMeterAnthropic(t *testing.T) {
 // TestMeterAnthropicMergedRawBounded guards that many distinct usage keys
 // cannot grow the merged raw object without limit.
 func TestMeterAnthropicMergedRawBounded(t *testing.T) {
+	t.Parallel()
 	m := newTestMeter(msgEP, "text/event-stream", Request{})
 	m.Write([]byte(anthStart(`{"input_tokens":1,"output_tokens":1}`) + "\n\n"))
 	for i := range 500 {
@@ -138,6 +140,7 @@ func TestMeterAnthropicMergedRawBounded(t *testing.T) {
 // message iterations), each iteration kept with its type and model, in
 // bodies and in streams, the latest list winning.
 func TestMeterAnthropicIterations(t *testing.T) {
+	t.Parallel()
 	stop := anthEvent("message_stop", `{"type":"message_stop"}`)
 	// The compaction documentation's own example: the top level says
 	// 45000/1234, the iterations 180000/3500 and 23000/1000.
@@ -208,6 +211,7 @@ func TestMeterAnthropicIterations(t *testing.T) {
 
 // TestMeterAnthropicTooManyIterations guards the bound on the list kept.
 func TestMeterAnthropicTooManyIterations(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString(`{"type":"message","model":"c","usage":{"input_tokens":1,"output_tokens":1,"iterations":[`)
 	for i := range maxIterations + 1 {
@@ -230,6 +234,7 @@ func TestMeterAnthropicTooManyIterations(t *testing.T) {
 // stream's fallback block and fallback_message iteration name it after
 // message_start named the requested one.
 func TestMeterAnthropicFallbackModel(t *testing.T) {
+	t.Parallel()
 	iters := `[{"type":"message","model":"claude-opus-5","input_tokens":20,"output_tokens":0},{"type":"fallback_message","model":"claude-sonnet-5","input_tokens":20,"output_tokens":30}]`
 	want := Usage{Seen: true, InputTokens: 40, OutputTokens: 30, Iterations: []Iteration{
 		{Type: "message", Model: "claude-opus-5", InputTokens: 20},

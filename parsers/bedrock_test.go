@@ -66,6 +66,7 @@ func bedrockAnthropicStream(stop bool) string {
 }
 
 func TestMeterBedrockInvoke(t *testing.T) {
+	t.Parallel()
 	anthropicWant := Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01", Terminal: true}
 	runMeterCases(t, []meterCase{
 		{
@@ -160,6 +161,7 @@ func TestMeterBedrockInvoke(t *testing.T) {
 }
 
 func TestMeterBedrockConverse(t *testing.T) {
+	t.Parallel()
 	const usageJSON = `{"inputTokens":12,"outputTokens":30,"totalTokens":1542,"cacheReadInputTokens":1000,"cacheWriteInputTokens":500,"cacheDetails":[{"inputTokens":400,"ttl":"1h"},{"inputTokens":100,"ttl":"5m"}]}`
 	cached := Usage{Seen: true, InputTokens: 1512, CachedInputTokens: 1000, CacheWriteTokens: 500, CacheWrite5mTokens: 100,
 		CacheWrite1hTokens: 400, OutputTokens: 30}

@@ -3,6 +3,7 @@ package parsers
 import "testing"
 
 func TestParseAPI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    API
@@ -26,6 +27,7 @@ func TestParseAPI(t *testing.T) {
 }
 
 func TestAPIForHost(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		host string
 		want API
@@ -69,6 +71,7 @@ func TestAPIForHost(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
+	t.Parallel()
 	tests := map[Kind]string{
 		Other: "", ChatCompletions: "chat_completions", Completions: "completions", Responses: "responses",
 		Embeddings: "embeddings", Messages: "messages", GenerateContent: "generate_content",
@@ -84,6 +87,7 @@ func TestKindString(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		api          API
 		method, path string
@@ -199,6 +203,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestMetered(t *testing.T) {
+	t.Parallel()
 	for k := Other; k <= Live; k++ {
 		want := k != Other && k != CountTokens
 		if got := (Endpoint{Kind: k}).Metered(); got != want {
@@ -208,6 +213,7 @@ func TestMetered(t *testing.T) {
 }
 
 func TestClassifyWebSocket(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		api         API
 		path, query string

@@ -19,6 +19,7 @@ var geminiChunks = []string{
 }
 
 func TestMeterGemini(t *testing.T) {
+	t.Parallel()
 	want := Result{Usage: usage(120, 64, 0, 59, 50), Model: "gemini-2.5-flash", ResponseID: "abc123", Terminal: true}
 	var sseCRLF strings.Builder
 	for _, c := range geminiChunks {
@@ -89,6 +90,7 @@ func TestMeterGemini(t *testing.T) {
 // TestMeterGeminiModalities guards the audio and image shares from the
 // per-modality details, and that the last modelVersion wins.
 func TestMeterGeminiModalities(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "audio and image in, audio out",

@@ -34,6 +34,7 @@ var invalidFormats = []struct {
 // why it is invalid and keeps the provider's usage object in Raw. Counts
 // the SDKs read as whole numbers (1.0, 1e1) are read as such.
 func TestMeterImplausibleCounts(t *testing.T) {
+	t.Parallel()
 	values := []struct {
 		value   string
 		input   int64
@@ -75,6 +76,7 @@ func TestMeterImplausibleCounts(t *testing.T) {
 // sent wins: a later valid count replaces an invalid one, and a later
 // invalid one spoils a valid one.
 func TestMeterInvalidThenValid(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "anthropic: message_delta corrects message_start",
@@ -107,6 +109,7 @@ func nested(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat
 // it is reported unreadable, not lost silently, for every format; a deep
 // document that holds no usage is not.
 func TestMeterUsageTooDeep(t *testing.T) {
+	t.Parallel()
 	const why = "usage: unreadable, JSON nested deeper than 300 levels"
 	deep := nested(1000)
 	runMeterCases(t, []meterCase{

@@ -92,6 +92,7 @@ func wsResp(typ, response string) string {
 }
 
 func TestMessageMeterResponses(t *testing.T) {
+	t.Parallel()
 	const u1 = `"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":60},"output_tokens":20,"output_tokens_details":{"reasoning_tokens":5}}`
 	const zero = `"usage":{"input_tokens":0,"input_tokens_details":{"cached_tokens":0},"output_tokens":0,"output_tokens_details":{"reasoning_tokens":0}}`
 	create := func(model, extra string) string {
@@ -253,6 +254,7 @@ func TestMessageMeterResponses(t *testing.T) {
 var realtimeEP = Endpoint{API: OpenAI, Kind: Realtime, Model: "gpt-realtime", WebSocket: true}
 
 func TestMessageMeterRealtime(t *testing.T) {
+	t.Parallel()
 	const rtUsage = `{"total_tokens":1346,"input_tokens":1186,"output_tokens":160,"input_token_details":{"text_tokens":186,"audio_tokens":1000,"image_tokens":0,"cached_tokens":64,"cached_tokens_details":{"text_tokens":64,"audio_tokens":0,"image_tokens":0}},"output_token_details":{"text_tokens":40,"audio_tokens":120}}`
 	rtResult := Result{Usage: Usage{Seen: true, InputTokens: 1186, CachedInputTokens: 64, AudioInputTokens: 1000, OutputTokens: 160, AudioOutputTokens: 120},
 		Model: "gpt-realtime-2025-08-28", ResponseID: "resp_A", Terminal: true}
@@ -346,6 +348,7 @@ func TestMessageMeterRealtime(t *testing.T) {
 var liveEP = Endpoint{API: Gemini, Kind: Live, WebSocket: true}
 
 func TestMessageMeterLive(t *testing.T) {
+	t.Parallel()
 	setup := `{"setup":{"model":"models/gemini-live-2.5-flash-preview","generationConfig":{"responseModalities":["AUDIO"]}}}`
 	um := `"usageMetadata":{"promptTokenCount":120,"cachedContentTokenCount":20,"responseTokenCount":40,"thoughtsTokenCount":6,"toolUsePromptTokenCount":3,"totalTokenCount":169,"promptTokensDetails":[{"modality":"TEXT","tokenCount":90},{"modality":"AUDIO","tokenCount":30}],"responseTokensDetails":[{"modality":"AUDIO","tokenCount":40}]}`
 	liveResult := Result{Usage: Usage{Seen: true, InputTokens: 123, CachedInputTokens: 20, OutputTokens: 46, ReasoningTokens: 6,
@@ -423,6 +426,7 @@ func TestMessageMeterLive(t *testing.T) {
 // TestMessageMeterNotMetered guards that a WebSocket endpoint that is not
 // metered reports nothing.
 func TestMessageMeterNotMetered(t *testing.T) {
+	t.Parallel()
 	got := script(Endpoint{API: OpenAI, WebSocket: true}, []step{c(1, `{"type":"response.create"}`), s(2, wsResp("response.completed", `{"usage":{"input_tokens":1}}`))}, 3)
 	if len(got) != 0 {
 		t.Errorf("results %v", got)
@@ -460,6 +464,7 @@ func wsFrame(client bool, payload []byte) []byte {
 // 10,000 results with their own usage, while what the readers and the
 // meter keep stays small.
 func TestMessageMeter10000Responses(t *testing.T) {
+	t.Parallel()
 	const n = 10000
 	var results []MessageResult
 	mm := NewMessageMeter(respWSEP, func(r MessageResult) { results = append(results, r) })
@@ -499,6 +504,7 @@ func TestMessageMeter10000Responses(t *testing.T) {
 // TestMessageMeterConcurrent guards that the relay's two directions may
 // call the meter at once (run with -race): every response is reported once.
 func TestMessageMeterConcurrent(t *testing.T) {
+	t.Parallel()
 	const n = 200
 	results := 0
 	mm := NewMessageMeter(respWSEP, func(MessageResult) { results++ })

@@ -152,6 +152,7 @@ func ptr(f float64) *float64 { return &f }
 // TestMeterNotMetered guards that count_tokens and unknown endpoints give
 // no usage, whatever the body says, and take Terminal from eof.
 func TestMeterNotMetered(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"input_tokens":42,"usage":{"input_tokens":42}}`)
 	for _, e := range []Endpoint{
 		{API: Anthropic, Kind: CountTokens, Model: "m"},
@@ -172,6 +173,7 @@ func TestMeterNotMetered(t *testing.T) {
 // TestMeterFinishIdempotent guards that Finish can be called twice and that
 // writes after it are ignored.
 func TestMeterFinishIdempotent(t *testing.T) {
+	t.Parallel()
 	m := newTestMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "text/event-stream", Request{})
 	m.Write([]byte("data: {\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"))
 	first := m.Finish(false)
@@ -184,6 +186,7 @@ func TestMeterFinishIdempotent(t *testing.T) {
 
 // TestMeterModelFallback guards the model order: response, request, path.
 func TestMeterModelFallback(t *testing.T) {
+	t.Parallel()
 	e := Endpoint{API: Gemini, Kind: GenerateContent, Model: "gemini-path"}
 	tests := []struct {
 		name, body, reqModel, want string
@@ -204,6 +207,7 @@ func TestMeterModelFallback(t *testing.T) {
 
 // TestMeterRawIsCopy guards that Result.Raw does not alias meter buffers.
 func TestMeterRawIsCopy(t *testing.T) {
+	t.Parallel()
 	m := newTestMeter(Endpoint{API: OpenAI, Kind: ChatCompletions}, "application/json", Request{})
 	in := []byte(`{"usage":{"prompt_tokens":1,"completion_tokens":2}}`)
 	m.Write(in)
@@ -220,6 +224,7 @@ func TestMeterRawIsCopy(t *testing.T) {
 // TestTokenCount guards how numbers are read: never GetInt's silent zero,
 // and a problem for whatever no real call can report.
 func TestTokenCount(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    int64
@@ -264,6 +269,7 @@ func TestTokenCount(t *testing.T) {
 // TestMeterInvariants guards the clamps: reasoning never exceeds output,
 // cache reads and writes never exceed input.
 func TestMeterInvariants(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "reasoning above output clamped",
@@ -278,6 +284,7 @@ func TestMeterInvariants(t *testing.T) {
 // TestMeterSniffsFraming guards the framing chosen for a missing or odd
 // content type: JSON when the body starts with { or [, else SSE.
 func TestMeterSniffsFraming(t *testing.T) {
+	t.Parallel()
 	e := Endpoint{API: OpenAI, Kind: ChatCompletions}
 	runMeterCases(t, []meterCase{
 		{name: "json", ep: e, body: " \n{\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}",
@@ -293,6 +300,7 @@ func TestMeterSniffsFraming(t *testing.T) {
 // a body past the head cap still gives its trailing usage, and its leading
 // model and id.
 func TestMeterOversizeJSONBody(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("lorem ipsum \\\"usage\\\":{\\\"input_tokens\\\":1} ", 2000)
 	runMeterCases(t, []meterCase{
 		{
@@ -319,6 +327,7 @@ func TestMeterOversizeJSONBody(t *testing.T) {
 // TestMeterBoundedMemory guards that a huge body grows no buffer past the
 // caps.
 func TestMeterBoundedMemory(t *testing.T) {
+	t.Parallel()
 	for _, ct := range []string{"application/json", "text/event-stream", "application/x-ndjson"} {
 		m := newTestMeter(Endpoint{API: OpenAI, Kind: Responses}, ct, Request{})
 		m.headCap, m.tailCap = 1<<16, 1<<10
@@ -352,6 +361,7 @@ func (panicFormat) fill(*Result) (seen, inputKnown bool) { return false, false }
 // proxying (Write and Finish return normally, later writes are ignored),
 // and that tests' meters let the panic through instead.
 func TestMeterGuard(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"usage":{"prompt_tokens":1}}`)
 	m := &Meter{f: panicFormat{}, frame: frameJSON, headCap: DefaultHeadSize, tailCap: DefaultTailSize}
 	if n, err := m.Write(body); n != len(body) || err != nil || !m.broken {

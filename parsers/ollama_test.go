@@ -13,6 +13,7 @@ var (
 func ndjson(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
 
 func TestMeterOllama(t *testing.T) {
+	t.Parallel()
 	done := `{"model":"llama3.2","created_at":"2025-03-10T10:00:01.5Z","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"total_duration":4883583458,"load_duration":1334875,"prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000}`
 	runMeterCases(t, []meterCase{
 		{
@@ -67,6 +68,7 @@ func TestMeterOllama(t *testing.T) {
 
 // TestMeterOllamaLastModel guards that the last model a stream names wins.
 func TestMeterOllamaLastModel(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{{
 		name: "model changes mid-stream",
 		ep:   ollamaChatEP, ct: "application/x-ndjson",

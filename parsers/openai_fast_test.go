@@ -9,6 +9,7 @@ import (
 // TestOpenAIChunkChangesNothing guards each reason the chunk shortcut must
 // give way to a full parse, and that ordinary content deltas take it.
 func TestOpenAIChunkChangesNothing(t *testing.T) {
+	t.Parallel()
 	const id, model = "chatcmpl-1", "gpt-4o-mini"
 	delta := `"choices":[{"index":0,"delta":{"content":"Hi: \"there\""},"finish_reason":null}]`
 	tests := []struct {
@@ -78,6 +79,7 @@ func checkFastPath(t *testing.T, body []byte, seed uint64) {
 // TestOpenAIFastPathSameResult runs realistic and adversarial streams
 // through both paths.
 func TestOpenAIFastPathSameResult(t *testing.T) {
+	t.Parallel()
 	for i, body := range fastPathSeeds {
 		checkFastPath(t, []byte(body), uint64(i))
 	}
@@ -138,6 +140,7 @@ func FuzzOpenAIFastPath(f *testing.F) {
 // TestMeterResultOutlivesParser guards the parser pool: a Result stays
 // intact after its meter's parser has gone on to parse other bodies.
 func TestMeterResultOutlivesParser(t *testing.T) {
+	t.Parallel()
 	body := func(model string, in int) []byte {
 		return []byte(`{"id":"r-` + model + `","model":"` + model + `","usage":{"prompt_tokens":` + string(rune('0'+in)) + `,"completion_tokens":1}}`)
 	}

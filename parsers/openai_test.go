@@ -16,6 +16,7 @@ var (
 func chunk(rest string) string { return "data: {" + chunkHdr + "," + rest + "}" }
 
 func TestMeterOpenAIChat(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "non-streaming with cache and reasoning",
@@ -186,6 +187,7 @@ func TestMeterOpenAIChat(t *testing.T) {
 }
 
 func TestMeterOpenAICompletions(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "legacy stream with include_usage",
@@ -209,6 +211,7 @@ func TestMeterOpenAICompletions(t *testing.T) {
 }
 
 func TestMeterEmbeddings(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "OpenAI embeddings usage.prompt_tokens",
@@ -229,6 +232,7 @@ func TestMeterEmbeddings(t *testing.T) {
 // TestMeterOpenAIOversizeChunk guards an SSE chunk past the event cap: the
 // usage in its tail still counts.
 func TestMeterOpenAIOversizeChunk(t *testing.T) {
+	t.Parallel()
 	big := make([]byte, 3000)
 	for i := range big {
 		big[i] = 'a' + byte(i%26)
@@ -248,6 +252,7 @@ func TestMeterOpenAIOversizeChunk(t *testing.T) {
 // TestMeterOpenAIDetails guards the audio and image shares, cache writes,
 // and the model of a stream that names another one later (the last wins).
 func TestMeterOpenAIDetails(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "audio in and out",

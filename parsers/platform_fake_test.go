@@ -28,6 +28,7 @@ func fakeUsage(u fakeprovider.Usage) Usage {
 // with the response's headers) and checks the usage against what the fake
 // says it sent.
 func TestMeterPlatformsAgainstFake(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{})
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)

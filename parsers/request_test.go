@@ -6,6 +6,7 @@ import (
 )
 
 func TestInspectRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ep   Endpoint
@@ -36,6 +37,7 @@ func TestInspectRequest(t *testing.T) {
 }
 
 func TestInjectStreamUsage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ep   Endpoint
@@ -96,6 +98,7 @@ func TestInjectStreamUsage(t *testing.T) {
 }
 
 func TestIsUsageOnlyChunk(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		data string
@@ -123,6 +126,7 @@ func TestIsUsageOnlyChunk(t *testing.T) {
 // a request the client sent without it, then drop the usage-only event from
 // the stream the client sees. The meter still reads that event.
 func TestInjectThenStrip(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
 	out, ok := InjectStreamUsage(chatEP, body)
 	if !ok {

@@ -33,6 +33,7 @@ func respStream() []string {
 const respUsage = `"usage":{"input_tokens":2048,"input_tokens_details":{"cached_tokens":1536},"output_tokens":420,"output_tokens_details":{"reasoning_tokens":384},"total_tokens":2468}`
 
 func TestMeterResponses(t *testing.T) {
+	t.Parallel()
 	want := Result{Usage: usage(2048, 1536, 0, 420, 384), Model: "gpt-5-2025-08-07",
 		ResponseID: "resp_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654", Terminal: true}
 	bigText := strings.Repeat("All work and no play makes a long answer. \"usage\":{\"input_tokens\":1} ", 24000) // ~1.7 MiB
@@ -102,6 +103,7 @@ func TestMeterResponses(t *testing.T) {
 // TestMeterResponsesDetails guards the input and output details beyond
 // cache reads and reasoning: cache writes, and the audio and image shares.
 func TestMeterResponsesDetails(t *testing.T) {
+	t.Parallel()
 	runMeterCases(t, []meterCase{
 		{
 			name: "cache writes",

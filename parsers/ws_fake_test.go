@@ -147,6 +147,7 @@ func checkWSUsage(t *testing.T, got []MessageResult, want []fakeprovider.Usage, 
 // the fake, with and without compression, fragments and pings, and checks
 // one result per response with the fake's usage.
 func TestMessageMeterResponsesAgainstFake(t *testing.T) {
+	t.Parallel()
 	create := func(text, extra string) string {
 		return `{"type":"response.create","model":"gpt-5.5","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"` + text + `"}]}]` + extra + `}`
 	}
@@ -190,6 +191,7 @@ func TestMessageMeterResponsesAgainstFake(t *testing.T) {
 // audio responses, an input transcription and a failed response against
 // the fake, and checks each result's usage and model.
 func TestMessageMeterRealtimeAgainstFake(t *testing.T) {
+	t.Parallel()
 	audio := base64.StdEncoding.EncodeToString(make([]byte, 2*fakeprovider.AudioBytesPerToken+1))
 	script := []wsExchange{
 		{`{"type":"session.update","session":{"type":"realtime","instructions":"be brief","output_modalities":["text"],"audio":{"input":{"transcription":{"model":"gpt-4o-transcribe"}}}}}`, "session.updated"},
@@ -228,6 +230,7 @@ func TestMessageMeterRealtimeAgainstFake(t *testing.T) {
 // a realtime text turn, an audio turn) against the fake, and checks one
 // result per turn with the fake's usage and the setup's model.
 func TestMessageMeterLiveAgainstFake(t *testing.T) {
+	t.Parallel()
 	audio := base64.StdEncoding.EncodeToString(make([]byte, 3*fakeprovider.LiveAudioBytesPerToken))
 	script := []wsExchange{
 		{`{"setup":{"model":"models/gemini-live-2.5-flash-preview","generationConfig":{"responseModalities":["TEXT"]},"systemInstruction":{"parts":[{"text":"be brief"}]}}}`, "setupComplete"},
