@@ -15,6 +15,7 @@ import (
 // alert's texts passed as arguments (never inside a script), and a
 // platform or machine without a notifier refused with a reason.
 func TestDesktop(t *testing.T) {
+	t.Parallel()
 	found := func(name string) (string, error) { return "/usr/bin/" + name, nil }
 	limit := testAlert()
 	limit.Threshold = 1
@@ -67,6 +68,7 @@ func TestDesktop(t *testing.T) {
 // hangs is stopped by its timeout, later alerts still go out, and Notify
 // never waits for it.
 func TestDesktopHungCommand(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	runs := 0
 	release := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 // TestGlob guards the scope patterns: path.Match's syntax, '*' and '?'
 // reaching across '/', and malformed patterns refused.
 func TestGlob(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pattern, s string
 		want       bool

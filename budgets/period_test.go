@@ -20,6 +20,7 @@ func mustZone(t *testing.T, name string) *time.Location {
 // skipped entirely is never a period, weeks start on Monday (ISO) and
 // months on the 1st.
 func TestPeriodBounds(t *testing.T) {
+	t.Parallel()
 	helsinki := mustZone(t, "Europe/Helsinki")
 	saoPaulo := mustZone(t, "America/Sao_Paulo")
 	apia := mustZone(t, "Pacific/Apia")
@@ -81,6 +82,7 @@ func TestPeriodBounds(t *testing.T) {
 // a year, each period ends where the next begins, and every instant is in
 // the period Bounds gives for it.
 func TestPeriodsTile(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"Europe/Helsinki", "America/Sao_Paulo", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"} {
 		loc := mustZone(t, name)
 		for _, p := range Periods {
@@ -102,6 +104,7 @@ func TestPeriodsTile(t *testing.T) {
 }
 
 func TestPeriodLabel(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	for p, want := range map[Period]string{Day: "2026-01-05", Week: "2026-W02", Month: "2026-01"} {
 		if got := p.Label(start); got != want {

@@ -5,6 +5,7 @@ import "testing"
 // TestLevel guards the gauge colours: ok under the first warning, warning
 // from it, over at the limit.
 func TestLevel(t *testing.T) {
+	t.Parallel()
 	b := Budget{LimitUSD: 10, WarnAt: []float64{0.5, 0.8}}
 	for _, tt := range []struct {
 		spent float64

@@ -89,6 +89,7 @@ func newTestTracker(t *testing.T, c *clock, n *alerts, log *bytes.Buffer, bs ...
 // limit always alerting, unpriced calls never moving the spend, and a new
 // period starting from zero and alerting again.
 func TestTrackerWarnsOncePerThreshold(t *testing.T) {
+	t.Parallel()
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	c := &clock{t: day}
 	n := &alerts{}
@@ -145,6 +146,7 @@ func TestTrackerWarnsOncePerThreshold(t *testing.T) {
 // given must match, a tag pattern matches when any tag does, and records
 // that are not calls count nowhere.
 func TestTrackerScopes(t *testing.T) {
+	t.Parallel()
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	c := &clock{t: day}
 	tests := []struct {
@@ -179,6 +181,7 @@ func TestTrackerScopes(t *testing.T) {
 // override tag lets a call through (and is logged); the refusal names the
 // budget, its spend and limit, when it resets and where to raise it.
 func TestTrackerAdmit(t *testing.T) {
+	t.Parallel()
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	c := &clock{t: day}
 	var log bytes.Buffer
@@ -237,6 +240,7 @@ func TestTrackerAdmit(t *testing.T) {
 // apart, and thresholds already past not alerting again while the next
 // one does.
 func TestTrackerLoad(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 7, 15, 7, 0, 0, time.UTC) // a Wednesday, mid quarter hour
 	db, err := ledger.Open(filepath.Join(t.TempDir(), "conduit.db"), ledger.Options{})
 	if err != nil {
@@ -338,6 +342,7 @@ func (c *countingSource) Slices(ctx context.Context, f ledger.Filter, tagSets bo
 // TestTrackerConcurrent guards the lock: calls observed and admitted from
 // many goroutines at once (run with -race) sum exactly, and alert once.
 func TestTrackerConcurrent(t *testing.T) {
+	t.Parallel()
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	n := &alerts{}
 	tr := newTestTracker(t, &clock{t: day}, n, nil, Budget{Name: "b", LimitUSD: 100, Period: Day, WarnAt: []float64{0.5}, Enforce: true})
@@ -363,6 +368,7 @@ func TestTrackerConcurrent(t *testing.T) {
 // TestNewTrackerRefuses guards the checks of a budget built without the
 // config (which checks the same, with positions).
 func TestNewTrackerRefuses(t *testing.T) {
+	t.Parallel()
 	for _, b := range []Budget{
 		{Name: "x", LimitUSD: 0, Period: Day},
 		{Name: "x", LimitUSD: -1, Period: Day},

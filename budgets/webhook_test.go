@@ -125,6 +125,7 @@ func closeWebhook(t *testing.T, w *Webhook) {
 // TestWebhookPayload guards the body a receiver gets: every documented
 // field, times in the budget's zone, and text a chat hook shows.
 func TestWebhookPayload(t *testing.T) {
+	t.Parallel()
 	srv := newHookServer(t)
 	w, _, _ := newTestWebhook(t, srv.URL+"/hook", WebhookOptions{})
 	w.Notify(testAlert())
@@ -158,6 +159,7 @@ func TestWebhookPayload(t *testing.T) {
 // is retried with doubling, capped waits; a refusal (4xx) is not; an
 // alert is abandoned after MaxAttempts.
 func TestWebhookRetries(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		statuses []int
@@ -201,6 +203,7 @@ func fmtDurations(d []time.Duration) string {
 // TestWebhookJitter guards the spread of the waits: each between half
 // the backoff and all of it.
 func TestWebhookJitter(t *testing.T) {
+	t.Parallel()
 	srv := newHookServer(t, 500, 500, 500)
 	w, waits, _ := newTestWebhook(t, srv.URL, WebhookOptions{BaseDelay: 4 * time.Second})
 	w.o.jitter = func(d time.Duration) time.Duration { return 0 } // the shortest wait
@@ -216,6 +219,7 @@ func TestWebhookJitter(t *testing.T) {
 // alerts, the rest are dropped and counted, and Close gives up when its
 // context ends.
 func TestWebhookNeverBlocks(t *testing.T) {
+	t.Parallel()
 	srv := newHookServer(t)
 	srv.block = make(chan struct{})
 	defer close(srv.block)
@@ -242,6 +246,7 @@ func TestWebhookNeverBlocks(t *testing.T) {
 // TestWebhookURLIsSecret guards the URL: neither logs nor errors hold its
 // path or query, whatever fails.
 func TestWebhookURLIsSecret(t *testing.T) {
+	t.Parallel()
 	srv := newHookServer(t)
 	dead := srv.URL
 	srv.Close() // connection refused from now on
