@@ -15,6 +15,7 @@ import (
 // must be exactly what the generator makes of the committed source and
 // overlay.
 func TestBookIsGenerated(t *testing.T) {
+	t.Parallel()
 	b, err := book.Build("source/source.json", "source/genai-prices.json", "overlay.json")
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +32,7 @@ func TestBookIsGenerated(t *testing.T) {
 // TestSourcePinned checks that the source's metadata, the oracle's pinned
 // npm package and the oracle's recorded results name the same version.
 func TestSourcePinned(t *testing.T) {
+	t.Parallel()
 	var meta book.SourceMeta
 	readJSON(t, "source/source.json", &meta)
 	var lock struct {
@@ -76,6 +78,7 @@ func readJSON(t *testing.T, path string, v any) {
 // TestBookCoverage checks that the book has the providers Conduit routes
 // to, and that every model in it is found by its own id.
 func TestBookCoverage(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	for _, id := range []string{"openai", "anthropic", "google", "deepseek", "x-ai", "mistral", "groq", "together", "fireworks", "openrouter", "azure", "aws", "cerebras", "perplexity"} {
 		if bp := p.book.byID[id]; bp == nil || len(bp.models) == 0 {
@@ -132,6 +135,7 @@ func withoutCorrections(t *testing.T) *priceBook {
 // with the entry and (for corrections) without it. An entry without a
 // case here fails the test.
 func TestOverlay(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	raw := withoutCorrections(t)
 	type tc struct {

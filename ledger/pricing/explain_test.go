@@ -12,6 +12,7 @@ import (
 // the source, the entry and how it was found, the period and rates in
 // force, multipliers, and why a model is unpriced.
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, map[string]Rates{"my-": {Input: 1, Output: 2}}, "")
 	at := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 

@@ -10,6 +10,7 @@ import (
 // model (a -mini, -lite, -image, -tts, -realtime sibling or a new
 // generation) finds its own entry or nothing, never another's.
 func TestModelNames(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	tests := []struct {
 		provider, model      string
@@ -150,6 +151,7 @@ func TestModelNames(t *testing.T) {
 // TestPlainRest checks the sibling guard on its own: what may stand
 // around the part of a name a loose rule matched.
 func TestPlainRest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, matched string
 		want          bool
@@ -209,6 +211,7 @@ func indexOf(s, sub string) int {
 
 // TestNameVariants checks the spellings a name is also looked up by.
 func TestNameVariants(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		want []string

@@ -108,6 +108,7 @@ var oracleDisagreements = map[string]string{
 // it (genai-prices computes in floating point). Every disagreement must be
 // listed with its reason, and every listed one must still disagree.
 func TestOracle(t *testing.T) {
+	t.Parallel()
 	var f oracleFile
 	readJSON(t, "testdata/oracle.json", &f)
 	if len(f.Cases) < 150 {

@@ -92,6 +92,7 @@ func checkCost(t *testing.T, r *ledger.Record, want, source string) {
 // history, per-request fees, reasoning, multipliers, and what stays
 // unpriced.
 func TestPriceBook(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	tests := []struct {
 		name   string
@@ -290,6 +291,7 @@ func TestPriceBook(t *testing.T) {
 // the upstream host first, then the provider key (an id, an alias, the
 // source's provider_match rule), then the model alone when unambiguous.
 func TestProviderSelection(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	tests := []struct {
 		name, provider, host, path, model string
@@ -336,6 +338,7 @@ func TestProviderSelection(t *testing.T) {
 // TestAmbiguousModel checks that a model several providers price
 // differently is not priced when the call names no provider, and says so.
 func TestAmbiguousModel(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	// gpt-oss-120b is on OpenAI's, Cerebras' and Groq's lists among
 	// others, at different prices; no model_match claims it.
@@ -347,6 +350,7 @@ func TestAmbiguousModel(t *testing.T) {
 
 // TestNotes checks what a cost says it leaves out or approximates.
 func TestNotes(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	tests := []struct {
 		name, provider, model string
@@ -375,6 +379,7 @@ func TestNotes(t *testing.T) {
 // rates and summed, the per-request fee once, and that an unpriced part
 // is said.
 func TestParts(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	c := call{provider: "anthropic", model: "claude-sonnet-4-5", hasUsage: true, at: now, parts: []usage{
 		{input: 100_000}, // $0.30
@@ -395,6 +400,7 @@ func TestParts(t *testing.T) {
 // prefix matching (an override also prices longer names that continue at
 // a word boundary), and the derivation of missing cache rates.
 func TestPriceOverrides(t *testing.T) {
+	t.Parallel()
 	overrides := map[string]Rates{
 		"jev-":              {Input: 0.042, Output: 0},
 		"gpt-":              {Input: 1, Output: 1},
@@ -456,6 +462,7 @@ const liteLLMSample = `{
 // TestPriceFile covers the LiteLLM-format pricing_file: between overrides
 // and the book, provider-prefixed keys, long-context keys, multipliers.
 func TestPriceFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "prices.json")
 	if err := os.WriteFile(path, []byte(liteLLMSample), 0o600); err != nil {
 		t.Fatal(err)
@@ -492,6 +499,7 @@ func TestPriceFile(t *testing.T) {
 }
 
 func TestNewPricerErrors(t *testing.T) {
+	t.Parallel()
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte(`[1,2`), 0o600); err != nil {
 		t.Fatal(err)
@@ -519,6 +527,7 @@ func TestNewPricerErrors(t *testing.T) {
 }
 
 func TestNilPricer(t *testing.T) {
+	t.Parallel()
 	var p *Pricer
 	r := rec{provider: "openai", model: "gpt-4.1", input: 10}.record()
 	p.Price(r)
@@ -531,6 +540,7 @@ func TestNilPricer(t *testing.T) {
 // TestZeroStartPricesNow checks that a record without a start time is
 // priced at today's rates.
 func TestZeroStartPricesNow(t *testing.T) {
+	t.Parallel()
 	p := mustPricer(t, nil, "")
 	p.now = func() time.Time { return time.Date(2026, 7, 29, 0, 0, 0, 0, time.UTC) }
 	r := p.price(call{provider: "openai", model: "gpt-5.6-luna", hasUsage: true, parts: []usage{{input: 100_000}}})
@@ -540,6 +550,7 @@ func TestZeroStartPricesNow(t *testing.T) {
 }
 
 func TestMatchable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		model, key string
 		want       bool
@@ -582,6 +593,7 @@ func BenchmarkPrice(b *testing.B) {
 // TestRecordFields checks what Price records beyond the cost: the price
 // data's version, the note, and the usage detail and iterations it reads.
 func TestRecordFields(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "prices.json")
 	if err := os.WriteFile(path, []byte(liteLLMSample), 0o600); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,7 @@ func model(t *testing.T, models []any, id string) map[string]any {
 
 // TestCheckUpdate checks what makes downloaded data acceptable.
 func TestCheckUpdate(t *testing.T) {
+	t.Parallel()
 	date := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	good := sourceData(t)
 	u, err := CheckUpdate(good, testURL, date)
@@ -107,6 +108,7 @@ func TestCheckUpdate(t *testing.T) {
 // TestStoredUpdate checks that a saved download loads back and prices,
 // and that a torn one is refused.
 func TestStoredUpdate(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "prices")
 	if u, err := LoadUpdate(dir); u != nil || err != nil {
 		t.Fatalf("empty dir: %+v, %v", u, err)
@@ -150,6 +152,7 @@ func TestStoredUpdate(t *testing.T) {
 }
 
 func TestEmbeddedDate(t *testing.T) {
+	t.Parallel()
 	if got := EmbeddedDate(); !got.Equal(time.Date(2026, 9, 23, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("EmbeddedDate = %v", got)
 	}

@@ -20,6 +20,7 @@ const okModel = `{"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok"
 // TestCompileStrict checks that the compiler fails, naming the path, on
 // every kind of data it does not understand.
 func TestCompileStrict(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, source, wantErr string
 	}{
@@ -67,6 +68,7 @@ func TestCompileStrict(t *testing.T) {
 // micro-dollars, tiers sorted, lookaheads rewritten for RE2, periods kept
 // in order, the version and checksums recorded, rounding reported.
 func TestCompile(t *testing.T) {
+	t.Parallel()
 	source := `[{"id": "acme", "name": "Acme", "description": "d", "pricing_urls": ["https://acme.example"], "api_pattern": "https://api\\.acme\\.com",
 	  "provider_match": {"contains": "acme"}, "model_match": {"starts_with": "acme-"}, "extractors": [{"anything": 1}], "price_comments": "c",
 	  "models": [
@@ -140,6 +142,7 @@ func TestCompile(t *testing.T) {
 // TestOverlayChecks checks that overlay entries need their evidence and
 // fail when they no longer apply.
 func TestOverlayChecks(t *testing.T) {
+	t.Parallel()
 	source := provider(`{"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok": {"base": 1, "tiers": [{"start": 271999, "price": 2}]}}},
 		{"id": "m2", "match": {"starts_with": "m2"}, "prices": {"input_mtok": 1}}`)
 	ev := `"url": "https://acme.example/pricing", "reason": "because"`
@@ -191,6 +194,7 @@ func TestOverlayChecks(t *testing.T) {
 }
 
 func TestParseTimeOfDay(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int64
@@ -216,6 +220,7 @@ func TestParseTimeOfDay(t *testing.T) {
 // compiles without the corrections it no longer needs, and lists them,
 // while a tier correction still applies to the models that still need it.
 func TestSkipStale(t *testing.T) {
+	t.Parallel()
 	source := provider(`{"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok": {"base": 1, "tiers": [{"start": 272000, "price": 2}]}}},
 		{"id": "m2", "match": {"equals": "m2"}, "prices": {"input_mtok": {"base": 1, "tiers": [{"start": 271999, "price": 2}]}}}`)
 	ev := `"url": "https://acme.example/pricing", "reason": "because"`
@@ -243,6 +248,7 @@ func TestSkipStale(t *testing.T) {
 }
 
 func TestSourceDate(t *testing.T) {
+	t.Parallel()
 	bad := meta
 	bad.Date = "2026-9-23"
 	if _, err := Compile(bad, []byte(provider(okModel)), []byte(emptyOverlay), Options{}); err == nil || !strings.Contains(err.Error(), "is not a date") {
