@@ -16,6 +16,7 @@ func messagesReq(maxTokens int, extra string) string {
 // message_start (cache_creation split included) and the cumulative usage
 // in message_delta.
 func TestMessagesStream(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body := post(t, ts.URL+"/v1/messages", "anthropic",
 		hdr(HeaderCachedTokens, "100", HeaderCacheWrite5m, "20", HeaderCacheWrite1h, "7", HeaderReasoningTokens, "4"),
@@ -76,6 +77,7 @@ func TestMessagesStream(t *testing.T) {
 
 // TestMessagesObject guards the non-streaming message object.
 func TestMessagesObject(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1/messages", "anthropic", hdr(HeaderModel, "claude-sonnet-4-5-20250929"), messagesReq(3, ""))
 	m := decode(t, string(body))
@@ -93,6 +95,7 @@ func TestMessagesObject(t *testing.T) {
 // TestCountTokens guards /v1/messages/count_tokens: the input_tokens a
 // Messages call with the same body reports.
 func TestCountTokens(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1/messages/count_tokens", "anthropic", nil, messagesReq(3, ""))
 	if m := decode(t, string(body)); num(m, "input_tokens") != 9 || len(m) != 1 {

@@ -54,6 +54,7 @@ func esHeaderValue(m eventstream.Message, name string) string {
 // the Anthropic model behind the Bedrock id, the token-count and request-id
 // headers, and usage as ExpectedUsage says.
 func TestBedrockInvoke(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	h := hdr(HeaderCachedTokens, "4", HeaderCacheWrite1h, "2")
 	resp, body := post(t, ts.URL+bedrockPath+"/invoke", "ollama", h, bedrockBody(""))
@@ -94,6 +95,7 @@ func TestBedrockInvoke(t *testing.T) {
 // (no pings), the last carrying amazon-bedrock-invocationMetrics; the
 // usage is ExpectedUsage's.
 func TestBedrockInvokeStream(t *testing.T) {
+	t.Parallel()
 	for _, chunk := range []string{"", "1"} {
 		_, ts := fake(t, Options{})
 		resp, body := post(t, ts.URL+bedrockPath+"/invoke-with-response-stream", "ollama", hdr(HeaderChunk, chunk, HeaderCachedTokens, "5"), bedrockBody(""))
@@ -140,6 +142,7 @@ func TestBedrockInvokeStream(t *testing.T) {
 // the stream's event types in order, each payload padded, the metadata
 // event with the same usage; all as ExpectedUsage says.
 func TestConverse(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	h := hdr(HeaderCachedTokens, "4")
 	want, err := ExpectedUsage(bedrockPath+"/converse", h, []byte(converseBody), Options{})
@@ -187,6 +190,7 @@ func TestConverse(t *testing.T) {
 // x-amzn-ErrorType for a bad body and the status knob, and a mid-stream
 // exception message (:message-type exception) for the error knob.
 func TestBedrockErrors(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body := post(t, ts.URL+bedrockPath+"/invoke", "ollama", nil, `{"max_tokens":3,"messages":[]}`)
 	if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("X-Amzn-Errortype"), "ValidationException") || !strings.Contains(str(decode(t, string(body)), "message"), "anthropic_version") {
@@ -214,6 +218,7 @@ func TestBedrockErrors(t *testing.T) {
 // test suite (get-vanilla, get-vanilla-query-order-key-case, post-vanilla:
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html).
 func TestSigV4Vectors(t *testing.T) {
+	t.Parallel()
 	const secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 	tests := []struct {
 		method, url, want string
@@ -238,6 +243,7 @@ func TestSigV4Vectors(t *testing.T) {
 // byte for byte; a changed body or header, or no signature, is refused
 // with Bedrock's 403s.
 func TestSigV4Bedrock(t *testing.T) {
+	t.Parallel()
 	creds := map[string]string{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 	_, ts := fake(t, Options{AWSCredentials: creds})
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -301,6 +307,7 @@ func TestSigV4Bedrock(t *testing.T) {
 // the AWS SDK for JavaScript signs over HTTP/2) is canonicalized as the
 // request's host, like host.
 func TestSigV4Authority(t *testing.T) {
+	t.Parallel()
 	req, _ := http.NewRequest(http.MethodPost, "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/invoke", nil)
 	req.Host = "bedrock-runtime.us-east-1.amazonaws.com"
 	if got := canonicalHeaderValue(req, ":authority"); got != req.Host {

@@ -12,6 +12,7 @@ import (
 // (vertex-2023-10-16 bodies have none), no credential needed (Claude Code's
 // CLAUDE_CODE_SKIP_VERTEX_AUTH sends none), usage as ExpectedUsage says.
 func TestVertexAnthropic(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	base := "/v1/projects/proj/locations/us-east5/publishers/anthropic/models/claude-haiku-4-5@20251001"
 	body := `{"anthropic_version":"vertex-2023-10-16","max_tokens":3,"messages":[{"role":"user","content":"hello there"}]}`
@@ -39,6 +40,7 @@ func TestVertexAnthropic(t *testing.T) {
 // TestVertexGemini guards Vertex AI's Gemini paths, served by the Gemini
 // endpoints whatever the prefix.
 func TestVertexGemini(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	path := "/v1/projects/proj/locations/global/publishers/google/models/gemini-2.5-flash:generateContent"
 	_, b := post(t, ts.URL+path, "openai", nil, geminiBody)
@@ -53,6 +55,7 @@ func TestVertexGemini(t *testing.T) {
 // first stream chunk has empty choices and prompt_filter_results, the
 // object has prompt_filter_results too; usage is unchanged.
 func TestAzure(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{Deployments: map[string]string{"prod-mini": "gpt-4o-mini-2024-07-18"}})
 	key := hdr("Api-Key", "azure-key")
 	body := `{"messages":[{"role":"user","content":"hello there"}],"max_tokens":2}`

@@ -11,6 +11,7 @@ const geminiBody = `{"systemInstruction":{"parts":[{"text":"be kind"}]},"content
 // TestGeminiGenerate guards :generateContent: the model from the path, the
 // candidate and usageMetadata.
 func TestGeminiGenerate(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body := post(t, ts.URL+"/v1beta/models/gemini-2.5-flash:generateContent", "gemini", hdr(HeaderCachedTokens, "4", HeaderReasoningTokens, "10"), geminiBody)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
@@ -36,6 +37,7 @@ func TestGeminiGenerate(t *testing.T) {
 // TestGeminiStreamSSE guards alt=sse: CRLF framing, ": " separators, running
 // usage totals in every chunk, and a final chunk with finishReason.
 func TestGeminiStreamSSE(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body := post(t, ts.URL+"/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", "gemini", nil, geminiBody)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
@@ -71,6 +73,7 @@ func TestGeminiStreamSSE(t *testing.T) {
 // TestGeminiStreamArray guards streamGenerateContent without alt=sse: one
 // JSON array of response objects.
 func TestGeminiStreamArray(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name   string
@@ -104,6 +107,7 @@ func TestGeminiStreamArray(t *testing.T) {
 
 // TestGeminiCountTokens guards :countTokens.
 func TestGeminiCountTokens(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1beta/models/gemini-2.0-flash:countTokens", "gemini", nil, geminiBody)
 	if m := decode(t, string(body)); num(m, "totalTokens") != 10 {
@@ -114,6 +118,7 @@ func TestGeminiCountTokens(t *testing.T) {
 // TestGeminiSpaced guards the separator rewrite: colons inside strings,
 // escaped quotes and nesting stay intact.
 func TestGeminiSpaced(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{`{"a":1}`, `{"a": 1}`},
 		{`{"a":"x:y","b":[{"c":null}]}`, `{"a": "x:y","b": [{"c": null}]}`},

@@ -81,6 +81,7 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 // delay that precedes the next one: the client reads event k while the fake
 // is still paused before event k+1, whatever the encoding and chunking.
 func TestDelayBetweenEvents(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		extra http.Header
@@ -144,6 +145,7 @@ func TestDelayBetweenEvents(t *testing.T) {
 // TestDelayBetweenPieces guards that a non-streaming body cut into pieces
 // pauses between the pieces.
 func TestDelayBetweenPieces(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var pauses []time.Duration
 	sleep := func(_ context.Context, d time.Duration) error {
@@ -170,6 +172,7 @@ func TestDelayBetweenPieces(t *testing.T) {
 // TestFirstByteDelay guards that the first-byte delay comes before the
 // status line.
 func TestFirstByteDelay(t *testing.T) {
+	t.Parallel()
 	g := newGate()
 	_, ts := fake(t, Options{Sleep: g.sleep})
 	type result struct {
@@ -254,6 +257,7 @@ func dechunk(t *testing.T, b []byte) ([]byte, []int) {
 // pieces of exactly N bytes (each its own HTTP chunk, so each was flushed
 // on its own), and the bytes are those of the unchunked response.
 func TestChunkedWrites(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	addr := ts.Listener.Addr().String()
 	tests := []struct {
@@ -297,6 +301,7 @@ func TestChunkedWrites(t *testing.T) {
 // TestChunkedWholeBody guards X-Fake-Chunk on a non-streaming body (sent
 // with Content-Length): same bytes.
 func TestChunkedWholeBody(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	body := messagesReq(5, "")
 	_, plain := post(t, ts.URL+"/v1/messages", "anthropic", nil, body)
@@ -309,6 +314,7 @@ func TestChunkedWholeBody(t *testing.T) {
 // TestGzip guards X-Fake-Gzip: Content-Encoding gzip even when the client
 // asked for identity, and the decoded bytes are the plain response.
 func TestGzip(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, path, provider, body string
@@ -355,6 +361,7 @@ func TestGzip(t *testing.T) {
 // content events (or N body bytes), and the client sees a truncated
 // response with a read error.
 func TestAbort(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, path, provider, body, after, sep string
@@ -395,6 +402,7 @@ func TestAbort(t *testing.T) {
 // TestErrorEvent guards X-Fake-Error-Event: after N content events the
 // stream carries the provider's error event and ends, status still 200.
 func TestErrorEvent(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	sse := func(t *testing.T, body []byte, eol string) (string, map[string]any, int) {
 		evs := splitSSE(t, body, eol)
@@ -456,6 +464,7 @@ func TestErrorEvent(t *testing.T) {
 // TestStatusKnob guards X-Fake-Status: that status with the provider's
 // error body.
 func TestStatusKnob(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, path, provider, body, status string
@@ -490,6 +499,7 @@ func TestStatusKnob(t *testing.T) {
 // TestHang guards X-Fake-Hang: no answer until Close (or the client
 // leaves); then the connection is cut.
 func TestHang(t *testing.T) {
+	t.Parallel()
 	s := New(Options{})
 	arrived := make(chan struct{}, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -531,6 +541,7 @@ func TestHang(t *testing.T) {
 
 // TestBadKnobs guards that a malformed knob is a 400 naming the header.
 func TestBadKnobs(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct{ header, value string }{
 		{HeaderEvents, "many"},
@@ -558,6 +569,7 @@ func TestBadKnobs(t *testing.T) {
 // TestEventBytes guards X-Fake-Event-Bytes: every content text is exactly
 // B bytes and still one word-token.
 func TestEventBytes(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	for _, size := range []int{1, 2, 5, 1000} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
@@ -591,6 +603,7 @@ func TestEventBytes(t *testing.T) {
 // TestEventsPrecedence guards which knob decides the output size: header,
 // then the request's max tokens, then Options.Events, then DefaultEvents.
 func TestEventsPrecedence(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		opts    Options
@@ -626,6 +639,7 @@ func TestEventsPrecedence(t *testing.T) {
 // TestOptionsDefaults guards that Options act as knob defaults and headers
 // override them.
 func TestOptionsDefaults(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{Model: "served-model", CachedTokens: 3, Gzip: true, Status: 503})
 	resp, _, err := do(t, rawClient, http.MethodPost, ts.URL+"/v1/chat/completions", creds["openai"], `{"model":"m","messages":[]}`)
 	if err != nil || resp.StatusCode != 503 || resp.Header.Get("Content-Encoding") != "gzip" {

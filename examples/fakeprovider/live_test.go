@@ -58,6 +58,7 @@ func liveUsageOf(m map[string]any) Usage {
 // chunks ended by audioStreamEnd with audio output and transcription, all
 // usage equal to ExpectedWSUsage's; the key may come in the query.
 func TestLive(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	path := "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent?key=AIza-test"
 	c, _ := dialWS(t, wsURL(ts, path), nil, websocket.CompressionDisabled)
@@ -118,6 +119,7 @@ func TestLive(t *testing.T) {
 // TestLiveErrors guards the Live failures: a first message that is not
 // setup closes with 1007, the error knob closes mid-turn with 1011.
 func TestLiveErrors(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	path := "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 	setup := `{"setup":{"model":"models/m"}}`

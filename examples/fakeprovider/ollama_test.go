@@ -8,6 +8,7 @@ import (
 // TestOllama guards /api/chat and /api/generate: NDJSON by default, one
 // object with "stream": false, the done:true statistics.
 func TestOllama(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, path, body string

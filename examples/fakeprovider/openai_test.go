@@ -12,6 +12,7 @@ const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":
 // TestChatCompletionObject guards the non-streaming chat.completion shape
 // and the documented token rule (3 + words; max_tokens words out).
 func TestChatCompletionObject(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body := post(t, ts.URL+"/v1/chat/completions", "openai", hdr(HeaderCachedTokens, "4", HeaderReasoningTokens, "2"), strings.Replace(chatBody, "%s", "", 1))
 	if resp.StatusCode != 200 {
@@ -51,6 +52,7 @@ func TestChatCompletionObject(t *testing.T) {
 // TestChatStream guards the chunk sequence with and without
 // stream_options.include_usage, exactly as OpenAI sends it.
 func TestChatStream(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		extra        string
@@ -121,6 +123,7 @@ func TestChatStream(t *testing.T) {
 
 // TestCompletions guards the legacy text_completion object and stream.
 func TestCompletions(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1/completions", "openai", nil, `{"model":"gpt-3.5-turbo-instruct","prompt":"say hi","max_tokens":2}`)
 	m := decode(t, string(body))
@@ -157,6 +160,7 @@ func TestCompletions(t *testing.T) {
 // equal data.type, sequence numbers count from 0, usage only at the end,
 // no [DONE].
 func TestResponsesStream(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1/responses", "openai", hdr(HeaderCachedTokens, "2", HeaderReasoningTokens, "5"),
 		`{"model":"gpt-4.1","stream":true,"instructions":"be nice","input":[{"role":"user","content":[{"type":"input_text","text":"a b c"}]}],"max_output_tokens":2}`)
@@ -200,6 +204,7 @@ func TestResponsesStream(t *testing.T) {
 
 // TestResponsesObject guards the non-streaming response object.
 func TestResponsesObject(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	_, body := post(t, ts.URL+"/v1/responses", "openai", hdr(HeaderModel, "gpt-4.1-2025-04-14"), `{"model":"gpt-4.1","input":"one two"}`)
 	m := decode(t, string(body))
@@ -216,6 +221,7 @@ func TestResponsesObject(t *testing.T) {
 
 // TestEmbeddings guards float and base64 vectors and embedding usage.
 func TestEmbeddings(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, body string
@@ -258,6 +264,7 @@ func TestEmbeddings(t *testing.T) {
 
 // TestModels guards the OpenAI and Anthropic model lists.
 func TestModels(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	resp, body, err := do(t, nil, http.MethodGet, ts.URL+"/v1/models", creds["openai"], "")
 	if err != nil || resp.StatusCode != 200 {
@@ -277,6 +284,7 @@ func TestModels(t *testing.T) {
 // TestVendorStyles guards OpenRouter's usage.cost, Groq's x_groq.usage and
 // DeepSeek's prompt cache fields.
 func TestVendorStyles(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	body := strings.Replace(chatBody, "%s", "", 1)
 

@@ -42,6 +42,7 @@ func rtUsageOf(t *testing.T, ev map[string]any) Usage {
 // and an error event for an unknown type, every usage equal to
 // ExpectedWSUsage's for the same messages.
 func TestRealtime(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	path := "/v1/realtime?model=gpt-realtime"
 	h := hdr("Authorization", "Bearer k")

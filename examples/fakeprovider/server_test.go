@@ -14,6 +14,7 @@ import (
 // TestRequestsRecorded guards that Requests reports what reached the fake:
 // method, path, query, Host, headers and body.
 func TestRequestsRecorded(t *testing.T) {
+	t.Parallel()
 	s, ts := fake(t, Options{})
 	body := `{"model":"m","messages":[]}`
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/openai/v1/chat/completions?x=1&key=secret", strings.NewReader(body))
@@ -49,6 +50,7 @@ func TestRequestsRecorded(t *testing.T) {
 // first; bodies capped at RecordBodyBytes with the full length and hash
 // kept; a negative KeepRequests records nothing; Reset forgets.
 func TestRequestsBounded(t *testing.T) {
+	t.Parallel()
 	s, ts := fake(t, Options{KeepRequests: 3, RecordBodyBytes: 4})
 	for i := range 7 {
 		post(t, ts.URL+"/api/chat", "ollama", nil, fmt.Sprintf(`{"model":"m%d"}`, i))
@@ -82,6 +84,7 @@ func TestRequestsBounded(t *testing.T) {
 // TestRequestsConcurrent guards that recording is safe under concurrent
 // requests (run with -race).
 func TestRequestsConcurrent(t *testing.T) {
+	t.Parallel()
 	s, ts := fake(t, Options{KeepRequests: 10})
 	var wg sync.WaitGroup
 	for i := range 16 {
@@ -103,6 +106,7 @@ func TestRequestsConcurrent(t *testing.T) {
 // responses (ids, times, request-id headers) and different bodies get
 // different ids.
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		path, provider, body string
@@ -138,6 +142,7 @@ func TestDeterministic(t *testing.T) {
 // path (404), no credential (401), a body that is not a JSON object (400),
 // an oversized body (413).
 func TestErrorShapes(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{MaxBodyBytes: 64})
 	openAI := func(typ string) func(map[string]any) bool {
 		return func(m map[string]any) bool { return str(m, "error", "type") == typ && str(m, "error", "message") != "" }
@@ -193,6 +198,7 @@ func TestErrorShapes(t *testing.T) {
 
 // TestCredentials guards that any one credential form is enough.
 func TestCredentials(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name, query string
@@ -216,6 +222,7 @@ func TestCredentials(t *testing.T) {
 
 // TestValidate guards Options.Validate.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		opts Options

@@ -92,6 +92,7 @@ func wireUsage(t *testing.T, format string, stream bool, body []byte) Usage {
 // every endpoint reports, streamed or not, with and without the token
 // knobs, so tests elsewhere can rely on it.
 func TestExpectedUsageMatchesWire(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	endpoints := []struct {
 		name, path, provider, format, body string
@@ -142,6 +143,7 @@ func TestExpectedUsageMatchesWire(t *testing.T) {
 // TestExpectedUsageRule guards the documented rule with figures computed by
 // hand, so the rule cannot drift silently together with the code.
 func TestExpectedUsageRule(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, path, body string
 		header           http.Header
@@ -175,6 +177,7 @@ func TestExpectedUsageRule(t *testing.T) {
 // TestExpectedUsageErrors guards ErrNoUsage for non-consumption endpoints
 // and errors for bad bodies and knobs.
 func TestExpectedUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/v1/messages/count_tokens", "/v1beta/models/g:countTokens", "/v1/models", "/v1/unknown"} {
 		if _, err := ExpectedUsage(path, nil, []byte(`{}`), Options{}); !errors.Is(err, ErrNoUsage) {
 			t.Errorf("%s: err = %v, want ErrNoUsage", path, err)

@@ -90,6 +90,7 @@ func responsesCreate(input string, extra string) string {
 // response.completed with the usage ExpectedUsage gives the same body, and
 // distinct ids per response even for equal messages.
 func TestResponsesWSSeveralResponses(t *testing.T) {
+	t.Parallel()
 	s, ts := fake(t, Options{})
 	c, resp := dialWS(t, wsURL(ts, "/v1/responses"), hdr("Authorization", "Bearer sk-test"), websocket.CompressionDisabled)
 	if resp.Header.Get("X-Request-Id") == "" {
@@ -150,6 +151,7 @@ func TestResponsesWSSeveralResponses(t *testing.T) {
 // byte-identical messages, so a direct session can be compared with one
 // relayed through Conduit.
 func TestResponsesWSDeterministic(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	session := func() [][]byte {
 		c, _ := dialWS(t, wsURL(ts, "/v1/responses"), hdr("Authorization", "Bearer k"), websocket.CompressionDisabled)
@@ -186,6 +188,7 @@ func TestResponsesWSDeterministic(t *testing.T) {
 // connection stays usable after each), and the abort knob (the connection
 // is cut without a close frame).
 func TestResponsesWSEnds(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	c, _ := dialWS(t, wsURL(ts, "/v1/responses"), hdr("Authorization", "Bearer k"), websocket.CompressionDisabled)
 	stops := []string{"response.completed", "response.failed", "response.incomplete", "error"}
@@ -250,6 +253,7 @@ func TestResponsesWSEnds(t *testing.T) {
 // served: the status knob (426 makes Codex fall back to HTTP), no
 // credential, an unknown path, a bad knob.
 func TestWSUpgradeRefused(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{})
 	tests := []struct {
 		name   string
@@ -281,6 +285,7 @@ func TestWSUpgradeRefused(t *testing.T) {
 // compression over several messages (context takeover keeps windows
 // across messages; the client compresses its big messages too).
 func TestWSDeflate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		client websocket.CompressionMode
@@ -437,6 +442,7 @@ func (r *rawWS) writeFrame(t *testing.T, fin bool, rsv1 bool, opcode byte, paylo
 // messages are the Responses events. It also sends the fake fragmented,
 // interleaved-ping client messages and checks the pongs.
 func TestWSFragmentAndPing(t *testing.T) {
+	t.Parallel()
 	for _, compressed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("compressed=%v", compressed), func(t *testing.T) {
 			_, ts := fake(t, Options{})
@@ -544,6 +550,7 @@ func TestWSFragmentAndPing(t *testing.T) {
 // TestWSProtocolErrors guards that frames breaking RFC 6455 end the
 // connection with close code 1002 (unmasked frames end it too).
 func TestWSProtocolErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		send func(t *testing.T, r *rawWS)
@@ -576,6 +583,7 @@ func TestWSProtocolErrors(t *testing.T) {
 // TestWSServerClose guards that Server.Close cuts open WebSocket
 // connections (so an httptest server can close).
 func TestWSServerClose(t *testing.T) {
+	t.Parallel()
 	s, ts := fake(t, Options{})
 	c, _ := dialWS(t, wsURL(ts, "/v1/responses"), hdr("Authorization", "Bearer k"), websocket.CompressionDisabled)
 	s.Close()
@@ -588,6 +596,7 @@ func TestWSServerClose(t *testing.T) {
 // Responses API too: the stream ends with response.incomplete, the object
 // has status incomplete, both with the full usage.
 func TestResponsesIncompleteHTTP(t *testing.T) {
+	t.Parallel()
 	_, ts := fake(t, Options{Incomplete: true})
 	body := `{"model":"m","input":"a b","max_output_tokens":2}`
 	_, b := post(t, ts.URL+"/v1/responses", "openai", nil, body)
@@ -605,6 +614,7 @@ func TestResponsesIncompleteHTTP(t *testing.T) {
 // TestObserve guards Options.Observe: it sees every request and every
 // WebSocket client message, even when KeepRequests keeps none.
 func TestObserve(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []string
 	_, ts := fake(t, Options{KeepRequests: -1, Observe: func(r Seen) {
