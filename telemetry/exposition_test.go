@@ -104,6 +104,7 @@ func goldenRecords() []intercept.Call {
 // histogram buckets. Run with -update to rewrite testdata/exposition.golden
 // after a deliberate change, and read the diff.
 func TestExpositionGolden(t *testing.T) {
+	t.Parallel()
 	o := &otelPipeline{queue: make(chan intercept.Call, 8)}
 	o.queue <- intercept.Call{}
 	o.dropped.Store(4)
@@ -267,6 +268,7 @@ func expected(recs []intercept.Call) map[string]float64 {
 // and sums exact, label values with quotes, backslashes, line feeds and
 // multi-byte characters intact.
 func TestExpositionParsed(t *testing.T) {
+	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, seed))
@@ -328,6 +330,7 @@ func TestExpositionParsed(t *testing.T) {
 // terms, each histogram's buckets cumulative and its +Inf bucket equal to
 // its count.
 func TestExpositionConcurrent(t *testing.T) {
+	t.Parallel()
 	tel := promOnly(t, nil, nil)
 	const goroutines, calls = 4, 500
 	var wg sync.WaitGroup
@@ -388,6 +391,7 @@ func TestExpositionConcurrent(t *testing.T) {
 // TestExpositionGzip guards compression: a scraper that accepts gzip gets
 // the same exposition compressed, one that does not, plain.
 func TestExpositionGzip(t *testing.T) {
+	t.Parallel()
 	tel := promOnly(t, nil, nil)
 	tel.Observe(goldenRecords()[0])
 	plain := scrapeHandler(t, tel.Handler(), "")
@@ -406,6 +410,7 @@ func TestExpositionGzip(t *testing.T) {
 }
 
 func TestAcceptsGzip(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"": false, "gzip": true, "GZIP": true, "deflate, gzip;q=1.0, *;q=0.5": true, "br": false,
 		"gzip;q=0": false, "gzip; q=0.001": true, "*": true, "*;q=0": false, "*;q=1, gzip;q=0": false,
@@ -423,6 +428,7 @@ func TestAcceptsGzip(t *testing.T) {
 // feed (a quote stays as it is); everything else, multi-byte characters
 // included, verbatim.
 func TestExpositionEscaping(t *testing.T) {
+	t.Parallel()
 	f := mustFamily("x_total", "say \"hi\"\\\nthere", typeCounter, "a", "b")
 	var e exposition
 	e.header(f)
@@ -445,6 +451,7 @@ func TestExpositionEscaping(t *testing.T) {
 // TestAppendFloat guards the value spellings, each read back exactly by
 // the parser.
 func TestAppendFloat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    float64
 		want string
@@ -472,6 +479,7 @@ func TestAppendFloat(t *testing.T) {
 // TestNames guards the metric and label name rules against the official
 // ones, and that a bad name in a family is refused.
 func TestNames(t *testing.T) {
+	t.Parallel()
 	names := []string{"", "a", "_", ":", "a:b", "a_b9", "9a", "a-b", "a.b", "é", "__name__", "__x", "_x", "le", "A_Z", "a b", "a\n"}
 	for _, n := range names {
 		if got, want := validMetricName(n), model.LegacyValidation.IsValidMetricName(n); got != want {

@@ -15,6 +15,7 @@ func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millise
 // TestClientName guards the client label: the SDK or tool name, without its
 // version, from the User-Agents real clients send.
 func TestClientName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"OpenAI/Python 1.40.0":                             "openai-python",
 		"AsyncOpenAI/Python 1.40.0":                        "asyncopenai-python",
@@ -52,6 +53,7 @@ func TestClientName(t *testing.T) {
 // their name, later ones fold into "other", known ones keep theirs, empty,
 // overlong and invalid values are cleaned, and concurrent callers agree.
 func TestLimiter(t *testing.T) {
+	t.Parallel()
 	l := newLimiter(2)
 	steps := []struct{ in, want string }{
 		{"gpt-4o", "gpt-4o"},
@@ -99,6 +101,7 @@ func TestLimiter(t *testing.T) {
 
 // TestOperation guards the gen_ai.operation.name of each endpoint.
 func TestOperation(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"chat_completions": "chat", "responses": "chat", "messages": "chat", "ollama_chat": "chat",
 		"completions": "text_completion", "ollama_generate": "text_completion",
@@ -115,6 +118,7 @@ func TestOperation(t *testing.T) {
 // TestProviderName guards gen_ai.provider.name: the conventions' well-known
 // names by host or platform, else ollama, else the provider key.
 func TestProviderName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		rec  ledger.Record
 		want string
@@ -144,6 +148,7 @@ func TestProviderName(t *testing.T) {
 
 // TestExportableHeader guards the credential filter on x-vh-* headers.
 func TestExportableHeader(t *testing.T) {
+	t.Parallel()
 	tests := map[string]bool{
 		"x-vh-project": true, "x-vh-run-id": true, "x-vh-execution": true,
 		"x-vh-api-key": false, "X-VH-Token": false, "x-vh-auth": false, "x-vh-authorization": false,

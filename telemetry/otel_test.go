@@ -33,6 +33,7 @@ func shutdown(t *testing.T, tel *Telemetry) error {
 // metrics with the semantic conventions' attributes, the x-vh-* headers and
 // tags, the configured headers and service name, and no credential.
 func TestOTelExport(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	r := newRig(t, Options{OTel: &OTelOptions{
 		Endpoint:       rc.url + "/",
@@ -240,6 +241,7 @@ func TestOTelExport(t *testing.T) {
 // overflow is counted (in Stats and on /metrics) and logged, and once the
 // collector answers everything kept is exported.
 func TestOTelCollectorHung(t *testing.T) {
+	t.Parallel()
 	hold := make(chan struct{})
 	rc := newReceiver(t, hold)
 	released := false
@@ -294,6 +296,7 @@ func TestOTelCollectorHung(t *testing.T) {
 // are unaffected and every span and metric export that failed is counted
 // and logged.
 func TestOTelCollectorDown(t *testing.T) {
+	t.Parallel()
 	dead := httptest.NewServer(nil)
 	url := dead.URL
 	dead.Close()
@@ -316,6 +319,7 @@ func TestOTelCollectorDown(t *testing.T) {
 
 // TestOTelBadEndpoint guards New's validation of the endpoint.
 func TestOTelBadEndpoint(t *testing.T) {
+	t.Parallel()
 	for _, ep := range []string{"collector:4318", "ftp://collector", "http://"} {
 		if _, err := New(context.Background(), Options{OTel: &OTelOptions{Endpoint: ep}}); err == nil {
 			t.Errorf("endpoint %q accepted", ep)
@@ -340,6 +344,7 @@ func quietLogs() (*syncBuffer, *slog.Logger) {
 // batches of BatchSize, with a last collection of the metrics, and a
 // second Shutdown does nothing.
 func TestOTelShutdownFlush(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	_, logger := quietLogs()
 	tel, err := New(context.Background(), Options{Logger: logger, OTel: &OTelOptions{Endpoint: rc.url, QueueSize: 100, BatchSize: 10,
@@ -373,6 +378,7 @@ func TestOTelShutdownFlush(t *testing.T) {
 // collector hangs: it returns the context's error instead of waiting, and
 // counts what was not exported.
 func TestOTelShutdownCutShort(t *testing.T) {
+	t.Parallel()
 	hold := make(chan struct{})
 	rc := newReceiver(t, hold)
 	t.Cleanup(func() { close(hold) }) // before the receiver's Close
@@ -400,6 +406,7 @@ func TestOTelShutdownCutShort(t *testing.T) {
 // but refuses part of it (a partial success): the refused spans are
 // counted as failed and logged, the rest as exported.
 func TestOTelCollectorRefusesSome(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	rc.script("/v1/traces", answer{status: 200, body: []byte(tracePartial)})
 	logs, logger := quietLogs()
@@ -423,6 +430,7 @@ func TestOTelCollectorRefusesSome(t *testing.T) {
 // collector that answers 503 and then 429 with Retry-After gets the same
 // batch again, and nothing is lost or counted as failed.
 func TestOTelCollectorBusy(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	rc.script("/v1/traces", answer{status: 503}, answer{status: 429, header: http.Header{"Retry-After": {"2"}}})
 	rc.script("/v1/metrics", answer{status: 503})

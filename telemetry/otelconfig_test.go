@@ -34,6 +34,7 @@ func envOf(kv map[string]string) func(string) string {
 // are, and malformed values are ignored with a warning that never shows a
 // header's value.
 func TestResolveOTel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		opts  OTelOptions
@@ -187,6 +188,7 @@ func urls(traces, metrics string) func(t *testing.T, c otelConfig) {
 // TestResolveOTelErrors guards the settings that cannot work and stop New,
 // each naming its variable.
 func TestResolveOTelErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "ca.txt")
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
@@ -223,6 +225,7 @@ func TestResolveOTelErrors(t *testing.T) {
 // else "conduit"; the variable's other attributes percent-decoded; and
 // host.name.
 func TestOTelResource(t *testing.T) {
+	t.Parallel()
 	host, _ := os.Hostname()
 	resAttrs := "enduser.id=alice, team=ml%20ops,service.name=from-attrs,broken"
 	tests := []struct {
@@ -267,6 +270,7 @@ func TestOTelResource(t *testing.T) {
 // variables alone, end to end: endpoint, headers, no compression and the
 // resource attributes.
 func TestOTelExportFromEnvironment(t *testing.T) {
+	t.Parallel()
 	rc := newReceiver(t, nil)
 	env := map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT":    rc.url,
@@ -304,6 +308,7 @@ func TestOTelExportFromEnvironment(t *testing.T) {
 // collector's certificate is checked against) and the client certificate
 // a collector may require.
 func TestOTelExportTLS(t *testing.T) {
+	t.Parallel()
 	rc := &receiver{}
 	srv := httptest.NewUnstartedServer(rc)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}

@@ -13,6 +13,7 @@ import (
 // falls in the bucket that boundary closes; beyond the last, the overflow
 // bucket.
 func TestHistogramBuckets(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v      float64
 		bucket int
@@ -39,6 +40,7 @@ func TestHistogramBuckets(t *testing.T) {
 // holds the totals since the start) and delta ones (each holds what was
 // recorded since the last, from when the last was taken).
 func TestGenAIMetricsTemporality(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1000, 0)
 	k := seriesKey{op: "chat", providerName: "openai", requestModel: "gpt-4o", model: "gpt-4o", provider: "openai", client: "curl"}
 	for _, delta := range []bool{false, true} {

@@ -14,6 +14,7 @@ import (
 // count limit dropped and counted, and bytes that are not UTF-8 replaced,
 // so that one odd header cannot make the whole batch unencodable.
 func TestSpanLimits(t *testing.T) {
+	t.Parallel()
 	rec := intercept.Call{Record: ledger.Record{
 		ID: "c1", StartedAt: time.Unix(10, 0), Duration: time.Second, Model: "m\xff", Endpoint: "chat_completions",
 		Client: "ünïcödé-client/1.0", Tags: []string{"héllo wörld"}, Outcome: ledger.OutcomeUpstreamError, Status: 500,
@@ -58,6 +59,7 @@ func TestSpanLimits(t *testing.T) {
 }
 
 func TestNewIDUnique(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 1000 {
 		var b [8]byte

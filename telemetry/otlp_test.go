@@ -68,6 +68,7 @@ func testSpans(t *testing.T) (*tracepb.TracesData, []byte) {
 // a date) is honoured unless it is past the retry budget, other statuses
 // and refused connections are final, and a 2xx can be a partial success.
 func TestOTLPClientRetry(t *testing.T) {
+	t.Parallel()
 	const initial = 100 * time.Millisecond
 	withHeader := func(status int, retryAfter string) answer {
 		return answer{status: status, header: http.Header{"Retry-After": {retryAfter}}}
@@ -168,6 +169,7 @@ func orDur(d, def time.Duration) time.Duration {
 // TestOTLPClientRefused guards a collector that is down: the export fails
 // at once, without retries (the next batch tries again).
 func TestOTLPClientRefused(t *testing.T) {
+	t.Parallel()
 	dead := httptest.NewServer(nil)
 	url := dead.URL
 	dead.Close()
@@ -182,6 +184,7 @@ func TestOTLPClientRefused(t *testing.T) {
 // TestOTLPClientRequest guards what one request carries: the protobuf
 // message, compressed or not, and the configured headers.
 func TestOTLPClientRequest(t *testing.T) {
+	t.Parallel()
 	for _, gz := range []bool{true, false} {
 		rc := newReceiver(t, nil)
 		c := newOTLPClient(signalConfig{url: rc.url + "/v1/traces", timeout: time.Second, gzip: gz, headers: map[string]string{"x-key": "k1"}}, retryPolicy{}, "conduit/v1")
@@ -200,6 +203,7 @@ func TestOTLPClientRequest(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	r := retryPolicy{initial: time.Second, max: 4 * time.Second}
 	for n, base := range []time.Duration{time.Second, 1500 * time.Millisecond, 2250 * time.Millisecond, 3375 * time.Millisecond, 4 * time.Second, 4 * time.Second} {
 		for range 20 {
@@ -211,6 +215,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		in   string
@@ -235,6 +240,7 @@ func TestRetryAfter(t *testing.T) {
 // TestPartialSuccess decodes the collector's answers as the collector's
 // own types encode them.
 func TestPartialSuccess(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, body   string
 		rejected     int64

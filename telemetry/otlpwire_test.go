@@ -285,6 +285,7 @@ func (g gen) metrics() []metric {
 // exactly the messages built from those types, with no field unknown to
 // them.
 func TestWireRandom(t *testing.T) {
+	t.Parallel()
 	g := newGen(t, false)
 	for i := range 2000 {
 		resource := g.kvs()
@@ -321,6 +322,7 @@ func TestWireRandom(t *testing.T) {
 // same messages (fields in number order, zero scalars left out), so that
 // what a collector receives is what the OpenTelemetry SDK would send.
 func TestWireBytes(t *testing.T) {
+	t.Parallel()
 	g := newGen(t, false)
 	opts := proto.MarshalOptions{Deterministic: true}
 	for i := range 500 {
@@ -355,6 +357,7 @@ func TestWireBytes(t *testing.T) {
 // (usage or none, priced or not, errors, streams, headers, tags, odd
 // bytes) encodes to the message the generated types rebuild.
 func TestWireCalls(t *testing.T) {
+	t.Parallel()
 	g := newGen(t, true)
 	outcomes := []string{ledger.OutcomeComplete, ledger.OutcomeIncomplete, ledger.OutcomeClientCancelled, ledger.OutcomeUpstreamError, ledger.OutcomeNoUsage, ""}
 	endpoints := []string{"chat_completions", "messages", "embeddings", "generate_content", "count_tokens", ""}
@@ -404,6 +407,7 @@ func TestWireCalls(t *testing.T) {
 // TestWireLongMessage guards lengths of several varint bytes at every
 // level: a span whose attributes run past 16 KiB.
 func TestWireLongMessage(t *testing.T) {
+	t.Parallel()
 	var s span
 	newID(s.traceID[:])
 	newID(s.spanID[:])

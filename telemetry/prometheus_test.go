@@ -16,6 +16,7 @@ import (
 // and Conduit's added latency, labelled by provider, api, folded model and
 // normalized client; the ledger writer's counters are read at scrape time.
 func TestPrometheusScrape(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, Options{
 		Prometheus: true,
 		MaxModels:  3,
@@ -134,6 +135,7 @@ func TestPrometheusScrape(t *testing.T) {
 // TestPrometheusOff guards [metrics] enabled = false: no handler (so the
 // proxy answers 404) and Observe does nothing.
 func TestPrometheusOff(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, Options{})
 	if r.tel.Handler() != nil {
 		t.Fatal("handler with Prometheus off")
@@ -152,6 +154,7 @@ func TestPrometheusOff(t *testing.T) {
 // TestNilTelemetry guards the documented nil behaviour: every method is a
 // no-op.
 func TestNilTelemetry(t *testing.T) {
+	t.Parallel()
 	var tel *Telemetry
 	tel.Observe(intercept.Call{Record: ledger.Record{Model: "m"}})
 	if tel.Handler() != nil || tel.Stats() != (Stats{}) || tel.Shutdown(context.Background()) != nil {
@@ -162,6 +165,7 @@ func TestNilTelemetry(t *testing.T) {
 // TestAddedLatency guards the added-latency rule: duration less upstream
 // time, never negative, the whole duration for a call never sent upstream.
 func TestAddedLatency(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name               string
 		duration, upstream float64 // ms
