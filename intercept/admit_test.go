@@ -17,6 +17,7 @@ import (
 // without anything reaching the provider and is recorded with the
 // refusal's outcome, and a call it admits goes upstream as usual.
 func TestAdmitRefusesBeforeUpstream(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []ledger.Record
 	admit := func(o *Options) {
@@ -99,6 +100,7 @@ func TestAdmitRefusesBeforeUpstream(t *testing.T) {
 // RESOURCE_EXHAUSTED, as Google's quota errors), with the refusal's type
 // and message.
 func TestAdmitRefusalInEachShape(t *testing.T) {
+	t.Parallel()
 	const msg = `conduit: budget "daily" is spent`
 	bh := newHarness(t, harnessConfig{options: func(o *Options) {
 		o.Admit = func(*http.Request, ledger.Record) *Refusal {

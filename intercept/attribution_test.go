@@ -19,6 +19,7 @@ import (
 // TestParseAttribution guards the attribution grammar both modes carry:
 // what it reads, what Encode writes back, and what it refuses.
 func TestParseAttribution(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want Attribution
@@ -111,6 +112,7 @@ func (h *fwdHarness) attributedClient(user, password string) *http.Client {
 // provider sees none of them: not in the path, the headers or a proxy
 // credential.
 func TestAttributionNeverReachesUpstream(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-pw"
 	withAuth := func(o *Options) { o.ProxyAuth = &ProxyAuth{User: "alice", PasswordSHA256: sha256.Sum256([]byte(pw))} }
 	bh := newHarness(t, harnessConfig{})
@@ -180,6 +182,7 @@ func TestAttributionNeverReachesUpstream(t *testing.T) {
 // saying what is wrong, in the provider's error shape for base-URL calls;
 // and a wrong proxy password is refused whatever the user name carries.
 func TestAttributionRefused(t *testing.T) {
+	t.Parallel()
 	bh := newHarness(t, harnessConfig{})
 	resp, body := do(t, "POST", bh.proxyURL+"/@projet=web/anthropic/v1/messages", hdr("x-api-key", "k"), calls[7].body)
 	var e struct {

@@ -106,6 +106,7 @@ func forwardEnv(h *fwdHarness) modeEnv {
 // the record is incomplete, keeping the usage that did arrive (Anthropic's
 // and Gemini's input counts come before the cut).
 func TestFaultUpstreamCutSameForClient(t *testing.T) {
+	t.Parallel()
 	cut := []struct {
 		call      testCall
 		provider  string // the route; "" keeps call.provider
@@ -178,6 +179,7 @@ func cutMidEvent(w http.ResponseWriter, r *http.Request) {
 // half event the provider sent still reaches the client before the cut,
 // exactly as it would without Conduit.
 func TestFaultCutMidEvent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{upstream: http.HandlerFunc(cutMidEvent)})
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 	direct, derr := readAllErr(send(t, rawClient, "POST", h.fakeURL+"/v1/chat/completions", hdr("Authorization", auth), body))
@@ -236,6 +238,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // longer, then cancels the upstream request, and records the call as
 // client_cancelled with the usage that arrived.
 func TestFaultClientLeavesDrainBounded(t *testing.T) {
+	t.Parallel()
 	up := newBlockingStream()
 	drain := func(o *Options) { o.Timeouts.Drain = new(100 * time.Millisecond) }
 	bh := newHarness(t, harnessConfig{upstream: up, options: drain})
@@ -285,6 +288,7 @@ func (u *hangUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the drain, and the call is recorded as client_cancelled (status 499,
 // which nobody is sent).
 func TestFaultClientLeavesBeforeHeaders(t *testing.T) {
+	t.Parallel()
 	up := newHangUpstream()
 	h := newHarness(t, harnessConfig{upstream: up, options: func(o *Options) { o.Timeouts.Drain = new(50 * time.Millisecond) }})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -385,6 +389,7 @@ func silentTLS(t *testing.T) string {
 // response headers the client gets a 504 in the provider's error shape, after
 // them the same cut as any broken stream; the record is upstream_error.
 func TestFaultUpstreamTimeouts(t *testing.T) {
+	t.Parallel()
 	// Short, but with room for a loaded machine: the trickling body's
 	// headers must arrive within ResponseHeader for its case to mean much.
 	short := Timeouts{Connect: 300 * time.Millisecond, ResponseHeader: time.Second, Total: 1500 * time.Millisecond, Drain: new(time.Duration(0))}
@@ -450,6 +455,7 @@ func TestFaultUpstreamTimeouts(t *testing.T) {
 // TestFaultForwardNoAnswer guards the never-answering provider through
 // decryption: a 504 in the provider's shape, recorded in forward mode.
 func TestFaultForwardNoAnswer(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{options: func(o *Options) { o.Timeouts.ResponseHeader = 200 * time.Millisecond }})
 	resp, body := doVia(t, h.client(h.roots()), "POST", "https://"+hostOpenAI+"/v1/chat/completions",
 		hdr("Authorization", auth, fakeprovider.HeaderHang, "1"), calls[0].body)
@@ -464,6 +470,7 @@ func TestFaultForwardNoAnswer(t *testing.T) {
 // TestIsTimeout guards the 504/502 split for the errors a round trip can
 // end with.
 func TestIsTimeout(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -513,6 +520,7 @@ func (h *heldStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them, not only with the first body byte (a thinking model may keep its
 // first event back for a long time, and clients time out on headers).
 func TestFaultHeadersBeforeFirstByte(t *testing.T) {
+	t.Parallel()
 	up := &heldStream{headersSent: make(chan struct{}), release: make(chan struct{})}
 	h := newHarness(t, harnessConfig{upstream: up})
 	defer close(up.release)
@@ -567,6 +575,7 @@ func abandonStream(t *testing.T, h *harness, g *gate, left chan struct{}) {
 // record — a stop that returned first would lose it (the ledger writer
 // closes right after).
 func TestFaultShutdownWaitsForDrainingCalls(t *testing.T) {
+	t.Parallel()
 	left := make(chan struct{}, 1)
 	g := newGate()
 	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
@@ -608,6 +617,7 @@ func TestFaultShutdownWaitsForDrainingCalls(t *testing.T) {
 // while a call is still running: the call is cancelled and recorded with
 // what it read before Shutdown returns the deadline error.
 func TestFaultShutdownDeadlineRecordsCalls(t *testing.T) {
+	t.Parallel()
 	left := make(chan struct{}, 1)
 	g := newGate()
 	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
@@ -651,6 +661,7 @@ func (d doneThenHold) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // [DONE]; Python's urllib once it has Content-Length bytes): the client
 // cancelled nothing, so the call is complete, not client_cancelled.
 func TestFaultClientClosesAfterWholeResponse(t *testing.T) {
+	t.Parallel()
 	left := make(chan struct{}, 1)
 	up := doneThenHold{release: make(chan struct{})}
 	h := newHarness(t, harnessConfig{upstream: up, options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } }})

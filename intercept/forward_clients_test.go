@@ -60,6 +60,7 @@ func checkForwardRecord(t *testing.T, r Call, c testCall, header map[string][]st
 // a tunnelled host shows curl its own certificate (Conduit's CA alone does
 // not verify it, the public root does).
 func TestForwardCurl(t *testing.T) {
+	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed: TestForwardRecordsLikeBaseURL covers the same path with Go's client")
@@ -112,6 +113,7 @@ with urllib.request.urlopen(req, timeout=20) as r:
 // trusting a bundle through SSL_CERT_FILE: the same bytes and usage as
 // base-URL mode.
 func TestForwardPythonUrllib(t *testing.T) {
+	t.Parallel()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: TestForwardRecordsLikeBaseURL covers the same path with Go's client")
@@ -147,6 +149,7 @@ const sdkEnv = "CONDUIT_SDK_TESTS"
 // the usage the fake reported. It needs node, npm and CONDUIT_SDK_TESTS=1
 // (npm install fetches the versions pinned in testdata/forward-sdk).
 func TestForwardOfficialSDKs(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(sdkEnv) != "1" {
 		t.Skipf("set %s=1 to run the official SDKs through forward mode (needs node, npm and the npm registry)", sdkEnv)
 	}

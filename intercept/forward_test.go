@@ -54,6 +54,7 @@ func doVia(t *testing.T, client *http.Client, method, url string, header http.He
 // with the same usage, mode "forward", under the provider configured for
 // that host.
 func TestForwardRecordsLikeBaseURL(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	client := h.client(h.roots())
 	for _, c := range calls {
@@ -104,6 +105,7 @@ func TestForwardRecordsLikeBaseURL(t *testing.T) {
 // the client sees; nothing is decrypted, recorded, or minted — although the
 // CA could sign for that host.
 func TestForwardTunnelsOtherHosts(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	// Trust only the public root: Conduit's CA would not verify.
 	resp, body := doVia(t, h.client(h.pki.rootPool), "GET", "https://"+hostOther+"/v1/models", hdr("Authorization", auth), "")
@@ -128,6 +130,7 @@ func TestForwardTunnelsOtherHosts(t *testing.T) {
 // TestForwardStreamsUnbuffered guards flushing through decryption: the
 // first event reaches the client while the provider still holds the second.
 func TestForwardStreamsUnbuffered(t *testing.T) {
+	t.Parallel()
 	for _, c := range []testCall{calls[1], calls[3], calls[6], calls[8], calls[9]} {
 		t.Run(c.name, func(t *testing.T) {
 			g := newGate()
@@ -157,6 +160,7 @@ func TestForwardStreamsUnbuffered(t *testing.T) {
 // decryption: the client sees the cut, not a clean end, and the record is
 // incomplete with the usage that arrived.
 func TestForwardUpstreamCut(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	c := calls[6]
 	req, _ := http.NewRequest("POST", "https://"+hostAnthropic+c.path, strings.NewReader(c.body))
@@ -186,6 +190,7 @@ func wsUpgrade() http.Header {
 // the provider's shape (Codex then falls back to HTTPS + SSE), nothing is
 // recorded and nothing reaches the provider.
 func TestForwardRefusesWebSocket(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	before := len(h.fake.Requests())
 	resp, body := doVia(t, h.client(h.roots()), "GET", "https://"+hostOpenAI+"/v1/responses", wsUpgrade(), "")
@@ -211,6 +216,7 @@ func TestForwardRefusesWebSocket(t *testing.T) {
 // upgrade to a host that is not intercepted passes through untouched, and
 // frames flow both ways.
 func TestForwardPassesOtherWebSockets(t *testing.T) {
+	t.Parallel()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isWebSocketUpgrade(r.Header) {
 			http.Error(w, "want an upgrade", 400)
@@ -257,6 +263,7 @@ func TestForwardPassesOtherWebSockets(t *testing.T) {
 // captured with mode forward; one to another host is forwarded untouched
 // and not recorded.
 func TestForwardPlainHTTP(t *testing.T) {
+	t.Parallel()
 	ollama := fakeprovider.New(fakeprovider.Options{})
 	os := httptest.NewServer(ollama)
 	defer os.Close()
@@ -296,6 +303,7 @@ func TestForwardPlainHTTP(t *testing.T) {
 // base-URL routes and /health), a CONNECT to it is refused, and an upstream
 // proxy that is Conduit itself is a configuration error.
 func TestForwardSelfLoop(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	_, port, _ := net.SplitHostPort(h.proxyAddr)
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
@@ -352,6 +360,7 @@ func rawConnect(t *testing.T, proxyAddr, target string) (int, string) {
 // and plain requests to other hosts are refused with 403 and a clear body,
 // while intercepted hosts still work.
 func TestForwardTunnelOthersOff(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{forward: func(f *Forward) { f.TunnelOthers = false }})
 	status, body := rawConnect(t, h.proxyAddr, hostOther+":443")
 	if status != http.StatusForbidden || !strings.Contains(body, "tunnel_others") {
@@ -374,6 +383,7 @@ func TestForwardTunnelOthersOff(t *testing.T) {
 // certificate, nothing is recorded) and the log says once how to enable
 // interception.
 func TestForwardWithoutCA(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{noCA: true})
 	resp, _ := doVia(t, h.client(h.pki.rootPool), "POST", "https://"+hostOpenAI+"/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
 	if resp.StatusCode != 200 || resp.TLS.PeerCertificates[0].Issuer.CommonName != h.pki.root.Subject.CommonName {
@@ -388,6 +398,7 @@ func TestForwardWithoutCA(t *testing.T) {
 // TestForwardHostOutsideCA guards a host list that outgrew the CA: a host
 // the CA cannot sign for is tunnelled, never handed a failing certificate.
 func TestForwardHostOutsideCA(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{caHosts: []string{hostOpenAI}})
 	resp, _ := doVia(t, h.client(h.roots()), "POST", "https://"+hostAnthropic+"/v1/messages", hdr("x-api-key", "k"), calls[7].body)
 	if resp.StatusCode != 200 || resp.TLS.PeerCertificates[0].Issuer.CommonName != h.pki.root.Subject.CommonName {
@@ -449,6 +460,7 @@ func (p *countingProxy) count(target string) int {
 // the corporate proxy by CONNECT, with its credentials; NO_PROXY names are
 // reached directly.
 func TestForwardUpstreamProxy(t *testing.T) {
+	t.Parallel()
 	cp := &countingProxy{connects: map[string]int{}}
 	corp := httptest.NewServer(cp)
 	t.Cleanup(corp.Close) // after the harness's cleanup, which closes Conduit's tunnels
@@ -530,6 +542,7 @@ func (c *earlyConn) Read(p []byte) (int, error) {
 // the same write as the CONNECT: the bytes already read with the request
 // are replayed into the TLS handshake.
 func TestForwardEarlyClientHello(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	raw, err := net.Dial("tcp", h.proxyAddr)
 	if err != nil {
@@ -577,6 +590,7 @@ func (h *fwdHarness) mitmConn(t *testing.T, host string) *tls.Conn {
 // misdirected (421), and oversized headers get 431 — neither reaches the
 // provider.
 func TestForwardDecryptedConnectionLimits(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	tests := []struct {
 		name   string
@@ -615,6 +629,7 @@ func TestForwardDecryptedConnectionLimits(t *testing.T) {
 // for a decrypted stream in flight, which the client receives whole, and
 // closes idle decrypted connections.
 func TestForwardShutdownLetsCallsFinish(t *testing.T) {
+	t.Parallel()
 	g := newGate()
 	h := newFwdHarness(t, fwdConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond}})
 	// An idle decrypted connection: one call made, kept alive.
@@ -679,6 +694,7 @@ func TestForwardShutdownLetsCallsFinish(t *testing.T) {
 // Conduit notices the client left, reads on, and records the provider's
 // final usage as client_cancelled.
 func TestForwardClientLeavesMidStream(t *testing.T) {
+	t.Parallel()
 	left := make(chan struct{}, 1)
 	g := newGate()
 	h := newFwdHarness(t, fwdConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
@@ -716,6 +732,7 @@ func TestForwardClientLeavesMidStream(t *testing.T) {
 // a decrypted call gets a 502 in the provider's shape (and is recorded as
 // an upstream error), a tunnel gets a 502 from the proxy; neither hangs.
 func TestForwardUpstreamProxyRefuses(t *testing.T) {
+	t.Parallel()
 	corp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="corp"`)
 		http.Error(w, "who are you", http.StatusProxyAuthRequired)

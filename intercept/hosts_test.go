@@ -12,6 +12,7 @@ import (
 // TestValidateHostPattern guards the [mitm] hosts syntax: what is accepted,
 // and that every mistake is refused rather than silently matching nothing.
 func TestValidateHostPattern(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in string
 		ok bool
@@ -49,6 +50,7 @@ func TestValidateHostPattern(t *testing.T) {
 
 // TestHostPatternMatch guards which CONNECT targets a pattern intercepts.
 func TestHostPatternMatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pattern, authority string
 		want               bool
@@ -83,6 +85,7 @@ func TestHostPatternMatch(t *testing.T) {
 // hosts first (port only when not the scheme's default), then the
 // well-known hosts, each once.
 func TestDefaultHosts(t *testing.T) {
+	t.Parallel()
 	u := func(s string) *url.URL { return mustURL(t, s) }
 	got := DefaultHosts([]Provider{
 		{Key: "openai", Upstream: u("https://api.openai.com")},
@@ -110,6 +113,7 @@ func TestDefaultHosts(t *testing.T) {
 
 // TestWellKnownHostsCopy guards that callers cannot change the table.
 func TestWellKnownHostsCopy(t *testing.T) {
+	t.Parallel()
 	w := WellKnownHosts()
 	w[0].Key = "changed"
 	if WellKnownHosts()[0].Key == "changed" {
@@ -124,6 +128,7 @@ func TestWellKnownHostsCopy(t *testing.T) {
 
 // TestProviderFor guards which provider a forward call is recorded under.
 func TestProviderFor(t *testing.T) {
+	t.Parallel()
 	u := func(s string) *url.URL { return mustURL(t, s) }
 	f, err := newForwardHosts(&Forward{}, []Provider{
 		{Key: "oai", Upstream: u("https://api.openai.com"), API: parsers.OpenAI},
@@ -158,6 +163,7 @@ func TestProviderFor(t *testing.T) {
 
 // TestIsSelf guards self-loop detection for each kind of listen address.
 func TestIsSelf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		listen     string
 		host, port string

@@ -70,6 +70,7 @@ var calls = []testCall{
 // writes, or with delays — and every call is recorded with the usage the
 // provider reported.
 func TestBaseURLForwardsBytesUnchanged(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	for _, split := range []string{"whole", "1-byte"} {
 		for _, c := range calls {
@@ -135,6 +136,7 @@ func checkRecord(t *testing.T, r Call, c testCall, want fakeprovider.Usage) {
 // the client receives the stream minus the one usage-only event Conduit
 // caused — event for event what the provider sent for the request Conduit made.
 func TestInjectedStreamUsageIsHidden(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/v1/chat/completions", "/v1/completions"} {
 		t.Run(path, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{})
@@ -186,6 +188,7 @@ func dropUsageOnlyEvent(t *testing.T, stream []byte) []byte {
 // TestClientAskedForUsageUntouched guards that a request already asking for
 // usage (or turning it off) is forwarded byte for byte.
 func TestClientAskedForUsageUntouched(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	for _, body := range []string{
 		`{"model":"m","stream":true,"stream_options":{"include_usage":false},"messages":[]}`,
@@ -232,6 +235,7 @@ func (g *gate) sleep(ctx context.Context, _ time.Duration) error {
 // TestStreamEventsNotBuffered guards flushing: the first event reaches the
 // client while the provider is still holding back the second.
 func TestStreamEventsNotBuffered(t *testing.T) {
+	t.Parallel()
 	for _, c := range []testCall{calls[1], calls[3], calls[6], calls[8], calls[9], calls[11]} {
 		t.Run(c.name, func(t *testing.T) {
 			g := newGate()
@@ -259,6 +263,7 @@ func TestStreamEventsNotBuffered(t *testing.T) {
 // upstream, the path under the upstream's base path, the query kept,
 // hop-by-hop headers, Accept-Encoding and the tag header removed.
 func TestUpstreamHeaders(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{})
 	fs := httptest.NewServer(fake)
 	defer fs.Close()
@@ -300,6 +305,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // TestRecordFields guards the record's request-side fields: tags, x-vh
 // headers, client, request id, and a path whose key= query value is redacted.
 func TestRecordFields(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	header := hdr("x-api-key", "sk-ant-secret", "X-Conduit-Tag", "exp-1, nightly,", "X-Vh-Run-Id", "r1", "x-vh-project", "p",
 		"User-Agent", "Anthropic/Python 0.40.0", "Content-Type", "application/json")
@@ -326,6 +332,7 @@ func TestRecordFields(t *testing.T) {
 // is a call even when the upstream refuses it; any other request to the
 // provider (a model list, a token count, HEAD /) is recorded as other.
 func TestRecordKind(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	json := hdr("Authorization", auth, "Content-Type", "application/json")
 	tests := []struct {
@@ -358,6 +365,7 @@ func TestRecordKind(t *testing.T) {
 // gzips is decoded by Conduit's transport; the client gets identity bytes
 // equal to the decoded body, and the usage is read.
 func TestGzipUpstreamReachesClientDecoded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	header := hdr("Authorization", auth, fakeprovider.HeaderGzip, "1", "Accept-Encoding", "gzip, br")
 	c := calls[6]
@@ -385,6 +393,7 @@ func TestGzipUpstreamReachesClientDecoded(t *testing.T) {
 // TestErrors guards Conduit's own error responses: JSON in the provider's
 // shape with the right status.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{options: func(o *Options) {
 		o.MaxRequestBody = 1 << 10
 		dead, _ := url.Parse("http://127.0.0.1:1")
@@ -457,6 +466,7 @@ func TestErrors(t *testing.T) {
 
 // TestHealth guards GET /health.
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	resp, body := do(t, "GET", h.proxyURL+"/health", nil, "")
 	if resp.StatusCode != 200 || string(body) != "OK" {
@@ -469,6 +479,7 @@ func TestHealth(t *testing.T) {
 // sees the cut (not a clean end), and the record is incomplete with the usage
 // that did arrive (Anthropic's input tokens from message_start).
 func TestUpstreamCutMidStream(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	c := calls[6]
 	req, _ := http.NewRequest("POST", h.proxyURL+"/anthropic"+c.path, strings.NewReader(c.body))
@@ -491,6 +502,7 @@ func TestUpstreamCutMidStream(t *testing.T) {
 // TestClientLeavesMidStream guards abandoned streams: when the client goes
 // away, Conduit reads on, so the provider's final usage is still recorded.
 func TestClientLeavesMidStream(t *testing.T) {
+	t.Parallel()
 	left := make(chan struct{}, 1)
 	g := newGate()
 	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{Sleep: g.sleep, Delay: time.Millisecond},
@@ -530,6 +542,7 @@ func TestClientLeavesMidStream(t *testing.T) {
 // TestCurl guards a real command-line client: curl through Conduit gets the
 // same bytes as curl straight to the provider.
 func TestCurl(t *testing.T) {
+	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("curl not installed: the Go-client tests cover the same path")
@@ -562,6 +575,7 @@ func TestCurl(t *testing.T) {
 // with progress, an early error) still gets the rest of the body, and the
 // client gets the whole answer.
 func TestEarlyResponseWhileRequestStreams(t *testing.T) {
+	t.Parallel()
 	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		first := make([]byte, 1)
@@ -604,6 +618,7 @@ func TestEarlyResponseWhileRequestStreams(t *testing.T) {
 // to Detail; usage no real call can have is recorded as invalid_usage with
 // no counts (so it is neither priced nor summed) and the raw usage kept.
 func TestRecordUsageDetail(t *testing.T) {
+	t.Parallel()
 	bodies := map[string]string{}
 	h := newHarness(t, harnessConfig{upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)

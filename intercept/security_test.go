@@ -96,6 +96,7 @@ var smuggling = []struct {
 // it as exactly the requests the client got answers for, each framed by
 // Conduit (never both Content-Length and Transfer-Encoding).
 func TestSecurityRequestSmuggling(t *testing.T) {
+	t.Parallel()
 	bh := newHarness(t, harnessConfig{})
 	fh := newFwdHarness(t, fwdConfig{})
 	type way struct {
@@ -167,6 +168,7 @@ func TestSecurityRequestSmuggling(t *testing.T) {
 // is not read first): the client gets a 400 naming its body, not a 502
 // blaming the provider, and the record says the client's side failed.
 func TestSecurityBadStreamedBody(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{})
 	addr := strings.TrimPrefix(h.proxyURL, "http://")
 	conn, err := net.Dial("tcp", addr)
@@ -204,6 +206,7 @@ func drain(ch chan Call) {
 // percent-encoded, mixed case, encoded slashes, backslashes: 400, and the
 // provider sees nothing. Spellings that are not dot segments pass as sent.
 func TestSecurityPathTraversal(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{options: func(o *Options) {
 		u, _ := url.Parse(o.Providers[0].Upstream.String() + "/base")
 		o.Providers = append(o.Providers, Provider{Key: "based", Upstream: u, API: parsers.OpenAI})
@@ -265,6 +268,7 @@ func TestSecurityPathTraversal(t *testing.T) {
 // so there is no base path to escape, and a dot segment reaches the
 // provider exactly as the client sent it.
 func TestSecurityForwardPathPassesThrough(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	tc := h.mitmConn(t, hostOpenAI)
 	resps := exchange(t, tc, "GET /v1/../v1/%2e%2e/models HTTP/1.1\r\nHost: "+hostOpenAI+"\r\nAuthorization: "+auth+"\r\n\r\n", 1)
@@ -286,6 +290,7 @@ func TestSecurityForwardPathPassesThrough(t *testing.T) {
 // address is refused with 508 instead of calling itself until the path
 // runs out.
 func TestSecuritySelfAimed(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{options: func(o *Options) {
 		o.Providers = append(o.Providers, Provider{Key: "loop", Upstream: mustURL(t, "http://placeholder"), API: parsers.OpenAI})
 	}})
@@ -324,6 +329,7 @@ func TestSecuritySelfAimed(t *testing.T) {
 // itself, a malformed authority — never mint a certificate, although the
 // CA could sign for some of them; intercepted hosts do.
 func TestSecurityNoLeafForOtherHosts(t *testing.T) {
+	t.Parallel()
 	h := newFwdHarness(t, fwdConfig{})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := ln.Addr().String()
@@ -360,6 +366,7 @@ func basic(user, pass string) string {
 // otherwise, whatever is wrong with it), base-URL calls do not, and the
 // credential never reaches a provider or another host.
 func TestSecurityProxyAuth(t *testing.T) {
+	t.Parallel()
 	const user, pass = "alice", "correct horse battery staple"
 	h := newFwdHarness(t, fwdConfig{options: func(o *Options) {
 		o.ProxyAuth = &ProxyAuth{User: user, PasswordSHA256: sha256.Sum256([]byte(pass))}
@@ -485,6 +492,7 @@ func secretHeader() http.Header {
 // exports and reports are searched by the process-level test in
 // cmd/conduit.)
 func TestSecuritySecretsNeverRecorded(t *testing.T) {
+	t.Parallel()
 	for _, up := range []struct {
 		name    string
 		handler http.Handler
@@ -546,6 +554,7 @@ func TestSecuritySecretsNeverRecorded(t *testing.T) {
 
 // TestScrubSecrets pins the scrubbing of error messages.
 func TestScrubSecrets(t *testing.T) {
+	t.Parallel()
 	h := hdr("Authorization", "Bearer sk-0123456789", "X-Api-Key", "short")
 	tests := []struct{ in, query, want string }{
 		{"bad key sk-0123456789!", "", "bad key REDACTED!"},

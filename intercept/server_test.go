@@ -8,6 +8,7 @@ import (
 // TestTimeoutsResolve guards the defaults of Timeouts, and that a drain of
 // zero means none rather than the default.
 func TestTimeoutsResolve(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      Timeouts

@@ -14,6 +14,7 @@ import (
 // a JSON 404 saying metrics are off when not, and never a provider call or
 // a record either way.
 func TestMetricsRoute(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		handler http.Handler
@@ -52,6 +53,7 @@ func TestMetricsRoute(t *testing.T) {
 // that never went upstream; RequestModel keeps the requested model when the
 // response names another.
 func TestRecordTimingsAndModels(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessConfig{options: func(o *Options) { o.MaxRequestBody = 1 << 10 }})
 	header := hdr("Authorization", auth, fakeprovider.HeaderModel, "gpt-4o-2024-08-06")
 	do(t, "POST", h.proxyURL+"/openai/v1/chat/completions", header, `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
