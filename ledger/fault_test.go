@@ -1,6 +1,6 @@
 package ledger
 
-// The ledger's part of the fault-injection suite (issue 9): a real SQLite
+// The ledger's part of the fault-injection suite: a real SQLite
 // file that another connection locks, that fills its disk, or that sits on
 // a read-only file system. Whatever the fault, records wait in the Writer's
 // queue, the failure is logged loudly, and every record lands once the

@@ -310,7 +310,7 @@ func usageJSON(raw json.RawMessage) any {
 }
 
 // secretQueryParams are query parameters whose values are credentials.
-// The proxy removes them before building a Record (DESIGN.md); the ledger
+// The proxy removes them before building a Record; the ledger
 // redacts them again so that a slip there cannot put a key at rest.
 var secretQueryParams = []string{"key", "api_key", "api-key", "apikey", "x-goog-api-key", "access_token"}
 

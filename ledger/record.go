@@ -56,7 +56,7 @@ const (
 )
 
 // Record is one proxied call: what the ledger stores, exports and syncs.
-// It never holds credentials (DESIGN.md, "No secrets at rest").
+// It never holds credentials: no key is ever at rest.
 type Record struct {
 	ID         string    // UUIDv7, also the Valohai transit_id
 	StartedAt  time.Time // UTC

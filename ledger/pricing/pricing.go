@@ -212,8 +212,8 @@ type call struct {
 	parts []usage
 }
 
-// usage is one priced part of a call, in the normalized counts (DESIGN.md,
-// "Usage semantics"): input includes cache reads and writes and the audio
+// usage is one priced part of a call, in the counts as package parsers
+// normalizes them: input includes cache reads and writes and the audio
 // and image input tokens; output includes reasoning and the audio and image
 // output tokens.
 type usage struct {
