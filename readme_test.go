@@ -202,10 +202,10 @@ func TestReadmeLedgerSchema(t *testing.T) {
 	}
 }
 
-// TestReadmeCoversTheIssue guards the sections a newcomer needs: both modes,
+// TestReadmeCoversANewcomer guards the sections a newcomer needs: both modes,
 // a recipe per tool, the demo, the dashboard capture, pricing and
 // troubleshooting, each under its own heading.
-func TestReadmeCoversTheIssue(t *testing.T) {
+func TestReadmeCoversANewcomer(t *testing.T) {
 	for _, heading := range []string{
 		"## Install", "## Quick start", "## Try it: `make demo`", "## The dashboard",
 		"## Base-URL mode", "## Forward mode (HTTPS_PROXY)", "## Recipes per tool",

@@ -5,7 +5,7 @@
 //
 // Why a push scanner: the proxy must forward every byte to its client as it
 // arrives and read usage from the same bytes without a goroutine, pipe or
-// second buffer per call (DESIGN.md, "Bounded memory per call"). Write never
+// second buffer per call, in memory bounded per call. Write never
 // retains the caller's slice, never fails, and never blocks beyond the
 // callback.
 //

@@ -5,8 +5,8 @@
 // per complete message and once per control frame.
 //
 // Why a push reader: the relay forwards every byte as it arrives and must
-// never wait for, buffer or depend on its copy being understood (DESIGN.md,
-// "The client gets exactly what the provider sent"). Write never retains
+// never wait for, buffer or depend on its copy being understood: the client
+// gets exactly what the provider sent, at its pace. Write never retains
 // the caller's slice, never modifies it, never fails and never blocks
 // beyond the callback; bytes that break the protocol set a sticky error
 // (Err) and the reader stops reading, while the relay carries on.

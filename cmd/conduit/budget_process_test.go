@@ -113,7 +113,7 @@ func (h *hookReceiver) wait(t *testing.T) map[string]any {
 	return h.alerts[h.read-1]
 }
 
-// TestBudgetsEndToEnd is the issue's closing run, as a test on the real
+// TestBudgetsEndToEnd is the budgets' whole story, as a test on the real
 // binary: two projects' agents through `conduit run` in both modes (the
 // project found from the git repository around each, a session per run),
 // an enforced budget for one project crossing its warnings (log lines and

@@ -2,7 +2,7 @@
 
 package main
 
-// The process-level part of the fault-injection suite (issue 9): the real
+// The process-level part of the fault-injection suite: the real
 // conduit binary, built once per test binary, serving real calls on
 // loopback — base-URL and forward mode — while it is killed (SIGKILL),
 // stopped (SIGTERM), loaded with 1,000 concurrent streams, starved of its

@@ -11,7 +11,7 @@ import (
 )
 
 // Usage is what the fake reports for one call, in the normalized meaning
-// Conduit's parsers give usage (DESIGN.md): InputTokens counts every prompt
+// Conduit's parsers give usage: InputTokens counts every prompt
 // token, cache reads and writes included; CachedInputTokens the cache reads
 // among them; CacheWrite5mTokens and CacheWrite1hTokens the cache writes
 // among them (Anthropic only); OutputTokens every generated token, reasoning

@@ -8,7 +8,7 @@ import (
 )
 
 // wireUsage reads the usage a response reports, normalized the way
-// Conduit's parsers are specified to (DESIGN.md), independently of the
+// Conduit's parsers give it (package parsers), independently of the
 // fake's own code: the last usage of a stream wins.
 func wireUsage(t *testing.T, format string, stream bool, body []byte) Usage {
 	t.Helper()
