@@ -34,7 +34,7 @@ lint:
 prices:
 	$(GO) generate ./ledger/pricing
 
-## bench: Conduit against issue 8's targets, one table (~3 min; BENCHMARKS.md)
+## bench: Conduit against its performance targets, one table (~3 min; BENCHMARKS.md)
 bench:
 	$(GO) run ./bench/cmd/conduit-bench -go $(GO) $(BENCHFLAGS)
 

@@ -6,7 +6,7 @@
 //
 // It is Conduit's own rather than an off-the-shelf tool (hey, wrk, vegeta)
 // so that the benchmark needs nothing but Go, measures exactly what the
-// issue's table asks (ratios against a bare reverse proxy in the same run,
+// results table asks (ratios against a bare reverse proxy in the same run,
 // per-event stream delays) and can be unit-tested. Nothing here asserts a
 // timing: the benchmark reports, `make test` only checks the arithmetic.
 package loadgen

@@ -58,7 +58,7 @@ func MedianDuration(ds []time.Duration) time.Duration {
 	return time.Duration(math.Round(Median(xs)))
 }
 
-// AddedRatio is the latency figure: how much a proxy adds to the
+// AddedRatio is the benchmark's latency figure: how much a proxy adds to the
 // direct call, relative to what the bare proxy adds,
 // (proxy − direct) ÷ (bare − direct). It is NaN when the bare proxy adds
 // nothing measurable (bare ≤ direct), where the ratio means nothing.

@@ -38,9 +38,9 @@ func Judge(ok bool) Verdict {
 
 // Row is one line of the results table.
 type Row struct {
-	What     string  // the row, e.g. "throughput, 64 clients"
+	What     string  // what is measured, e.g. "throughput, 64 clients"
 	Measured string  // the figure, with the detail needed to read it
-	Target   string  // the target, e.g. "≥ 0.90"
+	Target   string  // the target, e.g. "≥ 0.90"
 	Verdict  Verdict //
 }
 

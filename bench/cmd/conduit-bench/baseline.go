@@ -40,7 +40,7 @@ func (r routes) Set(s string) error {
 	return nil
 }
 
-// serveBaseline is the bare proxy the issue measures Conduit against: a
+// serveBaseline is the bare proxy the benchmark measures Conduit against: a
 // standard library httputil.ReverseProxy that flushes every write at once
 // (FlushInterval -1) and records nothing. Like Conduit's base-URL mode it
 // serves /<key>/<rest> as <upstream>/<rest>, so both do the same routing

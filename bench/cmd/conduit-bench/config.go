@@ -36,8 +36,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: conduit-bench [flags]
 
-Measures Conduit against the targets of issue 8 on loopback and prints one
-table. Run it from the repository (it builds ./cmd/conduit and the fake
+Measures Conduit against its performance targets on loopback and prints
+one table (BENCHMARKS.md says what each row means). Run it from the repository (it builds ./cmd/conduit and the fake
 provider). The whole run takes about three minutes.
 
 Examples:

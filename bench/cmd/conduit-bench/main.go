@@ -1,7 +1,7 @@
 //go:build linux
 
-// Command conduit-bench is `make bench`: it measures Conduit against the
-// targets of issue 8 and prints one table, each row's measured value, its
+// Command conduit-bench is `make bench`: it measures Conduit against its
+// performance targets (BENCHMARKS.md) and prints one table, each row's measured value, its
 // target and whether it is met. It reads processes' memory and CPU time
 // from /proc, so it builds on Linux only.
 //

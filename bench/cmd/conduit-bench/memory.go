@@ -205,5 +205,5 @@ func (b *bench) drainStream(ctx context.Context, t target, header map[string]str
 	return total, nil
 }
 
-// mb formats bytes as MB (10^6, as the "200 MB").
+// mb formats bytes as MB (10^6, as the memory target's "200 MB").
 func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }

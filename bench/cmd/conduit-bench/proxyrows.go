@@ -11,7 +11,7 @@ import (
 	"github.com/valohai/conduit/bench/loadgen"
 )
 
-// The rows of issue 8's table, and their targets as the table prints them.
+// The rows of the results table, and their targets as the table prints them.
 const (
 	rowLatencyP50     = "added latency p50, small call, 1 client"
 	rowLatencyP99     = "added latency p99, small call, 1 client"
@@ -39,13 +39,13 @@ const (
 	targetReport      = "< 1 s"
 )
 
-// Limits from the issue.
+// The targets, as numbers.
 const (
 	maxLatencyRatio   = 1.15
 	minThroughput     = 0.90
 	maxAddedP99       = time.Millisecond
 	maxFirstByteRatio = 2.0
-	maxRSS            = 200_000_000 // bytes: the issue's 200 MB
+	maxRSS            = 200_000_000 // bytes: 200 MB, in decimal MB as the table prints it
 	minMitmRate       = 5.0
 	maxMitmP50        = 0.5
 	minForwardBase    = 0.7
