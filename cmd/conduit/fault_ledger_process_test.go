@@ -5,9 +5,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +20,9 @@ import (
 	"github.com/valohai/conduit/internal/tmpfs"
 )
 
-// The conduit binary's log lines the ledger faults must produce.
+// The conduit binary's log lines the ledger faults must produce. The
+// tests wait on the proxy's state (its /metrics, the ledger's rows) and
+// read the log only once the proxy has exited, when it is complete.
 var (
 	logCannotWrite = regexp.MustCompile(`level=ERROR msg="ledger: cannot write call records; keeping them queued and retrying".*err="([^"]*)`)
 	logWriteAgain  = regexp.MustCompile(`level=WARN msg="ledger: writing call records again"`)
@@ -36,17 +42,55 @@ func faultCalls(t *testing.T, w *world, c *conduitProc, l *load, n int) {
 	}
 }
 
-// stopAndCheck stops Conduit gracefully and checks that every call made
-// is in the ledger exactly once.
-func stopAndCheck(t *testing.T, w *world, c *conduitProc, l *load) {
+// metricsOn is the config that serves /metrics, where the tests read the
+// ledger writer's state.
+const metricsOn = "[metrics]\nenabled = true\n"
+
+// waitLedgerFailing waits until the proxy's /metrics says its ledger
+// writer is failing, with records waiting for a retry.
+func waitLedgerFailing(t *testing.T, c *conduitProc) {
 	t.Helper()
+	const line = "conduit_ledger_failing 1"
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + c.addr + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if slices.Contains(strings.Split(string(body), "\n"), line) {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no %q in /metrics within 30 s:\n%s", line, c.out.String())
+		}
+	}
+}
+
+// stopAndCheck waits for every call made to be in the ledger, stops
+// Conduit gracefully, checks that each call is there exactly once, and
+// that the log has each of logs.
+func stopAndCheck(t *testing.T, w *world, c *conduitProc, l *load, logs ...*regexp.Regexp) {
+	t.Helper()
+	sent, _, _ := l.snapshot()
+	waitRows(t, w.db, sent)
 	if err := c.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("conduit: %v\n%s", err, c.out.String())
 	}
 	rows := ledgerRows(t, w.db)
-	sent, _, _ := l.snapshot()
 	if stored := checkNothingLost(t, l, rows); stored != sent {
 		t.Errorf("stored %d of %d calls", stored, sent)
+	}
+	out := c.out.String()
+	for _, re := range logs {
+		if m := re.FindStringSubmatch(out); m == nil {
+			t.Errorf("the log has no %q:\n%s", re, out)
+		} else if len(m) > 1 {
+			t.Logf("conduit logged: %s", m[1])
+		}
 	}
 }
 
@@ -57,7 +101,7 @@ func stopAndCheck(t *testing.T, w *world, c *conduitProc, l *load) {
 func TestProcessLedgerLocked(t *testing.T) {
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
-	w := newWorld(t, worldOptions{handler: fake})
+	w := newWorld(t, worldOptions{handler: fake, extraCfg: metricsOn})
 	c := startConduit(t, w.cfg)
 	l := newLoad(w, c.addr, 1)
 	faultCalls(t, w, c, l, 1)
@@ -76,14 +120,12 @@ func TestProcessLedgerLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	faultCalls(t, w, c, l, 40)
-	m := c.out.wait(t, logCannotWrite, 30*time.Second)
-	t.Logf("while locked, conduit logged: %s", m[1])
+	waitLedgerFailing(t, c)
 	if _, err := lock.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
 	lock.Close()
-	c.out.wait(t, logWriteAgain, 30*time.Second)
-	stopAndCheck(t, w, c, l)
+	stopAndCheck(t, w, c, l, logCannotWrite, logWriteAgain)
 }
 
 // TestProcessLedgerReadOnlyAtStart guards a proxy started while its
@@ -106,20 +148,17 @@ func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
 	}
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
-	w := newWorld(t, worldOptions{handler: fake, dbPath: filepath.Join(dir, "ledger", "conduit.db")})
+	w := newWorld(t, worldOptions{handler: fake, dbPath: filepath.Join(dir, "ledger", "conduit.db"), extraCfg: metricsOn})
 	c := startConduit(t, w.cfg)
-	c.out.wait(t, logCannotOpen, 10*time.Second)
 	l := newLoad(w, c.addr, 1)
 	faultCalls(t, w, c, l, 30)
-	c.out.wait(t, logCannotWrite, 30*time.Second)
+	waitLedgerFailing(t, c)
 	if ok {
 		tmpfs.SetReadOnly(t, dir, false)
 	} else if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c.out.wait(t, logOpened, 30*time.Second)
-	c.out.wait(t, logWriteAgain, 30*time.Second)
-	stopAndCheck(t, w, c, l)
+	stopAndCheck(t, w, c, l, logCannotOpen, logCannotWrite, logOpened, logWriteAgain)
 }
 
 // TestProcessLedgerDiskFull guards a ledger whose disk fills up while the
@@ -133,7 +172,7 @@ func TestProcessLedgerDiskFull(t *testing.T) {
 	t.Logf("disk-full case on a real 4 MiB tmpfs at %s", dir)
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
-	w := newWorld(t, worldOptions{handler: fake, dbPath: filepath.Join(dir, "conduit.db")})
+	w := newWorld(t, worldOptions{handler: fake, dbPath: filepath.Join(dir, "conduit.db"), extraCfg: metricsOn})
 	c := startConduit(t, w.cfg)
 	l := newLoad(w, c.addr, 1)
 	faultCalls(t, w, c, l, 1)
@@ -151,11 +190,9 @@ func TestProcessLedgerDiskFull(t *testing.T) {
 	}
 	f.Close()
 	faultCalls(t, w, c, l, 200)
-	m := c.out.wait(t, logCannotWrite, 30*time.Second)
-	t.Logf("with the disk full, conduit logged: %s", m[1])
+	waitLedgerFailing(t, c)
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	c.out.wait(t, logWriteAgain, 30*time.Second)
-	stopAndCheck(t, w, c, l)
+	stopAndCheck(t, w, c, l, logCannotWrite, logWriteAgain)
 }
