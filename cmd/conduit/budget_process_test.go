@@ -149,7 +149,7 @@ timezone = "UTC"
 [alerts]
 webhook = %q
 `, hookURL)})
-	p := startConduit(t, w.cfg)
+	p := startConduit(t, w)
 	// The agents' config: the same, with the address the proxy got.
 	src, err := os.ReadFile(w.cfg)
 	if err != nil {

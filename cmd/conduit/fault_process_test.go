@@ -174,19 +174,44 @@ type conduitProc struct {
 	addr string
 }
 
-func startConduit(t *testing.T, cfg string, extra ...string) *conduitProc {
+func startConduit(t *testing.T, w *world, extra ...string) *conduitProc {
 	t.Helper()
-	return startConduitEnv(t, nil, cfg, extra...)
+	return startConduitEnv(t, nil, w, extra...)
 }
 
-// startConduitEnv starts `conduit -c cfg [extra] proxy` with env added to
-// its environment, and waits for it to listen.
-func startConduitEnv(t *testing.T, env []string, cfg string, extra ...string) *conduitProc {
+// startConduitEnv starts `conduit -c w.cfg [extra] proxy` with env added
+// to its environment, and waits until it serves calls.
+func startConduitEnv(t *testing.T, env []string, w *world, extra ...string) *conduitProc {
 	t.Helper()
 	bin, _ := binaries(t)
-	p := startProc(t, env, bin, append([]string{"-c", cfg}, append(extra, "proxy")...)...)
-	addr := p.out.wait(t, proxyRunning, 30*time.Second)[1]
-	return &conduitProc{proc: p, addr: addr}
+	p := startProc(t, env, bin, append([]string{"-c", w.cfg}, append(extra, "proxy")...)...)
+	if w.noStateFile {
+		return &conduitProc{proc: p, addr: p.out.wait(t, proxyRunning, 30*time.Second)[1]}
+	}
+	return &conduitProc{proc: p, addr: waitServing(t, p, w.db)}
+}
+
+// waitServing waits until the proxy p names itself in the state file
+// beside its ledger, which it writes once it serves calls, and returns the
+// address there.
+func waitServing(t *testing.T, p *proc, ledger string) string {
+	t.Helper()
+	path := stateFilePath(ledger)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		if st, err := readProxyState(path); err == nil && st.PID == p.cmd.Process.Pid {
+			return st.Addr
+		}
+		select {
+		case <-tick.C:
+		case <-p.done:
+			t.Fatalf("conduit exited before it served (%v):\n%s", p.err, p.out.String())
+		case <-deadline:
+			t.Fatalf("no state file %s naming pid %d within 30 s:\n%s", path, p.cmd.Process.Pid, p.out.String())
+		}
+	}
 }
 
 // rssBytes reads a process's resident set size from /proc (0 where there
@@ -241,12 +266,16 @@ type world struct {
 	db       string
 	provider string // host:port
 	caPool   *x509.CertPool
+	// noStateFile: the ledger's directory cannot be written, so no state
+	// file says where the proxy listens; its start-up line does.
+	noStateFile bool
 }
 
 type worldOptions struct {
-	handler  http.Handler // nil: the fakeprovider binary
-	dbPath   string       // "": beside the config
-	extraCfg string
+	handler     http.Handler // nil: the fakeprovider binary
+	dbPath      string       // "": beside the config
+	noStateFile bool         // see world.noStateFile
+	extraCfg    string
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -267,7 +296,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		w.provider = fp.out.wait(t, fakeRunning, 30*time.Second)[1]
 		t.Cleanup(func() { fp.stop(t, syscall.SIGTERM) })
 	}
-	w.db = o.dbPath
+	w.db, w.noStateFile = o.dbPath, o.noStateFile
 	if w.db == "" {
 		w.db = filepath.Join(w.dir, "conduit.db")
 	}
@@ -631,7 +660,7 @@ func TestProcessSIGTERMUnderLoad(t *testing.T) {
 	t.Cleanup(fake.Close)
 	hold := &holdStream{fake: fake, started: make(chan struct{}, 1), release: make(chan struct{})}
 	w := newWorld(t, worldOptions{handler: hold})
-	c := startConduit(t, w.cfg)
+	c := startConduit(t, w)
 	l := newLoad(w, c.addr, 16)
 	stop := make(chan struct{})
 	done := l.run(16, stop, nil)
@@ -675,7 +704,7 @@ func TestProcessSIGKILLUnderLoad(t *testing.T) {
 	fake := fakeprovider.New(fakeprovider.Options{Delay: time.Millisecond, Events: 8})
 	t.Cleanup(fake.Close)
 	w := newWorld(t, worldOptions{handler: fake})
-	c := startConduit(t, w.cfg)
+	c := startConduit(t, w)
 	l := newLoad(w, c.addr, 16)
 	stop := make(chan struct{})
 	done := l.run(16, stop, nil)
@@ -729,7 +758,7 @@ func TestProcessSIGKILLUnderLoad(t *testing.T) {
 	t.Logf("sent %d, completed %d, committed before the kill %d, stored %d, lost (the unwritten batch) %d", sent, ok, len(committed), len(rows), lost)
 
 	// The next start opens the same ledger and records again.
-	c2 := startConduit(t, w.cfg)
+	c2 := startConduit(t, w)
 	base, _ := w.clients(c2.addr, 1)
 	l2 := &load{base: base, addr: c2.addr, sent: map[string]bool{}, next: 1 << 30}
 	l2.call(context.Background(), loadKinds[2], nil)

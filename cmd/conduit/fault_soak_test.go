@@ -52,7 +52,7 @@ func TestProcessSoak1000Streams(t *testing.T) {
 func soak(t *testing.T, dur time.Duration, checkMemory bool) {
 	const streams, rate = 1000, 100
 	w := newWorld(t, worldOptions{})
-	c := startConduit(t, w.cfg)
+	c := startConduit(t, w)
 	l := newLoad(w, c.addr, streams+rate)
 	streamHeader := http.Header{"X-Fake-Events": {"20"}, "X-Fake-Delay": {"100ms"}}
 	stop := make(chan struct{})

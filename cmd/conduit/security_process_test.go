@@ -64,7 +64,7 @@ func TestSecurityNoSecretsAtRest(t *testing.T) {
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
 	w := newWorld(t, worldOptions{handler: quoteBack{fake}, extraCfg: "[server]\nproxy_user = \"tester\"\nproxy_password_env = \"CONDUIT_TEST_PROXY_PASSWORD\"\n"})
-	c := startConduitEnv(t, []string{"CONDUIT_TEST_PROXY_PASSWORD=" + secProxy}, w.cfg, "-vv")
+	c := startConduitEnv(t, []string{"CONDUIT_TEST_PROXY_PASSWORD=" + secProxy}, w, "-vv")
 	base, forward := w.clients(c.addr, 4)
 	forward.Transport.(*http.Transport).Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: c.addr, User: url.UserPassword("tester", secProxy)})
 
