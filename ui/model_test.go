@@ -90,6 +90,7 @@ func TestModelRefreshMatchesFresh(t *testing.T) {
 		for _, win := range []Window{WindowAll, WindowDay} {
 			for _, follow := range []bool{true, false} {
 				t.Run(fmt.Sprintf("%s-asc=%v/%s/follow=%v", o.Key, o.Asc, win, follow), func(t *testing.T) {
+					t.Parallel() // each case has its own ledger and model
 					path := testLedger(t, spread(0, 30)...)
 					q := query{window: win, order: o, filter: ledger.Filter{}}
 					w := wants{q: q, qgen: 1, follow: true}
