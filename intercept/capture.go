@@ -92,6 +92,13 @@ func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	if err != nil {
 		return cl.upstreamError(err)
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols && !headerHasToken(out.Header, "Connection", "upgrade") {
+		// The connection now speaks something else, which the client did
+		// not ask for and would wait on for good.
+		resp.Body.Close()
+		return cl.fail(http.StatusBadGateway, typeUnsolicitedUpgrade,
+			fmt.Sprintf("conduit: provider %q (%s) answered 101 Switching Protocols to a request that asked for no upgrade", t.provider.Key, t.url.Host))
+	}
 	return cl.wrap(resp)
 }
 
@@ -332,6 +339,9 @@ func (cl *call) upstreamError(err error) *reply {
 		cl.rec.Outcome = ledger.OutcomeClientCancelled
 		cl.rec.Error = "client went away before the upstream answered"
 		return cl.errorResponse(statusClientClosed, typeClientGone, cl.rec.Error)
+	case refusedDest(err) != nil && refusedDest(err).loop:
+		return cl.fail(http.StatusLoopDetected, typeLoop,
+			fmt.Sprintf("conduit: provider %q (%s) resolves to Conduit itself: %v", name, cl.target.url.Host, refusedDest(err)))
 	case isTimeout(err):
 		return cl.fail(http.StatusGatewayTimeout, typeUpstreamTimeout,
 			fmt.Sprintf("conduit: provider %q (%s) did not answer in time: %v", name, cl.target.url.Host, describeNetError(err)))

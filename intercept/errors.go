@@ -18,6 +18,7 @@ const (
 	typeClientGone          = "conduit_client_gone"
 	typeLoop                = "conduit_loop_detected"
 	typeMetricsOff          = "conduit_metrics_off"
+	typeUnsolicitedUpgrade  = "conduit_unsolicited_upgrade"
 )
 
 // errorBody renders an error in the shape the API's own SDKs parse, so that

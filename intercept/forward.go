@@ -43,6 +43,9 @@ type Forward struct {
 	// TunnelOthers: CONNECTs and plain requests to hosts that are not
 	// intercepted are relayed untouched. False: they are refused with 403.
 	TunnelOthers bool
+	// AllowPrivateTunnels lets blind tunnels and relayed plain requests
+	// reach loopback, private, link-local and unspecified addresses.
+	AllowPrivateTunnels bool
 	// ListenAddrs are the proxy's own listen addresses (host:port). A
 	// request or CONNECT aimed at one of them — or at the address the
 	// request arrived on — is served locally (base-URL routes, /health) or

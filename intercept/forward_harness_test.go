@@ -173,7 +173,10 @@ func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 	fw := &Forward{
 		Hosts:        DefaultHosts(providers),
 		TunnelOthers: true,
-		ListenAddrs:  []string{h.proxyAddr},
+		// The fake answers for hostOther on loopback, where a blind
+		// tunnel does not go by default.
+		AllowPrivateTunnels: true,
+		ListenAddrs:         []string{h.proxyAddr},
 	}
 	if h.ca != nil {
 		fw.CA = h.ca

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 )
 
@@ -31,7 +32,7 @@ func newSelfAddrs(listen []string) (*selfAddrs, error) {
 		if err != nil {
 			return nil, fmt.Errorf("intercept: listen address %q: %w", a, err)
 		}
-		la := listenAddr{host: normalizeHost(h), port: port}
+		la := listenAddr{host: normalizeHost(h), port: canonicalPort(port)}
 		if la.host == "" {
 			la.host = "0.0.0.0"
 		}
@@ -58,8 +59,12 @@ func interfaceIPs() map[netip.Addr]bool {
 // is reports whether host:port (as splitAuthority returns them) is one of
 // Conduit's own addresses: a listen address, the address r arrived on (r
 // may be nil), or — for a listener on all interfaces — localhost or any
-// local interface address on the listen port.
+// local interface address on the listen port. The port is compared as a
+// number ("08080" is 8080), and an unspecified host (0.0.0.0, ::), which a
+// connection takes to this machine, counts as local. Names are compared as
+// spelled; what they resolve to is judged when dialled (isAddr).
 func (s *selfAddrs) is(host, port string, r *http.Request) bool {
+	port = canonicalPort(port)
 	addrs := s.listen
 	if r != nil {
 		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
@@ -71,7 +76,10 @@ func (s *selfAddrs) is(host, port string, r *http.Request) bool {
 	}
 	hip, err := netip.ParseAddr(host)
 	isIP := err == nil
-	loopback := host == "localhost" || (isIP && hip.IsLoopback())
+	if isIP {
+		hip = hip.Unmap()
+	}
+	loopback := host == "localhost" || (isIP && (hip.IsLoopback() || hip.IsUnspecified()))
 	for _, a := range addrs {
 		if a.port != port {
 			continue
@@ -82,9 +90,47 @@ func (s *selfAddrs) is(host, port string, r *http.Request) bool {
 		case !a.ip.IsValid():
 		case a.ip.IsUnspecified() && (loopback || (isIP && s.localIPs()[hip])):
 			return true
-		case a.ip.IsLoopback() && host == "localhost":
+		case a.ip.IsLoopback() && (host == "localhost" || (isIP && hip.IsUnspecified())):
 			return true
 		}
 	}
 	return false
+}
+
+// isAddr reports whether a connection to ap would reach Conduit's own
+// listener: ap is a listen address, or is on a listen port and is an
+// unspecified address (the kernel takes it to this machine), or — for a
+// listener on all interfaces — any loopback or local interface address.
+// It judges resolved addresses, at dial time.
+func (s *selfAddrs) isAddr(ap netip.AddrPort) bool {
+	ip, port := ap.Addr().Unmap(), fmt.Sprint(ap.Port())
+	for _, a := range s.listen {
+		if a.port != port {
+			continue
+		}
+		switch {
+		case ip.IsUnspecified():
+			return true
+		case !a.ip.IsValid():
+			// A listen host name ("localhost"): whatever it resolves to
+			// locally.
+			if ip.IsLoopback() || s.localIPs()[ip] {
+				return true
+			}
+		case a.ip == ip:
+			return true
+		case a.ip.IsUnspecified() && (ip.IsLoopback() || s.localIPs()[ip]):
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalPort is a decimal port without leading zeros, as a dialer reads
+// it; anything else is returned unchanged.
+func canonicalPort(port string) string {
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		return strconv.FormatUint(n, 10)
+	}
+	return port
 }

@@ -85,6 +85,11 @@ type Options struct {
 	// scrapes). Nil: /metrics answers 404.
 	Metrics http.Handler
 
+	// MaxTunnelsPerClient bounds the forward-mode tunnels (blind and
+	// decrypted) one client IP holds open at once; more are refused with
+	// 429. Zero: DefaultMaxTunnelsPerClient.
+	MaxTunnelsPerClient int
+
 	// onClientLeft, set by tests, runs when a call notices its client left.
 	onClientLeft func()
 }
@@ -104,12 +109,15 @@ type Server struct {
 	metrics http.Handler // nil: /metrics is off
 	logger  *slog.Logger
 
-	transport *http.Transport          // every outbound call, relayed ones included
+	transport *http.Transport          // every outbound call
+	relayed   *http.Transport          // plain requests relayed for other hosts
 	capture   *capture                 // runs and records the calls of both modes
 	routes    *router                  // base-URL mode
 	hosts     *forwardHosts            // forward mode: what is intercepted, and as which provider
 	mitm      *mitm                    // forward mode: decrypted CONNECTs
 	relay     *goproxy.ProxyHttpServer // forward mode: blind tunnels, other hosts' requests
+	tunnel    *tunnelDialer            // forward mode: the upstream side of blind tunnels
+	tunnels   *tunnelGate              // forward mode: how many tunnels may be open
 }
 
 // New builds a Server. Each piece gets what it needs when it is built, in
@@ -140,7 +148,13 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("intercept: the upstream proxy %s is Conduit itself: calls would loop", up.Redacted())
 		}
 	}
-	transport := newTransport(t, opts.Upstream)
+	// Nothing Conduit dials may be Conduit itself; what it relays for
+	// others may not reach this machine's or its networks' services
+	// either, unless allowed.
+	callPolicy := destPolicy{self: self}
+	relayPolicy := destPolicy{self: self, private: !fw.AllowPrivateTunnels}
+	transport := newTransport(t, opts.Upstream, opts.Upstream.dialer(t.Connect, callPolicy))
+	relayTransport := newTransport(t, opts.Upstream, opts.Upstream.dialer(t.Connect, relayPolicy))
 	calls := &capture{
 		transport:      transport,
 		timeouts:       t,
@@ -164,7 +178,8 @@ func New(opts Options) (*Server, error) {
 		logger.Info("forward mode: no local CA, so HTTPS_PROXY calls to LLM hosts are tunnelled, not recorded; run `conduit ca init` to record them")
 	}
 	tunnel := &tunnelDialer{
-		dial:    opts.Upstream.dialer(t.Connect),
+		dial:    opts.Upstream.dialer(t.Connect, relayPolicy),
+		policy:  relayPolicy,
 		proxy:   opts.Upstream.proxyFunc(),
 		roots:   opts.Upstream.RootCAs,
 		timeout: t.Connect,
@@ -179,7 +194,10 @@ func New(opts Options) (*Server, error) {
 		routes:    routes,
 		hosts:     hosts,
 		mitm:      newMITM(fw.CA, logger),
-		relay:     newRelay(transport, tunnel, logger),
+		relayed:   relayTransport,
+		relay:     newRelay(relayTransport, logger),
+		tunnel:    tunnel,
+		tunnels:   newTunnelGate(opts.MaxTunnelsPerClient),
 	}, nil
 }
 
@@ -207,10 +225,10 @@ func orDefault[T ~int64](v, def T) T {
 	return v
 }
 
-func newTransport(t Timeouts, u Upstream) *http.Transport {
+func newTransport(t Timeouts, u Upstream, dial dialFunc) *http.Transport {
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           u.dialer(t.Connect),
+		DialContext:           dial,
 		TLSHandshakeTimeout:   t.Connect,
 		ResponseHeaderTimeout: t.ResponseHeader,
 		ExpectContinueTimeout: time.Second,
@@ -287,7 +305,8 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // connect decides a CONNECT: refused, decrypted and served as calls, or
-// tunnelled blind.
+// tunnelled blind. Every tunnel is admitted by the gate first, and holds
+// its place until it ends.
 func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attribution) {
 	authority := r.URL.Host
 	if authority == "" {
@@ -298,15 +317,27 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 	switch {
 	case s.self.is(host, port, r):
 		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: that is Conduit itself; call it directly (add localhost,127.0.0.1 to NO_PROXY)\n", authority))
+		return
+	case i < 0 && !s.hosts.others:
+		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: not an intercepted LLM host, and [mitm] tunnel_others = false\n", authority))
+		return
+	}
+	release, status, typ, msg := s.tunnels.enter(r)
+	if release == nil {
+		s.logger.Warn("forward mode: refused a tunnel", "host", authority, "remote", r.RemoteAddr, "reason", msg)
+		w.Header().Set("Connection", "close")
+		writeError(w, "", status, typ, msg, nil)
+		return
+	}
+	switch {
 	case i >= 0 && s.hosts.mitmable[i]:
+		defer release()
 		s.mitm.serve(w, host, s.decrypted(host, port, attr))
 	case i >= 0:
 		s.logger.Debug("forward mode: tunnelling an LLM host without recording it (no CA for it)", "host", authority)
-		s.relay.ServeHTTP(w, r)
-	case !s.hosts.others:
-		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: not an intercepted LLM host, and [mitm] tunnel_others = false\n", authority))
+		s.tunnelBlind(w, r, host, port, release)
 	default:
-		s.relay.ServeHTTP(w, r)
+		s.tunnelBlind(w, r, host, port, release)
 	}
 }
 
@@ -315,6 +346,13 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 // the CONNECT was.
 func (s *Server) decrypted(host, port string, attr Attribution) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			// A tunnel inside a tunnel: nothing a client of an LLM host
+			// needs, and the way to nest tunnels without bound.
+			writeError(w, s.hosts.providerFor(host, port).API, http.StatusMethodNotAllowed, typeTunnelRefused,
+				fmt.Sprintf("conduit: CONNECT inside the decrypted connection to %s is refused: tunnels do not nest", net.JoinHostPort(host, port)), nil)
+			return
+		}
 		rhost, rport := splitAuthority(r.Host, "443")
 		if r.Host != "" && (rhost != host || rport != port) {
 			writeError(w, s.hosts.providerFor(host, port).API, http.StatusMisdirectedRequest, typeMisdirected,
@@ -428,4 +466,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // CloseIdleConnections closes the upstream connections kept for reuse.
 func (s *Server) CloseIdleConnections() {
 	s.transport.CloseIdleConnections()
+	s.relayed.CloseIdleConnections()
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -51,24 +52,38 @@ func (u Upstream) proxyFunc() func(*url.URL) (*url.URL, error) {
 }
 
 // dialer returns the function that opens outbound TCP connections, each
-// bounded by the connect timeout.
-func (u Upstream) dialer(connect time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if u.DialContext == nil {
-		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-		return d.DialContext
+// bounded by the connect timeout and refused when its destination fails
+// policy (the upstream proxy is exempt: the user chose it).
+func (u Upstream) dialer(connect time.Duration, policy destPolicy) dialFunc {
+	var custom dialFunc
+	if u.DialContext != nil {
+		custom = u.DialContext
 	}
-	dial := u.DialContext
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, connect)
-		defer cancel()
-		return dial(ctx, network, addr)
+	return guardDial(connect, custom, policy, u.isProxyAddr)
+}
+
+// isProxyAddr reports whether addr (host:port, as a transport dials it) is
+// the upstream proxy's.
+func (u Upstream) isProxyAddr(addr string) bool {
+	if u.Proxy == nil {
+		return false
 	}
+	return addr == proxyAddr(u.Proxy)
+}
+
+// proxyAddr is the host:port a proxy URL is dialled at.
+func proxyAddr(p *url.URL) string {
+	if p.Port() == "" {
+		return net.JoinHostPort(p.Hostname(), defaultPort(p.Scheme))
+	}
+	return p.Host
 }
 
 // tunnelDialer opens the upstream side of a blind tunnel: directly, or by
 // CONNECT through the upstream proxy.
 type tunnelDialer struct {
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial    dialFunc
+	policy  destPolicy                       // what a tunnel may reach; dial enforces it on direct tunnels
 	proxy   func(*url.URL) (*url.URL, error) // nil: always direct
 	roots   *x509.CertPool
 	timeout time.Duration // dial, TLS to the proxy, and its CONNECT answer
@@ -86,6 +101,13 @@ func (d *tunnelDialer) dialTunnel(req *http.Request, network, addr string) (net.
 			return nil, fmt.Errorf("upstream proxy for %s: %w", addr, err)
 		}
 		if p != nil {
+			// The proxy resolves the name and connects: only a literal
+			// address can be judged here.
+			if ap, err := netip.ParseAddrPort(addr); err == nil {
+				if err := d.policy.check(ap); err != nil {
+					return nil, err
+				}
+			}
 			return d.viaProxy(ctx, p, network, addr)
 		}
 	}
@@ -94,10 +116,7 @@ func (d *tunnelDialer) dialTunnel(req *http.Request, network, addr string) (net.
 
 // viaProxy opens a CONNECT tunnel to addr through the proxy p.
 func (d *tunnelDialer) viaProxy(ctx context.Context, p *url.URL, network, addr string) (net.Conn, error) {
-	proxyAddr := p.Host
-	if p.Port() == "" {
-		proxyAddr = net.JoinHostPort(p.Hostname(), defaultPort(p.Scheme))
-	}
+	proxyAddr := proxyAddr(p)
 	conn, err := d.dial(ctx, network, proxyAddr)
 	if err != nil {
 		return nil, fmt.Errorf("dial upstream proxy %s: %w", proxyAddr, err)

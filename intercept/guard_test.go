@@ -1,0 +1,249 @@
+package intercept
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valohai/conduit/ledger"
+)
+
+// TestGuardSelfLoopSpellings guards the self-loop check against every
+// spelling of Conduit's own address that the dialer would still take to it:
+// the unspecified addresses, a zero-padded port, an IPv4-mapped IPv6
+// address, case and a trailing dot. A CONNECT to any of them is refused
+// before a tunnel is opened, and an absolute-form request to one is served
+// locally rather than relayed back in.
+func TestGuardSelfLoopSpellings(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{})
+	_, port := splitAuthority(h.proxyAddr, "")
+	spellings := []string{
+		"0.0.0.0:" + port,
+		"[::]:" + port,
+		"127.0.0.1:0" + port,
+		"127.0.0.1:000" + port,
+		"[::ffff:0.0.0.0]:" + port,
+		"[::ffff:127.0.0.1]:0" + port,
+		"LocalHost.:0" + port,
+	}
+	for _, s := range spellings {
+		status, body := connectTo(t, h.proxyAddr, s)
+		if status != http.StatusForbidden || !strings.Contains(body, "Conduit itself") {
+			t.Errorf("CONNECT %s: %d %q, want 403 naming Conduit itself", s, status, body)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
+	for _, s := range []string{"0.0.0.0:" + port, "[::]:" + port, "127.0.0.1:0" + port} {
+		resp, body := doVia(t, client, "GET", "http://"+s+"/health", nil, "")
+		if resp.StatusCode != 200 || string(body) != "OK" {
+			t.Errorf("GET http://%s/health: %d %q, want it served locally", s, resp.StatusCode, body)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for addr, n := range h.dials {
+		t.Errorf("%d outbound dials to %s: a request aimed at Conduit went out", n, addr)
+	}
+}
+
+// TestGuardSelfLoopByName guards the self-loop check for names Conduit
+// cannot recognize by their spelling: a host name that resolves to a local
+// address is refused when the tunnel or the forwarded request is dialled,
+// with a loop error, instead of tunnelling back into Conduit.
+func TestGuardSelfLoopByName(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 || !ips[0].IsLoopback() {
+		t.Skipf("%s does not resolve to a loopback address here", host)
+	}
+	h := newFwdHarness(t, fwdConfig{forward: func(f *Forward) { f.AllowPrivateTunnels = true }})
+	_, port := splitAuthority(h.proxyAddr, "")
+	status, body := connectTo(t, h.proxyAddr, host+":"+port)
+	if status != http.StatusLoopDetected || !strings.Contains(body, typeLoop) {
+		t.Errorf("CONNECT %s:%s: %d %q, want 508 %s", host, port, status, body, typeLoop)
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
+	resp, b := doVia(t, client, "GET", "http://"+host+":"+port+"/health", nil, "")
+	if resp.StatusCode != http.StatusLoopDetected || !strings.Contains(string(b), typeLoop) {
+		t.Errorf("GET http://%s:%s/health: %d %q, want 508 %s", host, port, resp.StatusCode, b, typeLoop)
+	}
+}
+
+// TestGuardPrivateTunnels guards blind tunnels and relayed plain requests
+// to local services: by default a CONNECT or an absolute-form request whose
+// destination is loopback, private, link-local or unspecified is refused
+// with 403 — judged by the address actually dialled, so a public-looking
+// name that resolves to a local address is refused too — and
+// AllowPrivateTunnels lets them through.
+func TestGuardPrivateTunnels(t *testing.T) {
+	local := httpTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "local service")
+	}))
+	for _, allow := range []bool{false, true} {
+		h := newFwdHarness(t, fwdConfig{forward: func(f *Forward) { f.AllowPrivateTunnels = allow }})
+		targets := []string{local, "localhost:" + portOf(local), "[::ffff:" + hostOf(local) + "]:" + portOf(local)}
+		for _, target := range targets {
+			status, body := connectTo(t, h.proxyAddr, target)
+			if allow && status != http.StatusOK {
+				t.Errorf("allowed: CONNECT %s: %d %q", target, status, body)
+			}
+			if !allow && (status != http.StatusForbidden || !strings.Contains(body, "allow_private_tunnels")) {
+				t.Errorf("CONNECT %s: %d %q, want 403 naming allow_private_tunnels", target, status, body)
+			}
+		}
+		// hostOther is a public name, which the test dialer sends to the
+		// fake provider on loopback: the dialled address decides.
+		status, body := connectTo(t, h.proxyAddr, hostOther+":443")
+		if allow != (status == http.StatusOK) {
+			t.Errorf("allow=%v: CONNECT %s (dialled on loopback): %d %q", allow, hostOther, status, body)
+		}
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
+		resp, b := doVia(t, client, "GET", "http://"+local+"/", nil, "")
+		switch {
+		case allow && (resp.StatusCode != 200 || string(b) != "local service"):
+			t.Errorf("allowed: GET http://%s/: %d %q", local, resp.StatusCode, b)
+		case !allow && (resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "allow_private_tunnels")):
+			t.Errorf("GET http://%s/: %d %q, want 403 naming allow_private_tunnels", local, resp.StatusCode, b)
+		}
+		// Intercepted hosts are calls, not tunnels: they reach a local
+		// provider either way.
+		resp, _ = doVia(t, h.client(h.roots()), "POST", "https://"+hostOpenAI+"/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
+		if resp.StatusCode != 200 {
+			t.Errorf("allow=%v: intercepted host: %d", allow, resp.StatusCode)
+		}
+		h.record(t)
+	}
+}
+
+// TestGuardPrivateAddrs is the table of what counts as a local
+// destination.
+func TestGuardPrivateAddrs(t *testing.T) {
+	for _, c := range []struct {
+		addr    string
+		private bool
+	}{
+		{"127.0.0.1", true}, {"127.9.9.9", true}, {"::1", true},
+		{"10.1.2.3", true}, {"172.16.0.1", true}, {"172.31.255.255", true}, {"192.168.1.1", true},
+		{"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true}, {"fd12:3456::1", true},
+		{"100.64.0.1", true}, {"100.127.255.255", true}, {"0.0.0.0", true}, {"0.1.2.3", true}, {"::", true},
+		{"::ffff:10.0.0.1", true}, {"::ffff:127.0.0.1", true},
+		{"8.8.8.8", false}, {"172.32.0.1", false}, {"100.128.0.1", false}, {"2606:4700::1111", false}, {"1.1.1.1", false},
+	} {
+		if got := isPrivateAddr(mustAddr(t, c.addr)); got != c.private {
+			t.Errorf("isPrivateAddr(%s) = %v, want %v", c.addr, got, c.private)
+		}
+	}
+}
+
+// TestGuardUnsolicitedSwitchingProtocols guards against an upstream that
+// answers a plain call with 101 Switching Protocols: the client gets a 502
+// in its provider's error shape at once instead of hanging on a connection
+// that changed protocol, and the call is recorded as an upstream error. A
+// relayed plain request gets a 502 too.
+func TestGuardUnsolicitedSwitchingProtocols(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				http.ReadRequest(bufio.NewReader(c))
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n")
+				// Then silence, as a server speaking another protocol.
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	h := newHarness(t, harnessConfig{options: func(o *Options) {
+		for i := range o.Providers {
+			o.Providers[i].Upstream = mustURL(t, "http://"+ln.Addr().String())
+		}
+		o.Forward = &Forward{TunnelOthers: true, AllowPrivateTunnels: true}
+	}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, body := do(t, "POST", h.proxyURL+"/anthropic/v1/messages", hdr("Content-Type", "application/json"), `{"model":"claude","max_tokens":5,"messages":[]}`)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `"type":"error"`) || !strings.Contains(string(body), "101") {
+			t.Errorf("base-URL call: %d %s, want 502 in Anthropic's error shape naming the 101", resp.StatusCode, body)
+		}
+		rec := h.record(t)
+		if rec.Outcome != ledger.OutcomeUpstreamError || rec.Status != http.StatusBadGateway {
+			t.Errorf("record: outcome %q status %d, want upstream_error 502", rec.Outcome, rec.Status)
+		}
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
+		resp, body = doVia(t, client, "GET", "http://"+ln.Addr().String()+"/", nil, "")
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("relayed request: %d %q, want 502", resp.StatusCode, body)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client hung on the unsolicited 101")
+	}
+}
+
+func httpTestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// connectTo sends CONNECT target to the proxy and returns the status and,
+// unless the tunnel opened, the body of its answer; a proxy that does not
+// answer within a few seconds fails the test rather than hang it.
+func connectTo(t *testing.T, proxyAddr, target string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatalf("CONNECT %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b)
+}

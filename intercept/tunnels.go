@@ -1,0 +1,205 @@
+package intercept
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+)
+
+// DefaultMaxTunnelsPerClient bounds the tunnels (blind and decrypted) one
+// client address holds open at once when Options.MaxTunnelsPerClient is
+// not set.
+const DefaultMaxTunnelsPerClient = 256
+
+// Conduit's own error types for refused tunnels.
+const (
+	typeTooManyTunnels = "conduit_too_many_tunnels"
+	typeFDReserve      = "conduit_out_of_file_descriptors"
+	typeTunnelRefused  = "conduit_tunnel_refused"
+)
+
+// tunnelGate admits new tunnels: at most perClient open at once per client
+// IP, and none once the process's open files come within reserve of its
+// limit — so that a flood of tunnels (or one client nesting them) cannot
+// take the descriptors /health, new calls and the ledger need.
+type tunnelGate struct {
+	perClient int
+	// fdLimit is the open-file limit; 0: unknown, descriptors are not
+	// checked.
+	fdLimit int
+	reserve int
+	openFDs func() int // the descriptors open now; -1: cannot tell
+
+	mu       sync.Mutex
+	byClient map[string]int
+}
+
+func newTunnelGate(perClient int) *tunnelGate {
+	if perClient <= 0 {
+		perClient = DefaultMaxTunnelsPerClient
+	}
+	limit := fileLimit()
+	return &tunnelGate{
+		perClient: perClient,
+		fdLimit:   limit,
+		reserve:   fdReserve(limit),
+		openFDs:   countOpenFDs,
+		byClient:  make(map[string]int),
+	}
+}
+
+// fdReserve is how many descriptors stay free for everything but new
+// tunnels: enough for /health, a few hundred calls and the ledger, and at
+// most a quarter of a small limit.
+func fdReserve(limit int) int {
+	return min(256, limit/4)
+}
+
+// enter admits one tunnel for r's client, or returns the status and
+// message that refuse it. release, called once the tunnel has ended, gives
+// the place back.
+func (g *tunnelGate) enter(r *http.Request) (release func(), status int, typ, msg string) {
+	client := clientIP(r)
+	if g.fdLimit > 0 {
+		if n := g.openFDs(); n >= 0 && n >= g.fdLimit-g.reserve {
+			return nil, http.StatusServiceUnavailable, typeFDReserve,
+				fmt.Sprintf("conduit: refusing a new tunnel: %d of %d file descriptors are open, and the last %d are kept for calls and /health", n, g.fdLimit, g.reserve)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byClient[client] >= g.perClient {
+		return nil, http.StatusTooManyRequests, typeTooManyTunnels,
+			fmt.Sprintf("conduit: refusing a new tunnel: %s already holds %d, the most one client may ([mitm] max_tunnels_per_client)", client, g.perClient)
+	}
+	g.byClient[client]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if g.byClient[client]--; g.byClient[client] <= 0 {
+				delete(g.byClient, client)
+			}
+		})
+	}, 0, "", ""
+}
+
+// open reports the tunnels client holds now (tests).
+func (g *tunnelGate) open(client string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byClient[client]
+}
+
+func clientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return normalizeHost(host)
+	}
+	return r.RemoteAddr
+}
+
+// countOpenFDs counts the process's open descriptors where the system
+// lists them (/proc/self/fd on Linux, /dev/fd on the BSDs and macOS); -1
+// elsewhere. Reading the list opens one more, which the count leaves out.
+func countOpenFDs() int {
+	for _, dir := range []string{"/proc/self/fd", "/dev/fd"} {
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err == nil {
+			return len(names) - 1
+		}
+	}
+	return -1
+}
+
+// tunnelSlotKey carries a blind tunnel's upstream connection, dialled by
+// Server.tunnelBlind, to the relay's dial.
+type tunnelSlotKey struct{}
+
+type tunnelSlot struct {
+	conn  net.Conn
+	taken bool
+}
+
+// predialed is the relay's ConnectDialWithReq: the connection tunnelBlind
+// opened and checked for this CONNECT.
+func predialed(req *http.Request, _, addr string) (net.Conn, error) {
+	slot, _ := req.Context().Value(tunnelSlotKey{}).(*tunnelSlot)
+	if slot == nil || slot.taken {
+		return nil, fmt.Errorf("no tunnel was opened to %s", addr)
+	}
+	slot.taken = true
+	return slot.conn, nil
+}
+
+// tunnelBlind relays a CONNECT to host:port untouched: it dials first, so
+// that a refused or unreachable destination gets a clear answer, then hands
+// the connection to the relay. release runs when the tunnel closes.
+func (s *Server) tunnelBlind(w http.ResponseWriter, r *http.Request, host, port string, release func()) {
+	addr := net.JoinHostPort(host, canonicalPort(port))
+	conn, err := s.tunnel.dialTunnel(r, "tcp", addr)
+	if err != nil {
+		release()
+		switch dr := refusedDest(err); {
+		case dr != nil && dr.loop:
+			writeError(w, "", http.StatusLoopDetected, typeLoop, fmt.Sprintf("conduit: refusing CONNECT %s: %v; call Conduit directly (add it to NO_PROXY)", r.Host, dr), nil)
+		case dr != nil:
+			writeError(w, "", http.StatusForbidden, typePrivateRefused, fmt.Sprintf("conduit: refusing CONNECT %s: %v", r.Host, dr), nil)
+		case errors.Is(err, context.Canceled):
+		default:
+			s.logger.Debug("forward mode: cannot open a tunnel", "host", r.Host, "err", err)
+			refuse(w, http.StatusBadGateway, err.Error())
+		}
+		return
+	}
+	slot := &tunnelSlot{conn: closeHook(conn, release)}
+	s.relay.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tunnelSlotKey{}, slot)))
+	if !slot.taken {
+		slot.conn.Close()
+	}
+}
+
+// closeHook returns conn with fn run once when it is closed, keeping its
+// half-close methods (the relay ends each direction on its own when it
+// can).
+func closeHook(conn net.Conn, fn func()) net.Conn {
+	hc := &hookedConn{Conn: conn, fn: fn}
+	if h, ok := conn.(halfCloser); ok {
+		return &halfHookedConn{hookedConn: hc, h: h}
+	}
+	return hc
+}
+
+type halfCloser interface {
+	CloseWrite() error
+	CloseRead() error
+}
+
+type hookedConn struct {
+	net.Conn
+	once sync.Once
+	fn   func()
+}
+
+func (c *hookedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.fn)
+	return err
+}
+
+type halfHookedConn struct {
+	*hookedConn
+	h halfCloser
+}
+
+func (c *halfHookedConn) CloseWrite() error { return c.h.CloseWrite() }
+func (c *halfHookedConn) CloseRead() error  { return c.h.CloseRead() }
