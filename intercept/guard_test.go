@@ -247,3 +247,125 @@ func connectTo(t *testing.T, proxyAddr, target string) (int, string) {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return resp.StatusCode, string(b)
 }
+
+// openTunnel opens a CONNECT tunnel to target and returns the connection,
+// closed when the test ends; it fails the test unless the tunnel opened.
+func openTunnel(t *testing.T, proxyAddr, target string) (net.Conn, int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatalf("CONNECT %s: %v", target, err)
+	}
+	conn.SetDeadline(time.Time{})
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		conn.Close()
+		return nil, resp.StatusCode, string(b)
+	}
+	return conn, resp.StatusCode, ""
+}
+
+// pollUntil polls cond for up to 5 s.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestGuardTunnelsPerClient guards the per-client bound: once a client
+// holds MaxTunnelsPerClient tunnels (blind and decrypted alike), its next
+// CONNECT is refused with 429 naming the setting; a tunnel that closes
+// gives its place back; base-URL calls are not affected.
+func TestGuardTunnelsPerClient(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{options: func(o *Options) { o.MaxTunnelsPerClient = 2 }})
+	blind, status, body := openTunnel(t, h.proxyAddr, hostOther+":443")
+	if blind == nil {
+		t.Fatalf("first tunnel: %d %q", status, body)
+	}
+	h.mitmConn(t, hostOpenAI)
+	if c, status, body := openTunnel(t, h.proxyAddr, hostOther+":443"); c != nil || status != http.StatusTooManyRequests || !strings.Contains(body, "max_tunnels_per_client") {
+		t.Errorf("third tunnel: %d %q, want 429 naming max_tunnels_per_client", status, body)
+	}
+	if resp, body := do(t, "GET", h.proxyURL+"/health", nil, ""); resp.StatusCode != 200 {
+		t.Errorf("/health: %d %q", resp.StatusCode, body)
+	}
+	blind.Close()
+	pollUntil(t, "the closed tunnel's place", func() bool { return h.proxy.tunnels.open("127.0.0.1") == 1 })
+	if c, status, body := openTunnel(t, h.proxyAddr, hostOther+":443"); c == nil {
+		t.Errorf("after one closed: %d %q", status, body)
+	}
+}
+
+// TestGuardFDReserve guards the file-descriptor reserve: when open
+// descriptors come within the reserve of the limit, new tunnels are
+// refused with 503 while /health and calls keep working; once tunnels
+// close, new ones open again.
+func TestGuardFDReserve(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{})
+	g := h.proxy.tunnels
+	g.reserve = 16
+	g.fdLimit = countOpenFDs() + g.reserve + 6 // room for about three tunnels of two descriptors
+	var open []net.Conn
+	var refused string
+	for range 20 {
+		c, status, body := openTunnel(t, h.proxyAddr, hostOther+":443")
+		if c == nil {
+			if status != http.StatusServiceUnavailable || !strings.Contains(body, "file descriptors") {
+				t.Fatalf("refused with %d %q, want 503 about file descriptors", status, body)
+			}
+			refused = body
+			break
+		}
+		open = append(open, c)
+	}
+	if refused == "" || len(open) > 6 {
+		t.Fatalf("%d tunnels opened, refused=%q: the reserve did not hold", len(open), refused)
+	}
+	if resp, body := do(t, "GET", h.proxyURL+"/health", nil, ""); resp.StatusCode != 200 {
+		t.Errorf("/health under the reserve: %d %q", resp.StatusCode, body)
+	}
+	resp, _ := do(t, "POST", h.proxyURL+"/openai/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
+	if resp.StatusCode != 200 {
+		t.Errorf("base-URL call under the reserve: %d", resp.StatusCode)
+	}
+	h.record(t)
+	for _, c := range open {
+		c.Close()
+	}
+	pollUntil(t, "the tunnels to close", func() bool { return g.open("127.0.0.1") == 0 })
+	g.fdLimit = countOpenFDs() + g.reserve + 6
+	if c, status, body := openTunnel(t, h.proxyAddr, hostOther+":443"); c == nil {
+		t.Errorf("after the tunnels closed: %d %q", status, body)
+	}
+}
+
+// TestGuardNoTunnelInsideTunnel guards nesting: a CONNECT sent inside a
+// decrypted connection is refused with 405, and reaches no provider.
+func TestGuardNoTunnelInsideTunnel(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{})
+	tc := h.mitmConn(t, hostOpenAI)
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(tc, "CONNECT "+h.proxyAddr+" HTTP/1.1\r\nHost: "+hostOpenAI+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(tc), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(b), typeTunnelRefused) {
+		t.Errorf("CONNECT inside a decrypted connection: %d %s", resp.StatusCode, b)
+	}
+	if n := len(h.fake.Requests()); n != 0 {
+		t.Errorf("%d requests reached the provider", n)
+	}
+	h.noRecord(t)
+}
