@@ -121,7 +121,19 @@ type MITM struct {
 	// TunnelOthers relays CONNECTs to other hosts blind (default true);
 	// false refuses them with 403.
 	TunnelOthers bool
+	// AllowPrivateTunnels lets blind tunnels and relayed plain requests
+	// reach loopback, private, link-local and unspecified addresses
+	// (default false: they are refused with 403).
+	AllowPrivateTunnels bool
+	// MaxTunnelsPerClient bounds the tunnels one client IP holds open at
+	// once; DefaultMaxTunnelsPerClient when the file says nothing.
+	MaxTunnelsPerClient int
 }
+
+// DefaultMaxTunnelsPerClient is [mitm] max_tunnels_per_client when the
+// file does not set it: far above what a coding agent opens, far below a
+// file-descriptor limit.
+const DefaultMaxTunnelsPerClient = 256
 
 // Upstream is the [upstream] table: Conduit's own outbound connections.
 type Upstream struct {
@@ -166,6 +178,16 @@ type Server struct {
 	// proxy — not `conduit report` in another shell — needs the variable.
 	PasswordSHA256 *[32]byte
 	passwordErr    error
+	// AllowedHosts are Host names (or addresses), lower case without a
+	// trailing dot, that base-URL requests may carry besides Conduit's
+	// own (localhost, loopback, the listen host, local interfaces). Nil:
+	// none.
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins ("https://app.example.com",
+	// lower case, no trailing slash) whose pages may call Conduit and get
+	// CORS answers. Nil: none — every cross-site browser request is
+	// refused.
+	AllowedOrigins []string
 }
 
 // PasswordDigest returns the SHA-256 of the password forward-mode clients

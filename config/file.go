@@ -67,6 +67,9 @@ type fileMITM struct {
 	CADir        *tString     `toml:"ca_dir"`
 	Hosts        *tStringList `toml:"hosts"`
 	TunnelOthers *tBool       `toml:"tunnel_others"`
+	// AllowPrivateTunnels lets blind tunnels reach local addresses.
+	AllowPrivateTunnels *tBool `toml:"allow_private_tunnels"`
+	MaxTunnels          *tInt  `toml:"max_tunnels_per_client"`
 }
 
 type fileUpstream struct {
@@ -87,10 +90,12 @@ type fileOTel struct {
 }
 
 type fileServer struct {
-	AllowRemote    *tBool   `toml:"allow_remote"`
-	ProxyUser      *tString `toml:"proxy_user"`
-	PasswordEnv    *tString `toml:"proxy_password_env"`
-	PasswordSHA256 *tString `toml:"proxy_password_sha256"`
+	AllowRemote    *tBool       `toml:"allow_remote"`
+	ProxyUser      *tString     `toml:"proxy_user"`
+	PasswordEnv    *tString     `toml:"proxy_password_env"`
+	PasswordSHA256 *tString     `toml:"proxy_password_sha256"`
+	AllowedHosts   *tStringList `toml:"allowed_hosts"`
+	AllowedOrigins *tStringList `toml:"allowed_origins"`
 	// Password is refused, with advice: a proxy password belongs in the
 	// environment or as a digest, never in a file that gets shared.
 	Password *tString `toml:"proxy_password"`

@@ -11,7 +11,7 @@ import (
 // places a mistake with Config.KeyError, so that this package stays free of
 // the proxy.
 func (v *validator) mitm(raw fileMITM, dir string) MITM {
-	out := MITM{TunnelOthers: true}
+	out := MITM{TunnelOthers: true, MaxTunnelsPerClient: DefaultMaxTunnelsPerClient}
 	if raw.CADir != nil {
 		if *raw.CADir == "" {
 			v.fail([]string{"mitm", "ca_dir"}, "must not be empty (leave it out for the default, %s under your config directory)", certs.DefaultDirName)
@@ -23,6 +23,16 @@ func (v *validator) mitm(raw fileMITM, dir string) MITM {
 	}
 	if raw.TunnelOthers != nil {
 		out.TunnelOthers = bool(*raw.TunnelOthers)
+	}
+	if raw.AllowPrivateTunnels != nil {
+		out.AllowPrivateTunnels = bool(*raw.AllowPrivateTunnels)
+	}
+	if raw.MaxTunnels != nil {
+		if n := int64(*raw.MaxTunnels); n < 1 || n > 1<<20 {
+			v.fail([]string{"mitm", "max_tunnels_per_client"}, "%d: must be at least 1 (and at most %d); leave it out for %d", n, 1<<20, DefaultMaxTunnelsPerClient)
+		} else {
+			out.MaxTunnelsPerClient = int(n)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -87,6 +88,58 @@ func (v *validator) server(raw fileServer, listen string, getenv func(string) st
 			out.passwordErr = v.errorAt(key("proxy_password_env"),
 				fmt.Sprintf("the environment variable %s that holds the proxy password is not set", out.PasswordEnv))
 		}
+	}
+	out.AllowedHosts = v.allowedHosts(raw.AllowedHosts)
+	out.AllowedOrigins = v.allowedOrigins(raw.AllowedOrigins)
+	return out
+}
+
+// allowedHosts checks [server] allowed_hosts: host names or addresses,
+// without scheme or port (the Host check ignores the port).
+func (v *validator) allowedHosts(raw *tStringList) []string {
+	if raw == nil {
+		return nil
+	}
+	key := []string{"server", "allowed_hosts"}
+	out := make([]string, 0, len(*raw))
+	for _, h := range *raw {
+		host := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+		if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+			out = append(out, ip.Unmap().String())
+			continue
+		}
+		if host == "" || strings.ContainsAny(host, "/@ \t*") {
+			v.fail(key, "%q is not a host name or address (e.g. \"conduit.internal\" or \"10.0.0.5\")", h)
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(host); err == nil {
+			v.fail(key, "%q: a host name without a port (the Host check ignores ports)", h)
+			return nil
+		}
+		if strings.ContainsAny(host, "/:@ \t*") {
+			v.fail(key, "%q is not a host name or address (e.g. \"conduit.internal\" or \"10.0.0.5\")", h)
+			return nil
+		}
+		out = append(out, host)
+	}
+	return out
+}
+
+// allowedOrigins checks [server] allowed_origins: browser origins, exactly
+// scheme://host[:port] as browsers send them in Origin.
+func (v *validator) allowedOrigins(raw *tStringList) []string {
+	if raw == nil {
+		return nil
+	}
+	out := make([]string, 0, len(*raw))
+	for _, o := range *raw {
+		s := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(o)), "/")
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(u.Host, "*") {
+			v.fail([]string{"server", "allowed_origins"}, "%q is not an origin: scheme://host[:port] as a browser sends it (e.g. \"https://app.example.com\"), without path or wildcard", o)
+			return nil
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
 	}
 	return out
 }
