@@ -85,6 +85,18 @@ type Options struct {
 	// scrapes). Nil: /metrics answers 404.
 	Metrics http.Handler
 
+	// AllowedHosts are Host names (or addresses) that origin-form
+	// requests may carry besides Conduit's own: localhost, loopback and
+	// local interface addresses, the listen hosts (and this machine's
+	// name when listening beyond loopback). Any other Host is refused
+	// with 403: it is what a DNS-rebinding page sends.
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) whose
+	// pages may make origin-form calls; their preflights are answered.
+	// Any other Origin, and Sec-Fetch-Site cross-site or same-site, is
+	// refused with 403. Requests without those headers (SDKs, agents)
+	// are not affected.
+	AllowedOrigins []string
 	// MaxTunnelsPerClient bounds the forward-mode tunnels (blind and
 	// decrypted) one client IP holds open at once; more are refused with
 	// 429. Zero: DefaultMaxTunnelsPerClient.
@@ -106,6 +118,7 @@ type Options struct {
 type Server struct {
 	auth    *ProxyAuth // nil: forward mode asks for no credential
 	self    *selfAddrs
+	origins *originGuard // who may send origin-form requests
 	metrics http.Handler // nil: /metrics is off
 	logger  *slog.Logger
 
@@ -187,6 +200,7 @@ func New(opts Options) (*Server, error) {
 	return &Server{
 		auth:      opts.ProxyAuth,
 		self:      self,
+		origins:   newOriginGuard(self, opts.AllowedHosts, opts.AllowedOrigins),
 		metrics:   opts.Metrics,
 		logger:    logger,
 		transport: transport,
@@ -287,11 +301,13 @@ func (s *Server) authUser() string {
 }
 
 // guard is where a request Conduit serves to no one is refused, before it
-// is routed anywhere; it answers the client and returns false. Today: a
+// is routed anywhere; it answers the client and returns false: an
+// origin-form request under a foreign Host or from another site's browser
+// page (an allowed origin's preflight is answered here too), a
 // forward-mode request without the proxy credential.
 func (s *Server) guard(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodConnect && !r.URL.IsAbs() {
-		return true
+		return s.origins.check(w, r, s.routes.apiFor(r))
 	}
 	if s.auth != nil && !s.auth.allows(r.Header) {
 		s.logger.Debug("forward mode: refused a request without the proxy credential",
