@@ -109,6 +109,7 @@ func serveClaimed(ctx context.Context, logger *slog.Logger, cfg *config.Config, 
 // serveProxy runs the proxy until ctx is done. ready, if not nil, receives
 // the listening address once calls can be made (tests).
 func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, ready chan<- string) error {
+	warnSecretPerms(logger, cfg)
 	providers, err := interceptProviders(cfg.Providers)
 	if err != nil {
 		return err
@@ -189,10 +190,13 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 			writer.Add(c.Record)
 			tel.Observe(c)
 		},
-		Forward:   forward,
-		Upstream:  upstream,
-		Metrics:   tel.Handler(),
-		ProxyAuth: proxyAuth,
+		Forward:             forward,
+		Upstream:            upstream,
+		Metrics:             tel.Handler(),
+		ProxyAuth:           proxyAuth,
+		AllowedHosts:        cfg.Server.AllowedHosts,
+		AllowedOrigins:      cfg.Server.AllowedOrigins,
+		MaxTunnelsPerClient: cfg.MITM.MaxTunnelsPerClient,
 	})
 	if err != nil {
 		ln.Close()
