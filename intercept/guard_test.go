@@ -123,6 +123,17 @@ func TestGuardPrivateTunnels(t *testing.T) {
 	}
 }
 
+// TestGuardPrivateTunnelsInterceptedHost guards what the private-address
+// rule leaves alone: an intercepted host that Conduit cannot decrypt (no
+// CA) is tunnelled to wherever it is configured, local addresses included.
+func TestGuardPrivateTunnelsInterceptedHost(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{noCA: true, forward: func(f *Forward) { f.AllowPrivateTunnels = false }})
+	resp, _ := doVia(t, h.client(h.pki.rootPool), "POST", "https://"+hostOpenAI+"/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
+	if resp.StatusCode != 200 {
+		t.Errorf("intercepted host without a CA, on loopback: %d", resp.StatusCode)
+	}
+}
+
 // TestGuardPrivateAddrs is the table of what counts as a local
 // destination.
 func TestGuardPrivateAddrs(t *testing.T) {
@@ -368,4 +379,11 @@ func TestGuardNoTunnelInsideTunnel(t *testing.T) {
 		t.Errorf("%d requests reached the provider", n)
 	}
 	h.noRecord(t)
+}
+
+// open reports the tunnels client holds now.
+func (g *tunnelGate) open(client string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.byClient[client]
 }

@@ -73,7 +73,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Forward configures forward (HTTPS_PROXY) mode. Nil: nothing is
 	// intercepted — every CONNECT is tunnelled and every absolute-form
-	// request forwarded untouched (except those aimed at Conduit itself).
+	// request forwarded untouched (except those aimed at Conduit itself,
+	// and those to local addresses: AllowPrivateTunnels is false).
 	Forward *Forward
 	// Upstream configures Conduit's own outbound connections (an upstream
 	// proxy, extra roots); the zero value dials directly.
@@ -110,8 +111,8 @@ type Options struct {
 // for origin-form requests, the forward proxy for CONNECT and absolute-form
 // ones, on one port. The methods below read as a request's path, top down:
 //
-//	ServeHTTP → guard (the proxy credential), then by the request's form:
-//	  CONNECT       → connect: refused │ mitm.serve → decrypted → call │ relay (blind tunnel)
+//	ServeHTTP → guard (origin-form: Host and browser origin; else the proxy credential), then by the request's form:
+//	  CONNECT       → connect: refused │ tunnels.enter, then mitm.serve → decrypted → call │ tunnelBlind → relay
 //	  absolute-form → absolute: origin (aimed at Conduit) │ call │ refused │ relay (forwarded as is)
 //	  origin-form   → origin: /health │ /metrics │ routes.route → call
 //	call → (a WebSocket upgrade is decided here) → capture.roundTrip (Admit, upstream, tap) → writeResponse
@@ -130,6 +131,7 @@ type Server struct {
 	mitm      *mitm                    // forward mode: decrypted CONNECTs
 	relay     *goproxy.ProxyHttpServer // forward mode: blind tunnels, other hosts' requests
 	tunnel    *tunnelDialer            // forward mode: the upstream side of blind tunnels
+	tunnelLLM *tunnelDialer            // the same, for intercepted hosts Conduit cannot decrypt: they may be local
 	tunnels   *tunnelGate              // forward mode: how many tunnels may be open
 }
 
@@ -190,12 +192,14 @@ func New(opts Options) (*Server, error) {
 	if fw.CA == nil && len(hosts.patterns) > 0 {
 		logger.Info("forward mode: no local CA, so HTTPS_PROXY calls to LLM hosts are tunnelled, not recorded; run `conduit ca init` to record them")
 	}
-	tunnel := &tunnelDialer{
-		dial:    opts.Upstream.dialer(t.Connect, relayPolicy),
-		policy:  relayPolicy,
-		proxy:   opts.Upstream.proxyFunc(),
-		roots:   opts.Upstream.RootCAs,
-		timeout: t.Connect,
+	tunnel := func(p destPolicy) *tunnelDialer {
+		return &tunnelDialer{
+			dial:    opts.Upstream.dialer(t.Connect, p),
+			policy:  p,
+			proxy:   opts.Upstream.proxyFunc(),
+			roots:   opts.Upstream.RootCAs,
+			timeout: t.Connect,
+		}
 	}
 	return &Server{
 		auth:      opts.ProxyAuth,
@@ -210,7 +214,8 @@ func New(opts Options) (*Server, error) {
 		mitm:      newMITM(fw.CA, logger),
 		relayed:   relayTransport,
 		relay:     newRelay(relayTransport, logger),
-		tunnel:    tunnel,
+		tunnel:    tunnel(relayPolicy),
+		tunnelLLM: tunnel(callPolicy),
 		tunnels:   newTunnelGate(opts.MaxTunnelsPerClient),
 	}, nil
 }
@@ -332,7 +337,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 	i := s.hosts.intercepted(host, port)
 	switch {
 	case s.self.is(host, port, r):
-		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: that is Conduit itself; call it directly (add localhost,127.0.0.1 to NO_PROXY)\n", authority))
+		writeError(w, "", http.StatusForbidden, typeLoop, fmt.Sprintf("conduit: refusing CONNECT %s: that is Conduit itself; call it directly (add localhost,127.0.0.1 to NO_PROXY)", authority), nil)
 		return
 	case i < 0 && !s.hosts.others:
 		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: refusing CONNECT %s: not an intercepted LLM host, and [mitm] tunnel_others = false\n", authority))
@@ -351,9 +356,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 		s.mitm.serve(w, host, s.decrypted(host, port, attr))
 	case i >= 0:
 		s.logger.Debug("forward mode: tunnelling an LLM host without recording it (no CA for it)", "host", authority)
-		s.tunnelBlind(w, r, host, port, release)
+		s.tunnelBlind(w, r, s.tunnelLLM, host, port, release)
 	default:
-		s.tunnelBlind(w, r, host, port, release)
+		s.tunnelBlind(w, r, s.tunnel, host, port, release)
 	}
 }
 

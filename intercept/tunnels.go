@@ -89,13 +89,6 @@ func (g *tunnelGate) enter(r *http.Request) (release func(), status int, typ, ms
 	}, 0, "", ""
 }
 
-// open reports the tunnels client holds now (tests).
-func (g *tunnelGate) open(client string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.byClient[client]
-}
-
 func clientIP(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return normalizeHost(host)
@@ -141,12 +134,12 @@ func predialed(req *http.Request, _, addr string) (net.Conn, error) {
 	return slot.conn, nil
 }
 
-// tunnelBlind relays a CONNECT to host:port untouched: it dials first, so
+// tunnelBlind relays a CONNECT to host:port untouched: it dials with d first, so
 // that a refused or unreachable destination gets a clear answer, then hands
 // the connection to the relay. release runs when the tunnel closes.
-func (s *Server) tunnelBlind(w http.ResponseWriter, r *http.Request, host, port string, release func()) {
+func (s *Server) tunnelBlind(w http.ResponseWriter, r *http.Request, d *tunnelDialer, host, port string, release func()) {
 	addr := net.JoinHostPort(host, canonicalPort(port))
-	conn, err := s.tunnel.dialTunnel(r, "tcp", addr)
+	conn, err := d.dialTunnel(r, "tcp", addr)
 	if err != nil {
 		release()
 		switch dr := refusedDest(err); {
