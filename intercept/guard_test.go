@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/parsers"
 )
 
 // TestGuardSelfLoopSpellings guards the self-loop check against every
@@ -64,14 +66,32 @@ func TestGuardSelfLoopByName(t *testing.T) {
 	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 || !ips[0].IsLoopback() {
 		t.Skipf("%s does not resolve to a loopback address here", host)
 	}
-	h := newFwdHarness(t, fwdConfig{forward: func(f *Forward) { f.AllowPrivateTunnels = true }})
+	h := newFwdHarness(t, fwdConfig{
+		forward: func(f *Forward) { f.AllowPrivateTunnels = true },
+		options: func(o *Options) {
+			o.Providers = append(o.Providers, Provider{Key: "loop", Upstream: mustURL(t, "http://placeholder"), API: parsers.OpenAI})
+		},
+	})
 	_, port := splitAuthority(h.proxyAddr, "")
+	// The loop provider's upstream is only known once the listener is.
+	for _, p := range h.proxy.hosts.providers {
+		if p.Key == "loop" {
+			p.Upstream = mustURL(t, "http://"+host+":"+port)
+		}
+	}
+	resp, b := do(t, "POST", h.proxyURL+"/loop/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
+	if resp.StatusCode != http.StatusLoopDetected || !strings.Contains(string(b), typeLoop) {
+		t.Errorf("provider upstream %s:%s: %d %s, want 508 %s", host, port, resp.StatusCode, b, typeLoop)
+	}
+	if rec := h.record(t); rec.Status != http.StatusLoopDetected || rec.Outcome != ledger.OutcomeUpstreamError {
+		t.Errorf("record: status %d outcome %q", rec.Status, rec.Outcome)
+	}
 	status, body := connectTo(t, h.proxyAddr, host+":"+port)
 	if status != http.StatusLoopDetected || !strings.Contains(body, typeLoop) {
 		t.Errorf("CONNECT %s:%s: %d %q, want 508 %s", host, port, status, body, typeLoop)
 	}
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
-	resp, b := doVia(t, client, "GET", "http://"+host+":"+port+"/health", nil, "")
+	resp, b = doVia(t, client, "GET", "http://"+host+":"+port+"/health", nil, "")
 	if resp.StatusCode != http.StatusLoopDetected || !strings.Contains(string(b), typeLoop) {
 		t.Errorf("GET http://%s:%s/health: %d %q, want 508 %s", host, port, resp.StatusCode, b, typeLoop)
 	}
@@ -131,6 +151,34 @@ func TestGuardPrivateTunnelsInterceptedHost(t *testing.T) {
 	resp, _ := doVia(t, h.client(h.pki.rootPool), "POST", "https://"+hostOpenAI+"/v1/chat/completions", hdr("Authorization", auth), calls[0].body)
 	if resp.StatusCode != 200 {
 		t.Errorf("intercepted host without a CA, on loopback: %d", resp.StatusCode)
+	}
+}
+
+// TestGuardPrivateTunnelsViaUpstreamProxy guards the private-address rule
+// behind a corporate proxy, which resolves and connects on Conduit's
+// behalf: a literal private address is still refused, for CONNECT and
+// plain requests alike, and never reaches the proxy.
+func TestGuardPrivateTunnelsViaUpstreamProxy(t *testing.T) {
+	cp := &countingProxy{connects: map[string]int{}}
+	corp := httptest.NewServer(cp)
+	t.Cleanup(corp.Close)
+	h := newFwdHarness(t, fwdConfig{
+		forward: func(f *Forward) { f.AllowPrivateTunnels = false },
+		options: func(o *Options) { o.Upstream.Proxy = mustURL(t, corp.URL) },
+	})
+	cp.fakeAddr = h.fakeAddr
+	if status, body := connectTo(t, h.proxyAddr, "10.1.2.3:443"); status != http.StatusForbidden || !strings.Contains(body, "allow_private_tunnels") {
+		t.Errorf("CONNECT 10.1.2.3:443: %d %q", status, body)
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL))}}
+	resp, b := doVia(t, client, "GET", "http://10.1.2.3/", nil, "")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "allow_private_tunnels") {
+		t.Errorf("GET http://10.1.2.3/: %d %q", resp.StatusCode, b)
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if len(cp.connects) != 0 {
+		t.Errorf("the corporate proxy was asked for %v", cp.connects)
 	}
 }
 

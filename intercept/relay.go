@@ -41,14 +41,11 @@ func newRelay(tr *http.Transport, logger *slog.Logger) *goproxy.ProxyHttpServer 
 func relayedResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
 	req := ctx.Req
 	if resp == nil {
-		dr := refusedDest(ctx.Error)
-		if dr == nil {
+		status, typ, msg := relayRefusal("forward to "+req.URL.Host, ctx.Error)
+		if status == 0 {
 			return nil
 		}
-		if dr.loop {
-			return errorResponse(req, http.StatusLoopDetected, typeLoop, fmt.Sprintf("conduit: refusing to forward to %s: %v; call Conduit directly (add it to NO_PROXY)", req.URL.Host, dr))
-		}
-		return errorResponse(req, http.StatusForbidden, typePrivateRefused, fmt.Sprintf("conduit: refusing to forward to %s: %v", req.URL.Host, dr))
+		return errorResponse(req, status, typ, msg)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols && !headerHasToken(req.Header, "Connection", "upgrade") {
 		resp.Body.Close()
@@ -77,4 +74,30 @@ type slogPrintf struct{ l *slog.Logger }
 
 func (p slogPrintf) Printf(format string, v ...any) {
 	p.l.Debug(fmt.Sprintf(format, v...), "component", "goproxy")
+}
+
+// relayRefusal is the answer to what (a relayed "CONNECT host" or
+// "forward to host") when err is a refused destination: 508 for Conduit
+// itself, 403 for a private address; status 0 when err is no refusal.
+func relayRefusal(what string, err error) (status int, typ, msg string) {
+	dr := refusedDest(err)
+	switch {
+	case dr == nil:
+		return 0, "", ""
+	case dr.loop:
+		return http.StatusLoopDetected, typeLoop, fmt.Sprintf("conduit: refusing to %s: %v; call Conduit directly (add it to NO_PROXY)", what, dr)
+	default:
+		return http.StatusForbidden, typePrivateRefused, fmt.Sprintf("conduit: refusing to %s: %v", what, dr)
+	}
+}
+
+// writeRelayRefusal answers what, which err refused (see relayRefusal);
+// it returns false, writing nothing, when err is no refusal.
+func writeRelayRefusal(w http.ResponseWriter, what string, err error) bool {
+	status, typ, msg := relayRefusal(what, err)
+	if status == 0 {
+		return false
+	}
+	writeError(w, "", status, typ, msg, nil)
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -402,6 +403,15 @@ func (s *Server) absolute(w http.ResponseWriter, r *http.Request, attr Attributi
 	case !s.hosts.others:
 		refuse(w, http.StatusForbidden, fmt.Sprintf("conduit: %s is not an intercepted LLM host, and [mitm] tunnel_others = false: Conduit relays only the hosts it records\n", r.URL.Host))
 	default:
+		// The relay's dial judges every address it connects to; a literal
+		// one is judged here too, for an upstream proxy would connect to
+		// it unseen.
+		if ap, err := netip.ParseAddrPort(net.JoinHostPort(host, canonicalPort(port))); err == nil {
+			if err := s.tunnel.policy.check(ap); err != nil {
+				writeRelayRefusal(w, "forward to "+r.URL.Host, err)
+				return
+			}
+		}
 		s.relay.ServeHTTP(w, r)
 	}
 }

@@ -142,11 +142,8 @@ func (s *Server) tunnelBlind(w http.ResponseWriter, r *http.Request, d *tunnelDi
 	conn, err := d.dialTunnel(r, "tcp", addr)
 	if err != nil {
 		release()
-		switch dr := refusedDest(err); {
-		case dr != nil && dr.loop:
-			writeError(w, "", http.StatusLoopDetected, typeLoop, fmt.Sprintf("conduit: refusing CONNECT %s: %v; call Conduit directly (add it to NO_PROXY)", r.Host, dr), nil)
-		case dr != nil:
-			writeError(w, "", http.StatusForbidden, typePrivateRefused, fmt.Sprintf("conduit: refusing CONNECT %s: %v", r.Host, dr), nil)
+		switch {
+		case writeRelayRefusal(w, "CONNECT "+r.Host, err):
 		case errors.Is(err, context.Canceled):
 		default:
 			s.logger.Debug("forward mode: cannot open a tunnel", "host", r.Host, "err", err)
