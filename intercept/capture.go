@@ -339,7 +339,7 @@ func (cl *call) upstreamError(err error) *reply {
 		cl.rec.Outcome = ledger.OutcomeClientCancelled
 		cl.rec.Error = "client went away before the upstream answered"
 		return cl.errorResponse(statusClientClosed, typeClientGone, cl.rec.Error)
-	case refusedDest(err) != nil && refusedDest(err).loop:
+	case isLoop(err):
 		return cl.fail(http.StatusLoopDetected, typeLoop,
 			fmt.Sprintf("conduit: provider %q (%s) resolves to Conduit itself: %v", name, cl.target.url.Host, refusedDest(err)))
 	case isTimeout(err):

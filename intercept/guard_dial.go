@@ -102,6 +102,12 @@ func refusedDest(err error) *destRefused {
 	return nil
 }
 
+// isLoop reports whether err refused a dial to Conduit itself.
+func isLoop(err error) bool {
+	dr := refusedDest(err)
+	return dr != nil && dr.loop
+}
+
 // privatePrefixes are the destinations a relay does not reach unless
 // allowed: besides what netip classifies as loopback, private (RFC 1918,
 // fc00::/7), link-local and unspecified, the "this network" block (0/8:

@@ -372,8 +372,10 @@ func TestGuardTunnelsPerClient(t *testing.T) {
 func TestGuardFDReserve(t *testing.T) {
 	h := newFwdHarness(t, fwdConfig{})
 	g := h.proxy.tunnels
+	g.mu.Lock()
 	g.reserve = 16
 	g.fdLimit = countOpenFDs() + g.reserve + 6 // room for about three tunnels of two descriptors
+	g.mu.Unlock()
 	var open []net.Conn
 	var refused string
 	for range 20 {
@@ -402,7 +404,10 @@ func TestGuardFDReserve(t *testing.T) {
 		c.Close()
 	}
 	pollUntil(t, "the tunnels to close", func() bool { return g.open("127.0.0.1") == 0 })
+	g.mu.Lock()
 	g.fdLimit = countOpenFDs() + g.reserve + 6
+	g.fdAt = time.Time{} // count again now
+	g.mu.Unlock()
 	if c, status, body := openTunnel(t, h.proxyAddr, hostOther+":443"); c == nil {
 		t.Errorf("after the tunnels closed: %d %q", status, body)
 	}

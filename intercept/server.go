@@ -346,7 +346,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 	}
 	release, status, typ, msg := s.tunnels.enter(r)
 	if release == nil {
-		s.logger.Warn("forward mode: refused a tunnel", "host", authority, "remote", r.RemoteAddr, "reason", msg)
+		// At debug level: a flood of refusals must not become a flood of
+		// log lines; the client gets the reason.
+		s.logger.Debug("forward mode: refused a tunnel", "host", authority, "remote", r.RemoteAddr, "reason", msg)
 		w.Header().Set("Connection", "close")
 		writeError(w, "", status, typ, msg, nil)
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 )
 
 // DefaultMaxTunnelsPerClient bounds the tunnels (blind and decrypted) one
@@ -36,7 +37,20 @@ type tunnelGate struct {
 
 	mu       sync.Mutex
 	byClient map[string]int
+	// Counting open descriptors costs about half a microsecond each, too
+	// much for every CONNECT of a flood: the count is taken at most every
+	// fdRecount, and tunnels admitted since add two each (the client's
+	// socket and the upstream's). Near the limit it is taken again, at
+	// most every fdRecountNear, so that closed tunnels are seen.
+	fdCount int
+	fdAt    time.Time // when fdCount was taken; zero: never
+	fdSince int       // tunnels admitted since
 }
+
+const (
+	fdRecount     = 100 * time.Millisecond
+	fdRecountNear = 5 * time.Millisecond
+)
 
 func newTunnelGate(perClient int) *tunnelGate {
 	if perClient <= 0 {
@@ -64,19 +78,18 @@ func fdReserve(limit int) int {
 // the place back.
 func (g *tunnelGate) enter(r *http.Request) (release func(), status int, typ, msg string) {
 	client := clientIP(r)
-	if g.fdLimit > 0 {
-		if n := g.openFDs(); n >= 0 && n >= g.fdLimit-g.reserve {
-			return nil, http.StatusServiceUnavailable, typeFDReserve,
-				fmt.Sprintf("conduit: refusing a new tunnel: %d of %d file descriptors are open, and the last %d are kept for calls and /health", n, g.fdLimit, g.reserve)
-		}
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if n, full := g.fdsFull(); full {
+		return nil, http.StatusServiceUnavailable, typeFDReserve,
+			fmt.Sprintf("conduit: refusing a new tunnel: about %d of %d file descriptors are open, and the last %d are kept for calls and /health", n, g.fdLimit, g.reserve)
+	}
 	if g.byClient[client] >= g.perClient {
 		return nil, http.StatusTooManyRequests, typeTooManyTunnels,
 			fmt.Sprintf("conduit: refusing a new tunnel: %s already holds %d, the most one client may ([mitm] max_tunnels_per_client)", client, g.perClient)
 	}
 	g.byClient[client]++
+	g.fdSince++
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -87,6 +100,23 @@ func (g *tunnelGate) enter(r *http.Request) (release func(), status int, typ, ms
 			}
 		})
 	}, 0, "", ""
+}
+
+// fdsFull reports the open descriptors as last estimated, and whether
+// they are within the reserve of the limit. g.mu is held.
+func (g *tunnelGate) fdsFull() (int, bool) {
+	if g.fdLimit <= 0 {
+		return 0, false
+	}
+	threshold := g.fdLimit - g.reserve
+	n := g.fdCount + 2*g.fdSince
+	age := time.Since(g.fdAt)
+	if g.fdAt.IsZero() || age > fdRecount || (n >= threshold && age > fdRecountNear) {
+		if c := g.openFDs(); c >= 0 {
+			g.fdCount, g.fdAt, g.fdSince, n = c, time.Now(), 0, c
+		}
+	}
+	return n, n >= threshold
 }
 
 func clientIP(r *http.Request) string {

@@ -55,11 +55,7 @@ func (u Upstream) proxyFunc() func(*url.URL) (*url.URL, error) {
 // bounded by the connect timeout and refused when its destination fails
 // policy (the upstream proxy is exempt: the user chose it).
 func (u Upstream) dialer(connect time.Duration, policy destPolicy) dialFunc {
-	var custom dialFunc
-	if u.DialContext != nil {
-		custom = u.DialContext
-	}
-	return guardDial(connect, custom, policy, u.isProxyAddr)
+	return guardDial(connect, u.DialContext, policy, u.isProxyAddr)
 }
 
 // isProxyAddr reports whether addr (host:port, as a transport dials it) is
