@@ -17,8 +17,9 @@ import (
 // TestGuardFlood guards Conduit under the attack that once took all its
 // file descriptors: 1,000 attempts to nest self-CONNECTs (each in every
 // spelling that used to tunnel back in, and once more inside the tunnel
-// when one opens) and 500 slow clients holding half-sent requests, while
-// a steady client keeps making base-URL calls. The steady client must see
+// when one opens), 500 slow clients holding half-sent requests and 300
+// tunnels held by one client (past its bound), while a steady client keeps
+// making base-URL calls. The steady client must see
 // no failure, and the descriptors must come back near where they started.
 // Descriptor counts and memory are logged (this process holds the clients'
 // sockets too), not asserted.
@@ -80,6 +81,21 @@ func TestGuardFlood(t *testing.T) {
 		slow = append(slow, c)
 	}
 
+	// 300 tunnels held by one client, past its bound of 256.
+	var held []net.Conn
+	tooMany := 0
+	for range 300 {
+		c, status, _ := openTunnel(t, h.proxyAddr, hostOther+":443")
+		switch {
+		case c != nil:
+			held = append(held, c)
+		case status == http.StatusTooManyRequests:
+			tooMany++
+		default:
+			t.Fatalf("held tunnel: %d", status)
+		}
+	}
+
 	// 1,000 nested self-CONNECT attempts, eight at a time.
 	var tunnelled, depthMax atomic.Int64
 	attempts := make(chan int)
@@ -113,6 +129,9 @@ func TestGuardFlood(t *testing.T) {
 	for _, c := range slow {
 		c.Close()
 	}
+	for _, c := range held {
+		c.Close()
+	}
 	close(stop)
 	steady.Wait()
 
@@ -127,11 +146,15 @@ func TestGuardFlood(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	t.Logf("steady client: %d calls, %d failures", steadyCalls.Load(), steadyFailures.Load())
+	t.Logf("held tunnels: %d open, %d refused (429) past the bound of %d per client", len(held), tooMany, DefaultMaxTunnelsPerClient)
 	t.Logf("self-CONNECTs: 1000 attempts, %d opened a tunnel (deepest nesting %d)", tunnelled.Load(), depthMax.Load())
-	t.Logf("open fds (whole test process, clients included): %d before, %d at the peak (500 slow clients held), %d after", baseFDs, peakFDs, afterFDs)
+	t.Logf("open fds (whole test process, clients included): %d before, %d at the peak (500 slow clients and the tunnels held), %d after", baseFDs, peakFDs, afterFDs)
 	t.Logf("heap in use: %.1f MiB before, %.1f MiB at the peak, %.1f MiB after", toMiB(baseHeap), toMiB(peakHeap), toMiB(ms.HeapInuse))
 	if n := steadyFailures.Load(); n != 0 {
 		t.Errorf("the steady client saw %d failures", n)
+	}
+	if len(held) != DefaultMaxTunnelsPerClient || tooMany != 300-DefaultMaxTunnelsPerClient {
+		t.Errorf("%d tunnels held and %d refused, want %d and %d", len(held), tooMany, DefaultMaxTunnelsPerClient, 300-DefaultMaxTunnelsPerClient)
 	}
 	if tunnelled.Load() != 0 {
 		t.Errorf("%d self-CONNECTs opened a tunnel", tunnelled.Load())

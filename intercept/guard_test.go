@@ -440,3 +440,39 @@ func (g *tunnelGate) open(client string) int {
 	defer g.mu.Unlock()
 	return g.byClient[client]
 }
+
+// TestIsSelfAddr guards the dial-time self check for each kind of listen
+// address: what a socket connecting to the address would reach.
+func TestIsSelfAddr(t *testing.T) {
+	tests := []struct {
+		listen, addr string
+		want         bool
+	}{
+		{"127.0.0.1:8080", "127.0.0.1:8080", true},
+		{"127.0.0.1:8080", "0.0.0.0:8080", true},
+		{"127.0.0.1:8080", "[::]:8080", true},
+		{"127.0.0.1:8080", "[::ffff:127.0.0.1]:8080", true},
+		{"127.0.0.1:8080", "127.0.0.2:8080", false}, // another loopback address: not this socket
+		{"127.0.0.1:8080", "127.0.0.1:8081", false},
+		{"127.0.0.1:8080", "192.0.2.7:8080", false},
+		{"0.0.0.0:8080", "127.0.0.9:8080", true},
+		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"0.0.0.0:8080", "192.0.2.7:8080", true}, // a local interface (injected below)
+		{"0.0.0.0:8080", "192.0.2.8:8080", false},
+		{"[::1]:8080", "[::1]:8080", true},
+		{"localhost:8080", "127.0.0.1:8080", true},
+		{"localhost:8080", "192.0.2.8:8080", false},
+		{"192.0.2.7:8080", "192.0.2.7:8080", true},
+		{"192.0.2.7:8080", "127.0.0.1:8080", false},
+	}
+	for _, tt := range tests {
+		self, err := newSelfAddrs([]string{tt.listen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		self.localIPs = func() map[netip.Addr]bool { return map[netip.Addr]bool{netip.MustParseAddr("192.0.2.7"): true} }
+		if got := self.isAddr(netip.MustParseAddrPort(tt.addr)); got != tt.want {
+			t.Errorf("listen %s: isAddr(%s) = %v, want %v", tt.listen, tt.addr, got, tt.want)
+		}
+	}
+}
