@@ -54,8 +54,12 @@ func (c *Config) KeyError(msg string, key ...string) *Error {
 type Provider struct {
 	Key         string   // the route: http://listen/<key>/…
 	Upstream    *url.URL // scheme://host[:port][/base], no trailing slash; never nil
-	API         string   // openai | anthropic | gemini | ollama ("" in the file: detected from the host)
+	API         string   // openai | anthropic | gemini | ollama | bedrock ("" in the file: detected from the host)
 	StreamUsage string   // StreamUsageInject or StreamUsageOff
+	// Deployments maps an Azure OpenAI deployment name (the {d} of
+	// /openai/deployments/{d}/…) to the model it serves, for pricing calls
+	// whose response names no model. Nil when the file sets none.
+	Deployments map[string]string
 }
 
 // The values of [providers.<key>] stream_usage.

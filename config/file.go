@@ -32,9 +32,10 @@ type fileConfig struct {
 }
 
 type fileProvider struct {
-	Upstream    *tString `toml:"upstream"`
-	API         *tString `toml:"api"`
-	StreamUsage *tString `toml:"stream_usage"`
+	Upstream    *tString    `toml:"upstream"`
+	API         *tString    `toml:"api"`
+	StreamUsage *tString    `toml:"stream_usage"`
+	Deployments *tStringMap `toml:"deployments"`
 }
 
 type fileValohai struct {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -89,6 +90,30 @@ upstream = "https://h.example"
 	}
 }
 
+// TestParseProviderPlatforms guards the keys for cloud platforms: api =
+// "bedrock" is a known format, and an Azure provider's deployments map
+// deployment names to models.
+func TestParseProviderPlatforms(t *testing.T) {
+	cfg, err := parse(t, `[providers.bedrock]
+upstream = "https://bedrock-runtime.us-east-1.amazonaws.com"
+api = "bedrock"
+
+[providers.azure]
+upstream = "https://acme.openai.azure.com"
+deployments = { "my-gpt" = "gpt-4o", "mini" = " gpt-4o-mini " }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Providers[0]; got.Key != "bedrock" || got.API != "bedrock" || got.Deployments != nil {
+		t.Errorf("bedrock provider = %+v", got)
+	}
+	want := map[string]string{"my-gpt": "gpt-4o", "mini": "gpt-4o-mini"}
+	if got := cfg.Providers[1].Deployments; !maps.Equal(got, want) {
+		t.Errorf("azure deployments = %v, want %v", got, want)
+	}
+}
+
 // TestParseDefaults guards the documented defaults.
 func TestParseDefaults(t *testing.T) {
 	t.Parallel()
@@ -152,6 +177,8 @@ func TestParseErrors(t *testing.T) {
 		{"missing upstream", "[providers.x]\napi = \"openai\"\n", []string{"conduit.toml:1: providers.x:", `missing "upstream"`}},
 		{"unknown api", "[providers.x]\nupstream = \"https://h\"\napi = \"cohere\"\n", []string{"conduit.toml:3: providers.x.api:", `unknown api "cohere"`}},
 		{"bad stream_usage", "[providers.x]\nupstream = \"https://h\"\nstream_usage = \"yes\"\n", []string{"conduit.toml:3: providers.x.stream_usage:"}},
+		{"deployment without model", "[providers.x]\nupstream = \"https://h\"\ndeployments = { \"my-gpt\" = \"\" }\n", []string{"conduit.toml:3: providers.x.deployments:", "must both be named"}},
+		{"deployments not a table", "[providers.x]\nupstream = \"https://h\"\ndeployments = [\"gpt-4o\"]\n", []string{"conduit.toml:3:", "providers.x.deployments", "expected a table of strings"}},
 		{"no providers", "listen = \":1\"\n", []string{"conduit.toml: no providers configured"}},
 		{"bad listen", "listen = \"localhost\"\n" + ok, []string{"conduit.toml:1: listen:", "not a listen address"}},
 		{"listen wrong type", "listen = 8080\n" + ok, []string{"conduit.toml:1:", "listen", "expected a string"}},

@@ -13,7 +13,7 @@ import (
 var providerKeyPattern = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
 // knownAPIs are the wire formats [providers.<key>] api names.
-var knownAPIs = []string{"openai", "anthropic", "gemini", "ollama"}
+var knownAPIs = []string{"openai", "anthropic", "gemini", "ollama", "bedrock"}
 
 const reservedRouteNamesHint = "health and metrics are Conduit's own routes"
 
@@ -46,6 +46,16 @@ func (v *validator) providers(raw map[string]fileProvider, keys []toml.Key) []Pr
 			prov.StreamUsage = string(*p.StreamUsage)
 			if prov.StreamUsage != StreamUsageInject && prov.StreamUsage != StreamUsageOff {
 				v.fail(append(path, "stream_usage"), `%q is not "inject" or "off"`, prov.StreamUsage)
+			}
+		}
+		if p.Deployments != nil {
+			prov.Deployments = make(map[string]string, len(*p.Deployments))
+			for name, model := range *p.Deployments {
+				if strings.TrimSpace(name) == "" || strings.TrimSpace(model) == "" {
+					v.fail(append(path, "deployments"), "a deployment and its model must both be named, as { \"my-gpt\" = \"gpt-4o\" } (found %q = %q)", name, model)
+					continue
+				}
+				prov.Deployments[name] = strings.TrimSpace(model)
 			}
 		}
 		out = append(out, prov)

@@ -56,6 +56,13 @@ var errRequestTooLarge = errors.New("request body too large")
 func (c *capture) roundTrip(req *http.Request, t target) *reply {
 	api := t.provider.API
 	ep := parsers.Classify(api, req.Method, t.url.Path)
+	// Azure's bodies name no model, and its deployments are named by their
+	// owner: the config says which model one serves, so the call is priced
+	// even when the response names none (an error, a stream cut before its
+	// first chunk). A model the response names still wins.
+	if m := t.provider.Deployments[ep.Deployment]; ep.Deployment != "" && m != "" {
+		ep.Model = m
+	}
 	cl := c.newCall(req, t, ep)
 
 	body, preq, errResp := c.requestBody(req, cl)

@@ -30,6 +30,11 @@ type Provider struct {
 	// Completions and Completions streams that did not ask for usage (and
 	// hides the extra event from the client).
 	InjectStreamUsage bool
+	// Deployments maps Azure OpenAI deployment names to the models they
+	// serve: a call to /openai/deployments/{d}/… that names no model is
+	// recorded as Deployments[d] until its response names one. Nil: the
+	// deployment name stands for the model.
+	Deployments map[string]string
 }
 
 // Timeouts bound each call. Zero durations take the defaults.

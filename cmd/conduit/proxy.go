@@ -274,6 +274,7 @@ func interceptProviders(in []config.Provider) ([]intercept.Provider, error) {
 			Upstream:          p.Upstream,
 			API:               api,
 			InjectStreamUsage: api == parsers.OpenAI && p.StreamUsage == config.StreamUsageInject,
+			Deployments:       p.Deployments,
 		})
 	}
 	return out, nil

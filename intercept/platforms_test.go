@@ -1,0 +1,216 @@
+package intercept
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valohai/conduit/examples/fakeprovider"
+	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/parsers"
+)
+
+// Bodies of the cloud platforms' calls, as their SDKs send them.
+const (
+	bedrockInvokeBody   = `{"anthropic_version":"bedrock-2023-05-31","max_tokens":3,"system":"be brief","messages":[{"role":"user","content":"hello there"}]}`
+	bedrockConverseBody = `{"messages":[{"role":"user","content":[{"text":"hello there"}]}],"system":[{"text":"be brief"}],"inferenceConfig":{"maxTokens":3}}`
+	vertexClaudeBody    = `{"anthropic_version":"vertex-2023-10-16","max_tokens":3,"messages":[{"role":"user","content":"hello there"}]}`
+	vertexGeminiBody    = `{"contents":[{"role":"user","parts":[{"text":"hello there"}]}],"generationConfig":{"maxOutputTokens":3}}`
+	azureChatBody       = `{"messages":[{"role":"user","content":"hello there"}],"max_tokens":2}`
+	bedrockModelID      = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+	vertexClaudePrefix  = "/v1/projects/proj/locations/us-east5/publishers/anthropic/models/claude-haiku-4-5@20251001"
+	vertexGeminiPrefix  = "/v1/projects/proj/locations/global/publishers/google/models/gemini-2.5-flash"
+)
+
+// TestPlatformsBaseURL guards base-URL mode on the cloud platforms: each of
+// Bedrock's four operations (the model id escaped as the AWS SDKs send it,
+// or not, as Claude Code does), Vertex AI's Anthropic and Gemini methods and
+// Azure OpenAI's deployment and /openai/v1/ paths become one call each, of
+// the right endpoint, model and stream flag, with exactly the usage the
+// fake reports.
+func TestPlatformsBaseURL(t *testing.T) {
+	fakeOpts := fakeprovider.Options{Deployments: map[string]string{"prod-mini": "gpt-4o-mini-2024-07-18"}}
+	h := newHarness(t, harnessConfig{fake: fakeOpts, options: func(o *Options) {
+		u := o.Providers[0].Upstream
+		o.Providers = append(o.Providers,
+			Provider{Key: "bedrock", Upstream: u, API: parsers.Bedrock},
+			Provider{Key: "vertex", Upstream: u, API: parsers.Gemini},
+			Provider{Key: "azure", Upstream: u, API: parsers.OpenAI},
+		)
+	}})
+	escaped := "/bedrock/model/" + url.PathEscape(bedrockModelID)
+	azureKey := hdr("Api-Key", "azure-key", "Content-Type", "application/json")
+	// Vertex AI takes an OAuth access token.
+	vertexToken := hdr("Authorization", "Bearer ya29.token", "Content-Type", "application/json")
+	tests := []struct {
+		name, path, body string
+		header           http.Header
+		endpoint, model  string
+		stream           bool
+	}{
+		{"bedrock invoke", escaped + "/invoke", bedrockInvokeBody, nil, "bedrock_invoke", "claude-haiku-4-5-20251001", false},
+		{"bedrock invoke stream", "/bedrock/model/" + bedrockModelID + "/invoke-with-response-stream", bedrockInvokeBody, nil, "bedrock_invoke", "claude-haiku-4-5-20251001", true},
+		{"bedrock converse", escaped + "/converse", bedrockConverseBody, nil, "bedrock_converse", bedrockModelID, false},
+		{"bedrock converse stream", escaped + "/converse-stream", bedrockConverseBody, nil, "bedrock_converse", bedrockModelID, true},
+		{"vertex claude", "/vertex" + vertexClaudePrefix + ":rawPredict", vertexClaudeBody, nil, "messages", "claude-haiku-4-5@20251001", false},
+		{"vertex claude stream", "/vertex" + vertexClaudePrefix + ":streamRawPredict", vertexClaudeBody, nil, "messages", "claude-haiku-4-5@20251001", true},
+		{"vertex gemini", "/vertex" + vertexGeminiPrefix + ":generateContent", vertexGeminiBody, vertexToken, "generate_content", "gemini-2.5-flash", false},
+		{"vertex gemini stream", "/vertex" + vertexGeminiPrefix + ":streamGenerateContent?alt=sse", vertexGeminiBody, vertexToken, "generate_content", "gemini-2.5-flash", true},
+		{"azure deployment", "/azure/openai/deployments/prod-mini/chat/completions?api-version=2024-10-21", azureChatBody, azureKey, "chat_completions", "gpt-4o-mini-2024-07-18", false},
+		{"azure deployment stream", "/azure/openai/deployments/other/chat/completions?api-version=2024-10-21", strings.Replace(azureChatBody, `"max_tokens"`, `"stream":true,"stream_options":{"include_usage":true},"max_tokens"`, 1), azureKey, "chat_completions", fakeprovider.DefaultAzureModel, true},
+		{"azure v1", "/azure/openai/v1/chat/completions", strings.Replace(azureChatBody, `{`, `{"model":"gpt-4o-mini",`, 1), azureKey, "chat_completions", fakeprovider.DefaultAzureModel, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := tt.header
+			if header == nil {
+				header = hdr("Content-Type", "application/json")
+			}
+			resp, body := do(t, http.MethodPost, h.proxyURL+tt.path, header, tt.body)
+			rec := h.record(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			upstreamPath := strings.SplitN(tt.path, "/", 3)[2]
+			want, err := fakeprovider.ExpectedUsage("/"+upstreamPath, header, []byte(tt.body), fakeOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Kind != ledger.KindCall || rec.Endpoint != tt.endpoint || rec.Model != tt.model || rec.Stream != tt.stream ||
+				rec.Outcome != ledger.OutcomeComplete {
+				t.Errorf("record kind %q endpoint %q model %q stream %v outcome %q (%s), want call %q %q %v complete",
+					rec.Kind, rec.Endpoint, rec.Model, rec.Stream, rec.Outcome, rec.Error, tt.endpoint, tt.model, tt.stream)
+			}
+			if !rec.HasUsage || rec.InputTokens != int64(want.InputTokens) || rec.OutputTokens != int64(want.OutputTokens) ||
+				rec.CachedInputTokens != int64(want.CachedInputTokens) || rec.CacheWriteTokens != int64(want.CacheWriteTokens()) {
+				t.Errorf("usage in %d cached %d write %d out %d, want %+v", rec.InputTokens, rec.CachedInputTokens, rec.CacheWriteTokens, rec.OutputTokens, want)
+			}
+		})
+	}
+}
+
+// TestAzureDeploymentModel guards [providers.<key>] deployments: a call to
+// a mapped deployment whose response names no model (here a 401: the fake
+// wants an api-key) is recorded, as a failed call and not as other
+// traffic, under the model the config maps it to; without a mapping the
+// deployment name stands for the model; a response's own model wins.
+func TestAzureDeploymentModel(t *testing.T) {
+	h := newHarness(t, harnessConfig{options: func(o *Options) {
+		o.Providers = append(o.Providers, Provider{Key: "azure", Upstream: o.Providers[0].Upstream, API: parsers.OpenAI,
+			Deployments: map[string]string{"my-gpt": "gpt-4o"}})
+	}})
+	const q = "/chat/completions?api-version=2024-10-21"
+	tests := []struct {
+		name, deployment string
+		header           http.Header
+		status           int
+		model            string
+	}{
+		{"mapped, no model in the response", "my-gpt", nil, http.StatusUnauthorized, "gpt-4o"},
+		{"unmapped, no model in the response", "other", nil, http.StatusUnauthorized, "other"},
+		{"the response's model wins", "my-gpt", hdr("Api-Key", "k"), http.StatusOK, fakeprovider.DefaultAzureModel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := do(t, http.MethodPost, h.proxyURL+"/azure/openai/deployments/"+tt.deployment+q, tt.header, azureChatBody)
+			rec := h.record(t)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if rec.Kind != ledger.KindCall || rec.Model != tt.model || rec.Status != tt.status {
+				t.Errorf("record kind %q model %q status %d, want call %q %d", rec.Kind, rec.Model, rec.Status, tt.model, tt.status)
+			}
+		})
+	}
+}
+
+// TestPlatformsOtherTraffic guards that the platforms' requests that are no
+// model call (Bedrock's ListInferenceProfiles, which Claude Code sends
+// first; token counters; a GET on a metered path) are forwarded and kept as
+// kind other, and that a metered call the provider refuses stays a call.
+func TestPlatformsOtherTraffic(t *testing.T) {
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{AWSCredentials: map[string]string{"AKID": "secret"}}, options: func(o *Options) {
+		o.Providers = append(o.Providers, Provider{Key: "bedrock", Upstream: o.Providers[0].Upstream, API: parsers.Bedrock})
+	}})
+	tests := []struct {
+		name, method, path, body string
+		kind                     string
+	}{
+		{"list inference profiles", http.MethodGet, "/bedrock/inference-profiles?type=SYSTEM_DEFINED", "", ledger.KindOther},
+		{"count tokens", http.MethodPost, "/bedrock/model/" + bedrockModelID + "/count-tokens", `{"input":{}}`, ledger.KindOther},
+		{"get on a metered path", http.MethodGet, "/bedrock/model/" + bedrockModelID + "/invoke", "", ledger.KindOther},
+		{"unsigned invoke, refused", http.MethodPost, "/bedrock/model/" + bedrockModelID + "/invoke", bedrockInvokeBody, ledger.KindCall},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := do(t, tt.method, h.proxyURL+tt.path, hdr("Content-Type", "application/json"), tt.body)
+			rec := h.record(t)
+			if rec.Kind != tt.kind || rec.Status != resp.StatusCode {
+				t.Errorf("record kind %q status %d (client saw %d), want kind %q", rec.Kind, rec.Status, resp.StatusCode, tt.kind)
+			}
+		})
+	}
+}
+
+// TestBedrockSigV4Forward guards that forward mode sends a SigV4-signed
+// Bedrock call upstream byte for byte: the fake recomputes the signature
+// over the method, path, query, signed headers and body it received, and
+// serves the call only if they are unchanged. A request changed after
+// signing is the control: the fake refuses it, so the check can fail.
+func TestBedrockSigV4Forward(t *testing.T) {
+	creds := map[string]string{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	// The fake stands in for bedrock-runtime: its address is intercepted
+	// and recorded under a Bedrock provider (the first configured for it).
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{AWSCredentials: creds}, options: func(o *Options) {
+		u := o.Providers[0].Upstream
+		o.Providers = append([]Provider{{Key: "bedrock", Upstream: u, API: parsers.Bedrock}}, o.Providers...)
+		o.Forward = &Forward{Hosts: []string{u.Host}, TunnelOthers: true}
+	}})
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL)), DisableCompression: true}}
+	at := time.Now()
+	send := func(path, body string, tamper func(*http.Request)) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, h.fakeURL+path, bytes.NewReader([]byte(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/vnd.amazon.eventstream")
+		req.Header.Set("X-Amzn-Bedrock-Accept", "*/*")
+		fakeprovider.SignV4(req, []byte(body), "AKIDEXAMPLE", creds["AKIDEXAMPLE"], "us-east-1", "bedrock", at)
+		if tamper != nil {
+			tamper(req)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	escaped := "/model/" + url.PathEscape(bedrockModelID)
+	for _, op := range []string{"/invoke", "/invoke-with-response-stream", "/converse", "/converse-stream"} {
+		body := bedrockInvokeBody
+		if strings.HasPrefix(op, "/converse") {
+			body = bedrockConverseBody
+		}
+		if code, b := send(escaped+op, body, nil); code != http.StatusOK {
+			t.Errorf("%s: signed call refused upstream: %d %s", op, code, b)
+		}
+		rec := h.record(t)
+		if rec.Kind != ledger.KindCall || rec.Mode != ledger.ModeForward || rec.Provider != "bedrock" || !rec.HasUsage || rec.OutputTokens != 3 {
+			t.Errorf("%s: record %s/%s by %q, usage %v out %d; want a forward bedrock call with 3 output tokens",
+				op, rec.Kind, rec.Mode, rec.Provider, rec.HasUsage, rec.OutputTokens)
+		}
+	}
+	code, b := send(escaped+"/invoke", bedrockInvokeBody, func(r *http.Request) { r.Header.Set("Accept", "application/json") })
+	if code != http.StatusForbidden {
+		t.Errorf("a request changed after signing: %d %s, want the fake's 403", code, b)
+	}
+	h.record(t)
+}
