@@ -307,6 +307,17 @@ func TestProviderSelection(t *testing.T) {
 		{"host beats a misleading key", "openai", "api.groq.com", "/openai/v1/chat/completions", "llama-3.3-70b-versatile", "groq", "llama-3.3-70b-versatile", ""},
 		{"azure host, OpenAI's models by fallback", "work", "acme.openai.azure.com", "/openai/deployments/x/chat/completions", "gpt-4o-2024-11-20", "azure", "gpt-4o", ""},
 		{"vertex host, Anthropic's models by fallback", "vertex", "us-east5-aiplatform.googleapis.com", "/v1/projects/p", "claude-haiku-4-5@20251001", "google", "claude-haiku-4-5", ""},
+		// What the platforms' calls are recorded as: Bedrock's response names
+		// Anthropic's model; Converse keeps the Bedrock id; forward mode's
+		// key is the host's built-in name.
+		{"bedrock invoke, Anthropic's model name", "bedrock", "", "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke", "claude-haiku-4-5-20251001", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
+		{"bedrock converse, profile id", "bedrock", "", "", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
+		{"bedrock host, global profile", "bedrock", "bedrock-runtime.eu-west-1.amazonaws.com", "/model/x/converse", "global.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "global.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
+		{"bedrock host beats a gateway key", "work", "bedrock-runtime.us-east-1.amazonaws.com", "/model/x/invoke", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
+		{"global vertex host", "vertex", "aiplatform.googleapis.com", "/v1/projects/p/locations/global/publishers/anthropic/models/x:rawPredict", "claude-haiku-4-5@20251001", "google", "claude-haiku-4-5", ""},
+		{"vertex gemini", "vertex", "us-central1-aiplatform.googleapis.com", "/v1/projects/p", "gemini-2.5-flash", "google", "gemini-2.5-flash", ""},
+		{"azure foundry host", "azure", "acme.services.ai.azure.com", "/openai/deployments/x/chat/completions", "gpt-4o-mini-2024-07-18", "azure", "gpt-4o-mini", ""},
+		{"azure cognitiveservices host", "azure", "acme.cognitiveservices.azure.com", "/openai/v1/chat/completions", "gpt-4o-2024-08-06", "azure", "gpt-4o", ""},
 		{"unknown host, key decides", "anthropic", "llm-gateway.corp.example", "/v1/messages", "claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", ""},
 		{"forward-mode host key", "api.deepseek.com", "api.deepseek.com", "/chat/completions", "deepseek-chat", "deepseek", "deepseek-chat", ""},
 		{"model's provider by its model_match", "", "", "", "claude-opus-4-7", "anthropic", "claude-opus-4-7", ""},
