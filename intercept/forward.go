@@ -79,6 +79,14 @@ type forwardHosts struct {
 
 	providers []*Provider          // configured, in order: the first whose upstream host matches wins
 	known     map[string]*Provider // well-known hosts
+	knownWild []knownPattern       // well-known host patterns (a platform's per-customer hosts)
+}
+
+// knownPattern is a well-known host pattern and the built-in provider its
+// hosts' calls are recorded under.
+type knownPattern struct {
+	pattern hostPattern
+	host    WellKnownHost
 }
 
 func newForwardHosts(fw *Forward, providers []Provider) (*forwardHosts, error) {
@@ -90,6 +98,10 @@ func newForwardHosts(fw *Forward, providers []Provider) (*forwardHosts, error) {
 		f.providers = append(f.providers, &providers[i])
 	}
 	for _, w := range wellKnownHosts {
+		if p, err := parseHostPattern(w.Host); err == nil && p.wildcard {
+			f.knownWild = append(f.knownWild, knownPattern{p, w})
+			continue
+		}
 		f.known[w.Host] = &Provider{Key: w.Key, Upstream: &url.URL{Scheme: "https", Host: w.Host}, API: w.API, InjectStreamUsage: w.InjectStreamUsage}
 	}
 	for _, h := range fw.Hosts {
@@ -135,6 +147,11 @@ func (f *forwardHosts) providerFor(host, port string) *Provider {
 		return p
 	}
 	authority := canonicalAuthority(host, port, "https")
+	for _, k := range f.knownWild {
+		if k.pattern.match(host, port) {
+			return &Provider{Key: k.host.Key, Upstream: &url.URL{Scheme: "https", Host: authority}, API: k.host.API, InjectStreamUsage: k.host.InjectStreamUsage}
+		}
+	}
 	return &Provider{Key: host, Upstream: &url.URL{Scheme: "https", Host: authority}, API: parsers.APIForHost(net.JoinHostPort(host, port))}
 }
 

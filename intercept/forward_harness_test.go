@@ -36,9 +36,13 @@ const (
 	hostAnthropic = "api.anthropic.com"
 	hostGemini    = "generativelanguage.googleapis.com"
 	hostOther     = "telemetry.example.com" // never intercepted
+	// The cloud platforms' hosts, intercepted by default.
+	hostBedrock = "bedrock-runtime.us-east-1.amazonaws.com"
+	hostVertex  = "us-east5-aiplatform.googleapis.com"
+	hostAzure   = "acme.openai.azure.com"
 )
 
-var fakeHosts = []string{hostOpenAI, hostAnthropic, hostGemini, hostOther}
+var fakeHosts = []string{hostOpenAI, hostAnthropic, hostGemini, hostOther, hostBedrock, hostVertex, hostAzure}
 
 // providerHost maps the harness's provider keys to their real hosts.
 var providerHost = map[string]string{"openai": hostOpenAI, "anthropic": hostAnthropic, "gemini": hostGemini}

@@ -17,7 +17,10 @@ import (
 // and records under a built-in provider when no [providers.*] entry names
 // it.
 type WellKnownHost struct {
-	Host string      // the API host name, e.g. "api.openai.com"
+	// Host is the API host name, "api.openai.com", or a wildcard pattern
+	// for a platform whose every customer has a host of their own,
+	// "*.openai.azure.com" (see ValidateHostPattern).
+	Host string
 	Key  string      // the provider key its records carry, e.g. "openai"
 	API  parsers.API // its wire format
 	// InjectStreamUsage: Conduit adds stream_options.include_usage to chat
@@ -41,6 +44,63 @@ var wellKnownHosts = []WellKnownHost{
 	{Host: "api.x.ai", Key: "xai", API: parsers.OpenAI, InjectStreamUsage: true},
 	{Host: "api.cerebras.ai", Key: "cerebras", API: parsers.OpenAI},
 	{Host: "api.perplexity.ai", Key: "perplexity", API: parsers.OpenAI},
+	// Azure OpenAI and Azure AI Foundry: one host per customer resource.
+	// Calls there that are no model call (deployments and files
+	// management, the other Azure AI services) are forwarded untouched
+	// and recorded as other traffic, not calls.
+	{Host: "*.openai.azure.com", Key: "azure", API: parsers.OpenAI},
+	{Host: "*.cognitiveservices.azure.com", Key: "azure", API: parsers.OpenAI},
+	{Host: "*.services.ai.azure.com", Key: "azure", API: parsers.OpenAI},
+}
+
+// The cloud platforms' API hosts are one per region. Forward mode
+// intercepts them by default, one name per region, not through a pattern:
+// the local CA is name-constrained to the hosts it intercepts, and an X.509
+// name constraint can only permit a whole subtree — "bedrock-runtime.*" or
+// "*-aiplatform" would have to become all of amazonaws.com or
+// googleapis.com. A region missing here is added by naming its host in
+// [mitm] hosts (its API is still recognised from the host name).
+var (
+	// bedrockRegions have a Bedrock runtime endpoint,
+	// bedrock-runtime.<region>.amazonaws.com
+	// (https://docs.aws.amazon.com/general/latest/gr/bedrock.html).
+	bedrockRegions = []string{
+		"us-east-1", "us-east-2", "us-west-1", "us-west-2", "us-gov-east-1", "us-gov-west-1",
+		"ca-central-1", "ca-west-1", "mx-central-1", "sa-east-1",
+		"eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+		"ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+		"ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+		"af-south-1", "il-central-1", "me-central-1", "me-south-1",
+	}
+	// bedrockFIPSRegions also have bedrock-runtime-fips.<region>.amazonaws.com.
+	bedrockFIPSRegions = []string{"us-east-1", "us-east-2", "us-west-2", "ca-central-1", "us-gov-east-1", "us-gov-west-1"}
+	// vertexRegions serve Vertex AI at <region>-aiplatform.googleapis.com
+	// (https://cloud.google.com/vertex-ai/docs/general/locations); the
+	// global endpoint is aiplatform.googleapis.com.
+	vertexRegions = []string{
+		"us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
+		"northamerica-northeast1", "northamerica-northeast2", "southamerica-east1", "southamerica-west1",
+		"europe-central2", "europe-north1", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3",
+		"europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12",
+		"asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2",
+		"asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2",
+		"me-central1", "me-central2", "me-west1", "africa-south1",
+	}
+)
+
+func init() {
+	for _, r := range bedrockRegions {
+		wellKnownHosts = append(wellKnownHosts, WellKnownHost{Host: "bedrock-runtime." + r + ".amazonaws.com", Key: "bedrock", API: parsers.Bedrock})
+	}
+	for _, r := range bedrockFIPSRegions {
+		wellKnownHosts = append(wellKnownHosts, WellKnownHost{Host: "bedrock-runtime-fips." + r + ".amazonaws.com", Key: "bedrock", API: parsers.Bedrock})
+	}
+	// Vertex AI serves Gemini and partner models (Claude) on the same
+	// hosts: the path tells them apart.
+	wellKnownHosts = append(wellKnownHosts, WellKnownHost{Host: "aiplatform.googleapis.com", Key: "vertex", API: parsers.Gemini})
+	for _, r := range vertexRegions {
+		wellKnownHosts = append(wellKnownHosts, WellKnownHost{Host: r + "-aiplatform.googleapis.com", Key: "vertex", API: parsers.Gemini})
+	}
 }
 
 // WellKnownHosts returns the LLM API hosts Conduit knows without

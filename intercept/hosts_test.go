@@ -152,11 +152,75 @@ func TestProviderFor(t *testing.T) {
 		{"gpu.internal", "11434", "gpu.internal", parsers.Ollama, false},
 		{"x.aiplatform.googleapis.com", "443", "x.aiplatform.googleapis.com", parsers.OpenAI, false},
 		{"us-aiplatform.googleapis.com", "443", "us-aiplatform.googleapis.com", parsers.Gemini, false},
+		// The cloud platforms' built-in providers.
+		{"bedrock-runtime.us-east-1.amazonaws.com", "443", "bedrock", parsers.Bedrock, false},
+		{"bedrock-runtime-fips.us-west-2.amazonaws.com", "443", "bedrock", parsers.Bedrock, false},
+		{"bedrock-runtime.xx-new-9.amazonaws.com", "443", "bedrock-runtime.xx-new-9.amazonaws.com", parsers.Bedrock, false}, // named in [mitm] hosts
+		{"us-east5-aiplatform.googleapis.com", "443", "vertex", parsers.Gemini, false},
+		{"aiplatform.googleapis.com", "443", "vertex", parsers.Gemini, false},
+		{"acme.openai.azure.com", "443", "azure", parsers.OpenAI, false},
+		{"acme.cognitiveservices.azure.com", "443", "azure", parsers.OpenAI, false},
+		{"acme.services.ai.azure.com", "443", "azure", parsers.OpenAI, false},
+		{"openai.azure.com", "443", "openai.azure.com", parsers.OpenAI, false}, // the wildcard's base is not under it
 	}
 	for _, tt := range tests {
 		p := f.providerFor(tt.host, tt.port)
 		if p.Key != tt.key || p.API != tt.api || p.InjectStreamUsage != tt.inject {
 			t.Errorf("providerFor(%s:%s) = %s/%s/%v, want %s/%s/%v", tt.host, tt.port, p.Key, p.API, p.InjectStreamUsage, tt.key, tt.api, tt.inject)
+		}
+	}
+}
+
+// TestPlatformHosts guards forward mode's default list for the cloud
+// platforms: a host per Bedrock and Vertex AI region and Azure's
+// per-customer patterns, each intercepted by default, recorded under its
+// platform's built-in provider with the API its host implies, and nothing
+// of those platforms' other hosts.
+func TestPlatformHosts(t *testing.T) {
+	f, err := newForwardHosts(&Forward{Hosts: DefaultHosts(nil)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		authority string
+		want      bool
+		key       string
+	}{
+		{"bedrock-runtime.us-east-1.amazonaws.com:443", true, "bedrock"},
+		{"bedrock-runtime.eu-central-1.amazonaws.com:443", true, "bedrock"},
+		{"bedrock-runtime-fips.us-gov-west-1.amazonaws.com:443", true, "bedrock"},
+		{"us-east5-aiplatform.googleapis.com:443", true, "vertex"},
+		{"europe-west1-aiplatform.googleapis.com:443", true, "vertex"},
+		{"aiplatform.googleapis.com:443", true, "vertex"},
+		{"my-resource.openai.azure.com:443", true, "azure"},
+		{"my-resource.cognitiveservices.azure.com:443", true, "azure"},
+		{"my-project.services.ai.azure.com:443", true, "azure"},
+		// The platforms' other services stay blind tunnels.
+		{"bedrock.us-east-1.amazonaws.com:443", false, ""}, // Bedrock's control plane
+		{"s3.us-east-1.amazonaws.com:443", false, ""},
+		{"storage.googleapis.com:443", false, ""},
+		{"us-east5-aiplatform.googleapis.com.evil.example:443", false, ""},
+		{"login.microsoftonline.com:443", false, ""},
+	}
+	for _, tt := range tests {
+		host, port := splitAuthority(tt.authority, "443")
+		if got := f.intercepted(host, port) >= 0; got != tt.want {
+			t.Errorf("%s intercepted = %v, want %v", tt.authority, got, tt.want)
+		}
+		if !tt.want {
+			continue
+		}
+		if p := f.providerFor(host, port); p.Key != tt.key || p.API != parsers.APIForHost(tt.authority) {
+			t.Errorf("%s recorded as %s/%s, want %s/%s", tt.authority, p.Key, p.API, tt.key, parsers.APIForHost(tt.authority))
+		}
+	}
+	// Every region's host is what the parsers take for its platform.
+	for _, w := range WellKnownHosts() {
+		switch w.Key {
+		case "bedrock", "vertex":
+			if got := parsers.APIForHost(w.Host); got != w.API {
+				t.Errorf("%s: APIForHost = %s, table says %s", w.Host, got, w.API)
+			}
 		}
 	}
 }

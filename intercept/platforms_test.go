@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,89 @@ func TestBedrockSigV4Forward(t *testing.T) {
 		t.Errorf("a request changed after signing: %d %s, want the fake's 403", code, b)
 	}
 	h.record(t)
+}
+
+// TestForwardPlatforms guards forward mode on the cloud platforms with no
+// configuration: HTTPS calls to a Bedrock, a Vertex AI and an Azure OpenAI
+// host are decrypted and recorded under the platform's built-in provider,
+// with the usage the fake reports; a SigV4-signed Bedrock call reaches
+// the upstream unchanged (the fake verifies the signature over the real
+// host name); Bedrock's ListInferenceProfiles is other traffic.
+func TestForwardPlatforms(t *testing.T) {
+	creds := map[string]string{"AKIDEXAMPLE": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	fakeOpts := fakeprovider.Options{AWSCredentials: creds}
+	// The CA covers what `conduit ca init` makes it cover by default:
+	// Azure's per-customer hosts as a pattern.
+	h := newFwdHarness(t, fwdConfig{fake: fakeOpts, caHosts: append(slices.Clone(fakeHosts), "*.openai.azure.com")})
+	client := h.client(h.roots())
+	signed := func(r *http.Request, body string) {
+		fakeprovider.SignV4(r, []byte(body), "AKIDEXAMPLE", creds["AKIDEXAMPLE"], "us-east-1", "bedrock", time.Now())
+	}
+	tests := []struct {
+		name, method, url, body string
+		header                  http.Header
+		sign                    bool
+		key                     string
+		api                     parsers.API
+		kind, endpoint          string
+	}{
+		{"bedrock invoke stream, signed", http.MethodPost, "https://" + hostBedrock + "/model/" + url.PathEscape(bedrockModelID) + "/invoke-with-response-stream",
+			bedrockInvokeBody, hdr("Content-Type", "application/json"), true, "bedrock", parsers.Bedrock, ledger.KindCall, "bedrock_invoke"},
+		{"bedrock converse, signed", http.MethodPost, "https://" + hostBedrock + "/model/" + url.PathEscape(bedrockModelID) + "/converse",
+			bedrockConverseBody, hdr("Content-Type", "application/json"), true, "bedrock", parsers.Bedrock, ledger.KindCall, "bedrock_converse"},
+		{"bedrock list inference profiles", http.MethodGet, "https://" + hostBedrock + "/inference-profiles?type=SYSTEM_DEFINED",
+			"", nil, true, "bedrock", parsers.Bedrock, ledger.KindOther, ""},
+		{"vertex claude stream", http.MethodPost, "https://" + hostVertex + vertexClaudePrefix + ":streamRawPredict",
+			vertexClaudeBody, hdr("Authorization", "Bearer ya29.token", "Content-Type", "application/json"), false, "vertex", parsers.Gemini, ledger.KindCall, "messages"},
+		{"vertex gemini", http.MethodPost, "https://" + hostVertex + vertexGeminiPrefix + ":generateContent",
+			vertexGeminiBody, hdr("Authorization", "Bearer ya29.token", "Content-Type", "application/json"), false, "vertex", parsers.Gemini, ledger.KindCall, "generate_content"},
+		{"azure deployment", http.MethodPost, "https://" + hostAzure + "/openai/deployments/prod/chat/completions?api-version=2024-10-21",
+			azureChatBody, hdr("Api-Key", "azure-key", "Content-Type", "application/json"), false, "azure", parsers.OpenAI, ledger.KindCall, "chat_completions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, tt.url, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.body == "" {
+				req.Body = http.NoBody
+			}
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			if tt.sign {
+				signed(req, tt.body)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			rec := h.record(t)
+			if tt.kind == ledger.KindCall && resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			if resp.TLS == nil || resp.TLS.PeerCertificates[0].Issuer.CommonName == h.pki.root.Subject.CommonName {
+				t.Fatal("the call was not decrypted by Conduit")
+			}
+			u := mustURL(t, tt.url)
+			if rec.Kind != tt.kind || rec.Provider != tt.key || rec.API != string(tt.api) || rec.Endpoint != tt.endpoint ||
+				rec.Mode != ledger.ModeForward || rec.Host != u.Host {
+				t.Errorf("record %s %s/%s endpoint %q mode %s host %s; want %s %s/%s %q forward %s",
+					rec.Kind, rec.Provider, rec.API, rec.Endpoint, rec.Mode, rec.Host, tt.kind, tt.key, tt.api, tt.endpoint, u.Host)
+			}
+			if tt.kind != ledger.KindCall {
+				return
+			}
+			want, err := fakeprovider.ExpectedUsage(u.RequestURI(), tt.header, []byte(tt.body), fakeOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rec.HasUsage || rec.InputTokens != int64(want.InputTokens) || rec.OutputTokens != int64(want.OutputTokens) {
+				t.Errorf("usage in %d out %d, want %+v", rec.InputTokens, rec.OutputTokens, want)
+			}
+		})
+	}
 }

@@ -105,12 +105,23 @@ func forwardOptions(logger *slog.Logger, cfg *config.Config, providers []interce
 	case errors.As(err, &nce):
 		logger.Warn("forward mode: the local CA does not cover these hosts, so HTTPS calls to them are tunnelled, not recorded; "+
 			"run 'conduit ca init --force' for a CA that covers the current host list (then point your tools at the new one)",
-			"hosts", strings.Join(nce.Hosts, ", "), "ca", ca.CertPath())
+			"hosts", hostSummary(nce.Hosts), "ca", ca.CertPath())
 	case err != nil:
 		logger.Warn("forward mode: cannot check the CA against the host list", "err", err)
 	}
 	logger.Info("forward mode: intercepting LLM hosts", "hosts", len(hosts), "ca", ca.CertPath(), "tunnel_others", cfg.MITM.TunnelOthers)
 	return fw, nil
+}
+
+// hostSummary lists hosts for a log line, the first few by name: a CA
+// made before the default list grew (a host per cloud region) misses
+// dozens.
+func hostSummary(hosts []string) string {
+	const shown = 6
+	if len(hosts) <= shown {
+		return strings.Join(hosts, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(hosts[:shown], ", "), len(hosts)-shown)
 }
 
 // upstreamOptions builds the options for Conduit's own outbound

@@ -223,6 +223,45 @@ func TestMitmHosts(t *testing.T) {
 	}
 }
 
+// TestCAForPlatformHosts guards the default CA for the cloud platforms:
+// made for the default host list, it signs for a Bedrock and a Vertex AI
+// region's host and any Azure resource's, and for nothing else of those
+// clouds (its constraints name hosts, not amazonaws.com or googleapis.com).
+func TestCAForPlatformHosts(t *testing.T) {
+	ca := newCA(t, mitmCAHosts(&config.Config{}, nil)...)
+	for _, host := range []string{"bedrock-runtime.us-west-2.amazonaws.com", "bedrock-runtime-fips.us-east-1.amazonaws.com",
+		"us-east5-aiplatform.googleapis.com", "aiplatform.googleapis.com", "acme.openai.azure.com", "acme.cognitiveservices.azure.com",
+		"acme.services.ai.azure.com"} {
+		if _, err := ca.Leaf(host); err != nil {
+			t.Errorf("%s: %v", host, err)
+		}
+	}
+	for _, host := range []string{"s3.amazonaws.com", "bedrock.us-east-1.amazonaws.com", "storage.googleapis.com", "login.microsoftonline.com"} {
+		if _, err := ca.Leaf(host); err == nil {
+			t.Errorf("the default CA signs for %s", host)
+		}
+	}
+}
+
+// TestHostSummary guards the uncovered-hosts warning's list: all names
+// when few, the first six and a count when many.
+func TestHostSummary(t *testing.T) {
+	tests := []struct {
+		hosts []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"a", "b"}, "a, b"},
+		{[]string{"a", "b", "c", "d", "e", "f"}, "a, b, c, d, e, f"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g", "h"}, "a, b, c, d, e, f and 2 more"},
+	}
+	for _, tt := range tests {
+		if got := hostSummary(tt.hosts); got != tt.want {
+			t.Errorf("hostSummary(%q) = %q, want %q", tt.hosts, got, tt.want)
+		}
+	}
+}
+
 // TestUpstreamOptions guards [upstream] ca_file: a file without a
 // certificate is an error naming the key; a good one adds to the roots.
 func TestUpstreamOptions(t *testing.T) {
