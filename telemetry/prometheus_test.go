@@ -151,6 +151,30 @@ func TestPrometheusOff(t *testing.T) {
 	}
 }
 
+// TestOtherTrafficNotCounted guards that requests that are no model call
+// (a model list, a token count) count in no call series, while a failed
+// model call does.
+func TestOtherTrafficNotCounted(t *testing.T) {
+	r := newRig(t, Options{Prometheus: true})
+	for _, path := range []string{"/openai/v1/models", "/anthropic/v1/messages/count_tokens"} {
+		if _, _, rec := r.call(t, path, nil, `{"model":"claude-haiku-4-5","messages":[]}`); rec.Kind != ledger.KindOther {
+			t.Fatalf("%s recorded as kind %q, want other", path, rec.Kind)
+		}
+	}
+	fams := r.scrape(t)
+	for _, name := range []string{"conduit_calls_total", "conduit_call_errors_total", "conduit_tokens_total", "conduit_call_duration_seconds"} {
+		if f := fams[name]; f != nil && len(f.GetMetric()) > 0 {
+			t.Errorf("%s has series after only other traffic: %v", name, f.GetMetric())
+		}
+	}
+	if status, _, _ := r.call(t, "/openai/v1/chat/completions", hdr(fakeprovider.HeaderStatus, "429"), `{"model":"m","messages":[]}`); status != 429 {
+		t.Fatalf("status %d, want the fake's 429", status)
+	}
+	if f := r.scrape(t)["conduit_calls_total"]; f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Errorf("conduit_calls_total after one failed call: %v", f)
+	}
+}
+
 // TestNilTelemetry guards the documented nil behaviour: every method is a
 // no-op.
 func TestNilTelemetry(t *testing.T) {

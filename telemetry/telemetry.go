@@ -109,8 +109,10 @@ type callLabelValues struct {
 // OpenTelemetry metrics are updated in place, and the span is queued for
 // export (dropped and counted when the queue is full). It keeps rec's maps
 // and slices until the span is exported: the caller must not modify them.
+// A record of other traffic (ledger.KindOther: a model list, telemetry, a
+// token count) is no call and counts nowhere, as in the ledger's totals.
 func (t *Telemetry) Observe(rec intercept.Call) {
-	if t == nil || (t.prom == nil && t.otel == nil) {
+	if t == nil || (t.prom == nil && t.otel == nil) || rec.Kind == ledger.KindOther {
 		return
 	}
 	l := callLabelValues{
