@@ -98,6 +98,16 @@ ca_file = "test-root.pem"
 	}
 	s.caPath = filepath.Join(s.dir, "ca", "ca.pem")
 
+	s.start(t)
+	// The config keeps listen = "127.0.0.1:0": `conduit run` finds the
+	// port the proxy got in the state file it leaves beside its ledger.
+	return s
+}
+
+// start runs `conduit proxy` on s.config, its log in s.logPath, and waits
+// for the address it listens on; the test's cleanup stops it.
+func (s *stack) start(t *testing.T) {
+	t.Helper()
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -142,9 +152,6 @@ ca_file = "test-root.pem"
 	case <-time.After(30 * time.Second):
 		t.Fatalf("conduit proxy did not start in 30 s\n%s", s.log())
 	}
-	// The config keeps listen = "127.0.0.1:0": `conduit run` finds the
-	// port the proxy got in the state file it leaves beside its ledger.
-	return s
 }
 
 // proxyAddrRE finds the address in the proxy's startup log line.

@@ -33,16 +33,32 @@ import (
 const installTimeout = 5 * time.Minute
 
 // Dir returns a directory whose node_modules holds exactly the packages
-// given (each "name@version", pinned), installing them on first use. The
-// name only labels the directory ("claude-code"). It skips tb, with the
-// reason, when npm is not installed or the registry cannot be reached; any
-// other install failure fails tb with npm's output. Install scripts are not
-// run: the packages tests use ship their binaries ready.
+// given (each "name@version", pinned), installing them on first use,
+// without running their install scripts. The name only labels the
+// directory ("sdk"). It skips tb, with the reason, when npm is not
+// installed or the registry cannot be reached; any other install failure
+// fails tb with npm's output.
 func Dir(tb testing.TB, name string, packages ...string) string {
+	tb.Helper()
+	return install(tb, name, false, packages)
+}
+
+// DirWithScripts is Dir for packages whose install scripts put their
+// program in place: Claude Code's postinstall links the native executable
+// of its platform package over a stub that only prints an error.
+func DirWithScripts(tb testing.TB, name string, packages ...string) string {
+	tb.Helper()
+	return install(tb, name, true, packages)
+}
+
+func install(tb testing.TB, name string, scripts bool, packages []string) string {
 	tb.Helper()
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		tb.Skip("npm not found: cannot install " + strings.Join(packages, " "))
+	}
+	if scripts {
+		name += "-scripts"
 	}
 	dir, err := cacheDir(name, packages)
 	if err != nil {
@@ -61,7 +77,11 @@ func Dir(tb testing.TB, name string, packages ...string) string {
 	defer os.RemoveAll(tmp) // after a successful rename there is nothing left to remove
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
-	args := append([]string{"install", "--no-audit", "--no-fund", "--ignore-scripts", "--no-save", "--prefix", tmp}, packages...)
+	args := []string{"install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp}
+	if !scripts {
+		args = append(args, "--ignore-scripts")
+	}
+	args = append(args, packages...)
 	cmd := exec.CommandContext(ctx, npm, args...)
 	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()
