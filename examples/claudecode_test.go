@@ -158,6 +158,131 @@ func TestClaudeCodePlatforms(t *testing.T) {
 	}
 }
 
+// TestClaudeCodeBedrockForward runs Claude Code on Bedrock the way a
+// company does, with AWS credentials and no base URL, under `conduit run`
+// style variables (HTTPS_PROXY and NODE_EXTRA_CA_CERTS): Conduit decrypts
+// the call to bedrock-runtime.us-east-1.amazonaws.com, which is intercepted
+// with no configuration, and forwards it byte for byte — the fake behind
+// it verifies Claude Code's SigV4 signature over the host, path, headers
+// and body, and serves only a call whose signature holds. The ledger has
+// the call under the built-in provider bedrock, with the tokens the fake
+// reported.
+func TestClaudeCodeBedrockForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the Claude Code run (an npm install of ~400 MB on first use)")
+	}
+	claude := npmcache.Bin(npmcache.DirWithScripts(t, "claude-code", claudeCodePackage), "claude")
+	const accessKey, secret = "AKIDCONDUITTEST", "conduit/test/secret/key"
+	// Hosts other than the intercepted ones (Bedrock's control plane, for
+	// ListInferenceProfiles) are refused at once rather than tunnelled to a
+	// network the test does not have.
+	s := startStackWith(t, stackOptions{
+		fake: fakeprovider.Options{AWSCredentials: map[string]string{accessKey: secret}, KeepRequests: 64},
+		mitm: "tunnel_others = false",
+	})
+	out := runClaude(t, claude, []string{
+		"HTTPS_PROXY=http://" + s.addr, "NODE_EXTRA_CA_CERTS=" + s.caPath,
+		"CLAUDE_CODE_USE_BEDROCK=1", "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secret,
+		"ANTHROPIC_MODEL=us.anthropic.claude-haiku-4-5-20251001-v1:0",
+	})
+	s.stop(t)
+	if t.Failed() {
+		t.Fatalf("proxy log:\n%s", s.log())
+	}
+	var call *fakeprovider.Seen
+	for _, r := range s.fake.Requests() {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, "/invoke-with-response-stream") {
+			call = &r
+		}
+	}
+	if call == nil {
+		t.Fatalf("no InvokeModelWithResponseStream reached the fake; it saw %v", seenPaths(s.fake.Requests()))
+	}
+	if !strings.HasPrefix(call.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		t.Fatalf("the call reached the fake unsigned: %v", call.Header)
+	}
+	want, err := fakeprovider.ExpectedUsage(call.Path, call.Header, call.Body, fakeprovider.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.tokens(); got != [2]int{want.InputTokens, want.OutputTokens} {
+		t.Errorf("Claude Code counted %v input/output tokens, the fake reported %d/%d", got, want.InputTokens, want.OutputTokens)
+	}
+	// With credentials (no skip-auth), Claude Code also checks which
+	// models it may use with one-token InvokeModel calls: Bedrock bills
+	// them, so they are calls too.
+	checkForwardCalls(t, s, "bedrock", "bedrock-runtime.us-east-1.amazonaws.com", "bedrock_invoke")
+}
+
+// TestClaudeCodeVertexForward runs Claude Code on Vertex AI with no base
+// URL under HTTPS_PROXY (auth skipped: the fake's Vertex endpoints need no
+// token): its call to us-east5-aiplatform.googleapis.com, intercepted with
+// no configuration, is recorded under the built-in provider vertex with
+// the tokens the fake reported.
+func TestClaudeCodeVertexForward(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the Claude Code run (an npm install of ~400 MB on first use)")
+	}
+	claude := npmcache.Bin(npmcache.DirWithScripts(t, "claude-code", claudeCodePackage), "claude")
+	s := startStackWith(t, stackOptions{fake: fakeprovider.Options{KeepRequests: 64}, mitm: "tunnel_others = false"})
+	runClaude(t, claude, []string{
+		"HTTPS_PROXY=http://" + s.addr, "NODE_EXTRA_CA_CERTS=" + s.caPath,
+		"CLAUDE_CODE_USE_VERTEX=1", "CLAUDE_CODE_SKIP_VERTEX_AUTH=1", "CLOUD_ML_REGION=us-east5",
+		"ANTHROPIC_VERTEX_PROJECT_ID=proj", "ANTHROPIC_MODEL=claude-haiku-4-5@20251001",
+	})
+	s.stop(t)
+	if t.Failed() {
+		t.Fatalf("proxy log:\n%s", s.log())
+	}
+	checkForwardCalls(t, s, "vertex", "us-east5-aiplatform.googleapis.com", "messages")
+}
+
+// checkForwardCalls checks the stack's ledger after a forward-mode run:
+// one complete, priced call under provider at host for each model call
+// (POST) that reached the fake, each with the tokens the fake reported for
+// it, and nothing else counted.
+func checkForwardCalls(t *testing.T, s *stack, provider, host, endpoint string) {
+	t.Helper()
+	db, err := ledger.OpenReadOnly(s.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	page, err := db.Page(context.Background(), ledger.Filter{}, ledger.Cursor{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := make(map[string]ledger.Row)
+	for _, r := range page.Rows {
+		byPath[r.Path] = r
+		if r.Provider != provider || r.Mode != ledger.ModeForward || r.Host != host ||
+			r.Endpoint != endpoint || r.Outcome != ledger.OutcomeComplete || r.CostUSD == nil {
+			t.Errorf("call %s: %s %s %s %s outcome %s (%s), cost %v; want a complete forward %s call to %s, priced",
+				r.Path, r.Provider, r.Mode, r.Host, r.Endpoint, r.Outcome, r.Error, r.CostUSD, provider, host)
+		}
+	}
+	posts := 0
+	for _, req := range s.fake.Requests() {
+		if req.Method != "POST" {
+			continue
+		}
+		posts++
+		want, err := fakeprovider.ExpectedUsage(req.Path, req.Header, req.Body, fakeprovider.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := byPath[req.Path]
+		if !ok || r.InputTokens != int64(want.InputTokens) || r.OutputTokens != int64(want.OutputTokens) {
+			t.Errorf("%s: in the ledger %v (in %d out %d), the fake reported %d/%d", req.Path, ok, r.InputTokens, r.OutputTokens, want.InputTokens, want.OutputTokens)
+		}
+	}
+	if len(page.Rows) != posts || posts == 0 {
+		t.Errorf("%d calls in the ledger, %d model calls reached the fake: %v", len(page.Rows), posts, rowPaths(page.Rows))
+	}
+	t.Logf("%d calls: %v", len(page.Rows), rowPaths(page.Rows))
+}
+
 // claudeOutput is what `claude -p --output-format json` prints.
 type claudeOutput struct {
 	IsError    bool   `json:"is_error"`

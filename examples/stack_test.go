@@ -29,8 +29,10 @@ import (
 	"github.com/valohai/conduit/internal/testbin"
 )
 
-// apiHosts are the real hosts the stack's fake answers for.
-var apiHosts = []string{"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
+// apiHosts are the real hosts the stack's fake answers for: the API hosts
+// of the providers `conduit init` writes, and a cloud platform's region.
+var apiHosts = []string{"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com",
+	"bedrock-runtime.us-east-1.amazonaws.com", "us-east5-aiplatform.googleapis.com"}
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
@@ -55,9 +57,18 @@ type stack struct {
 	waitErr  chan error
 	logPath  string
 	stopOnce sync.Once
+	fake     *fakeprovider.Server
 }
 
-func startStack(t *testing.T) *stack {
+// stackOptions change what startStackWith runs.
+type stackOptions struct {
+	fake fakeprovider.Options // KeepRequests 0: the stack keeps none
+	mitm string               // more [mitm] keys, one a line
+}
+
+func startStack(t *testing.T) *stack { return startStackWith(t, stackOptions{}) }
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{bin: conduitBin(t), dir: t.TempDir()}
 	s.config = filepath.Join(s.dir, "conduit.toml")
@@ -66,7 +77,11 @@ func startStack(t *testing.T) *stack {
 
 	rootPath := filepath.Join(s.dir, "test-root.pem")
 	cert := testCertificate(t, rootPath)
-	fake := fakeprovider.New(fakeprovider.Options{KeepRequests: -1})
+	if o.fake.KeepRequests == 0 {
+		o.fake.KeepRequests = -1
+	}
+	fake := fakeprovider.New(o.fake)
+	s.fake = fake
 	fakeSrv := httptest.NewUnstartedServer(fake)
 	fakeSrv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	fakeSrv.StartTLS()
@@ -86,10 +101,11 @@ upstream = "https://generativelanguage.googleapis.com"
 path = "conduit.db"
 [mitm]
 ca_dir = "ca"
+%s
 [upstream]
 proxy = %q
 ca_file = "test-root.pem"
-`, upstream.URL)
+`, o.mitm, upstream.URL)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
