@@ -138,7 +138,7 @@ func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parser
 		return outboundBody{}, preq, cl.tooLarge()
 	}
 	preq = parsers.InspectRequest(cl.endpoint, data)
-	if cl.target.provider.InjectStreamUsage {
+	if cl.target.provider.InjectStreamUsage && acceptsStreamOptions(cl.target.url) {
 		if injected, ok := parsers.InjectStreamUsage(cl.endpoint, data); ok {
 			data = injected
 			cl.injected = true

@@ -47,10 +47,44 @@ var wellKnownHosts = []WellKnownHost{
 	// Azure OpenAI and Azure AI Foundry: one host per customer resource.
 	// Calls there that are no model call (deployments and files
 	// management, the other Azure AI services) are forwarded untouched
-	// and recorded as other traffic, not calls.
-	{Host: "*.openai.azure.com", Key: "azure", API: parsers.OpenAI},
-	{Host: "*.cognitiveservices.azure.com", Key: "azure", API: parsers.OpenAI},
-	{Host: "*.services.ai.azure.com", Key: "azure", API: parsers.OpenAI},
+	// and recorded as other traffic, not calls. Stream usage is asked for
+	// only where the api-version accepts it (acceptsStreamOptions).
+	{Host: "*.openai.azure.com", Key: "azure", API: parsers.OpenAI, InjectStreamUsage: true},
+	{Host: "*.cognitiveservices.azure.com", Key: "azure", API: parsers.OpenAI, InjectStreamUsage: true},
+	{Host: "*.services.ai.azure.com", Key: "azure", API: parsers.OpenAI, InjectStreamUsage: true},
+}
+
+// isAzureHost reports an Azure OpenAI or Azure AI Foundry host (h in
+// lower case, without port).
+func isAzureHost(h string) bool {
+	return strings.HasSuffix(h, ".openai.azure.com") || strings.HasSuffix(h, ".cognitiveservices.azure.com") ||
+		strings.HasSuffix(h, ".services.ai.azure.com")
+}
+
+// azureStreamOptionsSince is the first Azure OpenAI api-version that
+// accepts stream_options: older ones answer 400 "Unrecognized request
+// argument supplied: stream_options" (it came with 2024-09-01-preview and
+// is in the 2024-10-21 GA spec).
+const azureStreamOptionsSince = "2024-09-01"
+
+// acceptsStreamOptions reports whether the upstream at u accepts the
+// stream_options member Conduit may add: every host but Azure's, and on
+// Azure the /openai/v1/ API and api-versions from azureStreamOptionsSince
+// on ("preview" and "latest" included).
+func acceptsStreamOptions(u *url.URL) bool {
+	if !isAzureHost(normalizeHost(u.Hostname())) {
+		return true
+	}
+	v := u.Query().Get("api-version")
+	switch {
+	case v == "":
+		return strings.Contains(u.Path, "/openai/v1/")
+	case v == "preview", v == "latest":
+		return true
+	case len(v) >= len(azureStreamOptionsSince):
+		return v[:len(azureStreamOptionsSince)] >= azureStreamOptionsSince
+	}
+	return false
 }
 
 // The cloud platforms' API hosts are one per region. Forward mode

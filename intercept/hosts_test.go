@@ -158,9 +158,9 @@ func TestProviderFor(t *testing.T) {
 		{"bedrock-runtime.xx-new-9.amazonaws.com", "443", "bedrock-runtime.xx-new-9.amazonaws.com", parsers.Bedrock, false}, // named in [mitm] hosts
 		{"us-east5-aiplatform.googleapis.com", "443", "vertex", parsers.Gemini, false},
 		{"aiplatform.googleapis.com", "443", "vertex", parsers.Gemini, false},
-		{"acme.openai.azure.com", "443", "azure", parsers.OpenAI, false},
-		{"acme.cognitiveservices.azure.com", "443", "azure", parsers.OpenAI, false},
-		{"acme.services.ai.azure.com", "443", "azure", parsers.OpenAI, false},
+		{"acme.openai.azure.com", "443", "azure", parsers.OpenAI, true}, // where the api-version accepts it
+		{"acme.cognitiveservices.azure.com", "443", "azure", parsers.OpenAI, true},
+		{"acme.services.ai.azure.com", "443", "azure", parsers.OpenAI, true},
 		{"openai.azure.com", "443", "openai.azure.com", parsers.OpenAI, false}, // the wildcard's base is not under it
 	}
 	for _, tt := range tests {

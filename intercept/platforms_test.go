@@ -2,7 +2,9 @@ package intercept
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -296,6 +298,74 @@ func TestForwardPlatforms(t *testing.T) {
 			}
 			if !rec.HasUsage || rec.InputTokens != int64(want.InputTokens) || rec.OutputTokens != int64(want.OutputTokens) {
 				t.Errorf("usage in %d out %d, want %+v", rec.InputTokens, rec.OutputTokens, want)
+			}
+		})
+	}
+}
+
+// TestAcceptsStreamOptions guards which upstreams Conduit may ask for
+// stream usage: any but Azure's, and on Azure only the api-versions that
+// accept stream_options (older ones refuse the request with a 400).
+func TestAcceptsStreamOptions(t *testing.T) {
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://api.openai.com/v1/chat/completions", true},
+		{"https://llm-gateway.corp.example/openai/deployments/x/chat/completions?api-version=2023-05-15", true},
+		{"https://acme.openai.azure.com/openai/deployments/x/chat/completions?api-version=2024-10-21", true},
+		{"https://acme.openai.azure.com/openai/deployments/x/chat/completions?api-version=2024-09-01-preview", true},
+		{"https://acme.openai.azure.com/openai/deployments/x/chat/completions?api-version=2025-04-01-preview", true},
+		{"https://ACME.OpenAI.Azure.com:443/openai/deployments/x/chat/completions?api-version=2024-06-01", false},
+		{"https://acme.openai.azure.com/openai/deployments/x/chat/completions?api-version=2024-08-01-preview", false},
+		{"https://acme.cognitiveservices.azure.com/openai/deployments/x/chat/completions?api-version=2023-05-15", false},
+		{"https://acme.services.ai.azure.com/openai/deployments/x/chat/completions", false},
+		{"https://acme.openai.azure.com/openai/v1/chat/completions", true},
+		{"https://acme.openai.azure.com/openai/v1/chat/completions?api-version=preview", true},
+		{"https://acme.openai.azure.com/openai/deployments/x/chat/completions?api-version=junk", false},
+	}
+	for _, tt := range tests {
+		if got := acceptsStreamOptions(mustURL(t, tt.url)); got != tt.want {
+			t.Errorf("acceptsStreamOptions(%s) = %v, want %v", tt.url, got, tt.want)
+		}
+	}
+}
+
+// TestAzureStreamUsage guards stream usage on Azure through a provider
+// that asks for it: an api-version that accepts stream_options gets it
+// (and the call its usage, the extra event hidden from the client); an
+// older one is forwarded as sent, so Azure does not refuse it.
+func TestAzureStreamUsage(t *testing.T) {
+	var fakeURL *url.URL
+	h := newHarness(t, harnessConfig{fake: fakeprovider.Options{KeepRequests: 16}, options: func(o *Options) {
+		fakeURL = o.Providers[0].Upstream
+		// The fake answers for any host: the client's transport sends
+		// acme.openai.azure.com to it.
+		o.Providers = append(o.Providers, Provider{Key: "azure", Upstream: mustURL(t, "http://acme.openai.azure.com"), API: parsers.OpenAI, InjectStreamUsage: true})
+		o.Upstream.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, fakeURL.Host)
+		}
+	}})
+	body := `{"messages":[{"role":"user","content":"hello there"}],"max_tokens":2,"stream":true}`
+	for _, tt := range []struct {
+		version  string
+		injected bool
+	}{{"2024-10-21", true}, {"2024-06-01", false}} {
+		t.Run(tt.version, func(t *testing.T) {
+			resp, got := do(t, http.MethodPost, h.proxyURL+"/azure/openai/deployments/prod/chat/completions?api-version="+tt.version,
+				hdr("Api-Key", "k", "Content-Type", "application/json"), body)
+			rec := h.record(t)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, got)
+			}
+			seen := h.fake.Requests()
+			sent := seen[len(seen)-1].Body
+			if bytes.Contains(sent, []byte("stream_options")) != tt.injected {
+				t.Errorf("forwarded body %s; want stream_options added: %v", sent, tt.injected)
+			}
+			if rec.HasUsage != tt.injected || bytes.Contains(got, []byte(`"prompt_tokens"`)) {
+				t.Errorf("usage recorded %v (want %v); client saw %s", rec.HasUsage, tt.injected, got)
 			}
 		})
 	}
