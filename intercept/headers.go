@@ -66,14 +66,17 @@ func budgetOverride(h http.Header) bool {
 // outboundHeaders returns the headers to send upstream: the client's, minus
 // hop-by-hop headers, Accept-Encoding (so Go's transport negotiates gzip and
 // decodes it: the tap always sees, and the client always gets, identity
-// bytes) and Conduit's own headers.
+// bytes) unless an AWS signature covers it (then the client gets the bytes
+// as sent and only the meter's copy is decoded), and Conduit's own headers.
 func outboundHeaders(in http.Header) http.Header {
 	h := in.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	removeHopHeaders(h)
-	h.Del("Accept-Encoding")
+	if !sigV4Signs(in, "Accept-Encoding") {
+		h.Del("Accept-Encoding")
+	}
 	h.Del(tagHeader)
 	h.Del(projectHeader)
 	h.Del(budgetHeader)

@@ -175,7 +175,7 @@ func TestBedrockSigV4Forward(t *testing.T) {
 	}})
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(mustURL(t, h.proxyURL)), DisableCompression: true}}
 	at := time.Now()
-	send := func(path, body string, tamper func(*http.Request)) (int, []byte) {
+	send := func(path, body string, before, tamper func(*http.Request)) (int, []byte) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, h.fakeURL+path, bytes.NewReader([]byte(body)))
 		if err != nil {
@@ -184,6 +184,9 @@ func TestBedrockSigV4Forward(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/vnd.amazon.eventstream")
 		req.Header.Set("X-Amzn-Bedrock-Accept", "*/*")
+		if before != nil {
+			before(req)
+		}
 		fakeprovider.SignV4(req, []byte(body), "AKIDEXAMPLE", creds["AKIDEXAMPLE"], "us-east-1", "bedrock", at)
 		if tamper != nil {
 			tamper(req)
@@ -202,7 +205,7 @@ func TestBedrockSigV4Forward(t *testing.T) {
 		if strings.HasPrefix(op, "/converse") {
 			body = bedrockConverseBody
 		}
-		if code, b := send(escaped+op, body, nil); code != http.StatusOK {
+		if code, b := send(escaped+op, body, nil, nil); code != http.StatusOK {
 			t.Errorf("%s: signed call refused upstream: %d %s", op, code, b)
 		}
 		rec := h.record(t)
@@ -211,7 +214,15 @@ func TestBedrockSigV4Forward(t *testing.T) {
 				op, rec.Kind, rec.Mode, rec.Provider, rec.HasUsage, rec.OutputTokens)
 		}
 	}
-	code, b := send(escaped+"/invoke", bedrockInvokeBody, func(r *http.Request) { r.Header.Set("Accept", "application/json") })
+	// A client that signs Accept-Encoding (the AWS SDKs sign every header
+	// they set) gets it forwarded as signed, not replaced by Go's gzip.
+	for _, enc := range []string{"identity", "gzip"} {
+		code, b := send(escaped+"/invoke", bedrockInvokeBody, func(r *http.Request) { r.Header.Set("Accept-Encoding", enc) }, nil)
+		if rec := h.record(t); code != http.StatusOK || rec.OutputTokens != 3 {
+			t.Errorf("Accept-Encoding %s signed: %d %s, %d output tokens recorded", enc, code, b, rec.OutputTokens)
+		}
+	}
+	code, b := send(escaped+"/invoke", bedrockInvokeBody, nil, func(r *http.Request) { r.Header.Set("Accept", "application/json") })
 	if code != http.StatusForbidden {
 		t.Errorf("a request changed after signing: %d %s, want the fake's 403", code, b)
 	}
@@ -368,5 +379,27 @@ func TestAzureStreamUsage(t *testing.T) {
 				t.Errorf("usage recorded %v (want %v); client saw %s", rec.HasUsage, tt.injected, got)
 			}
 		})
+	}
+}
+
+// TestSigV4Signs guards the reading of a SigV4 Authorization header's
+// SignedHeaders: case-insensitive names, nothing for other schemes.
+func TestSigV4Signs(t *testing.T) {
+	const sig = "AWS4-HMAC-SHA256 Credential=AKID/20250102/us-east-1/bedrock/aws4_request, SignedHeaders=accept-encoding;content-type;host;x-amz-date, Signature=abc"
+	tests := []struct {
+		auth, name string
+		want       bool
+	}{
+		{sig, "Accept-Encoding", true},
+		{sig, "host", true},
+		{sig, "Accept", false},
+		{"Bearer accept-encoding", "Accept-Encoding", false},
+		{"AWS4-HMAC-SHA256 Credential=x, Signature=y", "Accept-Encoding", false},
+		{"", "Accept-Encoding", false},
+	}
+	for _, tt := range tests {
+		if got := sigV4Signs(hdr("Authorization", tt.auth), tt.name); got != tt.want {
+			t.Errorf("sigV4Signs(%q, %s) = %v, want %v", tt.auth, tt.name, got, tt.want)
+		}
 	}
 }
