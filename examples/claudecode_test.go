@@ -56,7 +56,7 @@ func TestClaudeCodePlatforms(t *testing.T) {
 					"ANTHROPIC_MODEL=us.anthropic.claude-haiku-4-5-20251001-v1:0"}
 			},
 			endpoint: "bedrock_invoke",
-			model:    "claude-haiku-4-5-20251001",
+			model:    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
 			path:     "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke-with-response-stream",
 		},
 		{

@@ -55,8 +55,8 @@ func TestPlatformsBaseURL(t *testing.T) {
 		endpoint, model  string
 		stream           bool
 	}{
-		{"bedrock invoke", escaped + "/invoke", bedrockInvokeBody, nil, "bedrock_invoke", "claude-haiku-4-5-20251001", false},
-		{"bedrock invoke stream", "/bedrock/model/" + bedrockModelID + "/invoke-with-response-stream", bedrockInvokeBody, nil, "bedrock_invoke", "claude-haiku-4-5-20251001", true},
+		{"bedrock invoke", escaped + "/invoke", bedrockInvokeBody, nil, "bedrock_invoke", bedrockModelID, false},
+		{"bedrock invoke stream", "/bedrock/model/" + bedrockModelID + "/invoke-with-response-stream", bedrockInvokeBody, nil, "bedrock_invoke", bedrockModelID, true},
 		{"bedrock converse", escaped + "/converse", bedrockConverseBody, nil, "bedrock_converse", bedrockModelID, false},
 		{"bedrock converse stream", escaped + "/converse-stream", bedrockConverseBody, nil, "bedrock_converse", bedrockModelID, true},
 		{"vertex claude", "/vertex" + vertexClaudePrefix + ":rawPredict", vertexClaudeBody, nil, "messages", "claude-haiku-4-5@20251001", false},

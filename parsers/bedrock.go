@@ -171,6 +171,24 @@ func bedrockError(m *Meter, v *fastjson.Value, errType []byte) bool {
 	return true
 }
 
+// bedrockBilledModel is the model id a Bedrock call is billed under, from
+// the id in its path: a model or inference profile id as it is
+// (us.anthropic.claude-haiku-4-5-20251001-v1:0), the id inside a foundation
+// model or system inference profile ARN, and "" for an ARN that names no
+// model (application inference profiles, provisioned and custom models:
+// the response's model is all there is to go by).
+func bedrockBilledModel(id string) string {
+	if !strings.HasPrefix(id, "arn:") {
+		return id
+	}
+	for _, kind := range [...]string{":inference-profile/", ":foundation-model/"} {
+		if _, after, ok := strings.Cut(id, kind); ok {
+			return after
+		}
+	}
+	return ""
+}
+
 // invokeFormat reads InvokeModel and InvokeModelWithResponseStream. The
 // body is the model's own: for Anthropic models, the Messages API's
 // (anthropic_version "bedrock-2023-05-31"), read as the Anthropic format

@@ -67,7 +67,7 @@ func bedrockAnthropicStream(stop bool) string {
 
 func TestMeterBedrockInvoke(t *testing.T) {
 	t.Parallel()
-	anthropicWant := Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01", Terminal: true}
+	anthropicWant := Result{Usage: usage(2124, 2000, 100, 12, 0), Model: invokeEP.Model, ResponseID: "msg_bdrk_01", Terminal: true}
 	runMeterCases(t, []meterCase{
 		{
 			name: "anthropic body",
@@ -126,14 +126,14 @@ func TestMeterBedrockInvoke(t *testing.T) {
 			name: "anthropic stream cut before message_stop",
 			ep:   invokeStreamEP, ct: eventStreamCT,
 			body: bedrockAnthropicStream(false),
-			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01"},
+			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: invokeEP.Model, ResponseID: "msg_bdrk_01"},
 		},
 		{
 			name: "exception mid-stream keeps what arrived",
 			ep:   invokeStreamEP, ct: eventStreamCT,
 			body: bedrockAnthropicStream(false)[:len(esChunk(`{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"usage":{"input_tokens":24,"cache_creation_input_tokens":100,"cache_read_input_tokens":2000,"output_tokens":1}}}`))] +
 				esException("modelStreamErrorException", `{"message":"The model encountered an error while streaming. Try your request again.","originalStatusCode":529}`),
-			want: Result{Usage: usage(2124, 2000, 100, 1, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01",
+			want: Result{Usage: usage(2124, 2000, 100, 1, 0), Model: invokeEP.Model, ResponseID: "msg_bdrk_01",
 				Failed: true, ErrorType: "modelStreamErrorException", ErrorMessage: "The model encountered an error while streaming. Try your request again."},
 		},
 		{
@@ -155,7 +155,7 @@ func TestMeterBedrockInvoke(t *testing.T) {
 			name: "a corrupt message stops the reading, not the meter",
 			ep:   invokeStreamEP, ct: eventStreamCT,
 			body: bedrockAnthropicStream(false) + "\x00\x00\x00\x20\x00\x00\x00\x00garbage-garbage-garbage!",
-			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: "claude-haiku-4-5-20251001", ResponseID: "msg_bdrk_01"},
+			want: Result{Usage: usage(2124, 2000, 100, 12, 0), Model: invokeEP.Model, ResponseID: "msg_bdrk_01"},
 		},
 	})
 }
@@ -225,4 +225,36 @@ func TestMeterBedrockConverse(t *testing.T) {
 			want: Result{Usage: usage(0, 0, 0, 2, 0), Model: "amazon.nova-pro-v1:0", Terminal: true, Invalid: "inputTokens: negative"},
 		},
 	})
+}
+
+// TestBedrockBilledModel guards the model a Bedrock call is recorded and
+// priced under: the path's id (an inference profile is billed apart from
+// the model it runs: global costs less than regional), the id inside a
+// foundation-model or inference-profile ARN, and the response's model
+// when the path's ARN names none.
+func TestBedrockBilledModel(t *testing.T) {
+	body := `{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}`
+	const arn = "arn:aws:bedrock:us-east-1:123456789012:"
+	tests := []struct {
+		id, want string
+	}{
+		{"global.anthropic.claude-haiku-4-5-20251001-v1:0", "global.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{"anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{arn + "inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{"arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{arn + "application-inference-profile/a1b2c3", "claude-haiku-4-5-20251001"},
+		{arn + "provisioned-model/xyz", "claude-haiku-4-5-20251001"},
+	}
+	for _, tt := range tests {
+		m := NewMeter(Endpoint{API: Bedrock, Kind: Invoke, Model: tt.id}, "application/json", Request{})
+		m.Write([]byte(body))
+		if got := m.Finish(true).Model; got != tt.want {
+			t.Errorf("invoke on %s: model %q, want %q", tt.id, got, tt.want)
+		}
+	}
+	m := NewMeter(Endpoint{API: Bedrock, Kind: Converse, Model: arn + "application-inference-profile/a1b2c3"}, "application/json", Request{})
+	m.Write([]byte(`{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":1,"totalTokens":4}}`))
+	if got := m.Finish(true).Model; got != arn+"application-inference-profile/a1b2c3" {
+		t.Errorf("converse on an application profile: model %q, want the ARN (nothing else names it)", got)
+	}
 }

@@ -284,8 +284,17 @@ func (m *Meter) Finish(eof bool) Result {
 	return m.result
 }
 
-// resolveModel picks the response's model, else the request's, else the path's.
+// resolveModel picks the response's model, else the request's, else the
+// path's. On Bedrock the path's model id comes first when it names a model
+// (bedrockBilledModel): InvokeModel's body names the foundation model, but
+// Bedrock bills the inference profile the call went through, and a global
+// profile costs less than a regional one.
 func (m *Meter) resolveModel() string {
+	if m.ep.Kind == Invoke || m.ep.Kind == Converse {
+		if b := bedrockBilledModel(m.ep.Model); b != "" {
+			return b
+		}
+	}
 	switch {
 	case len(m.model) > 0:
 		return string(m.model)

@@ -46,9 +46,9 @@ func TestMeterPlatformsAgainstFake(t *testing.T) {
 		model   string
 		noSplit bool // the format reports the cache writes without their TTL split
 	}{
-		{name: "bedrock invoke", api: Bedrock, path: bedrockModel + "/invoke", body: anthropicBody, model: "claude-haiku-4-5-20251001"},
-		{name: "bedrock invoke, cache", api: Bedrock, path: bedrockModel + "/invoke", header: cache, body: anthropicBody, model: "claude-haiku-4-5-20251001"},
-		{name: "bedrock invoke stream", api: Bedrock, path: bedrockModel + "/invoke-with-response-stream", header: cache, body: anthropicBody, model: "claude-haiku-4-5-20251001"},
+		{name: "bedrock invoke", api: Bedrock, path: bedrockModel + "/invoke", body: anthropicBody, model: "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{name: "bedrock invoke, cache", api: Bedrock, path: bedrockModel + "/invoke", header: cache, body: anthropicBody, model: "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{name: "bedrock invoke stream", api: Bedrock, path: bedrockModel + "/invoke-with-response-stream", header: cache, body: anthropicBody, model: "us.anthropic.claude-haiku-4-5-20251001-v1:0"},
 		{name: "bedrock converse", api: Bedrock, path: bedrockModel + "/converse", header: cache, body: converseBody,
 			model: "us.anthropic.claude-haiku-4-5-20251001-v1:0", noSplit: true},
 		{name: "bedrock converse stream", api: Bedrock, path: bedrockModel + "/converse-stream", header: cache, body: converseBody,

@@ -307,10 +307,11 @@ func TestProviderSelection(t *testing.T) {
 		{"host beats a misleading key", "openai", "api.groq.com", "/openai/v1/chat/completions", "llama-3.3-70b-versatile", "groq", "llama-3.3-70b-versatile", ""},
 		{"azure host, OpenAI's models by fallback", "work", "acme.openai.azure.com", "/openai/deployments/x/chat/completions", "gpt-4o-2024-11-20", "azure", "gpt-4o", ""},
 		{"vertex host, Anthropic's models by fallback", "vertex", "us-east5-aiplatform.googleapis.com", "/v1/projects/p", "claude-haiku-4-5@20251001", "google", "claude-haiku-4-5", ""},
-		// What the platforms' calls are recorded as: Bedrock's response names
-		// Anthropic's model; Converse keeps the Bedrock id; forward mode's
-		// key is the host's built-in name.
-		{"bedrock invoke, Anthropic's model name", "bedrock", "", "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke", "claude-haiku-4-5-20251001", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
+		// What the platforms' calls are recorded as: Bedrock's calls carry
+		// the id of their path (a model, or the inference profile billed),
+		// an application profile's the response's model name; forward
+		// mode's key is the host's built-in name.
+		{"bedrock, the response's model name", "bedrock", "", "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aapplication-inference-profile%2Fx/invoke", "claude-haiku-4-5-20251001", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
 		{"bedrock converse, profile id", "bedrock", "", "", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
 		{"bedrock host, global profile", "bedrock", "bedrock-runtime.eu-west-1.amazonaws.com", "/model/x/converse", "global.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "global.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
 		{"bedrock host beats a gateway key", "work", "bedrock-runtime.us-east-1.amazonaws.com", "/model/x/invoke", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "aws", "regional.anthropic.claude-haiku-4-5-20251001-v1:0", ""},
