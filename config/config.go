@@ -111,6 +111,12 @@ type Timeouts struct {
 	// NoDrain is drain = "0s": a stream the client left is closed at once,
 	// and its final usage may be lost. Drain is then 0.
 	NoDrain bool
+	// WebSocketIdle closes a relayed WebSocket connection once nothing has
+	// passed either way for this long (longer than zero).
+	WebSocketIdle time.Duration
+	// WebSocketTotal closes a relayed WebSocket connection this long after
+	// it opened; 0 (websocket_total = "0s", the default): never.
+	WebSocketTotal time.Duration
 }
 
 // MITM is the [mitm] table: what forward (HTTPS_PROXY) mode decrypts.
@@ -132,6 +138,10 @@ type MITM struct {
 	// MaxTunnelsPerClient bounds the tunnels one client IP holds open at
 	// once; DefaultMaxTunnelsPerClient when the file says nothing.
 	MaxTunnelsPerClient int
+	// RefuseWebSockets is websockets = "refuse": WebSocket upgrades to
+	// intercepted hosts are answered 426 instead of relayed and metered
+	// (websockets = "meter", the default).
+	RefuseWebSockets bool
 }
 
 // DefaultMaxTunnelsPerClient is [mitm] max_tunnels_per_client when the

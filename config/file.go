@@ -62,6 +62,8 @@ type fileTimeouts struct {
 	ResponseHeader *tDuration `toml:"response_header"`
 	Total          *tDuration `toml:"total"`
 	Drain          *tDuration `toml:"drain"`
+	WebSocketIdle  *tDuration `toml:"websocket_idle"`
+	WebSocketTotal *tDuration `toml:"websocket_total"`
 }
 
 type fileMITM struct {
@@ -71,6 +73,7 @@ type fileMITM struct {
 	// AllowPrivateTunnels lets blind tunnels reach local addresses.
 	AllowPrivateTunnels *tBool `toml:"allow_private_tunnels"`
 	MaxTunnels          *tInt  `toml:"max_tunnels_per_client"`
+	WebSockets   *tString     `toml:"websockets"`
 }
 
 type fileUpstream struct {

@@ -133,7 +133,7 @@ func TestUnknownKeyListsKnownKeys(t *testing.T) {
 	t.Parallel()
 	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
 	_, err := parse(t, ok+"[timeouts]\nwhenever = \"1s\"\n")
-	if err == nil || err.Error() != "conduit.toml:4: timeouts.whenever: unknown key (known keys here: connect, response_header, total, drain)" {
+	if err == nil || err.Error() != "conduit.toml:4: timeouts.whenever: unknown key (known keys here: connect, response_header, total, drain, websocket_idle, websocket_total)" {
 		t.Errorf("got %v", err)
 	}
 	_, err = parse(t, ok+"[nothing]\nx = 1\n")

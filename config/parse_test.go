@@ -62,7 +62,7 @@ output = 0.0
 	if p.Input == nil || *p.Input != 0.042 || p.Output == nil || *p.Output != 0 || p.CachedInput != nil {
 		t.Errorf("pricing = %+v", p)
 	}
-	if cfg.Timeouts != (Timeouts{Connect: 30 * time.Second, ResponseHeader: 30 * time.Second, Total: 10 * time.Minute, Drain: time.Minute}) {
+	if cfg.Timeouts != (Timeouts{Connect: 30 * time.Second, ResponseHeader: 30 * time.Second, Total: 10 * time.Minute, Drain: time.Minute, WebSocketIdle: 10 * time.Minute}) {
 		t.Errorf("timeouts = %+v, want the defaults", cfg.Timeouts)
 	}
 }
@@ -347,6 +347,45 @@ func TestParseDrain(t *testing.T) {
 			}
 			if cfg.Timeouts.Drain != tt.drain || cfg.Timeouts.NoDrain != tt.noDrain {
 				t.Errorf("drain = %v, no drain %v; want %v, %v", cfg.Timeouts.Drain, cfg.Timeouts.NoDrain, tt.drain, tt.noDrain)
+			}
+		})
+	}
+}
+
+// TestParseWebSockets guards [mitm] websockets and the WebSocket
+// timeouts: their defaults, their values, and each mistake placed at its
+// key.
+func TestParseWebSockets(t *testing.T) {
+	const ok = "[providers.ok]\nupstream = \"https://api.openai.com\"\n"
+	tests := []struct {
+		name        string
+		table       string
+		refuse      bool
+		idle, total time.Duration
+		err         string
+	}{
+		{"defaults", "", false, 10 * time.Minute, 0, ""},
+		{"meter", "[mitm]\nwebsockets = \"meter\"\n", false, 10 * time.Minute, 0, ""},
+		{"refuse", "[mitm]\nwebsockets = \"refuse\"\n", true, 10 * time.Minute, 0, ""},
+		{"timeouts", "[timeouts]\nwebsocket_idle = \"30s\"\nwebsocket_total = \"2h\"\n", false, 30 * time.Second, 2 * time.Hour, ""},
+		{"no total", "[timeouts]\nwebsocket_total = \"0s\"\n", false, 10 * time.Minute, 0, ""},
+		{"bad mode", "[mitm]\nwebsockets = \"block\"\n", false, 0, 0, `conduit.toml:4: mitm.websockets: "block" is not "meter"`},
+		{"zero idle", "[timeouts]\nwebsocket_idle = \"0s\"\n", false, 0, 0, "conduit.toml:4: timeouts.websocket_idle: must be longer than zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, ok+tt.table)
+			if tt.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q…", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MITM.RefuseWebSockets != tt.refuse || cfg.Timeouts.WebSocketIdle != tt.idle || cfg.Timeouts.WebSocketTotal != tt.total {
+				t.Errorf("refuse %v idle %v total %v; want %v %v %v", cfg.MITM.RefuseWebSockets, cfg.Timeouts.WebSocketIdle, cfg.Timeouts.WebSocketTotal, tt.refuse, tt.idle, tt.total)
 			}
 		})
 	}

@@ -34,6 +34,15 @@ func (v *validator) mitm(raw fileMITM, dir string) MITM {
 			out.MaxTunnelsPerClient = int(n)
 		}
 	}
+	if raw.WebSockets != nil {
+		switch s := string(*raw.WebSockets); s {
+		case "meter":
+		case "refuse":
+			out.RefuseWebSockets = true
+		default:
+			v.fail([]string{"mitm", "websockets"}, "%q is not \"meter\" (relay and record WebSocket connections) or \"refuse\" (answer 426, so clients fall back to HTTPS)", s)
+		}
+	}
 	return out
 }
 

@@ -7,10 +7,12 @@ const (
 	defaultHeaderTimeout  = 30 * time.Second
 	defaultTotalTimeout   = 10 * time.Minute
 	defaultDrainTimeout   = 60 * time.Second
+	defaultWebSocketIdle  = 10 * time.Minute
 )
 
-// timeouts checks the [timeouts] table. Only drain may be "0s", meaning
-// not at all; the other limits would end every call at once.
+// timeouts checks the [timeouts] table. Only drain and websocket_total
+// may be "0s", meaning not at all; the other limits would end every call
+// (or connection) at once.
 func (v *validator) timeouts(raw fileTimeouts) Timeouts {
 	pick := func(name string, d *tDuration, def time.Duration) time.Duration {
 		if d == nil {
@@ -26,6 +28,10 @@ func (v *validator) timeouts(raw fileTimeouts) Timeouts {
 		ResponseHeader: pick("response_header", raw.ResponseHeader, defaultHeaderTimeout),
 		Total:          pick("total", raw.Total, defaultTotalTimeout),
 		Drain:          defaultDrainTimeout,
+		WebSocketIdle:  pick("websocket_idle", raw.WebSocketIdle, defaultWebSocketIdle),
+	}
+	if raw.WebSocketTotal != nil {
+		out.WebSocketTotal = time.Duration(*raw.WebSocketTotal)
 	}
 	if raw.Drain != nil {
 		out.Drain = time.Duration(*raw.Drain)

@@ -46,6 +46,10 @@ type Forward struct {
 	// AllowPrivateTunnels lets blind tunnels and relayed plain requests
 	// reach loopback, private, link-local and unspecified addresses.
 	AllowPrivateTunnels bool
+	// RefuseWebSockets answers WebSocket upgrades to intercepted hosts
+	// with 426 (clients such as Codex then fall back to HTTPS with
+	// server-sent events) instead of relaying and metering them.
+	RefuseWebSockets bool
 	// ListenAddrs are the proxy's own listen addresses (host:port). A
 	// request or CONNECT aimed at one of them — or at the address the
 	// request arrived on — is served locally (base-URL routes, /health) or
@@ -192,7 +196,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 // refuseWebSocket answers a WebSocket upgrade to an intercepted host with
-// 426: Conduit reads usage from HTTP responses, not WebSocket frames, and
+// 426, when forward mode is set to refuse them (Forward.RefuseWebSockets):
 // Codex CLI falls back to HTTPS with server-sent events at once on a 426
 // (other statuses cost it retries first).
 func refuseWebSocket(w http.ResponseWriter, r *http.Request, t target, logger *slog.Logger) {
@@ -201,7 +205,7 @@ func refuseWebSocket(w http.ResponseWriter, r *http.Request, t target, logger *s
 		"host", host, "path", redactedPath(r.URL), "client", r.Header.Get("User-Agent"))
 	w.Header().Set("Connection", "close")
 	writeError(w, t.provider.API, http.StatusUpgradeRequired, typeWebSocketRefused,
-		fmt.Sprintf("conduit: WebSocket connections to %s are not recorded, so Conduit refuses them; use HTTPS with server-sent events (Codex CLI falls back by itself; to skip the attempt set supports_websockets = false for the provider)", host), nil)
+		fmt.Sprintf("conduit: this Conduit refuses WebSocket connections to %s ([mitm] websockets = \"refuse\"); use HTTPS with server-sent events (Codex CLI falls back by itself; to skip the attempt set supports_websockets = false for the provider)", host), nil)
 }
 
 // mitm serves the CONNECTs Conduit decrypts, and keeps track of their

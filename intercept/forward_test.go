@@ -185,13 +185,13 @@ func wsUpgrade() http.Header {
 		"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "OpenAI-Beta", "responses_websockets=2026-02-06", "Authorization", auth)
 }
 
-// TestForwardRefusesWebSocket guards Codex's Responses WebSocket: an
+// TestForwardRefusesWebSocket guards [mitm] websockets = "refuse": an
 // upgrade to an intercepted host is refused with 426 and a JSON error in
 // the provider's shape (Codex then falls back to HTTPS + SSE), nothing is
 // recorded and nothing reaches the provider.
 func TestForwardRefusesWebSocket(t *testing.T) {
 	t.Parallel()
-	h := newFwdHarness(t, fwdConfig{})
+	h := newFwdHarness(t, fwdConfig{forward: func(f *Forward) { f.RefuseWebSockets = true }})
 	before := len(h.fake.Requests())
 	resp, body := doVia(t, h.client(h.roots()), "GET", "https://"+hostOpenAI+"/v1/responses", wsUpgrade(), "")
 	if resp.StatusCode != http.StatusUpgradeRequired {

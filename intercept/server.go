@@ -46,7 +46,16 @@ type Timeouts struct {
 	// usage after the client left. Nil: the default, 60 s. Zero: not at
 	// all — the upstream request is cancelled as soon as the client
 	// leaves. (A pointer, because zero is a choice here, not "unset".)
+	// On a WebSocket it is how long the other side is still relayed
+	// after one side has ended.
 	Drain *time.Duration
+	// WebSocketIdle ends a relayed WebSocket connection (with a close
+	// frame to each side) once nothing has passed either way for this
+	// long; default 10 min.
+	WebSocketIdle time.Duration
+	// WebSocketTotal ends a relayed WebSocket connection this long after
+	// it opened, however busy; zero: never.
+	WebSocketTotal time.Duration
 }
 
 // Defaults for Options.
@@ -121,7 +130,8 @@ type Options struct {
 //	  CONNECT       → connect: refused │ tunnels.enter, then mitm.serve → decrypted → call │ tunnelBlind → relay
 //	  absolute-form → absolute: origin (aimed at Conduit) │ call │ refused │ relay (forwarded as is)
 //	  origin-form   → origin: /health │ /metrics │ routes.route → call
-//	call → (a WebSocket upgrade is decided here) → capture.roundTrip (Admit, upstream, tap) → writeResponse
+//	call → a WebSocket upgrade: refused (forward mode, if configured) │ sockets.serve (relayed, metered)
+//	     → else capture.roundTrip (Admit, upstream, tap) → writeResponse
 type Server struct {
 	auth    *ProxyAuth // nil: forward mode asks for no credential
 	self    *selfAddrs
@@ -132,6 +142,8 @@ type Server struct {
 	transport *http.Transport          // every outbound call
 	relayed   *http.Transport          // plain requests relayed for other hosts
 	capture   *capture                 // runs and records the calls of both modes
+	sockets   *webSockets              // relays and records the WebSocket connections of both modes
+	refuseWS  bool                     // forward mode answers WebSocket upgrades with 426
 	routes    *router                  // base-URL mode
 	hosts     *forwardHosts            // forward mode: what is intercepted, and as which provider
 	mitm      *mitm                    // forward mode: decrypted CONNECTs
@@ -215,6 +227,8 @@ func New(opts Options) (*Server, error) {
 		logger:    logger,
 		transport: transport,
 		capture:   calls,
+		sockets:   newWebSockets(calls, transport, logger),
+		refuseWS:  fw.RefuseWebSockets,
 		routes:    routes,
 		hosts:     hosts,
 		mitm:      newMITM(fw.CA, logger),
@@ -231,6 +245,10 @@ func (t Timeouts) resolve() (Timeouts, error) {
 	t.Connect = orDefault(t.Connect, defaultConnect)
 	t.ResponseHeader = orDefault(t.ResponseHeader, defaultResponseHeader)
 	t.Total = orDefault(t.Total, defaultTotal)
+	t.WebSocketIdle = orDefault(t.WebSocketIdle, defaultWebSocketIdle)
+	if t.WebSocketTotal < 0 {
+		return t, fmt.Errorf("intercept: websocket total timeout %s is negative (zero: none)", t.WebSocketTotal)
+	}
 	switch {
 	case t.Drain == nil:
 		t.Drain = new(defaultDrain)
@@ -456,13 +474,17 @@ func (s *Server) origin(w http.ResponseWriter, r *http.Request) {
 }
 
 // call serves one call to a provider, whichever mode it came by. It is the
-// one place an upgrade is decided: forward mode refuses WebSockets; base-URL
-// mode sends the request on as a plain one (Upgrade is hop-by-hop, so the
-// capture drops it). Then the capture runs it (admission, upstream, tap)
+// one place an upgrade is decided: a WebSocket upgrade is relayed and
+// metered in both modes (websocket.go), unless forward mode is set to
+// refuse them. Any other call the capture runs (admission, upstream, tap)
 // and the reply goes to the client.
 func (s *Server) call(w http.ResponseWriter, r *http.Request, t target) {
-	if t.mode == ledger.ModeForward && isWebSocketUpgrade(r.Header) {
-		refuseWebSocket(w, r, t, s.logger)
+	if isWebSocketUpgrade(r.Header) {
+		if t.mode == ledger.ModeForward && s.refuseWS {
+			refuseWebSocket(w, r, t, s.logger)
+			return
+		}
+		s.sockets.serve(w, r, t)
 		return
 	}
 	writeResponse(w, s.capture.roundTrip(r, t))
@@ -486,10 +508,17 @@ func refuse(w http.ResponseWriter, status int, msg string) {
 // tracks them any more. Call it after the http.Server's own Shutdown (and,
 // if that gave up, after its Close). When ctx ends first, the remaining
 // connections are closed at once, the remaining calls are cancelled and
-// recorded with what they read, and ctx's error is returned. Blind tunnels
-// are not tracked.
+// recorded with what they read, and ctx's error is returned. Relayed
+// WebSocket connections, which no http.Server tracks, get a close frame
+// (1001, going away) each way and a few seconds to close before they are
+// cut; their responses are recorded. Blind tunnels are not tracked.
 func (s *Server) Shutdown(ctx context.Context) error {
+	wsErr := make(chan error, 1)
+	go func() { wsErr <- s.sockets.shutdown(ctx) }()
 	err := s.mitm.shutdown(ctx)
+	if werr := <-wsErr; err == nil {
+		err = werr
+	}
 	if werr := s.capture.inflight.wait(ctx); werr != nil {
 		if aerr := s.capture.inflight.abort(); aerr != nil {
 			s.logger.Error("stopping: "+aerr.Error(), "grace", abortGrace)
@@ -505,4 +534,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) CloseIdleConnections() {
 	s.transport.CloseIdleConnections()
 	s.relayed.CloseIdleConnections()
+	s.sockets.transport.CloseIdleConnections()
 }

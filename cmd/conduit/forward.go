@@ -95,7 +95,7 @@ func forwardOptions(logger *slog.Logger, cfg *config.Config, providers []interce
 		return nil, err
 	}
 	hosts, _ := mitmHosts(cfg, providers)
-	fw := &intercept.Forward{Hosts: hosts, TunnelOthers: cfg.MITM.TunnelOthers, AllowPrivateTunnels: cfg.MITM.AllowPrivateTunnels, ListenAddrs: []string{listenAddr}}
+	fw := &intercept.Forward{Hosts: hosts, TunnelOthers: cfg.MITM.TunnelOthers, AllowPrivateTunnels: cfg.MITM.AllowPrivateTunnels, RefuseWebSockets: cfg.MITM.RefuseWebSockets, ListenAddrs: []string{listenAddr}}
 	if ca == nil {
 		return fw, nil // intercept logs how to create one
 	}

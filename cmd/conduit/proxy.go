@@ -299,8 +299,9 @@ func newPricer(cfg *config.Config) (*pricing.Pricer, error) {
 }
 
 // interceptTimeouts passes the config's timeouts on: the config has
-// filled in every default, and its drain of zero (NoDrain) is intercept's
-// zero: no drain.
+// filled in every default, its drain of zero (NoDrain) is intercept's
+// zero: no drain, and so is its WebSocket total of zero: none.
 func interceptTimeouts(t config.Timeouts) intercept.Timeouts {
-	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: new(t.Drain)}
+	return intercept.Timeouts{Connect: t.Connect, ResponseHeader: t.ResponseHeader, Total: t.Total, Drain: new(t.Drain),
+		WebSocketIdle: t.WebSocketIdle, WebSocketTotal: t.WebSocketTotal}
 }
