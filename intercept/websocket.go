@@ -26,7 +26,7 @@ import (
 // (base-URL mode) is relayed, not answered: Conduit sends the handshake
 // upstream with the client's headers and subprotocols, hands the 101 back
 // as it came, and then copies bytes both ways, unchanged, each read written
-// on at once. A copy of each direction goes to a wsframe.Reader, whose
+// on at once (see wsHalf.forward for the order of sending and metering). A copy of each direction goes to a wsframe.Reader, whose
 // messages feed one parsers.MessageMeter per connection; every response
 // the meter ends becomes its own record, linked to the others of the
 // connection by Record.ConnectionID (the id of the connection's upgrade).
@@ -85,11 +85,7 @@ func newWebSockets(c *capture, calls *http.Transport, logger *slog.Logger) *webS
 // are recorded.
 func (s *webSockets) serve(w http.ResponseWriter, r *http.Request, t target) {
 	c := s.capture
-	ep := parsers.ClassifyWebSocket(t.provider.API, t.url.Path, t.url.RawQuery)
-	cl := c.newCall(r, t, ep)
-	cl.rec.Model, cl.rec.RequestModel = ep.Model, ep.Model
-	cl.rec.Stream = true
-	cl.rec.ConnectionID = cl.rec.ID
+	cl := c.newWebSocketCall(r, t)
 	if c.admit != nil {
 		if no := c.admit(r, cl.rec.Record); no != nil {
 			writeResponse(w, cl.refused(no))
@@ -152,6 +148,16 @@ func (s *webSockets) serve(w http.ResponseWriter, r *http.Request, t target) {
 		rl.closeConns()
 	}
 	rl.run()
+}
+
+// newWebSocketCall starts the call of an upgrade to t: its record is the
+// template of the connection's responses.
+func (c *capture) newWebSocketCall(r *http.Request, t target) *call {
+	ep := parsers.ClassifyWebSocket(t.provider.API, t.url.Path, t.url.RawQuery)
+	cl := c.newCall(r, t, ep)
+	cl.rec.Model, cl.rec.RequestModel = ep.Model, ep.Model
+	cl.rec.Stream = true
+	return cl
 }
 
 // upgradeHeaders are the headers of the handshake sent upstream: the
@@ -248,6 +254,7 @@ type wsRelay struct {
 
 func newWSRelay(s *webSockets, cl *call, client net.Conn, clientR io.Reader, upstream io.ReadWriteCloser, respHeader http.Header) *wsRelay {
 	rl := &wsRelay{s: s, cl: cl, client: client, clientR: clientR, upstream: upstream}
+	cl.rec.ConnectionID = cl.rec.ID
 	rl.toServer = wsHalf{rl: rl, dst: upstream, mask: true, dir: wsframe.FromClient}
 	rl.toClient = wsHalf{rl: rl, dst: client, dir: wsframe.FromServer}
 	deflate, err := wsframe.ParseExtensions(respHeader.Values("Sec-WebSocket-Extensions"))
@@ -466,16 +473,33 @@ func (h *wsHalf) pump(src io.Reader) error {
 	}
 }
 
-// forward writes p on, then gives the copy to the reader: a byte reaches
-// its destination before it is read.
+// forward sends p on and gives a copy to the reader. The provider's bytes
+// reach the client before they are read, so metering never delays them;
+// the client's are read just before they are sent, so that the meter knows
+// of a request before any answer to it can arrive (the other direction
+// runs on its own goroutine).
 func (h *wsHalf) forward(p []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.dir == wsframe.FromClient {
+		h.read(p)
+	}
 	if !h.ended {
 		if _, err := h.dst.Write(p); err != nil {
 			return fmt.Errorf("writing to the %s: %w", h.peer(), err)
 		}
 	}
+	if h.dir == wsframe.FromServer {
+		h.read(p)
+	}
+	if h.goingAway {
+		h.sendClose()
+	}
+	return nil
+}
+
+// read gives p to the reader, and notes a close frame or the reader's end.
+func (h *wsHalf) read(p []byte) {
 	h.rd.Write(p)
 	if h.rd.Closed() {
 		h.closeSeen.Store(true)
@@ -485,10 +509,6 @@ func (h *wsHalf) forward(p []byte) error {
 		h.rl.s.logger.Warn("websocket: cannot read the frames any more; the connection is still relayed, its remaining responses are not metered",
 			"host", h.rl.cl.target.url.Host, "from", h.dir.String(), "err", err)
 	}
-	if h.goingAway {
-		h.sendClose()
-	}
-	return nil
 }
 
 // peer names the destination, for errors.

@@ -285,7 +285,7 @@ func waitNoRecord(t *testing.T, sink *recordSink) {
 	t.Helper()
 	select {
 	case r := <-sink.records:
-		t.Errorf("unexpected record %s %s %q", r.Kind, r.Outcome, r.Error)
+		t.Errorf("unexpected record %+v", r)
 	case <-time.After(50 * time.Millisecond):
 	}
 }
