@@ -129,11 +129,13 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestWebSocketManyResponses guards bounded memory on a long connection:
 // 10,000 responses on one connection are 10,000 exact records, and what
-// the relay and meter hold does not grow with them.
+// the relay and meter hold does not grow with them. (500 with -race or
+// -short: the race detector makes each compressed response ~30 times
+// slower.)
 func TestWebSocketManyResponses(t *testing.T) {
 	n := 10000
-	if testing.Short() {
-		n = 1000
+	if testing.Short() || raceEnabled {
+		n = 500
 	}
 	var got, bad atomic.Int64
 	h := newHarness(t, harnessConfig{options: func(o *Options) {
