@@ -16,44 +16,14 @@ import (
 	"github.com/valohai/conduit/ledger"
 )
 
-// codexVersion is the Codex CLI the end-to-end test installs (its
-// WebSocket behaviour is described in
-// examples/fakeprovider/testdata/clients.md).
-const codexVersion = "0.171.0"
-
-// codexBin installs @openai/codex once into the user's cache directory,
-// outside the repository, and returns its executable; it skips the test
-// when node, npm or the registry is not there.
+// codexBin installs Codex CLI (@openai/codex, pinned in
+// testdata/codex/package.json; its WebSocket behaviour is described in
+// examples/fakeprovider/testdata/clients.md) once into the user cache, and
+// returns its executable.
 func codexBin(t *testing.T) string {
 	t.Helper()
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm not found: cannot install Codex CLI")
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Skipf("no user cache directory to install Codex CLI into: %v", err)
-	}
-	dir := filepath.Join(cache, "conduit-test", "npm", "codex-"+codexVersion)
-	bin := filepath.Join(dir, "node_modules", ".bin", "codex")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pkg := fmt.Sprintf(`{"private":true,"dependencies":{"@openai/codex":%q}}`, codexVersion)
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot install @openai/codex@%s from the npm registry (unreachable?): %v\n%s", codexVersion, err, out)
-	}
-	return bin
+	_, dir := npmInstall(t, "testdata/codex")
+	return filepath.Join(dir, "node_modules", ".bin", "codex")
 }
 
 // codexUsage is Codex's own account of a turn's tokens (turn.completed in
