@@ -71,9 +71,9 @@ type fileMITM struct {
 	Hosts        *tStringList `toml:"hosts"`
 	TunnelOthers *tBool       `toml:"tunnel_others"`
 	// AllowPrivateTunnels lets blind tunnels reach local addresses.
-	AllowPrivateTunnels *tBool `toml:"allow_private_tunnels"`
-	MaxTunnels          *tInt  `toml:"max_tunnels_per_client"`
-	WebSockets   *tString     `toml:"websockets"`
+	AllowPrivateTunnels *tBool   `toml:"allow_private_tunnels"`
+	MaxTunnels          *tInt    `toml:"max_tunnels_per_client"`
+	WebSockets          *tString `toml:"websockets"`
 }
 
 type fileUpstream struct {
