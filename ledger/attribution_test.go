@@ -75,7 +75,7 @@ func TestMigrateFromV3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, _ := userVersion(ctx, db.write); v != 4 || SchemaVersion != 4 {
+	if v, _ := userVersion(ctx, db.write); v != SchemaVersion {
 		t.Fatalf("user_version %d, SchemaVersion %d", v, SchemaVersion)
 	}
 	for _, want := range recs {

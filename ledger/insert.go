@@ -133,18 +133,26 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	named := make([]driver.NamedValue, insertArgs)
 	roll := newRollupBatch()
 	for i := range recs {
-		args = appendRecordArgs(args[:0], &recs[i])
+		rec := &recs[i]
+		if !rec.PlausibleCounts() {
+			// Stored as invalid usage, never summed; the caller's record
+			// is left as it was.
+			c := *rec
+			c.Sanitize()
+			rec = &c
+		}
+		args = appendRecordArgs(args[:0], rec)
 		for j, a := range args {
 			named[j] = driver.NamedValue{Ordinal: j + 1, Value: a}
 		}
 		res, err := db.insert.insert.ExecContext(ctx, named)
 		if err != nil {
-			return fmt.Errorf("record %s: %w", recs[i].ID, err)
+			return fmt.Errorf("record %s: %w", rec.ID, err)
 		}
 		// A call already stored (a batch written twice) is not counted
 		// twice.
 		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			roll.add(&recs[i])
+			roll.add(rec)
 		}
 	}
 	if err := roll.write(ctx, db.insert.rollup, db.insert.tags); err != nil {

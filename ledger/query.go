@@ -342,11 +342,11 @@ func (t *Totals) add(o Totals, comp *float64) {
 		t.Last = o.Last
 	}
 	t.Calls += o.Calls
-	t.InputTokens += o.InputTokens
-	t.CachedInputTokens += o.CachedInputTokens
-	t.CacheWriteTokens += o.CacheWriteTokens
-	t.OutputTokens += o.OutputTokens
-	t.ReasoningTokens += o.ReasoningTokens
+	t.InputTokens = satAdd(t.InputTokens, o.InputTokens)
+	t.CachedInputTokens = satAdd(t.CachedInputTokens, o.CachedInputTokens)
+	t.CacheWriteTokens = satAdd(t.CacheWriteTokens, o.CacheWriteTokens)
+	t.OutputTokens = satAdd(t.OutputTokens, o.OutputTokens)
+	t.ReasoningTokens = satAdd(t.ReasoningTokens, o.ReasoningTokens)
 	t.CostUSD, *comp = neumaierAdd(t.CostUSD, *comp, o.CostUSD)
 	t.Unpriced += o.Unpriced
 	t.NoUsage += o.NoUsage

@@ -188,12 +188,15 @@ const rollupAggColumns = `coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0
 	coalesce(sum(cost_usd), 0.0), coalesce(sum(unpriced), 0), coalesce(sum(no_usage), 0),
 	coalesce(sum(errors), 0), min(first_ms), max(last_ms)`
 
+// rollupUpdate adds a batch's sums to a rollup row. Token sums stop at the
+// largest int64 (SQLite turns an integer sum that overflows into a REAL,
+// which the STRICT INTEGER column would refuse): a sum never fails a write.
 const rollupUpdate = ` DO UPDATE SET calls = calls + excluded.calls,
-	input_tokens = input_tokens + excluded.input_tokens,
-	cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-	cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-	output_tokens = output_tokens + excluded.output_tokens,
-	reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+	input_tokens = min(input_tokens + excluded.input_tokens, 9223372036854775807),
+	cached_input_tokens = min(cached_input_tokens + excluded.cached_input_tokens, 9223372036854775807),
+	cache_write_tokens = min(cache_write_tokens + excluded.cache_write_tokens, 9223372036854775807),
+	output_tokens = min(output_tokens + excluded.output_tokens, 9223372036854775807),
+	reasoning_tokens = min(reasoning_tokens + excluded.reasoning_tokens, 9223372036854775807),
 	cost_usd = cost_usd + excluded.cost_usd,
 	unpriced = unpriced + excluded.unpriced,
 	no_usage = no_usage + excluded.no_usage,

@@ -74,6 +74,7 @@ CREATE INDEX calls_unsynced ON calls (started_at)
 	{2, "add rollups", rollupV2SQL},
 	{3, "add sync state", syncStateSQL},
 	{4, "add attribution, kinds and price provenance", attributionSQL + syncKindSQL + rollupV4SQL},
+	{5, "add set-aside records and truncation notes", hardeningSQL},
 }
 
 // attributionSQL is migration 4's new columns of calls. Added columns go

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -41,6 +42,9 @@ type WriterOptions struct {
 	// Write writes one batch in one transaction (nil: db.Insert). It must
 	// write all of the records or none. Tests inject failures here.
 	Write func(ctx context.Context, recs []Record) error
+	// SetAside keeps a record the database refused for what it holds
+	// (nil: db.SetAside; with no DB either, the record is only logged).
+	SetAside func(ctx context.Context, rec Record, reason error) error
 	// OnWritten, if set, is called on the writer goroutine after each
 	// committed batch. The slice is valid only during the call; it must
 	// not block for long, as writing waits for it, and must not call
@@ -54,7 +58,8 @@ type WriterStats struct {
 	Written       int64         // records committed
 	Batches       int64         // transactions committed
 	Dropped       int64         // records refused because the queue was full or the Writer closed
-	WriteErrors   int64         // failed write attempts (each retried)
+	SetAside      int64         // records the database refused for what they hold, kept in the set-aside table
+	WriteErrors   int64         // failed write attempts (each retried, or split to find the refused record)
 	Failing       bool          // the last attempt failed and records are waiting to be retried
 	LastError     string        // the last write error ("" if none yet)
 	LastErrorTime time.Time     // when it happened
@@ -64,15 +69,20 @@ type WriterStats struct {
 // Writer records calls asynchronously: Add queues a record without
 // blocking, and one goroutine writes batches of up to BatchSize records in a
 // single transaction as soon as a batch is full or its oldest record has
-// waited MaxDelay. A batch the database refuses (locked, read-only, disk
-// full) is kept and retried with capped exponential backoff while new
-// records queue behind it; nothing is lost unless the queue overflows, and
-// every overflow is counted and logged. Flush and Close drain the queue.
+// waited MaxDelay. A batch the database refuses for a passing reason
+// (locked, read-only, disk full) is kept and retried with capped
+// exponential backoff while new records queue behind it; nothing is lost
+// unless the queue overflows, and every overflow is counted and logged. A
+// batch refused for what a record holds is split until that record is
+// alone: it is set aside (logged, counted, kept for conduit export
+// --set-aside) and the rest is written, so no record stalls the ones after
+// it. Flush and Close drain the queue.
 type Writer struct {
 	opts  WriterOptions
 	log   *slog.Logger
 	clock Clock
 	write func(context.Context, []Record) error
+	aside func(context.Context, Record, error) error
 
 	mu       sync.Mutex
 	pending  recordQueue // accepted, not yet taken into a batch
@@ -141,6 +151,10 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 			panic("ledger.NewWriter: nil DB and no WriterOptions.Write")
 		}
 		w.write = db.Insert
+	}
+	w.aside = opts.SetAside
+	if w.aside == nil && db != nil {
+		w.aside = db.SetAside
 	}
 	go w.run()
 	return w
@@ -279,7 +293,8 @@ func (w *Writer) Stats() WriterStats {
 	defer w.mu.Unlock()
 	s := w.stats
 	s.Queued = w.pending.len() + w.inflight
-	s.Written = w.written
+	// written counts every record done with, the ones set aside too.
+	s.Written = w.written - s.SetAside
 	return s
 }
 
@@ -305,8 +320,17 @@ func (w *Writer) run() {
 		if len(batch) > 0 {
 			if retryAt.IsZero() || !w.clock.Now().Before(retryAt) {
 				err := w.write(context.Background(), batch)
+				var aside []int
+				if err != nil && !isTransient(err) {
+					err = w.isolate(batch, 0, err, &aside)
+					if err != nil && len(aside) > 0 {
+						// Stopped by a passing failure: what was set
+						// aside is done with, the rest is retried.
+						batch = w.doneAside(batch, aside)
+					}
+				}
 				if err == nil {
-					w.committed(batch)
+					w.committed(batch, aside)
 					clear(batch)
 					batch, backoff, retryAt = batch[:0], 0, time.Time{}
 					continue
@@ -359,6 +383,76 @@ func (w *Writer) take(batch []Record) ([]Record, time.Duration) {
 	return batch, -1
 }
 
+// isolate writes recs (at offset off in the batch), which failed with err
+// for what one or more of them hold, in halves until each refused record is
+// alone, and sets those aside, appending their offsets to aside. It returns
+// an error only for a passing failure on the way (the caller retries the
+// whole batch; what was written meanwhile is skipped as already stored).
+func (w *Writer) isolate(recs []Record, off int, err error, aside *[]int) error {
+	w.mu.Lock()
+	w.stats.WriteErrors++
+	w.mu.Unlock()
+	if len(recs) == 1 {
+		return w.setAside(recs[0], off, err, aside)
+	}
+	half := len(recs) / 2
+	for _, p := range [...]struct {
+		recs []Record
+		off  int
+	}{{recs[:half], off}, {recs[half:], off + half}} {
+		perr := w.write(context.Background(), p.recs)
+		if perr != nil && isTransient(perr) {
+			return perr
+		}
+		if perr != nil {
+			if e := w.isolate(p.recs, p.off, perr, aside); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// doneAside removes the records at the offsets aside from batch and counts
+// them as done with.
+func (w *Writer) doneAside(batch []Record, aside []int) []Record {
+	kept := batch[:0]
+	for i := range batch {
+		if !slices.Contains(aside, i) {
+			kept = append(kept, batch[i])
+		}
+	}
+	clear(batch[len(kept):])
+	w.mu.Lock()
+	w.written += int64(len(aside))
+	w.inflight = len(kept)
+	close(w.progress)
+	w.progress = make(chan struct{})
+	w.mu.Unlock()
+	return kept
+}
+
+// setAside keeps one refused record in the set-aside table, logs and
+// counts it. Failing to keep it is a passing failure: the batch is retried.
+func (w *Writer) setAside(rec Record, off int, reason error, aside *[]int) error {
+	kept := "kept for 'conduit export --set-aside'"
+	if w.aside != nil {
+		if err := w.aside(context.Background(), rec, reason); err != nil {
+			return err
+		}
+	} else {
+		kept = "not kept: the writer has no ledger to keep it in"
+	}
+	*aside = append(*aside, off)
+	w.mu.Lock()
+	w.stats.SetAside++
+	total := w.stats.SetAside
+	w.mu.Unlock()
+	w.log.Error("ledger: the database refused a call record; set it aside and writing the rest",
+		"id", rec.ID, "err", reason, "set_aside_total", total, "kept", kept)
+	return nil
+}
+
 // failed records a failed attempt and returns the next backoff (doubling
 // from RetryMin, capped at RetryMax). It logs only when the Writer goes
 // from healthy to failing, or the error changes, not on every retry.
@@ -383,8 +477,9 @@ func (w *Writer) failed(err error, prev time.Duration) time.Duration {
 	return next
 }
 
-// committed accounts for a written batch and wakes flushers.
-func (w *Writer) committed(batch []Record) {
+// committed accounts for a written batch (but for the records at the
+// offsets aside, which were set aside) and wakes flushers.
+func (w *Writer) committed(batch []Record, aside []int) {
 	w.mu.Lock()
 	recovered := w.stats.Failing
 	errs := w.stats.WriteErrors
@@ -401,6 +496,15 @@ func (w *Writer) committed(batch []Record) {
 		w.log.Warn("ledger: writing call records again", "queued", queued, "write_errors_total", errs)
 	}
 	if w.opts.OnWritten != nil {
+		if len(aside) > 0 {
+			written := make([]Record, 0, len(batch)-len(aside))
+			for i := range batch {
+				if !slices.Contains(aside, i) {
+					written = append(written, batch[i])
+				}
+			}
+			batch = written
+		}
 		w.opts.OnWritten(batch)
 	}
 }

@@ -65,7 +65,8 @@ var (
 	famLedgerQueue   = mustFamily("conduit_ledger_queue_depth", "Records waiting to be written to the ledger.", typeGauge)
 	famLedgerWritten = mustFamily("conduit_ledger_records_written_total", "Records committed to the ledger.", typeCounter)
 	famLedgerDropped = mustFamily("conduit_ledger_records_dropped_total", "Records lost because the ledger's queue was full.", typeCounter)
-	famLedgerErrors  = mustFamily("conduit_ledger_write_errors_total", "Failed attempts to write a batch to the ledger (each is retried).", typeCounter)
+	famLedgerErrors  = mustFamily("conduit_ledger_write_errors_total", "Failed attempts to write a batch to the ledger (each is retried, or split to find a refused record).", typeCounter)
+	famLedgerAside   = mustFamily("conduit_ledger_records_set_aside_total", "Records the ledger refused for what they hold, kept apart ('conduit export --set-aside') so the rest is written.", typeCounter)
 	famLedgerFailing = mustFamily("conduit_ledger_failing", "1 while the last write to the ledger failed and records wait for a retry, else 0.", typeGauge)
 
 	famOTelQueue   = mustFamily("conduit_otel_queue_depth", "Calls waiting to become OpenTelemetry spans.", typeGauge)
@@ -378,6 +379,7 @@ func (p *promMetrics) appendTo(b []byte) []byte {
 			{famLedgerWritten, float64(st.Written)},
 			{famLedgerDropped, float64(st.Dropped)},
 			{famLedgerErrors, float64(st.WriteErrors)},
+			{famLedgerAside, float64(st.SetAside)},
 			{famLedgerFailing, failing},
 		} {
 			e.header(s.fam)

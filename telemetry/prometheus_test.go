@@ -20,7 +20,7 @@ func TestPrometheusScrape(t *testing.T) {
 	r := newRig(t, Options{
 		Prometheus: true,
 		MaxModels:  3,
-		Ledger:     fakeStats{Queued: 7, Written: 40, Dropped: 2, WriteErrors: 3, Failing: true},
+		Ledger:     fakeStats{Queued: 7, Written: 40, Dropped: 2, SetAside: 1, WriteErrors: 3, Failing: true},
 	})
 	const chat = "/openai/v1/chat/completions"
 	calls := []struct {
@@ -94,6 +94,7 @@ func TestPrometheusScrape(t *testing.T) {
 		{"ledger written", "conduit_ledger_records_written_total", nil, 40},
 		{"ledger dropped", "conduit_ledger_records_dropped_total", nil, 2},
 		{"ledger write errors", "conduit_ledger_write_errors_total", nil, 3},
+		{"ledger set aside", "conduit_ledger_records_set_aside_total", nil, 1},
 		{"ledger failing", "conduit_ledger_failing", nil, 1},
 	}
 	for _, tt := range tests {

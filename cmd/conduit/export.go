@@ -42,6 +42,10 @@ Options:
       --project <NAME>    Only calls of this project (conduit run sets it)
       --session <ID>      Only calls of this session (one conduit run)
       --ledger <PATH>     Read this ledger file instead of the config's
+      --set-aside         Write instead the records the ledger refused for what
+                          they held (kept apart so that the calls after them
+                          were written): JSON Lines of id, set_aside_at, error
+                          and the record; no other filter applies
 ` + globalOptionsHelp + `
 Examples:
   conduit export > calls.jsonl
@@ -49,6 +53,7 @@ Examples:
   conduit export --since 2026-11-01 --until 2026-12-01 --provider anthropic
   conduit export --since 2h | jq 'select(.cost_usd == null)'
   conduit export --project website --format csv > website.csv
+  conduit export --set-aside > refused.jsonl
 `,
 	run: runExport,
 }
@@ -57,12 +62,27 @@ func runExport(ctx context.Context, a *app, cmd *command, args []string) error {
 	fs := a.flagSet(cmd)
 	format := fs.String("format", "jsonl", "")
 	lf := addLedgerFilterFlags(fs)
+	setAside := fs.Bool("set-aside", false, "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usageErrorf("export: unexpected argument '%s'; run 'conduit export --help' for usage", rest[0])
+	}
+	if *setAside {
+		for _, name := range []string{"format", "since", "until", "provider", "model", "tag", "project", "session"} {
+			if fs.Changed(name) {
+				return usageErrorf("export: --set-aside writes every set-aside record as JSON Lines; drop --%s", name)
+			}
+		}
+		db, err := a.openLedgerReadOnly(*lf.ledger)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.ExportSetAside(ctx, a.stdout)
+		return err
 	}
 	ef, err := ledger.ParseExportFormat(*format)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,6 +82,32 @@ func TestExportCommand(t *testing.T) {
 	}
 }
 
+// TestExportSetAside runs `conduit export --set-aside`: the records the
+// ledger refused, one JSON object each; none in a sound ledger.
+func TestExportSetAside(t *testing.T) {
+	cfg, path := ledgerFixture(t)
+	code, out, errOut := runCLI(t, nil, "-c", cfg, "export", "--set-aside")
+	if code != 0 || out != "" {
+		t.Fatalf("no set-aside records: exit %d, out %q, err %q", code, out, errOut)
+	}
+	db, err := ledger.Open(path, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetAside(context.Background(), ledger.Record{ID: "refused", Model: "m"}, errors.New("constraint failed")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, errOut = runCLI(t, nil, "-c", cfg, "export", "--set-aside")
+	var line struct {
+		ID, Error string
+		Record    ledger.Record
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &line) != nil || line.ID != "refused" || line.Error != "constraint failed" || line.Record.Model != "m" {
+		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+}
+
 // TestExportCommandLedgerFlag reads a ledger named on the command line, with
 // no config file at all.
 func TestExportCommandLedgerFlag(t *testing.T) {
@@ -104,6 +131,8 @@ func TestExportCommandErrors(t *testing.T) {
 		{[]string{"export", "-c", cfg, "--since", "1h", "--until", "2h"}, 2, "--since (" /* after --until */},
 		{[]string{"export", "-c", cfg, "--sinse", "1h"}, 2, "did you mean --since?"},
 		{[]string{"export", "-c", cfg, "extra"}, 2, "unexpected argument 'extra'"},
+		{[]string{"export", "-c", cfg, "--set-aside", "--format", "csv"}, 2, "--set-aside writes every set-aside record as JSON Lines; drop --format"},
+		{[]string{"export", "-c", cfg, "--set-aside", "--since", "1h"}, 2, "drop --since"},
 		{[]string{"export", "--ledger", filepath.Join(t.TempDir(), "none.db")}, 1, "none.db (--ledger): check the path"},
 	}
 	for _, tt := range tests {

@@ -160,6 +160,11 @@ func (p *Pricer) Price(rec *ledger.Record) {
 		rec.CostUSD, rec.CostSource = &v, ledger.CostFromProvider
 		return
 	}
+	if !rec.PlausibleCounts() {
+		// A count no call can have would price at an absurd figure.
+		rec.CostNote = "invalid usage: a token count no call can have"
+		return
+	}
 	r := p.price(callOf(rec))
 	rec.CostNote = r.note
 	if r.priced {

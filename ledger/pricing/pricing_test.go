@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -682,5 +683,35 @@ func TestRecordFields(t *testing.T) {
 				t.Errorf("note %q, want %q", tt.r.CostNote, tt.wantNote)
 			}
 		})
+	}
+}
+
+// TestPriceImplausibleCounts guards the price of a count no call can have:
+// a call claiming 2^63−1 input tokens (or a negative count) is unpriced with
+// a note, never priced at trillions of dollars.
+func TestPriceImplausibleCounts(t *testing.T) {
+	p, err := NewPricer(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name          string
+		input, output int64
+	}{
+		{"max int64", math.MaxInt64, 10},
+		{"past the bound", ledger.MaxTokenCount + 1, 10},
+		{"negative", 100, -5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rec{provider: "openai", model: "gpt-4o", input: tt.input, output: tt.output}.record()
+			p.Price(r)
+			if r.CostUSD != nil || !strings.Contains(r.CostNote, "invalid usage") {
+				t.Errorf("cost %v, note %q", r.CostUSD, r.CostNote)
+			}
+		})
+	}
+	ok := rec{provider: "openai", model: "gpt-4o", input: ledger.MaxTokenCount, output: 10}.record()
+	if p.Price(ok); ok.CostUSD == nil {
+		t.Errorf("a count at the bound is unpriced: %q", ok.CostNote)
 	}
 }
