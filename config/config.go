@@ -96,6 +96,9 @@ type Ledger struct {
 	// PricesURL is where `conduit prices update` downloads from; "" for
 	// the built-in default.
 	PricesURL string
+	// QueueBytes bounds the memory of the records waiting to be written;
+	// 0: ledger.DefaultQueueBytes.
+	QueueBytes int64
 }
 
 // Timeouts is the [timeouts] table. Parse sets every field: Connect,

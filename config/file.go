@@ -55,6 +55,7 @@ type fileLedger struct {
 	Path        *tString `toml:"path"`
 	PricingFile *tString `toml:"pricing_file"`
 	PricesURL   *tString `toml:"prices_url"`
+	QueueBytes  *tInt    `toml:"queue_bytes"`
 }
 
 type fileTimeouts struct {

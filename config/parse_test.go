@@ -133,6 +133,21 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// TestParseLedgerQueueBytes guards [ledger] queue_bytes: read as given, 0
+// (the writer's default) when left out.
+func TestParseLedgerQueueBytes(t *testing.T) {
+	const base = "[providers.x]\nupstream = \"http://127.0.0.1:1\"\n"
+	for _, tt := range []struct {
+		toml string
+		want int64
+	}{{base, 0}, {base + "[ledger]\nqueue_bytes = 2097152\n", 2 << 20}} {
+		cfg, err := Parse(strings.NewReader(tt.toml), "c.toml", noEnv)
+		if err != nil || cfg.Ledger.QueueBytes != tt.want {
+			t.Errorf("%q: queue bytes %d, %v; want %d", tt.toml, cfg.Ledger.QueueBytes, err, tt.want)
+		}
+	}
+}
+
 // TestParseEnvOverrides guards VALOHAI_LLM_* overriding the file when non-empty.
 func TestParseEnvOverrides(t *testing.T) {
 	t.Parallel()
@@ -190,6 +205,8 @@ func TestParseErrors(t *testing.T) {
 		{"zero timeout", ok + "[timeouts]\ntotal = \"0s\"\n", []string{"conduit.toml:4: timeouts.total: must be longer than zero"}},
 		{"bad valohai url", ok + "[valohai-llm]\nurl = \"llm.valohai.com\"\n", []string{"conduit.toml:4: valohai-llm.url:"}},
 		{"empty ledger path", ok + "[ledger]\npath = \"\"\n", []string{"conduit.toml:4: ledger.path: must not be empty"}},
+		{"ledger queue_bytes too small", ok + "[ledger]\nqueue_bytes = 1000\n", []string{"conduit.toml:4: ledger.queue_bytes: must be between 1048576 (1 MiB)"}},
+		{"ledger queue_bytes as string", ok + "[ledger]\nqueue_bytes = \"64MiB\"\n", []string{"conduit.toml:4:", "ledger.queue_bytes", "expected an integer"}},
 		{"bad prices url", ok + "[ledger]\nprices_url = \"raw.githubusercontent.com/x\"\n", []string{"conduit.toml:4: ledger.prices_url:", "not an absolute http(s) URL"}},
 		{"mitm hosts not an array", ok + "[mitm]\nhosts = \"api.openai.com\"\n", []string{"conduit.toml:4:", "mitm.hosts", "expected an array of strings"}},
 		{"mitm hosts with a number", ok + "[mitm]\nhosts = [\"a.com\", 7]\n", []string{"conduit.toml:4:", "mitm.hosts", "the integer 7 at position 2"}},

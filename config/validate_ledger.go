@@ -31,8 +31,22 @@ func (v *validator) ledger(raw fileLedger, dir string) Ledger {
 			v.fail([]string{"ledger", "prices_url"}, "%q is not an absolute http(s) URL", out.PricesURL)
 		}
 	}
+	if raw.QueueBytes != nil {
+		if n := int64(*raw.QueueBytes); n < minQueueBytes || n > maxQueueBytes {
+			v.fail([]string{"ledger", "queue_bytes"}, "must be between %d (1 MiB) and %d (16 GiB), found %d", minQueueBytes, maxQueueBytes, n)
+		} else {
+			out.QueueBytes = n
+		}
+	}
 	return out
 }
+
+// Bounds of [ledger] queue_bytes: below 1 MiB a short outage drops calls;
+// above 16 GiB the bound no longer protects a workstation.
+const (
+	minQueueBytes = 1 << 20
+	maxQueueBytes = 16 << 30
+)
 
 // valohai checks the [valohai-llm] table: where records are sent. The
 // environment overrides the file, so that a shared file need not hold the

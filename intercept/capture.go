@@ -457,6 +457,9 @@ func (cl *call) finish(res parsers.Result, eof bool, readErr error) {
 		rec.Error = "reading the upstream response: " + describeNetError(readErr).Error()
 	}
 	rec.Error = scrubSecrets(rec.Error, cl.reqHeader, cl.target.url.RawQuery)
+	// Bounded before anyone keeps it: the ledger's queue, telemetry's spans
+	// and the log line all hold at most the capped fields.
+	rec.Sanitize()
 	cl.c.log(&rec.Record)
 	if cl.c.record != nil {
 		cl.c.record(*rec)

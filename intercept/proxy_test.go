@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -682,4 +683,42 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRecordCapsFields guards the record's size at creation: a request
+// path of 100 KiB is recorded cut to its cap, and the record says so, so
+// nothing downstream (the ledger's queue, telemetry, the log) holds more.
+func TestRecordCapsFields(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	long := "/v1/chat/completions?pad=" + strings.Repeat("p", 100<<10)
+	do(t, "POST", h.proxyURL+"/openai"+long, hdr("Authorization", auth, "Content-Type", "application/json"), calls[0].body)
+	r := h.record(t)
+	if len(r.Path) > ledger.MaxPathBytes || !strings.HasPrefix(r.Path, "/v1/chat/completions?pad=ppp") ||
+		!slices.Contains(r.Truncated, "path") {
+		t.Errorf("path of %d bytes recorded as %d bytes, truncated %v", len(long), len(r.Path), r.Truncated)
+	}
+	if strings.Contains(h.logs.String(), strings.Repeat("p", ledger.MaxPathBytes+1)) {
+		t.Error("the log line holds the whole path")
+	}
+}
+
+// TestLogLineEscapes guards the proxy's log against terminal escapes from
+// the wire: a model name carrying OSC 52 (set the clipboard), a screen
+// clear and a bidi override is written quoted and escaped, with no control
+// byte in the log.
+func TestLogLineEscapes(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	body := `{"model":"m\u001b]52;c;ZXZpbA==\u0007\u001b[2J\u202e","messages":[{"role":"user","content":"hi"}]}`
+	do(t, "POST", h.proxyURL+"/openai/v1/chat/completions", hdr("Authorization", auth, "Content-Type", "application/json"), body)
+	r := h.record(t)
+	if !strings.Contains(r.Model, "\x1b]52") {
+		t.Fatalf("the record does not keep the model as received: %q", r.Model)
+	}
+	logs := h.logs.String()
+	if strings.ContainsAny(logs, "\x1b\x07\u202e") {
+		t.Errorf("control characters reach the log: %q", logs)
+	}
+	if !strings.Contains(logs, `model="m\x1b]52;c;ZXZpbA==\a\x1b[2J\u202e"`) {
+		t.Errorf("the model is not logged escaped:\n%s", logs)
+	}
 }

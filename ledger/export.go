@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -70,15 +71,18 @@ func ParseExportFormat(s string) (ExportFormat, error) {
 //	cost_note            why the call, or part of it, is unpriced; null when fully priced
 //	usage_detail         the usage splits pricing needs beyond the main counts
 //	                     (audio/image tokens, billed iterations), an object; null if none
+//	truncated            the fields cut at their caps when recorded (path, usage, error,
+//	                     model, client, tags, vh_headers, …), an array; [] if none
 //
-// In CSV, null is an empty cell and vh_headers, tags, usage and
-// usage_detail are JSON text.
+// In CSV, null is an empty cell, vh_headers, tags, usage and usage_detail
+// are JSON text, and truncated is the field names separated by commas.
 var ExportFields = []string{
 	"id", "started_at", "provider", "api", "mode", "method", "path", "model", "stream",
 	"status", "outcome", "input_tokens", "cached_input_tokens", "cache_write_tokens",
 	"output_tokens", "reasoning_tokens", "cost_usd", "ttfb_ms", "duration_ms",
 	"request_id", "response_id", "client", "vh_headers", "tags", "usage",
 	"kind", "project", "session", "connection_id", "price_version", "cost_note", "usage_detail",
+	"truncated",
 }
 
 const exportColumns = `calls.id, calls.started_at, calls.provider, calls.api, calls.mode,
@@ -87,7 +91,7 @@ const exportColumns = `calls.id, calls.started_at, calls.provider, calls.api, ca
 	calls.output_tokens, calls.reasoning_tokens, calls.cost_usd, calls.ttfb_ms,
 	calls.duration_ms, calls.request_id, calls.response_id, calls.client,
 	calls.vh_headers, calls.tags, calls.usage, calls.kind, calls.project, calls.session,
-	calls.connection_id, calls.price_version, calls.cost_note, calls.usage_detail`
+	calls.connection_id, calls.price_version, calls.cost_note, calls.usage_detail, calls.truncated`
 
 // exportRow holds one row's columns; the byte slices are valid until the
 // next rows.Next.
@@ -95,7 +99,7 @@ type exportRow struct {
 	id, provider, api, mode, method, path, outcome  sql.RawBytes
 	model, reqID, respID, client, vh, tags, usage   sql.RawBytes
 	kind, project, session, connID                  sql.RawBytes
-	priceVersion, costNote, detail                  sql.RawBytes
+	priceVersion, costNote, detail, truncated       sql.RawBytes
 	started, stream, duration                       int64
 	status, in, cached, write, out, reasoning, ttfb sql.NullInt64
 	cost                                            sql.NullFloat64
@@ -106,7 +110,7 @@ func (r *exportRow) dest() []any {
 		&r.model, &r.stream, &r.status, &r.outcome, &r.in, &r.cached, &r.write, &r.out,
 		&r.reasoning, &r.cost, &r.ttfb, &r.duration, &r.reqID, &r.respID, &r.client,
 		&r.vh, &r.tags, &r.usage, &r.kind, &r.project, &r.session, &r.connID,
-		&r.priceVersion, &r.costNote, &r.detail}
+		&r.priceVersion, &r.costNote, &r.detail, &r.truncated}
 }
 
 // Export writes every call matching f to w, oldest first, one per line
@@ -248,7 +252,17 @@ func (r *exportRow) appendJSON(b []byte) []byte {
 	b = appendJSONNullString(b, r.costNote)
 	b = append(b, `,"usage_detail":`...)
 	b = appendRawJSON(b, r.detail, "null")
-	return append(b, "}\n"...)
+	b = append(b, `,"truncated":[`...)
+	for i, f := range bytes.Split(r.truncated, []byte(",")) {
+		if len(f) == 0 {
+			continue
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, f)
+	}
+	return append(b, "]}\n"...)
 }
 
 func (r *exportRow) csvRecord(rec []string) {
@@ -277,7 +291,7 @@ func (r *exportRow) csvRecord(rec []string) {
 		str(r.reqID), str(r.respID), str(r.client),
 		rawOr(r.vh, "{}"), rawOr(r.tags, "[]"), rawOr(r.usage, ""),
 		str(r.kind), str(r.project), str(r.session), str(r.connID), str(r.priceVersion),
-		str(r.costNote), rawOr(r.detail, ""),
+		str(r.costNote), rawOr(r.detail, ""), str(r.truncated),
 	})
 }
 

@@ -19,9 +19,9 @@ const insertColumns = `id, started_at, finished_at, provider, api, endpoint, mod
 	cache_write_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
 	reasoning_tokens, provider_cost_usd, cost_usd, cost_source, ttfb_ms, duration_ms,
 	request_id, response_id, client, vh_headers, tags, usage, synced_at,
-	kind, project, session, connection_id, price_version, cost_note, usage_detail`
+	kind, project, session, connection_id, price_version, cost_note, usage_detail, truncated`
 
-const insertArgs = 42
+const insertArgs = 43
 
 // insertOne inserts a call. A record whose id is already stored is skipped,
 // so re-writing a batch after an ambiguous failure (a commit that succeeded
@@ -196,7 +196,15 @@ func appendRecordArgs(args []any, r *Record) []any {
 		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced,
 		kindArg(r.Kind), nullString(r.Project), nullString(r.Session),
 		nullString(r.ConnectionID), nullString(r.PriceVersion), nullString(r.CostNote),
-		detailJSON(r.Detail))
+		detailJSON(r.Detail), truncatedArg(r.Truncated))
+}
+
+// truncatedArg stores the names of the cut fields comma-separated, or NULL.
+func truncatedArg(fields []string) any {
+	if len(fields) == 0 {
+		return nil
+	}
+	return strings.Join(fields, ",")
 }
 
 // storedKind is the kind a record is stored under: "" is a call.

@@ -94,7 +94,7 @@ const rowColumns = `calls.seq, calls.id, calls.started_at, calls.finished_at, ca
 	calls.ttfb_ms, calls.duration_ms, calls.request_id, calls.response_id, calls.client,
 	calls.vh_headers, calls.tags, calls.usage, calls.synced_at, calls.kind, calls.project,
 	calls.session, calls.connection_id, calls.price_version, calls.cost_note,
-	calls.usage_detail`
+	calls.usage_detail, calls.truncated`
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
@@ -108,6 +108,7 @@ func scanRow(s scanner) (Row, error) {
 		vh, tags, usage                      sql.NullString
 		project, session, connID             sql.NullString
 		priceVersion, costNote, detail       sql.NullString
+		truncated                            sql.NullString
 		status, ttfb, synced                 sql.NullInt64
 		stream, hasUsage                     int64
 		in, cached, write, w5, w1, out, reas sql.NullInt64
@@ -117,7 +118,7 @@ func scanRow(s scanner) (Row, error) {
 		&r.Mode, &r.Method, &r.Host, &r.Path, &model, &stream, &status, &r.Outcome,
 		&errText, &hasUsage, &in, &cached, &write, &w5, &w1, &out, &reas, &provCost,
 		&cost, &costSource, &ttfb, &duration, &reqID, &respID, &client, &vh, &tags,
-		&usage, &synced, &r.Kind, &project, &session, &connID, &priceVersion, &costNote, &detail)
+		&usage, &synced, &r.Kind, &project, &session, &connID, &priceVersion, &costNote, &detail, &truncated)
 	if err != nil {
 		return Row{}, err
 	}
@@ -154,6 +155,9 @@ func scanRow(s scanner) (Row, error) {
 	}
 	r.Project, r.Session, r.ConnectionID = project.String, session.String, connID.String
 	r.PriceVersion, r.CostNote = priceVersion.String, costNote.String
+	if truncated.String != "" {
+		r.Truncated = strings.Split(truncated.String, ",")
+	}
 	if detail.Valid {
 		var d UsageDetail
 		if json.Unmarshal([]byte(detail.String), &d) == nil {

@@ -122,6 +122,9 @@ type Record struct {
 	// Detail holds the usage splits pricing needs beyond the main counts;
 	// nil: none.
 	Detail *UsageDetail
+	// Truncated names the fields cut at their caps (Sanitize), by their
+	// export names ("path", "usage", "error", …); nil: none.
+	Truncated []string
 }
 
 // VHHeaderPrefix starts the names of the request headers Valohai LLM links

@@ -13,9 +13,14 @@ import (
 const (
 	// DefaultQueueSize bounds the records waiting to be written. At a busy
 	// 50 calls/s it holds about 22 minutes of calls through a ledger outage
-	// (locked, read-only or full disk); at 10 calls/s about 1 h 49 min. A
-	// record takes roughly 1-2 KiB, so a full queue is at most ~64-128 MiB.
+	// (locked, read-only or full disk); at 10 calls/s about 1 h 49 min.
 	DefaultQueueSize = 65536
+	// DefaultQueueBytes bounds the memory of the records waiting, as
+	// Record sizes are counted (their strings, slices and maps). A typical
+	// record takes about 1 KiB, so the count bound comes first; records
+	// near their field caps (Sanitize: a few tens of KiB at most) meet
+	// this one first, and the queue never holds more than this.
+	DefaultQueueBytes = 64 << 20
 	// DefaultBatchSize is the most records one transaction writes.
 	DefaultBatchSize = 256
 	// DefaultMaxDelay is the longest a record waits for its batch to fill.
@@ -28,11 +33,12 @@ const (
 
 // WriterOptions tune a Writer. Zero fields take the defaults above.
 type WriterOptions struct {
-	QueueSize int
-	BatchSize int
-	MaxDelay  time.Duration
-	RetryMin  time.Duration
-	RetryMax  time.Duration
+	QueueSize  int
+	QueueBytes int64
+	BatchSize  int
+	MaxDelay   time.Duration
+	RetryMin   time.Duration
+	RetryMax   time.Duration
 
 	// Logger receives the Writer's warnings (nil: slog.Default()).
 	Logger *slog.Logger
@@ -55,6 +61,7 @@ type WriterOptions struct {
 // WriterStats is a snapshot of a Writer's counters.
 type WriterStats struct {
 	Queued        int           // records waiting, including a batch being written
+	QueuedBytes   int64         // their memory, as counted against QueueBytes
 	Written       int64         // records committed
 	Batches       int64         // transactions committed
 	Dropped       int64         // records refused because the queue was full or the Writer closed
@@ -88,6 +95,7 @@ type Writer struct {
 	pending  recordQueue // accepted, not yet taken into a batch
 	oldest   time.Time   // when pending's first record arrived
 	inflight int         // records in the batch being written
+	bytes    int64       // memory of pending and inflight records (Record.size)
 	accepted int64       // records ever accepted
 	written  int64       // records ever committed (== accepted - queued)
 	flushTo  int64       // write without delay until written >= flushTo
@@ -115,6 +123,9 @@ const dropLogEvery = 10 * time.Second
 func NewWriter(db *DB, opts WriterOptions) *Writer {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
@@ -161,13 +172,17 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 }
 
 // Add queues rec for writing and returns at once; it never blocks on the
-// database. When the queue is full (or the Writer is closed) the record is
-// dropped, counted in Stats().Dropped and logged at error level. The Writer
-// keeps rec (a copy of the struct; its maps and slices are shared, so the
-// caller must not modify them afterwards).
+// database. It sanitizes rec first (Record.Sanitize: fields cut to their
+// caps, implausible counts made invalid usage). When the queue is full, by
+// count or by bytes, (or the Writer is closed) the record is dropped,
+// counted in Stats().Dropped and logged at error level. The Writer keeps
+// rec (a copy of the struct; its maps and slices are shared, so the caller
+// must not modify them afterwards).
 func (w *Writer) Add(rec Record) {
+	rec.Sanitize()
+	size := int64(rec.size())
 	w.mu.Lock()
-	if w.closed || w.pending.len()+w.inflight >= w.opts.QueueSize {
+	if w.closed || w.pending.len()+w.inflight >= w.opts.QueueSize || w.bytes+size > w.opts.QueueBytes {
 		reason := "queue full"
 		if w.closed {
 			reason = "writer closed"
@@ -185,7 +200,8 @@ func (w *Writer) Add(rec Record) {
 		w.mu.Unlock()
 		if logIt {
 			w.log.Error("ledger: dropping call records", "reason", reason, "dropped", n,
-				"dropped_total", total, "queue_size", w.opts.QueueSize, "id", rec.ID, "last_write_error", lastErr)
+				"dropped_total", total, "queue_size", w.opts.QueueSize, "queue_bytes", w.opts.QueueBytes,
+				"id", rec.ID, "last_write_error", lastErr)
 		}
 		return
 	}
@@ -193,6 +209,7 @@ func (w *Writer) Add(rec Record) {
 		w.oldest = w.clock.Now()
 	}
 	w.pending.push(rec)
+	w.bytes += size
 	w.accepted++
 	full := w.pending.len() == w.opts.BatchSize || w.pending.len() == 1
 	w.mu.Unlock()
@@ -293,6 +310,7 @@ func (w *Writer) Stats() WriterStats {
 	defer w.mu.Unlock()
 	s := w.stats
 	s.Queued = w.pending.len() + w.inflight
+	s.QueuedBytes = w.bytes
 	// written counts every record done with, the ones set aside too.
 	s.Written = w.written - s.SetAside
 	return s
@@ -422,8 +440,13 @@ func (w *Writer) doneAside(batch []Record, aside []int) []Record {
 			kept = append(kept, batch[i])
 		}
 	}
+	var freed int64
+	for _, i := range aside {
+		freed += int64(batch[i].size())
+	}
 	clear(batch[len(kept):])
 	w.mu.Lock()
+	w.bytes -= freed
 	w.written += int64(len(aside))
 	w.inflight = len(kept)
 	close(w.progress)
@@ -480,7 +503,12 @@ func (w *Writer) failed(err error, prev time.Duration) time.Duration {
 // committed accounts for a written batch (but for the records at the
 // offsets aside, which were set aside) and wakes flushers.
 func (w *Writer) committed(batch []Record, aside []int) {
+	var freed int64
+	for i := range batch {
+		freed += int64(batch[i].size())
+	}
 	w.mu.Lock()
+	w.bytes -= freed
 	recovered := w.stats.Failing
 	errs := w.stats.WriteErrors
 	w.written += int64(len(batch))

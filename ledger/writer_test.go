@@ -363,3 +363,38 @@ func TestWriterRealDB(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+// TestWriterQueueBoundedByBytes guards the queue's memory while the ledger
+// cannot be written: calls with 1 MB paths are queued at their capped size,
+// and past QueueBytes records are dropped and counted rather than queued.
+func TestWriterQueueBoundedByBytes(t *testing.T) {
+	store := newFakeStore()
+	store.setFail(errors.New("database is locked"))
+	const limit = 1 << 20
+	w := NewWriter(nil, WriterOptions{Write: store.write, QueueBytes: limit, MaxDelay: time.Millisecond,
+		RetryMin: time.Hour, RetryMax: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		w.Close(ctx)
+	}()
+	path := "/v1/chat/completions?q=" + strings.Repeat("a", 1<<20)
+	const n = 2000
+	for i := range n {
+		r := sampleRecord(i)
+		r.Path = path
+		w.Add(r)
+		if st := w.Stats(); st.QueuedBytes > limit {
+			t.Fatalf("after %d records: %d bytes queued, limit %d", i+1, st.QueuedBytes, limit)
+		}
+	}
+	st := w.Stats()
+	perRecord := st.QueuedBytes / int64(st.Queued)
+	if perRecord > MaxPathBytes+2<<10 {
+		t.Errorf("%d bytes a queued record: the path was not capped", perRecord)
+	}
+	if st.Dropped == 0 || int64(st.Queued)+st.Dropped != n || st.QueuedBytes < limit-perRecord*2 {
+		t.Errorf("stats %+v: want the queue filled to its byte limit and the rest dropped", st)
+	}
+	t.Logf("%d queued (%d bytes, %d a record), %d dropped", st.Queued, st.QueuedBytes, perRecord, st.Dropped)
+}

@@ -112,7 +112,7 @@ func TestExpositionGolden(t *testing.T) {
 	o.spansExported.Store(90)
 	o.spanExportErrors.Store(1)
 	o.metricExportErrors.Store(3)
-	tel := promOnly(t, fakeStats{Queued: 7, Written: 40, Dropped: 2, SetAside: 1, WriteErrors: 3, Failing: true}, o)
+	tel := promOnly(t, fakeStats{Queued: 7, QueuedBytes: 7168, Written: 40, Dropped: 2, SetAside: 1, WriteErrors: 3, Failing: true}, o)
 	for _, rec := range goldenRecords() {
 		tel.Observe(rec)
 	}

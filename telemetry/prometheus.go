@@ -63,6 +63,7 @@ var (
 		typeHistogram, "provider", "api")
 
 	famLedgerQueue   = mustFamily("conduit_ledger_queue_depth", "Records waiting to be written to the ledger.", typeGauge)
+	famLedgerBytes   = mustFamily("conduit_ledger_queue_bytes", "Memory of the records waiting to be written to the ledger, as bounded by [ledger] queue_bytes.", typeGauge)
 	famLedgerWritten = mustFamily("conduit_ledger_records_written_total", "Records committed to the ledger.", typeCounter)
 	famLedgerDropped = mustFamily("conduit_ledger_records_dropped_total", "Records lost because the ledger's queue was full.", typeCounter)
 	famLedgerErrors  = mustFamily("conduit_ledger_write_errors_total", "Failed attempts to write a batch to the ledger (each is retried, or split to find a refused record).", typeCounter)
@@ -376,6 +377,7 @@ func (p *promMetrics) appendTo(b []byte) []byte {
 			v   float64
 		}{
 			{famLedgerQueue, float64(st.Queued)},
+			{famLedgerBytes, float64(st.QueuedBytes)},
 			{famLedgerWritten, float64(st.Written)},
 			{famLedgerDropped, float64(st.Dropped)},
 			{famLedgerErrors, float64(st.WriteErrors)},

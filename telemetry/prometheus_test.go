@@ -20,7 +20,7 @@ func TestPrometheusScrape(t *testing.T) {
 	r := newRig(t, Options{
 		Prometheus: true,
 		MaxModels:  3,
-		Ledger:     fakeStats{Queued: 7, Written: 40, Dropped: 2, SetAside: 1, WriteErrors: 3, Failing: true},
+		Ledger:     fakeStats{Queued: 7, QueuedBytes: 7168, Written: 40, Dropped: 2, SetAside: 1, WriteErrors: 3, Failing: true},
 	})
 	const chat = "/openai/v1/chat/completions"
 	calls := []struct {
@@ -91,6 +91,7 @@ func TestPrometheusScrape(t *testing.T) {
 		{"call duration histogram", "conduit_call_duration_seconds", map[string]string{"provider": "openai", "model": "gpt-4o-mini"}, 2},
 		{"added latency histogram", "conduit_added_latency_seconds", map[string]string{"provider": "openai", "api": "openai"}, 4},
 		{"ledger queue depth", "conduit_ledger_queue_depth", nil, 7},
+		{"ledger queue bytes", "conduit_ledger_queue_bytes", nil, 7168},
 		{"ledger written", "conduit_ledger_records_written_total", nil, 40},
 		{"ledger dropped", "conduit_ledger_records_dropped_total", nil, 2},
 		{"ledger write errors", "conduit_ledger_write_errors_total", nil, 3},

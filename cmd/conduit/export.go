@@ -26,8 +26,8 @@ provider, api, mode, method, path, model, stream, status, outcome,
 input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 reasoning_tokens, cost_usd, ttfb_ms, duration_ms, request_id, response_id,
 client, vh_headers, tags, usage, kind, project, session, connection_id,
-price_version, cost_note, usage_detail. Unknown values are null (empty in
-CSV); an unpriced call has a null cost_usd, never 0.
+price_version, cost_note, usage_detail, truncated. Unknown values are null
+(empty in CSV); an unpriced call has a null cost_usd, never 0.
 
 Options:
       --format <FORMAT>   jsonl or csv [default: jsonl]

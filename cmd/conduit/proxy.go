@@ -137,7 +137,8 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 		logger.Warn("Valohai LLM sync starts with the next start: the ledger could not be opened")
 	}
 	defer syncer.stop(ctx)
-	writer := ledger.NewWriter(nil, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written, Write: pl.write})
+	writer := ledger.NewWriter(nil, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written,
+		Write: pl.write, SetAside: pl.setAside, QueueBytes: cfg.Ledger.QueueBytes})
 	// Whatever happens from here, the records already queued are written.
 	defer func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)

@@ -67,6 +67,18 @@ func (l *proxyLedger) write(ctx context.Context, recs []ledger.Record) error {
 	return db.Insert(ctx, recs)
 }
 
+// setAside is the Writer's set-aside function: it keeps a record the
+// database refused in the ledger's set-aside table.
+func (l *proxyLedger) setAside(ctx context.Context, rec ledger.Record, reason error) error {
+	l.mu.Lock()
+	db := l.db
+	l.mu.Unlock()
+	if db == nil {
+		return errors.New("the ledger is not open")
+	}
+	return db.SetAside(ctx, rec, reason)
+}
+
 // Close closes the ledger if it was opened. Close the Writer first.
 func (l *proxyLedger) Close() error {
 	l.mu.Lock()
