@@ -35,6 +35,7 @@ type DB struct {
 	write    *sql.DB // nil when read-only
 	read     *sql.DB
 	readOnly bool
+	ident    os.FileInfo // the file Open opened, to notice it deleted or replaced
 
 	insertMu sync.Mutex // guards insert
 	insert   rawInsert
@@ -88,7 +89,11 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	ident, err := f.Stat()
 	_ = f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
 
 	busy := busyMillis(opts.BusyTimeout)
 	w, err := sql.Open("sqlite", dsn(path, "rwc",
@@ -119,7 +124,7 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	return &DB{path: path, write: w, read: r}, nil
+	return &DB{path: path, write: w, read: r, ident: ident}, nil
 }
 
 // OpenReadOnly opens an existing ledger for reading, for processes other
@@ -212,6 +217,25 @@ func busyMillis(d time.Duration) string {
 		d = DefaultBusyTimeout
 	}
 	return fmt.Sprint(d.Milliseconds())
+}
+
+// Replaced reports whether the file at the DB's path is no longer the one
+// Open opened: deleted (rm conduit.db*), or replaced by another file. The
+// DB then still writes to the old file, which nothing will read: the
+// caller should log it and open the path again. A DB from OpenReadOnly
+// never reports it.
+func (db *DB) Replaced() (bool, error) {
+	if db.ident == nil {
+		return false, nil
+	}
+	fi, err := os.Stat(db.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check ledger %s: %w", db.path, err)
+	}
+	return !os.SameFile(fi, db.ident), nil
 }
 
 // Path returns the file the DB was opened from.

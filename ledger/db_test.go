@@ -388,3 +388,44 @@ func TestVHHeadersJSON(t *testing.T) {
 		t.Errorf("tagsJSON = %v", got)
 	}
 }
+
+// TestReplaced guards the check that notices a ledger deleted or replaced
+// under a running writer: the file as opened (and written) is not
+// replaced; removed, or another file at the path, it is.
+func TestReplaced(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		change func(t *testing.T, path string)
+		want   bool
+	}{
+		{"untouched", func(*testing.T, string) {}, false},
+		{"removed", func(t *testing.T, path string) {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+		}, true},
+		{"replaced", func(t *testing.T, path string) {
+			other := path + ".new"
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(other, path); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "conduit.db")
+			db, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			mustInsert(t, db, sampleRecord(1))
+			tt.change(t, path)
+			if got, err := db.Replaced(); err != nil || got != tt.want {
+				t.Errorf("Replaced() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -16,12 +16,21 @@ import (
 // bounded queue, and every write attempt (with the Writer's backoff) tries
 // to open the ledger again. A ledger this binary can never use
 // (*ledger.VersionError) is still an error at start.
+//
+// Before each batch it checks that the file at the path is still the one it
+// opened: a ledger deleted (rm conduit.db*) or replaced under the running
+// proxy would otherwise swallow every later record silently. Then it logs
+// an error naming the path, creates the ledger there anew and writes on.
 type proxyLedger struct {
 	path   string
 	logger *slog.Logger
 
 	mu sync.Mutex
 	db *ledger.DB // nil until opened
+	// retired are the ledgers found replaced, kept open until Close for
+	// whoever still holds them (the Valohai LLM sender reads the one it
+	// started with).
+	retired []*ledger.DB
 }
 
 // openProxyLedger opens the ledger at path, or logs why it cannot yet and
@@ -50,9 +59,23 @@ func (l *proxyLedger) DB() *ledger.DB {
 }
 
 // write is the Writer's write function: it opens the ledger first if it
-// is not open yet. An error leaves the batch queued for the next attempt.
+// is not open yet, or again if its file was deleted or replaced. An error
+// leaves the batch queued for the next attempt.
 func (l *proxyLedger) write(ctx context.Context, recs []ledger.Record) error {
 	l.mu.Lock()
+	if l.db != nil {
+		replaced, err := l.db.Replaced()
+		if err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		if replaced {
+			l.logger.Error("ledger: "+l.path+" was deleted or replaced while the proxy ran; creating it anew and writing the call records there "+
+				"(the ones written since the change, and those before it, are not in the new file)", "path", l.path)
+			l.retired = append(l.retired, l.db)
+			l.db = nil
+		}
+	}
 	if l.db == nil {
 		db, err := ledger.Open(l.path, ledger.Options{})
 		if err != nil {
@@ -60,7 +83,9 @@ func (l *proxyLedger) write(ctx context.Context, recs []ledger.Record) error {
 			return err
 		}
 		l.db = db
-		l.logger.Warn("ledger: opened at last; writing the queued call records", "path", l.path)
+		if len(l.retired) == 0 {
+			l.logger.Warn("ledger: opened at last; writing the queued call records", "path", l.path)
+		}
 	}
 	db := l.db
 	l.mu.Unlock()
@@ -79,12 +104,17 @@ func (l *proxyLedger) setAside(ctx context.Context, rec ledger.Record, reason er
 	return db.SetAside(ctx, rec, reason)
 }
 
-// Close closes the ledger if it was opened. Close the Writer first.
+// Close closes the ledger if it was opened, and any found replaced. Close
+// the Writer first.
 func (l *proxyLedger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.db == nil {
-		return nil
+	var errs []error
+	for _, db := range append(l.retired, l.db) {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
 	}
-	return l.db.Close()
+	l.retired, l.db = nil, nil
+	return errors.Join(errs...)
 }
