@@ -266,7 +266,7 @@ func (r *exportRow) appendJSON(b []byte) []byte {
 }
 
 func (r *exportRow) csvRecord(rec []string) {
-	str := func(b sql.RawBytes) string { return string(b) }
+	str := func(b sql.RawBytes) string { return CSVCell(string(b)) }
 	num := func(v sql.NullInt64) string {
 		if !v.Valid {
 			return ""
@@ -293,6 +293,18 @@ func (r *exportRow) csvRecord(rec []string) {
 		str(r.kind), str(r.project), str(r.session), str(r.connID), str(r.priceVersion),
 		str(r.costNote), rawOr(r.detail, ""), str(r.truncated),
 	})
+}
+
+// CSVCell makes a text cell safe for a spreadsheet to open: a cell that
+// starts with = + - @, a tab or a carriage return would be read as a
+// formula (OWASP's CSV injection advice), so it gets a leading ' and is
+// shown as text. Other cells are returned as they are; numbers never go
+// through it.
+func CSVCell(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 func appendJSONNullInt(b []byte, v sql.NullInt64) []byte {

@@ -256,3 +256,50 @@ func TestCostsArePlainDecimals(t *testing.T) {
 		})
 	}
 }
+
+// TestExportCSVFormulaSafe guards spreadsheets opening an export: a text
+// cell from the wire starting with = + - @, a tab or a carriage return gets
+// a leading ' so it is never run as a formula; JSONL keeps the values
+// exact.
+func TestExportCSVFormulaSafe(t *testing.T) {
+	db := mustOpen(t)
+	hostile := []string{`=HYPERLINK("http://evil.example","x")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tx", "\rx"}
+	var recs []Record
+	for i, s := range hostile {
+		r := sampleRecord(i)
+		r.Model, r.Client = s, s
+		recs = append(recs, r)
+	}
+	mustInsert(t, db, recs...)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if _, err := db.Export(ctx, &out, CSV, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, client, input := slices.Index(rows[0], "model"), slices.Index(rows[0], "client"), slices.Index(rows[0], "input_tokens")
+	for i, s := range hostile {
+		if got := rows[i+1][model]; got != "'"+s {
+			t.Errorf("model %q exported as %q", s, got)
+		}
+		if got := rows[i+1][client]; got != "'"+s {
+			t.Errorf("client %q exported as %q", s, got)
+		}
+		if got := rows[i+1][input]; got != "1200" {
+			t.Errorf("a number cell changed: %q", got)
+		}
+	}
+	out.Reset()
+	if _, err := db.Export(ctx, &out, JSONL, Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["model"] != hostile[i] {
+			t.Errorf("JSONL model %v (%v), want %q", m["model"], err, hostile[i])
+		}
+	}
+}

@@ -3,6 +3,7 @@ package ui
 import (
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -13,12 +14,15 @@ import (
 // set the clipboard (OSC 52), nor reorder the text around it.
 //
 // Escaped, in Go's notation: C0 controls and DEL ("\x1b", "\n", "\t"),
-// C1 controls ("\u009b"), the bidirectional embeddings, overrides and
-// isolates U+202A–U+202E and U+2066–U+2069 and the marks U+200E, U+200F
-// and U+061C ("\u202e"), and bytes that are not UTF-8 ("\xff": some
-// terminals read a lone 0x9b as a control sequence). Everything else,
-// backslashes and non-ASCII letters included, is kept. A string with
-// nothing to escape is returned as it is, without copying.
+// C1 controls ("\u009b"), invisible format characters ("\u202e"): the
+// bidirectional embeddings, overrides, isolates and marks, zero-width
+// spaces, the byte order mark and the line and paragraph separators (so
+// that "gpt-4o\u200b" cannot pass for "gpt-4o"), and bytes that are not
+// UTF-8 ("\xff": some terminals read a lone 0x9b as a control sequence).
+// Kept are the zero-width joiner and non-joiner and the tag characters,
+// which emoji and scripts need, and everything else, backslashes and
+// non-ASCII letters included. A string with nothing to escape is returned
+// as it is, without copying.
 //
 // It is for display only: the ledger and exports keep what was received.
 func Printable(s string) string {
@@ -50,8 +54,7 @@ func Printable(s string) string {
 		case r < 0x20 || r == 0x7f:
 			b.WriteString(c0Escape(byte(r)))
 		case unsafeRune(r):
-			b.WriteString(`\u`)
-			b.WriteString(hex4(r))
+			b.WriteString(runeEscape(r))
 		default:
 			b.WriteString(s[i : i+size])
 		}
@@ -60,12 +63,17 @@ func Printable(s string) string {
 	return b.String()
 }
 
-// unsafeRune reports whether r (at or above U+0080) is a C1 control or a
-// bidirectional formatting character.
+// unsafeRune reports whether r (at or above U+0080) is a C1 control, an
+// invisible format character other than the joiners and tags, or a line
+// or paragraph separator.
 func unsafeRune(r rune) bool {
-	return r >= 0x80 && r <= 0x9f ||
-		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 ||
-		r == 0x200e || r == 0x200f || r == 0x061c
+	switch {
+	case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029:
+		return true
+	case r == 0x200c || r == 0x200d || r >= 0xe0020 && r <= 0xe007f:
+		return false
+	}
+	return r >= 0xad && unicode.Is(unicode.Cf, r)
 }
 
 // c0Escape is the escape of a C0 control or DEL: the usual letter escapes
@@ -95,7 +103,12 @@ func hex2(c byte) string {
 	return string([]byte{digits[c>>4], digits[c&0xf]})
 }
 
-func hex4(r rune) string {
+// runeEscape is Go's escape of r: "\uXXXX", or "\UXXXXXXXX" past U+FFFF.
+func runeEscape(r rune) string {
+	prefix, digits := `\u`, 4
+	if r > 0xffff {
+		prefix, digits = `\U`, 8
+	}
 	s := strconv.FormatInt(int64(r), 16)
-	return strings.Repeat("0", 4-len(s)) + s
+	return prefix + strings.Repeat("0", digits-len(s)) + s
 }

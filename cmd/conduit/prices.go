@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger/pricing"
@@ -125,19 +123,4 @@ func (a *app) commandPricer(cfg *config.Config) (*pricing.Pricer, error) {
 	}
 	usePricesUpdate(a.logger, p)
 	return p, nil
-}
-
-// safeText renders s for a terminal: control and other unprintable
-// characters (model names come from the wire) as Go escapes.
-func safeText(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsPrint(r) {
-			b.WriteRune(r)
-			continue
-		}
-		q := strconv.QuoteRune(r)
-		b.WriteString(q[1 : len(q)-1])
-	}
-	return b.String()
 }

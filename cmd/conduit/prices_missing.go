@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/valohai/conduit/ui"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 var pricesMissingCmd = &command{
@@ -88,15 +91,15 @@ func runPricesMissing(ctx context.Context, a *app, cmd *command, args []string) 
 		} else {
 			state = "unpriced: " + e.Note
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safeText(m.Provider), safeText(m.Model), group3(m.Calls),
-			group3(m.InputTokens), group3(m.OutputTokens), m.Last.Local().Format("2006-01-02 15:04"), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ui.Printable(m.Provider), ui.Printable(m.Model), numfmt.Count(m.Calls),
+			numfmt.Count(m.InputTokens), numfmt.Count(m.OutputTokens), m.Last.Local().Format("2006-01-02 15:04"), state)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "\n%s unpriced call(s) of %d model(s)", group3(calls), len(models))
+	fmt.Fprintf(a.stdout, "\n%s unpriced call(s) of %d model(s)", numfmt.Count(calls), len(models))
 	if repriceable > 0 {
-		fmt.Fprintf(a.stdout, "; %s of them are priced by the prices in use now: 'conduit reprice' records their cost", group3(repriceable))
+		fmt.Fprintf(a.stdout, "; %s of them are priced by the prices in use now: 'conduit reprice' records their cost", numfmt.Count(repriceable))
 	}
 	fmt.Fprintln(a.stdout, ".")
 	return nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/ledger"
+	"github.com/valohai/conduit/ui"
+	"github.com/valohai/conduit/ui/numfmt"
 )
 
 var pricesShowCmd = &command{
@@ -79,7 +81,7 @@ func runPricesShow(_ context.Context, a *app, cmd *command, args []string) error
 
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	line := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, v) }
-	fmt.Fprintln(tw, safeText(model))
+	fmt.Fprintln(tw, ui.Printable(model))
 	switch e.Source {
 	case ledger.CostFromOverride:
 		line("priced by", fmt.Sprintf("the override [pricing.%q] in %s", e.Override, cfg.Path))
@@ -111,7 +113,7 @@ func runPricesShow(_ context.Context, a *app, cmd *command, args []string) error
 			}
 			v := fmt.Sprintf("%-24s %s per %s", r.Key, usdRate(r.USD), r.Block)
 			for _, t := range r.Tiers {
-				v += fmt.Sprintf("; %s above %s input tokens", usdRate(t.USD), group3(t.Above))
+				v += fmt.Sprintf("; %s above %s input tokens", usdRate(t.USD), numfmt.Count(t.Above))
 			}
 			if !r.Counted {
 				v += " (not counted by Conduit)"
@@ -147,13 +149,4 @@ func runPricesShow(_ context.Context, a *app, cmd *command, args []string) error
 // usdRate prints a rate with the digits it has (0.0028, 15, 0.375).
 func usdRate(v float64) string {
 	return "$" + strconv.FormatFloat(v, 'f', -1, 64)
-}
-
-// group3 prints n with thousands separators.
-func group3(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

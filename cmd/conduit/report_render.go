@@ -264,7 +264,7 @@ func writeReportCSV(w io.Writer, r ledger.Report) error {
 		return err
 	}
 	for _, g := range r.Groups {
-		if err := cw.Write(row(g.Key, g.Totals)); err != nil {
+		if err := cw.Write(row(ledger.CSVCell(g.Key), g.Totals)); err != nil {
 			return err
 		}
 	}

@@ -198,3 +198,27 @@ func TestReportTableEscapes(t *testing.T) {
 		t.Errorf("the key is not shown escaped:\n%s", out)
 	}
 }
+
+// TestReportCSVFormulaSafe guards a report opened in a spreadsheet: a group
+// key from the wire that a spreadsheet would run as a formula is written
+// as text; JSON keeps it exact.
+func TestReportCSVFormulaSafe(t *testing.T) {
+	one := ledger.Totals{Calls: 1, InputTokens: 10, CostUSD: 0.01}
+	key := `=HYPERLINK("http://evil.example","x")`
+	rep := ledger.Report{By: ledger.ByModel, Groups: []ledger.Group{{Key: key, Totals: one}}, Total: one, Location: time.UTC}
+	var buf bytes.Buffer
+	if err := writeReport(&buf, rep, reportCSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || rows[1][0] != "'"+key {
+		t.Errorf("csv key %q (%v)", rows[1][0], err)
+	}
+	buf.Reset()
+	if err := writeReport(&buf, rep, reportJSON); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"key": "=HYPERLINK(`) {
+		t.Errorf("json:\n%s", buf.String())
+	}
+}

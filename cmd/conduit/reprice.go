@@ -95,8 +95,8 @@ func runReprice(ctx context.Context, a *app, cmd *command, args []string) error 
 		verb = "Would reprice"
 	}
 	version, _, origin := pricer.Source()
-	fmt.Fprintf(a.stdout, "%s %s call(s) with %s (%s):\n", verb, group3(res.Calls), version, origin)
-	fmt.Fprintf(a.stdout, "  %s changed: %s newly priced, %s no longer priced\n", group3(res.Changed), group3(res.NewlyPriced), group3(res.NoLongerPriced))
+	fmt.Fprintf(a.stdout, "%s %s call(s) with %s (%s):\n", verb, numfmt.Count(res.Calls), version, origin)
+	fmt.Fprintf(a.stdout, "  %s changed: %s newly priced, %s no longer priced\n", numfmt.Count(res.Changed), numfmt.Count(res.NewlyPriced), numfmt.Count(res.NoLongerPriced))
 	delta := res.After - res.Before
 	sign := "+"
 	if delta < 0 {
