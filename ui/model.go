@@ -159,10 +159,14 @@ func (m *model) run(ctx context.Context) {
 }
 
 // publish hands a copy of the current snapshot to the screen, replacing
-// one it has not read yet.
+// one it has not read yet. The copy shares no memory the model writes
+// afterwards: the timeline's buckets, which refresh counts new calls into
+// in place, are cloned; rows, groups and suggestions are only ever
+// replaced by new slices and maps, never written in place.
 func (m *model) publish() {
 	m.cur.gen++
 	s := m.cur
+	s.timeline.Buckets = slices.Clone(s.timeline.Buckets)
 	select {
 	case m.out <- &s:
 	default:

@@ -268,3 +268,60 @@ func TestModelTimePasses(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishedSnapshotImmutable guards the screen goroutine's copy: a
+// published snapshot is read while the model refreshes (new calls counted
+// into the timeline, merged into the rows), and must neither change nor
+// share memory the model writes (-race reports a shared bucket).
+func TestPublishedSnapshotImmutable(t *testing.T) {
+	path := testLedger(t, call(1, 10*time.Minute), call(2, 5*time.Minute))
+	w := wants{q: query{window: WindowDay, order: ledger.Order{Key: ledger.SortStarted}}, qgen: 1, follow: true}
+	m := testModel(t, path, w)
+	s := <-m.out
+	if len(s.timeline.Buckets) == 0 || len(s.rows) != 2 {
+		t.Fatalf("first snapshot: %d buckets, %d rows", len(s.timeline.Buckets), len(s.rows))
+	}
+	wantBuckets := slices.Clone(s.timeline.Buckets)
+	wantRows := seqs(s.rows)
+	wantTotal := s.timeline.Total
+
+	stop := make(chan struct{})
+	read := make(chan float64)
+	go func() {
+		// The screen goroutine: draws from s for as long as it likes.
+		sum := 0.0
+		for {
+			for _, b := range s.timeline.Buckets {
+				sum += b.CostUSD
+			}
+			for i := range s.rows {
+				sum += float64(s.rows[i].Seq)
+			}
+			select {
+			case <-stop:
+				read <- sum
+				return
+			default:
+			}
+		}
+	}()
+	// A call in a bucket the snapshot already has, then a refresh.
+	appendCalls(t, path, call(3, 5*time.Minute))
+	m.idleUntil = time.Time{}
+	if !m.step(context.Background(), w) {
+		t.Fatal("the refresh saw no change")
+	}
+	m.publish()
+	close(stop)
+	<-read
+
+	if !slices.Equal(s.timeline.Buckets, wantBuckets) {
+		t.Errorf("published buckets changed after the refresh:\n got %v\nwant %v", s.timeline.Buckets, wantBuckets)
+	}
+	if !slices.Equal(seqs(s.rows), wantRows) || s.timeline.Total != wantTotal {
+		t.Errorf("published rows or total changed: %v %+v", seqs(s.rows), s.timeline.Total)
+	}
+	if next := <-m.out; next.timeline.Total.Calls != 3 || len(next.rows) != 3 {
+		t.Errorf("the next snapshot has %d calls, %d rows; want 3, 3", next.timeline.Total.Calls, len(next.rows))
+	}
+}
