@@ -11,6 +11,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -31,6 +32,12 @@ type Options struct {
 	// Sync shows the Valohai LLM sync's counts and last error in the
 	// header (set it when the sync is configured).
 	Sync bool
+	// Budgets are shown in the header as gauges of their current
+	// period's spend; none: the header says nothing about budgets.
+	Budgets []budgets.Budget
+	// BudgetLocation is the time zone of the budgets' calendar periods
+	// (nil: Location).
+	BudgetLocation *time.Location
 	// Logs, when set, feeds the log pane (L toggles it); ShowLogs opens
 	// the pane at start.
 	Logs     *LogBuffer
@@ -55,6 +62,13 @@ func (o *Options) loc() *time.Location {
 		return time.Local
 	}
 	return o.Location
+}
+
+func (o *Options) budgetLoc() *time.Location {
+	if o.BudgetLocation == nil {
+		return o.loc()
+	}
+	return o.BudgetLocation
 }
 
 func (o *Options) poll() time.Duration {

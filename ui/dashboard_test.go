@@ -10,6 +10,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -68,7 +69,7 @@ func dataRows(screen string) []string {
 
 // TestCallsTable checks the list at 80×24: header totals, rows with
 // thousands separators, right-aligned numbers, "-" for unknown, the
-// unpriced and failed markers, the sparkline.
+// unpriced and failed markers, the spend chart.
 func TestCallsTable(t *testing.T) {
 	hs := start(t, testLedger(t, fixture()...), 80, 24, Options{Window: WindowAll})
 	s := hs.waitText("claude-haiku-4-5")
@@ -112,9 +113,8 @@ func TestCallsTable(t *testing.T) {
 	if f := strings.Fields(rows[2]); f[len(f)-1] != "-" || f[len(f)-2] != "-" || f[len(f)-3] != "-" {
 		t.Errorf("failed row %q: want - for input, output and cost", rows[2])
 	}
-	spark := lineWith(s, "Spend/")
-	if !strings.ContainsAny(spark, string(sparkLevels)) {
-		t.Errorf("no sparkline in %q", spark)
+	if !strings.ContainsAny(s, "▁▂▃▄▅▆▇█") || !strings.Contains(s, "per hour") {
+		t.Errorf("no spend chart per hour:\n%s", s)
 	}
 	if err := hs.quit(); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestGroups(t *testing.T) {
 		t.Errorf("group without usage %q: want -", l)
 	}
 	hs.keys("g")
-	s = hs.waitText("by provider", "anthropic")
+	hs.waitText("by provider", "anthropic")
 	hs.keys("j")
 	hs.key(tcell.KeyEnter)
 	s = hs.waitText("filter provider:anthropic", " Time ")
@@ -272,15 +272,15 @@ func TestWindow(t *testing.T) {
 	for _, tt := range []struct {
 		label string
 		calls int
-	}{{"last hour", 4}, {"today", 5}, {"last 24h", 5}, {"last 7d", 6}, {"all time", 6}} {
+	}{{"last hour", 4}, {"today", 5}, {"last 24h", 5}, {"last 7d", 6}, {"last 30d", 6}, {"all time", 6}} {
 		hs.keys("w")
 		s := hs.waitText(tt.label, fmt.Sprintf("Calls %d ", tt.calls))
 		if rows := dataRows(s); len(rows) != tt.calls {
 			t.Errorf("%s: %d rows:\n%s", tt.label, len(rows), s)
 		}
-		// 60 one-minute buckets, two to a cell at 80 columns.
-		if tt.label == "last hour" && !strings.Contains(s, "Spend/2m") {
-			t.Errorf("last hour: want a sparkline of 2-minute steps:\n%s", s)
+		// The chart's buckets follow the window, not the width.
+		if tt.label == "last hour" && !strings.Contains(s, "per 5m") {
+			t.Errorf("last hour: want a chart of 5-minute steps:\n%s", s)
 		}
 	}
 }
@@ -306,9 +306,9 @@ func TestHelp(t *testing.T) {
 func TestFollowAndNewBadge(t *testing.T) {
 	path := testLedger(t, fixture()...)
 	hs := start(t, path, 80, 24, Options{Window: WindowAll})
-	s := hs.waitText("claude-haiku-4-5", "1/6", "following")
+	hs.waitText("claude-haiku-4-5", "1/6", "following")
 	hs.keys("jj")
-	s = hs.waitText("3/6")
+	s := hs.waitText("3/6")
 	if strings.Contains(s, "following") {
 		t.Fatalf("still following after moving down:\n%s", s)
 	}
@@ -344,7 +344,7 @@ func TestResize(t *testing.T) {
 	}
 	resize := func(w, h int) string {
 		hs.sim.SetSize(w, h)
-		hs.sim.PostEventWait(tcell.NewEventResize(w, h))
+		_ = hs.sim.PostEvent(tcell.NewEventResize(w, h))
 		return hs.waitFor(fmt.Sprintf("%d×%d", w, h), func(s string) bool {
 			lines := strings.Split(s, "\n")
 			return len(lines) == h && len([]rune(lines[0])) == w && strings.Contains(s, "claude-haiku-4-5")
@@ -395,8 +395,8 @@ func TestLazyPaging(t *testing.T) {
 	for range 10 {
 		hs.key(tcell.KeyPgDn)
 	}
-	s = hs.waitText("191/450")
-	if rows := dataRows(s); !strings.Contains(rows[len(rows)-1], " 190 ") {
+	s = hs.waitText("141/450")
+	if rows := dataRows(s); !strings.Contains(rows[len(rows)-1], " 140 ") {
 		t.Errorf("ten pages down:\n%s", s)
 	}
 }
@@ -502,5 +502,25 @@ func TestThemeKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBudgetHeader reads today's and the month's spend and the configured
+// budgets from the ledger into the header, whatever the window shows.
+func TestBudgetHeader(t *testing.T) {
+	bs := []budgets.Budget{
+		{Name: "daily", LimitUSD: 10, Period: "day", WarnAt: []float64{0.5}},
+		{Name: "mini", LimitUSD: 1, Period: "month", Scope: budgets.Scope{Model: "gpt-4.1-mini"}},
+	}
+	hs := start(t, testLedger(t, fixture()...), 160, 45, Options{Window: WindowHour, Budgets: bs})
+	s := hs.waitText("Today ", "daily")
+	l := lineWith(s, "Today ")
+	for _, want := range []string{"Today $12.75", "Month $12.76", "127% $12.75/$10 +1 unpriced", "mini ▕██▌", "25% $0.2500/$1"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("header %q lacks %q", l, want)
+		}
+	}
+	if err := hs.quit(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -90,6 +90,14 @@ func roleStyle(r role, th *Theme, base tcell.Style) tcell.Style {
 		return th.JSONLiteral
 	case roleJSONPunct:
 		return th.JSONPunct
+	case roleGaugeOK:
+		return th.GaugeOK
+	case roleGaugeWarn:
+		return th.GaugeWarn
+	case roleGaugeOver:
+		return th.GaugeOver
+	case roleGaugeValue:
+		return th.Value
 	}
 	return base
 }
@@ -109,7 +117,8 @@ func draw(scr tcell.Screen, s *snapshot, v view, e env) {
 	v.w, v.h = w, h
 	drawTitle(c, s, v, e)
 	drawTotals(c, s, e)
-	drawSpark(c, s, e)
+	drawSpend(c, s, e, 2)
+	drawChart(c, s, e, figureRows, v.headerRows()-figureRows)
 	switch v.mode {
 	case modeDetail:
 		drawDetail(c, s, v, e)
@@ -174,14 +183,19 @@ type segment struct {
 	extra       string // a note after the value (failed, unpriced)
 	extraSt     tcell.Style
 	extraShort  string
-	keepCompact bool
 }
 
 // drawTotals is the header's second line: calls, cost, tokens and rate
-// for the filter and window. Figures lose their separators (12.3M) and
-// then the least important ones drop as the terminal narrows.
+// for the filter and window, and the Valohai sync's state on the right.
+// Figures lose their separators (12.3M) and then the least important ones
+// drop as the terminal narrows.
 func drawTotals(c canvas, s *snapshot, e env) {
 	th := e.th
+	if syncText, syncSt := syncStatus(s, th); syncText != "" {
+		sw := min(width(syncText)+1, max(c.w-40, c.w/2))
+		c.text(c.w-sw+1, 1, c.w, truncate(syncText, sw-1), syncSt)
+		c.w -= sw
+	}
 	if !s.totalsOK {
 		if s.loaded {
 			c.text(1, 1, c.w, "Reading the totals…", th.Muted)
@@ -257,112 +271,6 @@ func drawTotals(c canvas, s *snapshot, e env) {
 				return
 			}
 		}
-	}
-}
-
-// sparkLevels are the sparkline's glyphs, lowest first.
-var sparkLevels = []rune("▁▂▃▄▅▆▇█")
-
-// sparkline renders values as n glyphs scaled to their maximum: a zero is
-// a space, anything above zero at least the lowest bar.
-func sparkline(values []float64) string {
-	peak := 0.0
-	for _, v := range values {
-		peak = math.Max(peak, v)
-	}
-	var b strings.Builder
-	for _, v := range values {
-		if v <= 0 || peak <= 0 {
-			b.WriteRune(' ')
-			continue
-		}
-		i := int(math.Ceil(v/peak*float64(len(sparkLevels)))) - 1
-		b.WriteRune(sparkLevels[min(max(i, 0), len(sparkLevels)-1)])
-	}
-	return b.String()
-}
-
-// series is the timeline's spend (or calls, when nothing is priced) per
-// bucket, padded with empty buckets up to now for a live window, and
-// merged so that at most n remain (the newest on the right).
-func series(tl ledger.Timeline, live bool, now time.Time, n int) (vals []float64, step time.Duration, spend bool) {
-	spend = tl.Total.CostUSD > 0
-	count := len(tl.Buckets)
-	if live && tl.Step > 0 && !tl.Start.IsZero() && now.After(tl.Start) {
-		count = max(count, int(now.Sub(tl.Start)/tl.Step)+1)
-	}
-	if count == 0 || n <= 0 {
-		return nil, tl.Step, spend
-	}
-	per := (count + n - 1) / n
-	out := make([]float64, (count+per-1)/per)
-	// Align groups to the newest bucket.
-	offset := len(out)*per - count
-	for i := range count {
-		v := 0.0
-		if i < len(tl.Buckets) {
-			if spend {
-				v = tl.Buckets[i].CostUSD
-			} else {
-				v = float64(tl.Buckets[i].Calls)
-			}
-		}
-		out[(i+offset)/per] += v
-	}
-	return out, tl.Step * time.Duration(per), spend
-}
-
-func stepLabel(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return ""
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return d.String()
-}
-
-// drawSpark is the header's third line: a sparkline of spend over the
-// window, and the Valohai sync's state on the right.
-func drawSpark(c canvas, s *snapshot, e env) {
-	th := e.th
-	syncText, syncSt := syncStatus(s, th)
-	right := c.w
-	if syncText != "" {
-		sw := min(width(syncText)+1, max(c.w-40, c.w/2))
-		right = c.w - sw
-		c.text(c.w-sw+1, 2, c.w, truncate(syncText, sw-1), syncSt)
-	}
-	room := right - 1 - 2
-	labelW := len("Spend/15m ")
-	peakW := len(" peak $0.0000")
-	if room < labelW+peakW+8 {
-		peakW = 0
-	}
-	vals, step, spend := series(s.timeline, s.q.live(), e.now, min(room-labelW-peakW, 120))
-	if len(vals) == 0 {
-		return
-	}
-	label := "Spend/" + stepLabel(step) + " "
-	if !spend {
-		label = "Calls/" + stepLabel(step) + " "
-	}
-	x := c.text(1, 2, right, label, th.Label)
-	x = c.text(x, 2, right, sparkline(vals), th.Chart)
-	if peakW > 0 {
-		peak := 0.0
-		for _, v := range vals {
-			peak = math.Max(peak, v)
-		}
-		p := fmt.Sprintf(" peak %s", groupDigits(int64(peak)))
-		if spend {
-			p = " peak " + numfmt.USD(peak)
-		}
-		c.text(x, 2, right, p, th.Muted)
 	}
 }
 

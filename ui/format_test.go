@@ -97,54 +97,6 @@ func TestTruncatePad(t *testing.T) {
 	}
 }
 
-func TestSparkline(t *testing.T) {
-	for _, tt := range []struct {
-		vals []float64
-		want string
-	}{
-		{[]float64{0, 1, 2, 4, 8}, " ▁▂▄█"},
-		{[]float64{0, 0}, "  "},
-		{[]float64{0.001, 1000}, "▁█"}, // tiny but not zero: still a bar
-		{nil, ""},
-	} {
-		if got := sparkline(tt.vals); got != tt.want {
-			t.Errorf("sparkline(%v) = %q, want %q", tt.vals, got, tt.want)
-		}
-	}
-}
-
-func TestSeries(t *testing.T) {
-	start := testNow.Add(-10 * time.Minute)
-	tl := ledger.Timeline{Start: start, Step: time.Minute, Buckets: make([]ledger.Bucket, 4)}
-	for i := range tl.Buckets {
-		tl.Buckets[i].CostUSD = float64(i + 1)
-	}
-	tl.Total.CostUSD = 10
-	// Padded to now (11 buckets), then two to a cell from the newest.
-	vals, step, spend := series(tl, true, testNow, 6)
-	if !spend || step != 2*time.Minute {
-		t.Fatalf("step %v spend %v", step, spend)
-	}
-	want := []float64{1, 5, 4, 0, 0, 0}
-	if len(vals) != len(want) {
-		t.Fatalf("vals %v, want %v", vals, want)
-	}
-	for i := range want {
-		if vals[i] != want[i] {
-			t.Fatalf("vals %v, want %v", vals, want)
-		}
-	}
-	// Not live: no padding; nothing priced: calls instead of spend.
-	tl.Total.CostUSD = 0
-	for i := range tl.Buckets {
-		tl.Buckets[i].Calls = 1
-	}
-	vals, step, spend = series(tl, false, testNow, 10)
-	if spend || step != time.Minute || len(vals) != 4 || vals[3] != 1 {
-		t.Fatalf("vals %v step %v spend %v", vals, step, spend)
-	}
-}
-
 func TestHbar(t *testing.T) {
 	for _, tt := range []struct {
 		frac float64

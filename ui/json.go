@@ -24,6 +24,10 @@ const (
 	roleJSONNumber
 	roleJSONLiteral
 	roleJSONPunct
+	roleGaugeOK    // a budget under its first warning
+	roleGaugeWarn  // past its first warning
+	roleGaugeOver  // at or past its limit
+	roleGaugeValue // a budget's figures
 )
 
 // span is a run of text in one role.

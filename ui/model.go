@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -31,6 +32,14 @@ type snapshot struct {
 	timeline ledger.Timeline // spend over the window; Total is the header
 	perMin   float64         // calls per minute over the last 5 minutes
 	groups   []ledger.Group  // when q.group is set
+
+	// spendOK: today's and this month's spend (every call, whatever the
+	// filter and window) and the budgets' statuses are read.
+	spendOK      bool
+	today, month ledger.Totals
+	spendDay     time.Time // local midnight of the day today is counted from
+	budgets      []budgets.Status
+	budgetsErr   error // the budgets could not be read (the spend could)
 
 	syncOK    bool // sync counts were read (the Valohai sync is enabled)
 	sync      ledger.SyncCounts
@@ -102,25 +111,29 @@ const (
 	pageSize       = 200                    // calls per page load
 	maxRows        = 2000                   // calls kept loaded
 	sinceLimit     = 1000                   // new calls merged per refresh before a full re-read
-	timelineMax    = 240                    // most sparkline buckets read
+	timelineMax    = 4000                   // most timeline buckets read: the hours of 30 days and more
 	slideEvery     = 5 * time.Second        // re-read a sliding window's totals
 	healEvery      = time.Minute            // re-read everything, in case of deletions
 	syncEvery      = 2 * time.Second        // at most this often: sync counts
+	spendEvery     = time.Second            // at most this often: today's spend and the budgets
 	suggestPerKind = 50                     // filter completions per field
 )
 
 // model polls the ledger (read-only) and publishes snapshots.
 type model struct {
-	db    *ledger.DB
-	box   *mailbox
-	out   chan *snapshot // capacity 1: the newest snapshot replaces an unread one
-	now   func() time.Time
-	loc   *time.Location
-	poll  time.Duration
-	sync  bool
-	log   *slog.Logger
-	pages int // page size (tests shrink it)
-	keep  int // maxRows (tests shrink it)
+	db   *ledger.DB
+	box  *mailbox
+	out  chan *snapshot // capacity 1: the newest snapshot replaces an unread one
+	now  func() time.Time
+	loc  *time.Location
+	poll time.Duration
+	sync bool
+	// budgets are the configured budgets, in the calendar of budgetLoc.
+	budgets   []budgets.Budget
+	budgetLoc *time.Location
+	log       *slog.Logger
+	pages     int // page size (tests shrink it)
+	keep      int // maxRows (tests shrink it)
 
 	cur     snapshot // the next snapshot, being built
 	done    wants    // what has been acted upon
@@ -129,14 +142,18 @@ type model struct {
 	// Pacing, on the real clock (now may be a test's fixed time).
 	lastFull  time.Time // the window's totals were last read
 	lastSync  time.Time // the sync counts were last read
-	idleUntil time.Time // no refresh before: twice the last one's cost
-	pageRetry time.Time // no page loads before: one failed
+	lastSpend time.Time // today's spend and the budgets were last read
+	// spendStale: calls were written since the spend was read.
+	spendStale bool
+	idleUntil  time.Time // no refresh before: twice the last one's cost
+	pageRetry  time.Time // no page loads before: one failed
 }
 
 func newModel(db *ledger.DB, box *mailbox, opts *Options) *model {
 	return &model{
 		db: db, box: box, out: make(chan *snapshot, 1),
 		now: opts.now, loc: opts.loc(), poll: opts.poll(), sync: opts.Sync, log: opts.logger(),
+		budgets: opts.Budgets, budgetLoc: opts.budgetLoc(),
 		pages: pageSize, keep: maxRows,
 	}
 }
@@ -251,6 +268,13 @@ func (m *model) step(ctx context.Context, w wants) bool {
 		m.readTotals(ctx, now)
 		changed = true
 	}
+	if y, mo, d := now.In(m.loc).Date(); !time.Date(y, mo, d, 0, 0, 0, 0, m.loc).Equal(m.cur.spendDay) {
+		m.spendStale = true // a new day (or month): its spend starts at zero
+	}
+	if m.spendStale && real.Sub(m.lastSpend) >= spendEvery {
+		m.readSpend(ctx, now)
+		changed = true
+	}
 	// A refresh that took long (a huge window under a filter the rollups
 	// cannot answer) is not repeated at once: the dashboard stays a
 	// small load on the machine whatever the ledger.
@@ -262,7 +286,9 @@ func (m *model) step(ctx context.Context, w wants) bool {
 // timeline, the groups, the sync counts.
 func (m *model) reset(ctx context.Context, w wants, now time.Time) {
 	start := time.Now()
-	m.cur = snapshot{gen: m.cur.gen, qgen: w.qgen, q: w.q, suggest: m.cur.suggest}
+	m.cur = snapshot{gen: m.cur.gen, qgen: w.qgen, q: w.q, suggest: m.cur.suggest,
+		spendOK: m.cur.spendOK, today: m.cur.today, month: m.cur.month, spendDay: m.cur.spendDay,
+		budgets: m.cur.budgets, budgetsErr: m.cur.budgetsErr}
 	m.cur.since, m.cur.until = w.q.bounds(now, m.loc)
 	m.cur.err = nil
 	// The version and newest seq come first: whatever is written while
@@ -292,6 +318,9 @@ func (m *model) reset(ctx context.Context, w wants, now time.Time) {
 	m.readTotals(ctx, now)
 	m.countNew(ctx, w, now)
 	m.readSync(ctx, true)
+	if !m.cur.spendOK {
+		m.readSpend(ctx, now)
+	}
 	m.log.Debug("dashboard: totals read", "window", w.q.window, "took", time.Since(start))
 }
 
@@ -305,6 +334,7 @@ func (m *model) reread(ctx context.Context, w wants, now time.Time) {
 	}
 	m.refresh(ctx, w, now)
 	m.readTotals(ctx, now)
+	m.spendStale = true
 	since, until := m.cur.since, m.cur.until
 	kept := slices.DeleteFunc(slices.Clone(m.cur.rows), func(r ledger.Row) bool {
 		return (!since.IsZero() && r.StartedAt.Before(since)) || (!until.IsZero() && !r.StartedAt.Before(until))
@@ -408,6 +438,7 @@ func (m *model) refresh(ctx context.Context, w wants, now time.Time) {
 	}
 	m.cur.err = nil
 	if maxSeq > m.cur.maxSeq {
+		m.spendStale = true
 		f := m.cur.q.ledgerFilter(now, m.loc)
 		rows, more, err := m.db.RowsSince(ctx, f, m.cur.maxSeq, sinceLimit)
 		if err != nil {
@@ -598,4 +629,34 @@ func (m *model) readSuggestions(ctx context.Context, now time.Time) {
 		}
 	}
 	m.cur.suggest = out
+}
+
+// readSpend reads today's and this month's spend over every call (the
+// header's "too much?" figures, whatever the filter) and the budgets'
+// statuses in their current periods.
+func (m *model) readSpend(ctx context.Context, now time.Time) {
+	m.lastSpend, m.spendStale = time.Now(), false
+	y, mo, d := now.In(m.loc).Date()
+	day := time.Date(y, mo, d, 0, 0, 0, 0, m.loc)
+	today, err := m.db.Totals(ctx, ledger.Filter{Since: day})
+	if err != nil {
+		m.fail("read today's spend", err)
+		return
+	}
+	month, err := m.db.Totals(ctx, ledger.Filter{Since: time.Date(y, mo, 1, 0, 0, 0, 0, m.loc)})
+	if err != nil {
+		m.fail("read this month's spend", err)
+		return
+	}
+	m.cur.today, m.cur.month, m.cur.spendDay, m.cur.spendOK = today, month, day, true
+	if len(m.budgets) == 0 {
+		return
+	}
+	st, err := budgets.Read(ctx, m.db, m.budgets, m.budgetLoc, now)
+	if err != nil {
+		m.fail("read budgets", err)
+		m.cur.budgetsErr = err
+		return
+	}
+	m.cur.budgets, m.cur.budgetsErr = st, nil
 }

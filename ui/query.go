@@ -12,7 +12,7 @@ import (
 )
 
 // Window is the time span the dashboard shows: its calls, header totals,
-// sparkline and groups.
+// spend chart and groups.
 type Window int
 
 // Windows. The zero Window is the last 24 hours.
@@ -22,11 +22,12 @@ const (
 	WindowToday               // since local midnight
 	WindowWeek                // the last 7 days
 	WindowAll                 // everything in the ledger
+	WindowMonth               // the last 30 days
 	windowDate                // one local day, chosen from the grouped view
 )
 
 // windowCycle is the order `w` steps through the windows.
-var windowCycle = []Window{WindowHour, WindowToday, WindowDay, WindowWeek, WindowAll}
+var windowCycle = []Window{WindowHour, WindowToday, WindowDay, WindowWeek, WindowMonth, WindowAll}
 
 // nextWindow is the window after w in the cycle (before it, for back).
 func nextWindow(w Window, back bool) Window {
@@ -41,8 +42,8 @@ func nextWindow(w Window, back bool) Window {
 	return windowCycle[(i+d)%len(windowCycle)]
 }
 
-// ParseWindow parses a --window value: 1h, today, 24h, 7d or all ("" is
-// 24h).
+// ParseWindow parses a --window value: 1h, today, 24h, 7d, 30d or all
+// ("" is 24h).
 func ParseWindow(s string) (Window, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "1h", "hour":
@@ -53,10 +54,12 @@ func ParseWindow(s string) (Window, error) {
 		return WindowDay, nil
 	case "7d", "week":
 		return WindowWeek, nil
+	case "30d", "month":
+		return WindowMonth, nil
 	case "all":
 		return WindowAll, nil
 	}
-	return 0, fmt.Errorf("unknown window %q: want 1h, today, 24h, 7d or all", s)
+	return 0, fmt.Errorf("unknown window %q: want 1h, today, 24h, 7d, 30d or all", s)
 }
 
 // String is the window's name as --window takes it.
@@ -70,6 +73,8 @@ func (w Window) String() string {
 		return "24h"
 	case WindowWeek:
 		return "7d"
+	case WindowMonth:
+		return "30d"
 	case WindowAll:
 		return "all"
 	}
@@ -99,6 +104,8 @@ func (q query) bounds(now time.Time, loc *time.Location) (since, until time.Time
 		return now.Add(-24 * time.Hour), time.Time{}
 	case WindowWeek:
 		return now.Add(-7 * 24 * time.Hour), time.Time{}
+	case WindowMonth:
+		return now.Add(-30 * 24 * time.Hour), time.Time{}
 	case windowDate:
 		y, m, d := q.date.In(loc).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, loc), time.Date(y, m, d+1, 0, 0, 0, 0, loc)
@@ -116,22 +123,22 @@ func (q query) ledgerFilter(now time.Time, loc *time.Location) ledger.Filter {
 // sliding reports whether the window moves with the clock, so that totals
 // must be recomputed as time passes even when nothing is written.
 func (q query) sliding() bool {
-	return q.window == WindowHour || q.window == WindowDay || q.window == WindowWeek
+	return q.window == WindowHour || q.window == WindowDay || q.window == WindowWeek || q.window == WindowMonth
 }
 
 // live reports whether the window includes the present.
 func (q query) live() bool { return q.window != windowDate }
 
-// step is the sparkline's bucket width for the window: for all time, as
-// fine as the ledger's span allows (the ledger widens it to fit).
+// step is the width of the timeline buckets read for the window: fine
+// enough that the chart can sum them into its own buckets of local time
+// (minutes, hours, days, weeks or months). Over a long ledger the ledger
+// widens the hours as it must to fit timelineMax; the chart's buckets are
+// then weeks or months, which a few hours' offset does not blur.
 func (q query) step() time.Duration {
-	switch q.window {
-	case WindowHour, WindowAll:
+	if q.window == WindowHour {
 		return time.Minute
-	case WindowToday, WindowDay, windowDate:
-		return 15 * time.Minute
 	}
-	return time.Hour // WindowWeek
+	return time.Hour
 }
 
 // windowLabel names the window for the header.
@@ -145,6 +152,8 @@ func (q query) windowLabel(loc *time.Location) string {
 		return "last 24h"
 	case WindowWeek:
 		return "last 7d"
+	case WindowMonth:
+		return "last 30d"
 	case WindowAll:
 		return "all time"
 	}

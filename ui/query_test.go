@@ -106,10 +106,10 @@ func TestWindows(t *testing.T) {
 		t.Errorf("default window %v, %v", w, err)
 	}
 	var cycle []string
-	for w := WindowHour; len(cycle) < 6; w = nextWindow(w, false) {
+	for w := WindowHour; len(cycle) < 7; w = nextWindow(w, false) {
 		cycle = append(cycle, w.String())
 	}
-	if got := strings.Join(cycle, " "); got != "1h today 24h 7d all 1h" {
+	if got := strings.Join(cycle, " "); got != "1h today 24h 7d 30d all 1h" {
 		t.Errorf("w cycles %s", got)
 	}
 	if nextWindow(WindowHour, true) != WindowAll || nextWindow(windowDate, false) != WindowDay {

@@ -29,9 +29,11 @@ type Theme struct {
 	Unpriced    tcell.Style // calls with usage but no known price
 	Badge       tcell.Style // the "N new" badge
 	Bar         tcell.Style // in-cell data bars (drawn as the cells' background)
-	Chart       tcell.Style // the sparkline and the grouped view's bars
-	Prompt      tcell.Style // the filter prompt
-	Overlay     tcell.Style // the help box
+	Chart       tcell.Style // the spend chart and the grouped view's bars
+	// A budget's gauge: under its first warning, past it, at its limit.
+	GaugeOK, GaugeWarn, GaugeOver tcell.Style
+	Prompt                        tcell.Style // the filter prompt
+	Overlay                       tcell.Style // the help box
 
 	JSONKey, JSONString, JSONNumber, JSONLiteral, JSONPunct tcell.Style
 
@@ -93,6 +95,9 @@ func defaultTheme() *Theme {
 		Badge:       plain.Foreground(tcell.ColorYellow).Bold(true),
 		Bar:         plain.Background(tcell.Color24),
 		Chart:       plain.Foreground(tcell.ColorTeal),
+		GaugeOK:     plain.Foreground(tcell.ColorGreen),
+		GaugeWarn:   plain.Foreground(tcell.Color214),
+		GaugeOver:   plain.Foreground(tcell.ColorRed).Bold(true),
 		Prompt:      plain.Foreground(tcell.ColorYellow),
 		Overlay:     plain.Background(tcell.Color236).Foreground(tcell.ColorWhite),
 		JSONKey:     plain.Foreground(tcell.ColorAqua),
@@ -129,6 +134,9 @@ func qbasicTheme() *Theme {
 		Badge:       base.Foreground(tcell.ColorYellow).Bold(true),
 		Bar:         plain.Background(cyan).Foreground(tcell.ColorBlack),
 		Chart:       base.Foreground(tcell.ColorAqua),
+		GaugeOK:     base.Foreground(tcell.ColorLime),
+		GaugeWarn:   base.Foreground(tcell.ColorYellow),
+		GaugeOver:   base.Foreground(tcell.NewRGBColor(0xff, 0x55, 0x55)).Bold(true),
 		Prompt:      base.Foreground(tcell.ColorWhite).Bold(true),
 		Overlay:     plain.Background(fg).Foreground(tcell.ColorBlack),
 		JSONKey:     base.Foreground(tcell.ColorAqua),
@@ -166,6 +174,9 @@ func gorillasTheme() *Theme {
 		Badge:       base.Foreground(banana).Bold(true),
 		Bar:         plain.Background(menu).Foreground(tcell.ColorWhite),
 		Chart:       base.Foreground(banana),
+		GaugeOK:     base.Foreground(tcell.NewRGBColor(0x60, 0xd0, 0x60)),
+		GaugeWarn:   base.Foreground(tcell.NewRGBColor(0xff, 0xa0, 0x40)),
+		GaugeOver:   base.Foreground(tcell.NewRGBColor(0xff, 0x60, 0x60)).Bold(true),
 		Prompt:      base.Foreground(banana).Bold(true),
 		Overlay:     plain.Background(menu).Foreground(tcell.ColorWhite),
 		JSONKey:     base.Foreground(tcell.ColorAqua),
@@ -200,6 +211,9 @@ func nibblesTheme() *Theme {
 		Badge:       base.Foreground(tcell.ColorLime).Bold(true),
 		Bar:         plain.Background(tcell.NewRGBColor(0x0e, 0x40, 0x05)).Foreground(tcell.ColorWhite),
 		Chart:       base.Foreground(tcell.ColorLime),
+		GaugeOK:     base.Foreground(tcell.ColorLime),
+		GaugeWarn:   base.Foreground(tcell.ColorYellow),
+		GaugeOver:   base.Foreground(tcell.ColorRed).Bold(true),
 		Prompt:      base.Foreground(tcell.ColorLime).Bold(true),
 		Overlay:     plain.Background(tcell.ColorSilver).Foreground(tcell.ColorBlack),
 		JSONKey:     base.Foreground(tcell.ColorLime),
@@ -232,6 +246,9 @@ func monoTheme() *Theme {
 		Badge:       plain.Bold(true).Reverse(true),
 		Bar:         plain.Underline(true),
 		Chart:       plain,
+		GaugeOK:     plain,
+		GaugeWarn:   plain.Underline(true),
+		GaugeOver:   plain.Bold(true).Reverse(true),
 		Prompt:      plain.Bold(true),
 		Overlay:     plain.Reverse(true),
 		JSONKey:     plain.Bold(true),

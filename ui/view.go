@@ -60,19 +60,29 @@ type view struct {
 	quit                         bool
 }
 
-// Layout: a three-line header band, the body, a status line, and the log
-// pane above the status line when shown.
+// Layout: a header band (the title, the window's totals, today's and the
+// month's spend with the budgets, and the spend chart), the body, a status
+// line, and the log pane above the status line when shown.
 const (
-	headerRows = 3
+	figureRows = 3
 	logRows    = 6
 )
 
+// headerRows is how many rows the header band takes: the details of one
+// call leave out the chart, to show more of the call.
+func (v view) headerRows() int {
+	if v.mode == modeDetail {
+		return figureRows
+	}
+	return figureRows + chartRows(v.h)
+}
+
 // bodyTop is the first row of the body.
-func (v view) bodyTop() int { return headerRows }
+func (v view) bodyTop() int { return v.headerRows() }
 
 // bodyHeight is how many rows the body has.
 func (v view) bodyHeight() int {
-	h := v.h - headerRows - 1
+	h := v.h - v.headerRows() - 1
 	if v.logs {
 		h -= logRows
 	}

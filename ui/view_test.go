@@ -61,12 +61,12 @@ func TestHandleKey(t *testing.T) {
 			}
 		}},
 		{"page down scrolls", true, []*tcell.EventKey{key(tcell.KeyPgDn), key(tcell.KeyPgDn)}, func(t *testing.T, v view, s *snapshot) {
-			if v.sel != 38 || v.top != 20 {
-				t.Errorf("sel %d top %d (19 rows a page)", v.sel, v.top)
+			if v.sel != 28 || v.top != 15 {
+				t.Errorf("sel %d top %d (14 rows a page under the chart)", v.sel, v.top)
 			}
 		}},
 		{"end with all loaded", true, []*tcell.EventKey{key(tcell.KeyEnd)}, func(t *testing.T, v view, s *snapshot) {
-			if v.sel != 99 || v.top != 81 || v.tail != 0 {
+			if v.sel != 99 || v.top != 86 || v.tail != 0 {
 				t.Errorf("sel %d top %d tail %d", v.sel, v.top, v.tail)
 			}
 		}},
@@ -75,8 +75,8 @@ func TestHandleKey(t *testing.T) {
 				t.Errorf("tail %d toEnd %v follow %v", v.tail, v.toEnd, v.follow)
 			}
 		}},
-		{"past the loaded rows waits for them", false, []*tcell.EventKey{key(tcell.KeyEnd), key(tcell.KeyHome), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn)}, func(t *testing.T, v view, s *snapshot) {
-			if v.sel != 99 || v.ahead != 15 || v.pos() != 114 {
+		{"past the loaded rows waits for them", false, []*tcell.EventKey{key(tcell.KeyEnd), key(tcell.KeyHome), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn), key(tcell.KeyPgDn)}, func(t *testing.T, v view, s *snapshot) {
+			if v.sel != 99 || v.ahead != 13 || v.pos() != 112 {
 				t.Errorf("sel %d ahead %d", v.sel, v.ahead)
 			}
 		}},
@@ -213,12 +213,13 @@ func TestHandleMouse(t *testing.T) {
 	if v.sel != 1 {
 		t.Fatalf("wheel: sel %d", v.sel)
 	}
-	// Row y=4 is the first call (header band 3 lines, then the titles).
-	v = handleMouse(v, tcell.NewEventMouse(5, 8, tcell.Button1, 0), s)
+	// Row y=9 is the first call (the header band's 3 lines and 5 of
+	// chart, then the titles).
+	v = handleMouse(v, tcell.NewEventMouse(5, 13, tcell.Button1, 0), s)
 	if v.sel != 4 || v.mode != modeList {
 		t.Fatalf("click: sel %d", v.sel)
 	}
-	v = handleMouse(v, tcell.NewEventMouse(5, 8, tcell.Button1, 0), s)
+	v = handleMouse(v, tcell.NewEventMouse(5, 13, tcell.Button1, 0), s)
 	if v.mode != modeDetail || v.detail.Seq != s.rows[4].Seq {
 		t.Fatalf("second click: mode %d", v.mode)
 	}

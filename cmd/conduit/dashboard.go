@@ -6,9 +6,11 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/gdamore/tcell/v2"
 
+	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ui"
@@ -22,15 +24,17 @@ var dashboardCmd = &command{
 Usage: conduit dashboard [OPTIONS]
 
 A live, full-screen view of the ledger the config names: every call, newest
-first, with a header of calls, tokens and cost for the time window, a
-sparkline of spend, and the Valohai LLM sync's state. It only reads the
+first, with a header of calls, tokens and cost for the time window, today's
+and this month's spend with a gauge per [budgets.<name>], a chart of spend
+over the window (per hour over a day, per day over a month), and the
+Valohai LLM sync's state. It only reads the
 ledger, so it runs beside a proxy (and follows its calls as they finish) or
 alone to browse history. Press ? in it for every key.
 
 Options:
       --theme <THEME>     ` + themeList + ` [default: default];
                           NO_COLOR in the environment turns colours off
-      --window <WINDOW>   1h, today, 24h, 7d or all [default: 24h]; w cycles
+      --window <WINDOW>   1h, today, 24h, 7d, 30d or all [default: 24h]; w cycles
                           them in the dashboard
       --provider <KEY>    Start filtered to calls through [providers.<KEY>]
       --model <MODEL>     Start filtered to one model (exact name)
@@ -88,8 +92,11 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 
 	path, syncOn := *ledgerPath, false
 	var from *config.Config // the config that named the ledger; nil: --ledger
+	var bs []budgets.Budget
+	var budgetLoc *time.Location
 	if cfg, err := a.loadConfig(); err == nil {
 		syncOn = cfg.ValohaiLLM.Enabled()
+		bs, budgetLoc = budgetsOf(cfg), cfg.BudgetSettings.Location
 		if path == "" {
 			path, from = cfg.Ledger.Path, cfg
 		}
@@ -119,13 +126,15 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 		return fmt.Errorf("dashboard: needs a terminal (%w): run it in one; 'conduit report' prints the totals without", err)
 	}
 	return ui.Run(ctx, scr, db, ui.Options{
-		Theme:    th,
-		NoColor:  noColor,
-		Window:   win,
-		Filter:   ledger.Filter{Provider: *provider, Model: *model, Tag: *tag},
-		Sync:     syncOn,
-		Logs:     logs,
-		ShowLogs: a.verbose > 0,
-		Logger:   logger,
+		Theme:          th,
+		NoColor:        noColor,
+		Window:         win,
+		Filter:         ledger.Filter{Provider: *provider, Model: *model, Tag: *tag},
+		Sync:           syncOn,
+		Budgets:        bs,
+		BudgetLocation: budgetLoc,
+		Logs:           logs,
+		ShowLogs:       a.verbose > 0,
+		Logger:         logger,
 	})
 }
