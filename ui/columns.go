@@ -70,8 +70,8 @@ type placed struct {
 
 // layoutColumns fits the columns into width cells (one space between
 // columns): optional columns are dropped, highest drop first, until the
-// minimum widths fit; the spare room then grows the flexible columns, the
-// model first. absTime widens the time column for clock times.
+// minimum widths fit; the spare room then grows the flexible columns
+// evenly. absTime widens the time column for clock times.
 func layoutColumns(width int, absTime bool) []placed {
 	cols := make([]column, len(columns))
 	copy(cols, columns)
@@ -102,21 +102,23 @@ func layoutColumns(width int, absTime bool) []placed {
 	for i, c := range cols {
 		widths[i] = c.min
 	}
-	// Grow the model first, then the other flexible columns.
-	for _, want := range []func(c column) bool{
-		func(c column) bool { return c.id == colModel },
-		func(c column) bool { return c.id != colModel },
-	} {
-		for i, c := range cols {
-			if spare <= 0 || !want(c) {
-				continue
+	// Spare room goes round the wordy columns (model, tags, client) a
+	// cell at a time, so the tags and the client grow with the model
+	// rather than after it, then round the others; what is left once each
+	// is at its max widens the model.
+	wordy := func(c column) bool { return c.id == colModel || c.id == colTag || c.id == colClient }
+	for _, want := range []func(c column) bool{wordy, func(column) bool { return true }} {
+		for grew := true; spare > 0 && grew; {
+			grew = false
+			for i, c := range cols {
+				if spare > 0 && widths[i] < c.max && want(c) {
+					widths[i]++
+					spare--
+					grew = true
+				}
 			}
-			grow := min(c.max-c.min, spare)
-			widths[i] += grow
-			spare -= grow
 		}
 	}
-	// Whatever is left widens the model beyond its max.
 	for i, c := range cols {
 		if c.id == colModel && spare > 0 {
 			widths[i] += spare
@@ -159,12 +161,12 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 		}
 		return clock(r.StartedAt, loc), -1
 	case colProvider:
-		return r.Provider, -1
+		return Printable(r.Provider), -1
 	case colModel:
 		if r.Model == "" {
 			return "-", -1
 		}
-		return r.Model, -1
+		return Printable(r.Model), -1
 	case colStatus:
 		return statusText(r), -1
 	case colInput:
@@ -193,12 +195,12 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 		if len(r.Tags) == 0 {
 			return "-", -1
 		}
-		return strings.Join(r.Tags, ","), -1
+		return Printable(strings.Join(r.Tags, ",")), -1
 	case colClient:
 		if r.Client == "" {
 			return "-", -1
 		}
-		return r.Client, -1
+		return Printable(r.Client), -1
 	}
 	return "", -1
 }

@@ -524,3 +524,39 @@ func TestBudgetHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostileStrings: a call whose model, client, tags, project and error
+// carry an OSC 52 clipboard write, ESC[2J, C1 and bidi controls is shown
+// with those characters visible: no cell holds a control character and
+// the header is intact, in the list and in the detail view.
+func TestHostileStrings(t *testing.T) {
+	evil := call(1, time.Minute)
+	evil.Model = "gpt\x1b]52;c;SGVsbG8=\x07-4.1"
+	evil.Client = "curl\x1b[2J\x1b[H/8"
+	evil.Tags = []string{"t\u009b2J", "x\u202eexe"}
+	evil.Project, evil.Session = "web\x1b[31m", "s\x00"
+	evil.Error = "boom\r\x1b[1A"
+	hs := start(t, testLedger(t, evil, call(2, 2*time.Minute)), 160, 45, Options{Window: WindowAll})
+	check := func(what string, s string) {
+		t.Helper()
+		cells, _, _ := hs.sim.GetContents()
+		for i, c := range cells {
+			for _, r := range c.Runes {
+				if r < 0x20 || r == 0x7f || unsafeRune(r) {
+					t.Fatalf("%s: cell %d holds %U:\n%s", what, i, r, s)
+				}
+			}
+		}
+		if !strings.HasPrefix(s, " Conduit │ all time") || !strings.Contains(lineWith(s, "Calls "), "Calls 2") {
+			t.Fatalf("%s: header not intact:\n%s", what, s)
+		}
+	}
+	s := hs.waitText(`gpt\x1b]52;c;`, `curl\x1b[2J`)
+	check("list", s)
+	hs.key(tcell.KeyEnter)
+	s = hs.waitText("Session", `web\x1b[31m`, `t\u009b2J, x\u202eexe`, `gpt\x1b]52;c;SGVsbG8=\a-4.1`, `curl\x1b[2J\x1b[H/8`, `boom\r\x1b[1A`)
+	check("detail", s)
+	if err := hs.quit(); err != nil {
+		t.Fatal(err)
+	}
+}

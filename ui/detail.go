@@ -21,7 +21,7 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 		if value == "" {
 			value, rl = "-", roleMuted
 		}
-		out = append(out, line{{pad(label, detailLabelWidth, false), roleLabel}, {value, rl}})
+		out = append(out, line{{pad(label, detailLabelWidth, false), roleLabel}, {Printable(value), rl}})
 	}
 	blank := func() { out = append(out, nil) }
 	stamp := func(t time.Time) string {
@@ -88,6 +88,11 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 	field("Response ID", r.ResponseID, roleText)
 	field("Client", r.Client, roleText)
 	field("Tags", strings.Join(r.Tags, ", "), roleText)
+	field("Project", r.Project, roleText)
+	field("Session", r.Session, roleText)
+	if r.Kind == ledger.KindOther {
+		field("Kind", "not an LLM call (not counted in totals)", roleMuted)
+	}
 	switch {
 	case r.SyncedAt != nil:
 		field("Valohai sync", "sent "+stamp(*r.SyncedAt), roleText)
@@ -107,7 +112,7 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		out = append(out, line{{"  " + k + ": ", roleLabel}, {r.VHHeaders[k], roleText}})
+		out = append(out, line{{"  " + Printable(k) + ": ", roleLabel}, {Printable(r.VHHeaders[k]), roleText}})
 	}
 	blank()
 	out = append(out, line{{"Usage (as the provider sent it)", roleLabel}})

@@ -27,8 +27,10 @@ type canvas struct {
 }
 
 // text writes s at (x, y), clipped before maxX, and returns the x after
-// it.
+// it. Control characters are shown, never sent to the terminal: whatever
+// a caller passes, nothing drawn can act as an escape sequence.
 func (c canvas) text(x, y, maxX int, s string, st tcell.Style) int {
+	s = Printable(s)
 	maxX = min(maxX, c.w)
 	if y < 0 || y >= c.h {
 		return x
@@ -477,7 +479,7 @@ func drawGroups(c canvas, s *snapshot, v view, e env) {
 				key = "(untagged)"
 			}
 		}
-		x := c.text(1, y, 1+keyW, pad(key, keyW, false), st)
+		x := c.text(1, y, 1+keyW, pad(Printable(key), keyW, false), st)
 		x++
 		fmtN := func(n int64, w int) string {
 			if g.Calls == g.NoUsage && n == 0 {
