@@ -31,7 +31,7 @@ func planAggregate(f Filter) []aggPart {
 	if !f.Until.IsZero() {
 		to = f.Until.UnixMilli()
 	}
-	if f.Status != 0 || from >= to {
+	if f.Status != 0 || f.needsCalls() || from >= to {
 		return rawPlan(f)
 	}
 	b0, b1 := int64(openLo), int64(openHi)
@@ -191,6 +191,14 @@ func rollupWhere(f Filter, p aggPart) (string, []any) {
 	} {
 		if c.v != "" {
 			cond(c.col+" = ?", c.v)
+		}
+	}
+	for _, c := range []struct{ col, pattern string }{
+		{"provider", f.Glob.Provider}, {"model", f.Glob.Model}, {"client", f.Glob.Client},
+		{"project", f.Glob.Project}, {"session", f.Glob.Session},
+	} {
+		if c.pattern != "" {
+			cond(c.col+" GLOB ?", c.pattern)
 		}
 	}
 	if !f.IncludeOther {

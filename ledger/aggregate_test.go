@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,7 +94,9 @@ func TestRollupsMatchCalls(t *testing.T) {
 	filters := []Filter{{}, {Provider: "openai"}, {Model: "gpt-4.1"}, {Client: "curl/8"},
 		{Tag: "a"}, {Tag: "b", Provider: "anthropic"}, {Outcome: OutcomeIncomplete}, {Status: 500},
 		{Project: "web"}, {Session: "s2", Tag: "a"}, {IncludeOther: true},
-		{IncludeOther: true, Provider: "openai", Tag: "b"}}
+		{IncludeOther: true, Provider: "openai", Tag: "b"},
+		{Glob: Globs{Model: "gpt-*"}}, {Glob: Globs{Model: "*"}}, {Glob: Globs{Client: "*Python*", Project: "w?b"}},
+		{Glob: Globs{Session: "s[12]"}, Provider: "openai"}, {Glob: Globs{Tag: "[ab]"}}, {Text: "SONNET"}, {Text: "b"}}
 	for _, w := range windows {
 		for _, f := range filters {
 			f.Since, f.Until = w[0], w[1]
@@ -132,6 +135,9 @@ func TestPlanAggregate(t *testing.T) {
 			[]aggPart{{rollup: true, lo: 3, hi: 5}, {lo: 2*B + 1, hi: 3 * B}, {lo: 5 * B, hi: 5*B + 7}}},
 		{"inside one bucket", Filter{Since: ms(2*B + 1), Until: ms(2*B + 9)}, []aggPart{{lo: 2*B + 1, hi: 2*B + 9}}},
 		{"status needs calls", Filter{Status: 500, Since: ms(B)}, []aggPart{{lo: B, hi: openHi}}},
+		{"search text needs calls", Filter{Text: "gpt", Since: ms(B)}, []aggPart{{lo: B, hi: openHi}}},
+		{"tag glob needs calls", Filter{Glob: Globs{Tag: "a*"}}, []aggPart{{lo: openLo, hi: openHi}}},
+		{"model glob from rollups", Filter{Glob: Globs{Model: "gpt-*"}, Since: ms(2 * B)}, []aggPart{{rollup: true, lo: 2, hi: openHi}}},
 		{"since only", Filter{Since: ms(B + 1)}, []aggPart{{rollup: true, lo: 2, hi: openHi}, {lo: B + 1, hi: 2 * B}}},
 	}
 	for _, tt := range tests {
@@ -187,5 +193,53 @@ func TestMigrateBackfillsRollups(t *testing.T) {
 	db.read.QueryRow("SELECT count(*) FROM rollup").Scan(&n)
 	if n == 0 {
 		t.Error("rollup empty after backfill")
+	}
+}
+
+// TestFilterPatterns: globs and the search text select the calls a plain
+// predicate over the records selects, counting a call whose several tags
+// match once.
+func TestFilterPatterns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	db := mustOpen(t)
+	recs := randomRecords(rng, 300)
+	mustInsert(t, db, recs...)
+	anyTag := func(r Record, ok func(string) bool) bool { return slices.ContainsFunc(r.Tags, ok) }
+	for _, tt := range []struct {
+		name string
+		f    Filter
+		want func(r Record) bool
+	}{
+		{"model prefix", Filter{Glob: Globs{Model: "gpt-*"}}, func(r Record) bool { return strings.HasPrefix(r.Model, "gpt-") }},
+		{"any model, unknown too", Filter{Glob: Globs{Model: "*"}}, func(Record) bool { return true }},
+		{"one character", Filter{Glob: Globs{Project: "w?b"}}, func(r Record) bool { return r.Project == "web" }},
+		{"class", Filter{Glob: Globs{Session: "s[12]"}}, func(r Record) bool { return r.Session == "s1" || r.Session == "s2" }},
+		{"glob is case-sensitive", Filter{Glob: Globs{Client: "openai*"}}, func(Record) bool { return false }},
+		{"tag glob, once per call", Filter{Glob: Globs{Tag: "[ab]"}}, func(r Record) bool {
+			return anyTag(r, func(t string) bool { return t == "a" || t == "b" })
+		}},
+		{"text in a model, any case", Filter{Text: "SONNET"}, func(r Record) bool { return strings.Contains(r.Model, "sonnet") }},
+		{"text in a client", Filter{Text: "python"}, func(r Record) bool { return strings.Contains(r.Client, "Python") }},
+		{"text in a tag or elsewhere", Filter{Text: "b"}, func(r Record) bool {
+			return anyTag(r, func(t string) bool { return t == "b" }) || strings.Contains(r.Provider, "b") ||
+				strings.Contains(r.Model, "b") || strings.Contains(strings.ToLower(r.Client), "b") ||
+				strings.Contains(r.Project, "b") || strings.Contains(r.Session, "b")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var want int64
+			for _, r := range recs {
+				if r.Kind != KindOther && tt.want(r) {
+					want++
+				}
+			}
+			got, err := db.Totals(context.Background(), tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Calls != want {
+				t.Errorf("%+v: %d calls, want %d", tt.f, got.Calls, want)
+			}
+		})
 	}
 }

@@ -34,6 +34,40 @@ type Filter struct {
 	// IncludeOther selects records of every kind (KindOther too), not
 	// only calls.
 	IncludeOther bool
+	// Glob holds a pattern per field, each of which must match as well
+	// as the exact fields above.
+	Glob Globs
+	// Text, when set, selects the calls with Text in their provider,
+	// model, client, project, session or any tag (ignoring ASCII case):
+	// a search box's substring. It reads the calls, not the rollups.
+	Text string
+}
+
+// Globs are patterns in SQLite's GLOB syntax (* any run, ? one character,
+// [abc] [a-z] [^x] a class; case-sensitive), one per field; "" matches
+// anything. A field the call lacks matches as "". A Tag pattern matches a
+// call when any of its tags does, and reads the calls, not the rollups.
+type Globs struct {
+	Provider, Model, Client, Tag, Project, Session string
+}
+
+// IsZero reports whether g selects every call.
+func (g Globs) IsZero() bool { return g == Globs{} }
+
+// needsCalls reports whether f can only be answered from the calls: the
+// rollups hold no tag sets, nor one row per call for a tag pattern that
+// several of a call's tags may match.
+func (f Filter) needsCalls() bool { return f.Text != "" || f.Glob.Tag != "" }
+
+// lowerASCII folds A-Z only, as SQLite's lower() does, so that a search
+// and the column it is compared with fold alike.
+func lowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // where renders f as a SQL condition on table calls (alias-free) and its
@@ -77,6 +111,25 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Tag != "" {
 		add("EXISTS (SELECT 1 FROM json_each(calls.tags) AS ft WHERE ft.value = ?)", f.Tag)
+	}
+	for _, g := range []struct{ col, pattern string }{
+		{"provider", f.Glob.Provider}, {"model", f.Glob.Model}, {"client", f.Glob.Client},
+		{"project", f.Glob.Project}, {"session", f.Glob.Session},
+	} {
+		if g.pattern != "" {
+			add("coalesce(calls."+g.col+", '') GLOB ?", g.pattern)
+		}
+	}
+	if f.Glob.Tag != "" {
+		add("EXISTS (SELECT 1 FROM json_each(coalesce(calls.tags, '[]')) AS gt WHERE gt.value GLOB ?)", f.Glob.Tag)
+	}
+	if f.Text != "" {
+		t := lowerASCII(f.Text)
+		conds = append(conds, "(instr(lower(coalesce(calls.provider, '')), ?) > 0 OR instr(lower(coalesce(calls.model, '')), ?) > 0"+
+			" OR instr(lower(coalesce(calls.client, '')), ?) > 0 OR instr(lower(coalesce(calls.project, '')), ?) > 0"+
+			" OR instr(lower(coalesce(calls.session, '')), ?) > 0"+
+			" OR EXISTS (SELECT 1 FROM json_each(coalesce(calls.tags, '[]')) AS xt WHERE instr(lower(xt.value), ?) > 0))")
+		args = append(args, t, t, t, t, t, t)
 	}
 	if len(conds) == 0 {
 		return "1", nil

@@ -35,7 +35,8 @@ type column struct {
 	min, max int  // width in cells; max > min makes the column grow into spare room
 	right    bool // numbers are right-aligned
 	// drop orders the optional columns: as the terminal narrows, the
-	// highest drop goes first; 0 is never dropped.
+	// highest drop goes first; 0 is never dropped. The cost goes never,
+	// the token counts last: they are what a cost is read against.
 	drop int
 	sort ledger.SortKey // the sort key it shows, if any
 }
@@ -47,19 +48,19 @@ type column struct {
 var columns = []column{
 	{id: colMark, min: 1, max: 1},
 	{id: colTime, title: "Time", min: 8, max: 8, sort: ledger.SortStarted},
-	{id: colProvider, title: "Provider", min: 9, max: 12, drop: 1},
+	{id: colProvider, title: "Provider", min: 9, max: 12, drop: 3},
 	{id: colModel, title: "Model", min: 16, max: 40},
-	{id: colStatus, title: "Status", min: 11, max: 11, drop: 2},
-	{id: colInput, title: "Input", min: 9, max: 10, right: true, sort: ledger.SortInput},
-	{id: colCached, title: "Cache rd", min: 9, max: 9, right: true, drop: 5},
-	{id: colCacheWrite, title: "Cache wr", min: 9, max: 9, right: true, drop: 7},
-	{id: colOutput, title: "Output", min: 9, max: 9, right: true, sort: ledger.SortOutput},
-	{id: colReasoning, title: "Reason", min: 9, max: 9, right: true, drop: 6},
+	{id: colStatus, title: "Status", min: 11, max: 11, drop: 4},
+	{id: colInput, title: "Input", min: 9, max: 10, right: true, drop: 1, sort: ledger.SortInput},
+	{id: colCached, title: "Cache rd", min: 9, max: 9, right: true, drop: 7},
+	{id: colCacheWrite, title: "Cache wr", min: 9, max: 9, right: true, drop: 9},
+	{id: colOutput, title: "Output", min: 9, max: 9, right: true, drop: 2, sort: ledger.SortOutput},
+	{id: colReasoning, title: "Reason", min: 9, max: 9, right: true, drop: 8},
 	{id: colCost, title: "Cost", min: 9, max: 10, right: true, sort: ledger.SortCost},
-	{id: colTTFB, title: "TTFB", min: 7, max: 7, right: true, drop: 4},
-	{id: colDuration, title: "Duration", min: 8, max: 8, right: true, drop: 3, sort: ledger.SortDuration},
-	{id: colTag, title: "Tag", min: 8, max: 16, drop: 8},
-	{id: colClient, title: "Client", min: 10, max: 28, drop: 9},
+	{id: colTTFB, title: "TTFB", min: 7, max: 7, right: true, drop: 6},
+	{id: colDuration, title: "Duration", min: 8, max: 8, right: true, drop: 5, sort: ledger.SortDuration},
+	{id: colTag, title: "Tag", min: 8, max: 16, drop: 10},
+	{id: colClient, title: "Client", min: 10, max: 28, drop: 11},
 }
 
 // placed is a column laid out at x with width w.
@@ -70,13 +71,23 @@ type placed struct {
 
 // layoutColumns fits the columns into width cells (one space between
 // columns): optional columns are dropped, highest drop first, until the
-// minimum widths fit; the spare room then grows the flexible columns
-// evenly. absTime widens the time column for clock times.
-func layoutColumns(width int, absTime bool) []placed {
+// minimum widths fit (on a terminal too narrow even then, the model gives
+// up cells rather than the cost); the spare room then grows the flexible
+// columns evenly. absTime widens the time column for clock times; the
+// column sorted by (sorted, "" for the default order) is kept, and
+// widened to keep its arrow.
+func layoutColumns(width int, absTime bool, sorted ledger.SortKey) []placed {
 	cols := make([]column, len(columns))
 	copy(cols, columns)
 	if absTime {
 		cols[colTime].min, cols[colTime].max = 15, 15
+	}
+	for i, c := range cols {
+		if sorted != "" && c.sort == sorted {
+			titled := len(c.title) + 2 // " ↓"; the titles are ASCII
+			cols[i].min, cols[i].max = max(c.min, titled), max(c.max, titled)
+			cols[i].drop = 0 // and kept: the order on screen says what it is
+		}
 	}
 	need := func(cs []column) int {
 		n := len(cs) - 1
@@ -101,6 +112,9 @@ func layoutColumns(width int, absTime bool) []placed {
 	spare := width - need(cols)
 	for i, c := range cols {
 		widths[i] = c.min
+		if c.id == colModel && spare < 0 {
+			widths[i] = max(c.min+spare, 4)
+		}
 	}
 	// Spare room goes round the wordy columns (model, tags, client) a
 	// cell at a time, so the tags and the client grow with the model
@@ -185,10 +199,10 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 		}
 		return costCell(r), *r.CostUSD
 	case colTTFB:
-		if r.TTFB <= 0 {
-			return "-", -1 // no response byte (or not measured)
+		if r.TTFB < 0 || (r.TTFB == 0 && r.Status == 0) {
+			return "-", -1 // no response byte
 		}
-		return duration(r.TTFB), float64(r.TTFB)
+		return ttfb(r.TTFB), float64(r.TTFB)
 	case colDuration:
 		return duration(r.Duration), float64(r.Duration)
 	case colTag:

@@ -291,7 +291,7 @@ func TestHelp(t *testing.T) {
 	hs.waitText("claude-haiku-4-5")
 	hs.keys("?")
 	s := hs.waitText("Keys", "Everywhere", "follow new calls", "newer / older call")
-	for _, want := range []string{"filter (Tab completes)", "time window (1h…all)", "data bars", "quit"} {
+	for _, want := range []string{"filter: word, key:glob*", "time window (1h…all)", "data bars", "quit"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("help lacks %q", want)
 		}
@@ -558,5 +558,48 @@ func TestHostileStrings(t *testing.T) {
 	check("detail", s)
 	if err := hs.quit(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProjectsAndPatterns groups the calls by project and by session and
+// drills into one, then filters by a glob and by a search word.
+func TestProjectsAndPatterns(t *testing.T) {
+	recs := fixture()
+	for i := range recs {
+		recs[i].Project = []string{"web", "api"}[i%2]
+		recs[i].Session = []string{"run-1", "run-2", "run-3"}[i%3]
+	}
+	hs := start(t, testLedger(t, recs...), 100, 30, Options{Window: WindowAll})
+	hs.waitText("claude-haiku-4-5")
+	hs.keys("ggg")
+	s := hs.waitText("by project", "Project", "web", "api")
+	if l := lineWith(s, "web "); !strings.Contains(l, " 3 ") {
+		t.Errorf("project web %q: want 3 calls", l)
+	}
+	hs.keys("g")
+	hs.waitText("by session", "Session", "run-3")
+	hs.key(tcell.KeyEnd)
+	hs.key(tcell.KeyEnter)
+	s = hs.waitText("filter session:run-", " Time ")
+	if rows := dataRows(s); len(rows) != 2 {
+		t.Errorf("one session's calls:\n%s", s)
+	}
+	for _, tt := range []struct {
+		filter string
+		calls  int
+		has    string
+	}{
+		{"model:gpt-4.1*", 3, "gpt-4.1-mini"},
+		{"project:w?b", 3, "filter project:w?b"},
+		{"HAIKU", 1, "claude-haiku-4-5"},
+		{"pytho", 6, "Calls 6"},
+	} {
+		hs.keys("c/")
+		hs.keys(tt.filter)
+		hs.key(tcell.KeyEnter)
+		s = hs.waitText("filter "+tt.filter, fmt.Sprintf("Calls %d ", tt.calls), tt.has)
+		if rows := dataRows(s); len(rows) != tt.calls {
+			t.Errorf("%s: %d rows:\n%s", tt.filter, len(rows), s)
+		}
 	}
 }

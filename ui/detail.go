@@ -82,7 +82,11 @@ func detailLines(r *ledger.Row, now time.Time, loc *time.Location) []line {
 		field("Provider cost", fmt.Sprintf("$%.6f  (as the provider reported it)", *r.ProviderCostUSD), roleText)
 	}
 	blank()
-	field("TTFB", durOrEmpty(r.TTFB), roleText)
+	first := ""
+	if r.TTFB > 0 || (r.TTFB == 0 && r.Status != 0) {
+		first = ttfb(r.TTFB)
+	}
+	field("TTFB", first, roleText)
 	field("Duration", duration(r.Duration), roleText)
 	field("Request ID", r.RequestID, roleText)
 	field("Response ID", r.ResponseID, roleText)
@@ -136,13 +140,6 @@ func statusCode(s int) string {
 		return "no response"
 	}
 	return fmt.Sprint(s)
-}
-
-func durOrEmpty(d time.Duration) string {
-	if d <= 0 {
-		return ""
-	}
-	return duration(d)
 }
 
 func costSourceName(s string) string {

@@ -297,7 +297,11 @@ func syncStatus(s *snapshot, th *Theme) (string, tcell.Style) {
 func drawTable(c canvas, s *snapshot, v view, e env) {
 	th := e.th
 	top := v.bodyTop()
-	cols := layoutColumns(c.w, !v.relTime)
+	sorted := v.q.order.Key
+	if sorted == ledger.SortStarted && !v.q.order.Asc {
+		sorted = "" // the default order shows no arrow
+	}
+	cols := layoutColumns(c.w, !v.relTime, sorted)
 	for _, col := range cols {
 		title := col.title
 		if col.id == colTime && !v.relTime {
@@ -425,7 +429,7 @@ func drawGroups(c canvas, s *snapshot, v view, e env) {
 	top := v.bodyTop()
 	keyTitle := map[ledger.GroupBy]string{
 		ledger.ByModel: "Model", ledger.ByProvider: "Provider", ledger.ByClient: "Client",
-		ledger.ByTag: "Tag", ledger.ByDay: "Day",
+		ledger.ByTag: "Tag", ledger.ByDay: "Day", ledger.ByProject: "Project", ledger.BySession: "Session",
 	}[v.q.group]
 	type gcol struct {
 		title string
@@ -475,8 +479,13 @@ func drawGroups(c canvas, s *snapshot, v view, e env) {
 		key := g.Key
 		if key == "" {
 			key = "(unknown)"
-			if v.q.group == ledger.ByTag {
+			switch v.q.group {
+			case ledger.ByTag:
 				key = "(untagged)"
+			case ledger.ByProject:
+				key = "(no project)"
+			case ledger.BySession:
+				key = "(no session)"
 			}
 		}
 		x := c.text(1, y, 1+keyW, pad(Printable(key), keyW, false), st)
@@ -507,7 +516,14 @@ func drawGroups(c canvas, s *snapshot, v view, e env) {
 		if g.Unpriced > 0 && idx != v.gsel {
 			costSt = th.Unpriced
 		}
-		vals := []string{groupDigits(g.Calls), fmtN(g.InputTokens, num[1].w), fmtN(g.OutputTokens, num[2].w), cost, fmt.Sprintf("%.1f%%", share)}
+		shareText := fmt.Sprintf("%.1f%%", share)
+		switch {
+		case g.Calls == g.NoUsage:
+			shareText = "-"
+		case spend && g.CostUSD == 0 && g.Unpriced > 0:
+			shareText = "—" // its spend is unknown, not none
+		}
+		vals := []string{groupDigits(g.Calls), fmtN(g.InputTokens, num[1].w), fmtN(g.OutputTokens, num[2].w), cost, shareText}
 		for j, col := range num {
 			cst := st
 			if j == 3 {
@@ -551,6 +567,11 @@ func drawLogs(c canvas, v view, e env) {
 	c.fill(0, c.w, y0, th.TableHeader)
 	c.text(1, y0, c.w, "Logs (L hides)", th.TableHeader)
 	lines := e.logs
+	if len(lines) == 0 {
+		c.text(1, y0+1, c.w, "No log lines yet: the dashboard's own warnings (ledger read errors) appear here, and its", th.Muted)
+		c.text(1, y0+2, c.w, "debug lines with -v. The proxy logs to its own terminal.", th.Muted)
+		return
+	}
 	if n := logRows - 1; len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
@@ -594,7 +615,11 @@ func drawStatus(c canvas, s *snapshot, v view, e env) {
 			pos := fmt.Sprintf("%s/%s", groupDigits(s.offset+int64(v.sel)+1), groupDigits(max(s.timeline.Total.Calls, s.offset+int64(n))))
 			x = c.text(x, y, maxX, pos+"  ", th.Status)
 		}
-		if v.follow {
+		if o := v.q.order; o.Key != ledger.SortStarted || o.Asc {
+			// Followed or not, new calls land where the order puts them:
+			// say which order that is.
+			x = c.text(x, y, maxX, "sorted by "+sortLabel(o)+"  ", th.StatusKey)
+		} else if v.follow {
 			x = c.text(x, y, maxX, "following  ", th.StatusKey)
 		}
 		hints(c, x, y, maxX, th, [][2]string{{"⏎", "details"}, {"/", "filter"}, {"w", "window"}, {"s", "sort"}, {"g", "group"}, {"q", "quit"}, {"f", "follow"}, {"t", timeHint(v)}, {"b", "bars"}, {"?", "help"}})
@@ -655,7 +680,7 @@ func drawPrompt(c canvas, s *snapshot, v view, e env) {
 	x0 := x
 	x = c.text(x, y, c.w, v.prompt, th.Prompt)
 	c.scr.ShowCursor(min(x0+width(before), c.w-1), y)
-	note, noteSt := "  provider: model: client: tag: status:  ⇥ complete  ⏎ apply  esc cancel", th.Muted
+	note, noteSt := "  word  model:gpt-4*  provider: client: tag: project: session: status:  ⇥ complete  ⏎ apply  esc cancel", th.Muted
 	if v.promptErr != "" {
 		note, noteSt = "  "+v.promptErr, th.Error
 	}
@@ -688,12 +713,13 @@ var helpColumns = [2][][2]string{{
 	{"", "Everywhere"},
 	{"q  Ctrl-C", "quit"},
 	{"?", "help (any key closes)"},
-	{"/", "filter (Tab completes)"},
+	{"/", "filter: word, key:glob*"},
 	{"c", "clear the filter"},
 	{"w  W", "time window (1h…all)"},
 	{"s  S", "sort column / direction"},
 	{"g", "group: model, provider,"},
-	{"~", "client, tag, day"},
+	{"~", "project, session, client,"},
+	{"~", "tag, day"},
 	{"t", "relative / clock times"},
 	{"b", "data bars"},
 	{"T", "next theme"},

@@ -195,3 +195,70 @@ func TestNoColor(t *testing.T) {
 		}
 	}
 }
+
+// TestEdges: the small things a first hour with the dashboard trips over.
+func TestEdges(t *testing.T) {
+	th := defaultTheme()
+	t.Run("ttfb", func(t *testing.T) {
+		for _, tt := range []struct {
+			ttfb   time.Duration
+			status int
+			want   string
+		}{{0, 200, "0ms"}, {0, 0, "-"}, {250 * time.Millisecond, 200, "250ms"}, {-1, 200, "-"}} {
+			r := ledger.Row{Record: call(1, time.Minute)}
+			r.TTFB, r.Status = tt.ttfb, tt.status
+			if got, _ := cellText(colTTFB, &r, testNow, time.UTC, true); got != tt.want {
+				t.Errorf("TTFB %v status %d: %q, want %q", tt.ttfb, tt.status, got, tt.want)
+			}
+		}
+	})
+	t.Run("sorted by duration", func(t *testing.T) {
+		v := testView()
+		v.q.order, v.follow = ledger.Order{Key: ledger.SortDuration}, true
+		text := screenText(drawScreen(t, fixtureSnap(), v, 80, 24, th))
+		if l := lineWith(text, " Time "); !strings.Contains(l, "Duration ↓") || !strings.Contains(l, "Cost") {
+			t.Errorf("titles %q: want Duration ↓ and Cost", l)
+		}
+		status := strings.Split(text, "\n")[23]
+		if !strings.Contains(status, "sorted by duration ↓") || strings.Contains(status, "following") {
+			t.Errorf("footer %q: want the order, not following", status)
+		}
+	})
+	t.Run("50 columns", func(t *testing.T) {
+		text := screenText(drawScreen(t, fixtureSnap(), testView(), 50, 24, th))
+		l := lineWith(text, " Time ")
+		if !strings.HasSuffix(strings.TrimRight(l, " "), "Cost") || !strings.Contains(lineWith(text, "30s ago"), "$12.50") {
+			t.Errorf("at 50 columns the cost is not whole:\n%s", text)
+		}
+	})
+	t.Run("empty log pane", func(t *testing.T) {
+		v := testView()
+		v.logs = true
+		sim := tcell.NewSimulationScreen("UTF-8")
+		if err := sim.Init(); err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Fini()
+		sim.SetSize(100, 30)
+		v.w, v.h = 100, 30
+		draw(sim, fixtureSnap(), v, env{th: th, now: testNow, loc: time.UTC})
+		sim.Show()
+		if text := screenText(sim); !strings.Contains(text, "No log lines yet") || !strings.Contains(text, "proxy logs to its own terminal") {
+			t.Errorf("empty log pane says nothing:\n%s", text)
+		}
+	})
+	t.Run("unpriced group share", func(t *testing.T) {
+		s := fixtureSnap()
+		s.q.group = ledger.ByModel
+		s.groups = []ledger.Group{
+			{Key: "gpt-4.1", Totals: ledger.Totals{Calls: 2, InputTokens: 10, OutputTokens: 10, CostUSD: 1}},
+			{Key: "my-local-model", Totals: ledger.Totals{Calls: 1, InputTokens: 10, OutputTokens: 10, Unpriced: 1}},
+		}
+		v := testView()
+		v.mode, v.q.group = modeGroups, ledger.ByModel
+		l := lineWith(screenText(drawScreen(t, s, v, 80, 24, th)), "my-local-model")
+		if strings.Contains(l, "0.0%") || !strings.Contains(l, "unpriced") || !strings.Contains(l, "—") {
+			t.Errorf("unpriced group %q: want unpriced and —, not 0.0%%", l)
+		}
+	})
+}

@@ -85,6 +85,15 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
+// ttfb formats a time to first byte, which the ledger keeps in whole
+// milliseconds: a first byte within the millisecond is "0ms", not "-".
+func ttfb(d time.Duration) string {
+	if d < time.Millisecond {
+		return "0ms"
+	}
+	return duration(d)
+}
+
 // ago formats how long before now t was: "now", "12s ago", "3m ago",
 // "2h ago", "5d ago". A t in the future (clock skew) reads "now".
 func ago(now, t time.Time) string {

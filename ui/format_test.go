@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,14 +135,31 @@ func TestLayoutColumns(t *testing.T) {
 		{100, false, "Time,Provider,Model,Status,Input,Output,Cost,TTFB,Duration"},
 		{90, false, "Time,Provider,Model,Status,Input,Output,Cost,Duration"},
 		{200, false, "Time,Provider,Model,Status,Input,Cache rd,Cache wr,Output,Reason,Cost,TTFB,Duration,Tag,Client"},
+		{50, false, "Time,Model,Input,Cost"}, // the cost stays whole; output goes before input
+		{40, false, "Time,Model,Cost"},       // then the tokens
+		{30, false, "Time,Model,Cost"},       // the model gives up cells, not the cost
 	} {
-		cols := layoutColumns(tt.w, tt.absTime)
+		cols := layoutColumns(tt.w, tt.absTime, "")
 		if got := names(cols); got != tt.want {
 			t.Errorf("width %d abs %v: %s\nwant %s", tt.w, tt.absTime, got, tt.want)
 		}
 		last := cols[len(cols)-1]
 		if end := last.x + last.w; end > tt.w || (tt.w >= 80 && end != tt.w) {
 			t.Errorf("width %d: columns end at %d", tt.w, end)
+		}
+		for _, c := range cols {
+			if c.id == colCost && c.w < c.min {
+				t.Errorf("width %d: cost %d cells wide", tt.w, c.w)
+			}
+		}
+	}
+	// The column sorted by is shown, wide enough for its title and arrow.
+	for _, k := range sortKeys {
+		i := slices.IndexFunc(layoutColumns(80, false, k), func(c placed) bool { return c.sort == k })
+		if i < 0 {
+			t.Errorf("sorted by %s: the column is dropped", k)
+		} else if c := layoutColumns(80, false, k)[i]; c.w < len(c.title)+2 {
+			t.Errorf("sorted by %s: %q in %d cells", k, c.title, c.w)
 		}
 	}
 }

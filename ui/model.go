@@ -607,7 +607,8 @@ func (m *model) loadMore(ctx context.Context, w wants, now time.Time, older bool
 }
 
 // readSuggestions reads the filter prompt's completions: the providers,
-// models, clients and tags of the calls in the window, by cost. The filter
+// models, clients, tags, projects and sessions of the calls in the window,
+// by cost. The filter
 // is ignored: the prompt may be writing a new one.
 func (m *model) readSuggestions(ctx context.Context, now time.Time) {
 	out := map[string][]string{}
@@ -616,7 +617,8 @@ func (m *model) readSuggestions(ctx context.Context, now time.Time) {
 	for _, g := range []struct {
 		field string
 		by    ledger.GroupBy
-	}{{"provider", ledger.ByProvider}, {"model", ledger.ByModel}, {"client", ledger.ByClient}, {"tag", ledger.ByTag}} {
+	}{{"provider", ledger.ByProvider}, {"model", ledger.ByModel}, {"client", ledger.ByClient}, {"tag", ledger.ByTag},
+		{"project", ledger.ByProject}, {"session", ledger.BySession}} {
 		groups, err := m.db.Groups(ctx, g.by, f, m.loc)
 		if err != nil {
 			m.fail("read filter values", err)

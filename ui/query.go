@@ -162,7 +162,7 @@ func (q query) windowLabel(loc *time.Location) string {
 
 // filterKeys are the fields the filter prompt accepts, in the order they
 // are written back.
-var filterKeys = []string{"provider", "model", "client", "tag", "status"}
+var filterKeys = []string{"provider", "model", "client", "tag", "project", "session", "status"}
 
 // outcomeNames maps the words `status:` accepts to outcomes.
 var outcomeNames = map[string]string{
@@ -180,10 +180,16 @@ var outcomeNames = map[string]string{
 // statusWords are the status values the prompt completes.
 var statusWords = []string{"ok", "error", "incomplete", "cancelled", "no_usage"}
 
+// isGlob reports whether a filter value is a pattern rather than a value.
+func isGlob(v string) bool { return strings.ContainsAny(v, "*?[") }
+
 // parseFilter parses the filter prompt: space-separated key:value terms
-// (provider, model, client, tag, status; p, m, c, t, s for short), values
-// in double quotes when they hold spaces. A bare word is a model. status
-// takes an HTTP status (429) or an outcome (ok, error, incomplete,
+// (provider, model, client, tag, project, session, status; p, m, c, t for
+// short), values in double quotes when they hold spaces. A value with * ?
+// or [ is a glob (model:gpt-4* , tag:team-?), else it must match exactly.
+// A bare word (or "quoted phrase") searches: the calls with it in their
+// provider, model, client, project, session or tags, ignoring case.
+// status takes an HTTP status (429) or an outcome (ok, error, incomplete,
 // cancelled, no_usage). An empty text clears the filter.
 func parseFilter(text string) (ledger.Filter, error) {
 	var f ledger.Filter
@@ -196,22 +202,31 @@ func parseFilter(text string) (ledger.Filter, error) {
 		if !ok {
 			key, val, ok = strings.Cut(t, "=")
 		}
-		if !ok {
-			key, val = "model", t
+		if !ok || strings.HasPrefix(t, `"`) {
+			if f.Text != "" {
+				return f, fmt.Errorf("search for one text at a time (quote a phrase: \"%s %s\")", f.Text, unquote(t))
+			}
+			f.Text = unquote(t)
+			continue
 		}
 		val = unquote(val)
 		if val == "" {
 			return f, fmt.Errorf("%s: no value", key)
 		}
+		exact, glob := (*string)(nil), (*string)(nil)
 		switch strings.ToLower(key) {
 		case "provider", "p":
-			f.Provider = val
+			exact, glob = &f.Provider, &f.Glob.Provider
 		case "model", "m":
-			f.Model = val
+			exact, glob = &f.Model, &f.Glob.Model
 		case "client", "c":
-			f.Client = val
+			exact, glob = &f.Client, &f.Glob.Client
 		case "tag", "t":
-			f.Tag = val
+			exact, glob = &f.Tag, &f.Glob.Tag
+		case "project", "proj":
+			exact, glob = &f.Project, &f.Glob.Project
+		case "session", "sess":
+			exact, glob = &f.Session, &f.Glob.Session
 		case "status", "s", "outcome":
 			if n, err := strconv.Atoi(val); err == nil && n >= 100 && n <= 599 {
 				f.Status = n
@@ -220,8 +235,14 @@ func parseFilter(text string) (ledger.Filter, error) {
 			} else {
 				return f, fmt.Errorf("status %q: want an HTTP status or one of %s", val, strings.Join(statusWords, ", "))
 			}
+			continue
 		default:
-			return f, fmt.Errorf("unknown field %q: want one of %s", key, strings.Join(filterKeys, ", "))
+			return f, fmt.Errorf("unknown field %q: want one of %s, or a bare word to search", key, strings.Join(filterKeys, ", "))
+		}
+		if isGlob(val) {
+			*glob = val
+		} else {
+			*exact = val
 		}
 	}
 	return f, nil
@@ -235,10 +256,13 @@ func formatFilter(f ledger.Filter) string {
 			terms = append(terms, k+":"+quoteTerm(v))
 		}
 	}
-	add("provider", f.Provider)
-	add("model", f.Model)
-	add("client", f.Client)
-	add("tag", f.Tag)
+	for _, kv := range [][3]string{
+		{"provider", f.Provider, f.Glob.Provider}, {"model", f.Model, f.Glob.Model}, {"client", f.Client, f.Glob.Client},
+		{"tag", f.Tag, f.Glob.Tag}, {"project", f.Project, f.Glob.Project}, {"session", f.Session, f.Glob.Session},
+	} {
+		add(kv[0], kv[1])
+		add(kv[0], kv[2])
+	}
 	if f.Status != 0 {
 		add("status", strconv.Itoa(f.Status))
 	}
@@ -251,6 +275,9 @@ func formatFilter(f ledger.Filter) string {
 			}
 		}
 		add("status", word)
+	}
+	if f.Text != "" {
+		terms = append(terms, quoteTerm(f.Text))
 	}
 	return strings.Join(terms, " ")
 }

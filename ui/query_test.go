@@ -18,7 +18,12 @@ func TestParseFilter(t *testing.T) {
 		{"provider:openai model:gpt-4.1", ledger.Filter{Provider: "openai", Model: "gpt-4.1"}, ""},
 		{"p=anthropic t:eval", ledger.Filter{Provider: "anthropic", Tag: "eval"}, ""},
 		{`client:"OpenAI/Python 1.99.0"`, ledger.Filter{Client: "OpenAI/Python 1.99.0"}, ""},
-		{"gpt-4.1-mini", ledger.Filter{Model: "gpt-4.1-mini"}, ""},
+		{"gpt-4.1-mini", ledger.Filter{Text: "gpt-4.1-mini"}, ""},
+		{`"sonnet 4"`, ledger.Filter{Text: "sonnet 4"}, ""},
+		{"model:gpt-4* p:open?i", ledger.Filter{Glob: ledger.Globs{Model: "gpt-4*", Provider: "open?i"}}, ""},
+		{"project:web session:s[12] tag:team-*", ledger.Filter{Project: "web", Glob: ledger.Globs{Session: "s[12]", Tag: "team-*"}}, ""},
+		{"model:gpt-4.1 model:*mini web", ledger.Filter{Model: "gpt-4.1", Glob: ledger.Globs{Model: "*mini"}, Text: "web"}, ""},
+		{"one two", ledger.Filter{}, "one text at a time"},
 		{"status:429", ledger.Filter{Status: 429}, ""},
 		{"status:error", ledger.Filter{Outcome: ledger.OutcomeUpstreamError}, ""},
 		{"s:ok", ledger.Filter{Outcome: ledger.OutcomeComplete}, ""},
@@ -80,6 +85,7 @@ func TestWindows(t *testing.T) {
 		{"today", WindowToday, time.Date(2026, 11, 20, 0, 0, 0, 0, loc), time.Time{}},
 		{"24h", WindowDay, now.Add(-24 * time.Hour), time.Time{}},
 		{"7d", WindowWeek, now.Add(-7 * 24 * time.Hour), time.Time{}},
+		{"30d", WindowMonth, now.Add(-30 * 24 * time.Hour), time.Time{}},
 		{"all", WindowAll, time.Time{}, time.Time{}},
 	} {
 		w, err := ParseWindow(tt.name)

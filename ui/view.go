@@ -203,7 +203,7 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 }
 
 // groupings are what `g` cycles through ("" is the calls list).
-var groupings = []ledger.GroupBy{"", ledger.ByModel, ledger.ByProvider, ledger.ByClient, ledger.ByTag, ledger.ByDay}
+var groupings = []ledger.GroupBy{"", ledger.ByModel, ledger.ByProvider, ledger.ByProject, ledger.BySession, ledger.ByClient, ledger.ByTag, ledger.ByDay}
 
 func listKey(v view, ev *tcell.EventKey, s *snapshot) view {
 	n := len(s.rows)
@@ -428,6 +428,10 @@ func drillDown(v view, g ledger.Group) view {
 		q.filter.Client = g.Key
 	case ledger.ByTag:
 		q.filter.Tag = g.Key
+	case ledger.ByProject:
+		q.filter.Project = g.Key
+	case ledger.BySession:
+		q.filter.Session = g.Key
 	case ledger.ByDay:
 		if d, err := time.ParseInLocation("2006-01-02", g.Key, time.Local); err == nil {
 			q.window, q.date = windowDate, d

@@ -146,7 +146,7 @@ func TestHandleKey(t *testing.T) {
 				t.Errorf("window %v order %+v qgen %d", v.q.window, v.q.order, v.qgen)
 			}
 		}},
-		{"groupings cycle back to the list", true, keysOf("gggggg"), func(t *testing.T, v view, s *snapshot) {
+		{"groupings cycle back to the list", true, keysOf("gggggggg"), func(t *testing.T, v view, s *snapshot) {
 			if v.q.group != "" || v.mode != modeList {
 				t.Errorf("group %q mode %d", v.q.group, v.mode)
 			}
