@@ -38,6 +38,14 @@ type Options struct {
 	// BudgetLocation is the time zone of the budgets' calendar periods
 	// (nil: Location).
 	BudgetLocation *time.Location
+	// Group is the initial grouping ("": the list of calls).
+	Group ledger.GroupBy
+	// StatePath, when set, is where the window, theme and grouping in use
+	// are saved when the dashboard ends (see SaveState), over State, the
+	// state it was started from: with NoColor the theme is left as State
+	// has it, as no theme is really chosen.
+	StatePath string
+	State     State
 	// Logs, when set, feeds the log pane (L toggles it); ShowLogs opens
 	// the pane at start.
 	Logs     *LogBuffer
@@ -132,7 +140,13 @@ func Run(ctx context.Context, scr tcell.Screen, db *ledger.DB, opts Options) (er
 	themeIdx := v.theme
 	v.q = query{filter: opts.Filter, window: opts.Window, order: ledger.Order{Key: ledger.SortStarted}}
 	v.q.filter.Since, v.q.filter.Until = time.Time{}, time.Time{}
+	if slices.Contains(groupings, opts.Group) && opts.Group != "" {
+		v.q.group, v.mode = opts.Group, modeGroups
+	}
 	v.qgen = 1
+	if opts.StatePath != "" {
+		defer func() { saveState(&opts, v) }()
+	}
 
 	box := newMailbox(v.wants())
 	m := newModel(db, box, &opts)
@@ -261,5 +275,21 @@ func guard(panics chan<- string) {
 		case panics <- fmt.Sprintf("%v\n\n%s", r, debug.Stack()):
 		default:
 		}
+	}
+}
+
+// saveState saves what the view ends with as the state for the next run,
+// logging (never returning) a failure.
+func saveState(opts *Options, v view) {
+	st := opts.State
+	st.Group = string(v.q.group)
+	if v.q.window != windowDate {
+		st.Window = v.q.window.String()
+	}
+	if !opts.NoColor {
+		st.Theme = ThemeNames()[v.theme]
+	}
+	if err := SaveState(opts.StatePath, st); err != nil {
+		opts.logger().Warn("dashboard: the window, theme and grouping are not remembered", "err", err)
 	}
 }

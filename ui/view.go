@@ -52,12 +52,22 @@ type view struct {
 	detailScroll int
 
 	gsel, gtop int // the grouped view's selection and scroll
+	// back are the grouped views drilled down from, innermost last: Esc
+	// in the list returns to the last one (and quits when there is none).
+	// Never appended to in place: copies of the view share it.
+	back []backTo
 
 	// Requests to the model (see wants).
 	mark                         int64
 	older, newer                 uint64
 	head, tail, suggest, refresh uint64
 	quit                         bool
+}
+
+// backTo is a grouped view as it was when a group was opened.
+type backTo struct {
+	q          query
+	gsel, gtop int
 }
 
 // Layout: a header band (the title, the window's totals, today's and the
@@ -210,7 +220,14 @@ func listKey(v view, ev *tcell.EventKey, s *snapshot) view {
 	page := v.listRows()
 	switch ev.Key() {
 	case tcell.KeyEscape:
-		v.quit = true
+		if len(v.back) == 0 {
+			v.quit = true // the top view
+			break
+		}
+		b := v.back[len(v.back)-1]
+		v.back = slices.Clip(v.back[:len(v.back)-1])
+		v = v.setQuery(b.q)
+		v.mode, v.gsel, v.gtop = modeGroups, b.gsel, b.gtop
 	case tcell.KeyUp:
 		v = v.moveTo(v.pos()-1, s)
 	case tcell.KeyDown:
@@ -442,6 +459,7 @@ func drillDown(v view, g ledger.Group) view {
 		return v
 	}
 	q.group = ""
+	v.back = append(slices.Clip(v.back), backTo{q: v.q, gsel: v.gsel, gtop: v.gtop})
 	v = v.setQuery(q)
 	v.mode = modeList
 	return v

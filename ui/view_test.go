@@ -277,3 +277,37 @@ func TestPageRequests(t *testing.T) {
 		t.Errorf("near the start of a window: newer %d", got.newer)
 	}
 }
+
+// TestEscGoesBack: Esc leaves a group's calls for the groups (as they
+// were), the details for the list, and quits only from the top view.
+func TestEscGoesBack(t *testing.T) {
+	s := rowsSnap(5, true)
+	s.groups = []ledger.Group{{Key: "gpt-4.1"}, {Key: "gpt-4.1-mini"}, {Key: "claude"}}
+	esc := key(tcell.KeyEscape)
+	v := press(testView(), s, runeKey('g'), key(tcell.KeyDown), key(tcell.KeyEnter))
+	if v.mode != modeList || v.q.filter.Model != "gpt-4.1-mini" {
+		t.Fatalf("drill down: mode %d filter %+v", v.mode, v.q.filter)
+	}
+	v = press(v, s, key(tcell.KeyEnter)) // a call's details
+	if v.mode != modeDetail {
+		t.Fatalf("details: mode %d", v.mode)
+	}
+	v = press(v, s, esc)
+	if v.mode != modeList || v.quit || v.q.filter.Model != "gpt-4.1-mini" {
+		t.Fatalf("esc from details: mode %d quit %v", v.mode, v.quit)
+	}
+	v = press(v, s, esc)
+	if v.mode != modeGroups || v.q.group != ledger.ByModel || v.q.filter.Model != "" || v.gsel != 1 || v.quit {
+		t.Fatalf("esc from a group's calls: mode %d group %q filter %+v gsel %d quit %v", v.mode, v.q.group, v.q.filter, v.gsel, v.quit)
+	}
+	v = press(v, s, esc)
+	if v.mode != modeList || v.q.group != "" || v.quit {
+		t.Fatalf("esc from the groups: mode %d group %q quit %v", v.mode, v.q.group, v.quit)
+	}
+	if v = press(v, s, esc); !v.quit {
+		t.Fatal("esc on the top view does not quit")
+	}
+	if v := press(testView(), s, runeKey('q')); !v.quit {
+		t.Fatal("q does not quit")
+	}
+}

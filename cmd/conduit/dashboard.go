@@ -32,15 +32,20 @@ ledger, so it runs beside a proxy (and follows its calls as they finish) or
 alone to browse history. Press ? in it for every key.
 
 Options:
-      --theme <THEME>     ` + themeList + ` [default: default];
-                          NO_COLOR in the environment turns colours off
-      --window <WINDOW>   1h, today, 24h, 7d, 30d or all [default: 24h]; w cycles
-                          them in the dashboard
+      --theme <THEME>     ` + themeList + ` [default: the last one
+                          used, else default]; NO_COLOR in the environment
+                          turns colours off
+      --window <WINDOW>   1h, today, 24h, 7d, 30d or all [default: the last
+                          one used, else 24h]; w cycles them in the dashboard
       --provider <KEY>    Start filtered to calls through [providers.<KEY>]
       --model <MODEL>     Start filtered to one model (exact name)
       --tag <TAG>         Start filtered to calls tagged TAG
       --ledger <PATH>     Read this ledger file instead of the config's
 ` + globalOptionsHelp + `
+The window, theme and grouping in use are remembered for the next run in
+dashboard.json under the user's config directory (~/.config/conduit on
+Linux).
+
 Logs go to an in-dashboard pane (press L; -v opens it at start), never over
 the screen.
 
@@ -121,11 +126,32 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 		log.SetOutput(prevOut) // SetDefault redirected the log package
 		log.SetFlags(prevFlags)
 	}()
+	// The window, theme and grouping of the last run, unless the flags
+	// say otherwise; a state file that is broken is only logged.
+	statePath, err := ui.StateFile()
+	if err != nil {
+		logger.Warn("dashboard: the window, theme and grouping are not remembered", "err", err)
+	}
+	var state ui.State
+	if statePath != "" {
+		if state, err = ui.LoadState(statePath); err != nil {
+			logger.Warn("dashboard: ignoring the saved state", "err", err)
+		}
+	}
+	if w, err := ui.ParseWindow(state.Window); err == nil && state.Window != "" && !fs.Changed("window") {
+		win = w
+	}
+	if t, err := ui.LookupTheme(state.Theme, noColor); err == nil && state.Theme != "" && !fs.Changed("theme") {
+		th = t
+	}
 	scr, err := newDashboardScreen()
 	if err != nil {
 		return fmt.Errorf("dashboard: needs a terminal (%w): run it in one; 'conduit report' prints the totals without", err)
 	}
 	return ui.Run(ctx, scr, db, ui.Options{
+		Group:          ledger.GroupBy(state.Group),
+		StatePath:      statePath,
+		State:          state,
 		Theme:          th,
 		NoColor:        noColor,
 		Window:         win,

@@ -49,6 +49,12 @@ func (s *frameScreen) Show() {
 // the exit code.
 func runDashboardCLI(t *testing.T, env map[string]string, ok func(frame) bool, args ...string) (frame, int, string) {
 	t.Helper()
+	if os.Getenv("XDG_CONFIG_HOME") == "" || !strings.HasPrefix(os.Getenv("XDG_CONFIG_HOME"), os.TempDir()) {
+		// The dashboard remembers its state under the user's config
+		// directory: never the real one in a test.
+		t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+		t.Setenv("HOME", t.TempDir())
+	}
 	scr := &frameScreen{SimulationScreen: tcell.NewSimulationScreen("UTF-8"), frames: make(chan frame, 1)}
 	old := newDashboardScreen
 	newDashboardScreen = func() (tcell.Screen, error) { return scr, nil }
@@ -143,5 +149,45 @@ func TestDashboardCommandErrors(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "dashboard", "--help")
 	if code != 0 || !strings.Contains(out, "--window <WINDOW>") || !strings.Contains(out, "NO_COLOR") {
 		t.Errorf("help: exit %d\n%s", code, out)
+	}
+}
+
+// TestDashboardRemembers: the window and theme of one run are the next
+// run's unless flags say otherwise; a broken state file is logged and
+// ignored.
+func TestDashboardRemembers(t *testing.T) {
+	cfg, _ := ledgerFixture(t)
+	base := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", base)
+	t.Setenv("HOME", base)
+	has := func(subs ...string) func(frame) bool {
+		return func(f frame) bool {
+			for _, s := range subs {
+				if !strings.Contains(f.text, s) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	if _, code, _ := runDashboardCLI(t, nil, has("last 7d", "Calls 3"), "-c", cfg, "--window", "7d", "--theme", "mono"); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	state, err := os.ReadFile(filepath.Join(base, "conduit", "dashboard.json"))
+	if err != nil || !strings.Contains(string(state), `"window": "7d"`) || !strings.Contains(string(state), `"theme": "mono"`) {
+		t.Fatalf("state file %q, %v", state, err)
+	}
+	f, code, _ := runDashboardCLI(t, nil, has("last 7d", "Calls 3"), "-c", cfg)
+	if code != 0 || f.coloured {
+		t.Fatalf("second run: exit %d, coloured %v (want the remembered mono theme)", code, f.coloured)
+	}
+	if _, code, _ := runDashboardCLI(t, nil, has("last hour"), "-c", cfg, "--window", "1h"); code != 0 {
+		t.Fatalf("a flag over the state: exit %d", code)
+	}
+	if err := os.WriteFile(filepath.Join(base, "conduit", "dashboard.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, _ := runDashboardCLI(t, nil, has("last 24h", "ignoring the saved sta"), "-c", cfg, "-v"); code != 0 {
+		t.Fatalf("broken state file: exit %d", code)
 	}
 }
