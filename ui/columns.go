@@ -11,7 +11,7 @@ import (
 type colID int
 
 const (
-	colMark colID = iota // one cell: ! failed, ~ incomplete, x cancelled
+	colMark colID = iota // one cell: ! failed, ~ incomplete, x cancelled, · not an LLM call
 	colTime
 	colProvider
 	colModel
@@ -160,6 +160,9 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 	}
 	switch c {
 	case colMark:
+		if r.Kind == ledger.KindOther {
+			return "·", -1 // not an LLM call: shown only when asked (a)
+		}
 		switch r.Outcome {
 		case ledger.OutcomeUpstreamError:
 			return "!", -1
@@ -177,6 +180,9 @@ func cellText(c colID, r *ledger.Row, now time.Time, loc *time.Location, relTime
 	case colProvider:
 		return Printable(r.Provider), -1
 	case colModel:
+		if r.Model == "" && r.Kind == ledger.KindOther {
+			return Printable(strings.TrimSpace(r.Method + " " + r.Path)), -1 // what it asked, as it has no model
+		}
 		if r.Model == "" {
 			return "-", -1
 		}

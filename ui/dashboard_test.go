@@ -603,3 +603,30 @@ func TestProjectsAndPatterns(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherRequests: requests that are not LLM calls are left out of the
+// list and totals until `a` asks for them, and the footer says which.
+func TestOtherRequests(t *testing.T) {
+	models := call(9, 20*time.Second)
+	models.Kind, models.Endpoint, models.Method, models.Path = ledger.KindOther, "", "GET", "/v1/models"
+	models.Model, models.HasUsage, models.CostUSD, models.CostSource = "", false, nil, ""
+	hs := start(t, testLedger(t, append(fixture(), models)...), 100, 30, Options{Window: WindowAll})
+	s := hs.waitText("claude-haiku-4-5", "Calls 6 ", "a all requests")
+	if rows := dataRows(s); len(rows) != 6 {
+		t.Fatalf("by default: %d rows:\n%s", len(rows), s)
+	}
+	hs.keys("a")
+	s = hs.waitText("│ all requests", "Calls 7 ", "+ non-LLM requests")
+	if rows := dataRows(s); len(rows) != 7 || !strings.HasPrefix(rows[0], "·") || !strings.Contains(rows[0], "GET /v1/models") {
+		t.Fatalf("with a: rows:\n%s", s)
+	}
+	// A filter typed meanwhile keeps the toggle.
+	hs.keys("/openai")
+	hs.key(tcell.KeyEnter)
+	hs.waitText("filter openai", "+ non-LLM requests")
+	hs.keys("a")
+	s = hs.waitText("filter openai", "LLM calls only")
+	if strings.Contains(s, "non-LLM") || strings.Contains(s, "│ all requests") {
+		t.Fatalf("toggled off:\n%s", s)
+	}
+}

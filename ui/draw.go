@@ -159,6 +159,9 @@ func drawTitle(c canvas, s *snapshot, v view, e env) {
 	if v.q.group != "" {
 		parts = append(parts, "by "+string(v.q.group))
 	}
+	if v.q.filter.IncludeOther {
+		parts = append(parts, "all requests")
+	}
 	if !s.loaded || s.qgen != v.qgen {
 		parts = append(parts, "loading…")
 	}
@@ -318,7 +321,7 @@ func drawTable(c canvas, s *snapshot, v view, e env) {
 		switch {
 		case !s.loaded:
 			msg = "Loading…"
-		case v.q.filter != (ledger.Filter{}) || v.q.window != WindowAll:
+		case v.q.filter != (ledger.Filter{IncludeOther: v.q.filter.IncludeOther}) || v.q.window != WindowAll:
 			msg = fmt.Sprintf("No calls match in %s: press w for another window, c to clear the filter.", v.q.windowLabel(e.loc))
 		}
 		c.text(2, top+2, c.w, msg, th.Muted)
@@ -338,6 +341,9 @@ func drawTable(c canvas, s *snapshot, v view, e env) {
 			rowSt = th.Error
 		case roleWarn:
 			rowSt = th.Warn
+		}
+		if r.Kind == ledger.KindOther {
+			rowSt = th.Muted
 		}
 		selected := idx == v.sel
 		if selected {
@@ -615,6 +621,9 @@ func drawStatus(c canvas, s *snapshot, v view, e env) {
 			pos := fmt.Sprintf("%s/%s", groupDigits(s.offset+int64(v.sel)+1), groupDigits(max(s.timeline.Total.Calls, s.offset+int64(n))))
 			x = c.text(x, y, maxX, pos+"  ", th.Status)
 		}
+		if v.q.filter.IncludeOther {
+			x = c.text(x, y, maxX, "+ non-LLM requests  ", th.StatusKey)
+		}
 		if o := v.q.order; o.Key != ledger.SortStarted || o.Asc {
 			// Followed or not, new calls land where the order puts them:
 			// say which order that is.
@@ -622,7 +631,11 @@ func drawStatus(c canvas, s *snapshot, v view, e env) {
 		} else if v.follow {
 			x = c.text(x, y, maxX, "following  ", th.StatusKey)
 		}
-		hints(c, x, y, maxX, th, [][2]string{{"⏎", "details"}, {"/", "filter"}, {"w", "window"}, {"s", "sort"}, {"g", "group"}, {"q", "quit"}, {"f", "follow"}, {"t", timeHint(v)}, {"b", "bars"}, {"?", "help"}})
+		all := "all requests"
+		if v.q.filter.IncludeOther {
+			all = "LLM calls only"
+		}
+		hints(c, x, y, maxX, th, [][2]string{{"⏎", "details"}, {"/", "filter"}, {"w", "window"}, {"s", "sort"}, {"g", "group"}, {"q", "quit"}, {"a", all}, {"f", "follow"}, {"t", timeHint(v)}, {"b", "bars"}, {"?", "help"}})
 	case modeDetail:
 		if i := indexOfSeq(s.rows, v.detail.Seq); i >= 0 {
 			x = c.text(x, y, maxX, fmt.Sprintf("%s/%s  ", groupDigits(s.offset+int64(i)+1), groupDigits(max(s.timeline.Total.Calls, s.offset+int64(len(s.rows))))), th.Status)
@@ -715,6 +728,7 @@ var helpColumns = [2][][2]string{{
 	{"?", "help (any key closes)"},
 	{"/", "filter: word, key:glob*"},
 	{"c", "clear the filter"},
+	{"a", "non-LLM requests too"},
 	{"w  W", "time window (1h…all)"},
 	{"s  S", "sort column / direction"},
 	{"g", "group: model, provider,"},

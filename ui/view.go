@@ -175,12 +175,20 @@ func handleKey(v view, ev *tcell.EventKey, s *snapshot) view {
 				v.mode = modeGroups
 			}
 			return v
+		case 'a':
+			// Requests that are not LLM calls (models lists, telemetry,
+			// uploads) are kept apart; this shows them among the calls.
+			q := v.q
+			q.filter.IncludeOther = !q.filter.IncludeOther
+			v = v.setQuery(q)
+			v.flash = map[bool]string{true: "showing every request, LLM calls or not", false: "showing LLM calls only"}[q.filter.IncludeOther]
+			return v
 		case 'c':
-			if v.q.filter == (ledger.Filter{}) && v.q.window != windowDate {
+			if v.q.filter == (ledger.Filter{IncludeOther: v.q.filter.IncludeOther}) && v.q.window != windowDate {
 				return v
 			}
 			q := v.q
-			q.filter = ledger.Filter{}
+			q.filter = ledger.Filter{IncludeOther: v.q.filter.IncludeOther}
 			if q.window == windowDate {
 				q.window = WindowDay
 			}
@@ -478,6 +486,7 @@ func promptKey(v view, ev *tcell.EventKey, s *snapshot) view {
 			return v
 		}
 		v.prompting, v.promptErr = false, ""
+		f.IncludeOther = v.q.filter.IncludeOther // a toggle of its own (a)
 		if f != v.q.filter {
 			q := v.q
 			q.filter = f

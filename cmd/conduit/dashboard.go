@@ -40,6 +40,8 @@ Options:
       --provider <KEY>    Start filtered to calls through [providers.<KEY>]
       --model <MODEL>     Start filtered to one model (exact name)
       --tag <TAG>         Start filtered to calls tagged TAG
+      --all               Show the requests that are not LLM calls too (models
+                          lists, telemetry, uploads); a toggles them
       --ledger <PATH>     Read this ledger file instead of the config's
 ` + globalOptionsHelp + `
 The window, theme and grouping in use are remembered for the next run in
@@ -54,6 +56,7 @@ Keys (the Rust Conduit's, and more):
   Esc ← h ⌫                     back          [ ]        newer / older call
   f       follow new calls      t  relative / clock times
   /       filter                w  window     s S  sort     g  group
+  a       non-LLM requests too  c  clear the filter
   b       data bars             T  theme      ?  help       q  quit
 
 Examples:
@@ -77,6 +80,7 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	provider := fs.String("provider", "", "")
 	model := fs.String("model", "", "")
 	tag := fs.String("tag", "", "")
+	all := fs.Bool("all", false, "")
 	ledgerPath := fs.String("ledger", "", "")
 	rest, err := a.parse(cmd, fs, args)
 	if err != nil {
@@ -155,7 +159,7 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 		Theme:          th,
 		NoColor:        noColor,
 		Window:         win,
-		Filter:         ledger.Filter{Provider: *provider, Model: *model, Tag: *tag},
+		Filter:         ledger.Filter{Provider: *provider, Model: *model, Tag: *tag, IncludeOther: *all},
 		Sync:           syncOn,
 		Budgets:        bs,
 		BudgetLocation: budgetLoc,

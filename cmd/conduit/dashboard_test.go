@@ -121,6 +121,10 @@ func TestDashboardCommand(t *testing.T) {
 	if strings.Contains(f.text, "gpt-4.1 ") {
 		t.Errorf("--provider local shows other calls:\n%s", f.text)
 	}
+	// --all starts with the requests that are not LLM calls shown.
+	if _, code, _ = runDashboardCLI(t, nil, contains("│ all requests", "+ non-LLM requests"), "-c", cfg, "--all"); code != 0 {
+		t.Fatalf("--all: exit %d", code)
+	}
 }
 
 func TestDashboardCommandErrors(t *testing.T) {
