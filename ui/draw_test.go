@@ -75,6 +75,7 @@ func TestDrawGolden(t *testing.T) {
 	scrolled.sel, scrolled.follow, scrolled.bars, scrolled.relTime, scrolled.logs = 2, false, true, false, true
 	badge := *s
 	badge.newCount = 3
+	gauges := withSpend(status("daily", 12.75, 10, 1), status("weekly", 12.76, 50, 1), status("monthly", 12.76, 20, 0))
 	for _, tt := range []struct {
 		name string
 		s    *snapshot
@@ -82,6 +83,10 @@ func TestDrawGolden(t *testing.T) {
 		w, h int
 	}{
 		{"list-80x24", s, base, 80, 24},
+		// The header's spend, budget gauges (over, under, warning) and
+		// chart over the list: the closing note's captures.
+		{"dashboard-80x24", gauges, base, 80, 24},
+		{"dashboard-160x45", gauges, base, 160, 45},
 		{"list-200x50", s, scrolled, 200, 50},
 		{"list-badge-80x24", &badge, scrolled, 80, 24},
 		{"detail-80x24", s, detail, 80, 24},

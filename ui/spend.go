@@ -1,8 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/valohai/conduit/budgets"
 	"github.com/valohai/conduit/ui/numfmt"
@@ -14,8 +16,8 @@ import (
 // warning, amber past it, red at the limit), with its percentage, spend
 // and limit, and its unpriced calls flagged (they cannot count). Without
 // budgets it says nothing about them. As the terminal narrows the gauges
-// shrink, then lose their bars, then the last budgets give way to a
-// count.
+// shrink, then lose their bars, then the budgets furthest from their
+// limits give way to a count.
 func drawSpend(c canvas, s *snapshot, e env, y int) {
 	th := e.th
 	if !s.spendOK {
@@ -33,17 +35,26 @@ func drawSpend(c canvas, s *snapshot, e env, y int) {
 		return
 	}
 	room := c.w - x - 1
+	// When not all fit, those nearest their limits are shown.
+	urgent := slices.Clone(s.budgets)
+	slices.SortStableFunc(urgent, func(a, b budgets.Status) int {
+		return cmp.Or(cmp.Compare(b.Level(), a.Level()), cmp.Compare(b.Fraction, a.Fraction))
+	})
 	for n := len(s.budgets); n >= 1; n-- {
+		list := s.budgets
+		if n < len(list) {
+			list = urgent
+		}
 		for _, barW := range []int{10, 6, 0} {
 			gs := make([]line, n)
 			wd := 0
-			for i, st := range s.budgets[:n] {
+			for i, st := range list[:n] {
 				gs[i] = gauge(st, barW)
 				wd += 3 + gs[i].width()
 			}
 			more := ""
-			if n < len(s.budgets) {
-				more = fmt.Sprintf("  +%d more", len(s.budgets)-n)
+			if n < len(list) {
+				more = fmt.Sprintf("  +%d more", len(list)-n)
 				wd += width(more)
 			}
 			if wd > room && !(barW == 0 && n == 1) {

@@ -55,9 +55,10 @@ func TestSpendGauges(t *testing.T) {
 		t.Errorf("gauge bars in %q", l)
 	}
 
-	// At 80 columns: every gauge still there, shorter, or counted.
+	// At 80 columns not all fit: the one over its limit is shown first,
+	// the others counted.
 	l = lineWith(screenText(drawScreen(t, s, testView(), 80, 24, th)), "Today ")
-	if !strings.Contains(l, "daily") || !(strings.Contains(l, "more") || strings.Contains(l, "monthly")) || width(l) > 80 {
+	if !strings.Contains(l, "│ monthly ▕██████████▏ 125% $12.50/$10") || !strings.Contains(l, "+2 more") || width(l) > 80 {
 		t.Errorf("80 columns: %q", l)
 	}
 
