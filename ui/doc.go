@@ -17,6 +17,10 @@
 //     handleKey(view, key) view, and hands what it wants loaded to the
 //     model through a mailbox whose latest value wins, so it never waits
 //     on a query. Redraws are throttled to about 60 a second.
+//   - The header answers "too much?" at a glance: today's and this month's
+//     spend, the configured budgets as gauges (budgets.Read over the same
+//     ledger), and a chart of spend whose buckets follow the window (per
+//     hour over a day, per day over a month), never the terminal's width.
 //   - Whatever happens, the terminal is restored: Run finalises the screen
 //     on return and on panic (a panic on a helper goroutine is carried to
 //     the screen goroutine and re-raised after the terminal is restored).

@@ -45,7 +45,7 @@ func drawSpend(c canvas, s *snapshot, e env, y int) {
 		if n < len(list) {
 			list = urgent
 		}
-		for _, barW := range []int{10, 6, 0} {
+		for _, barW := range []int{10, 6, 4, 0} {
 			gs := make([]line, n)
 			wd := 0
 			for i, st := range list[:n] {
@@ -70,10 +70,16 @@ func drawSpend(c canvas, s *snapshot, e env, y int) {
 	}
 }
 
-// limitUSD is a budget's limit: whole dollars without cents ("$10").
+// limitUSD is a budget's limit as it was written: whole dollars without
+// cents ("$10"), whole cents without more decimals ("$0.15").
 func limitUSD(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return fmt.Sprintf("$%.0f", v)
+	switch {
+	case math.Abs(v) >= 1e15 || math.IsNaN(v):
+		return numfmt.USD(v)
+	case v == math.Trunc(v):
+		return "$" + numfmt.Count(int64(v))
+	case v < 1 && v*100 == math.Trunc(v*100):
+		return fmt.Sprintf("$%.2f", v)
 	}
 	return numfmt.USD(v)
 }

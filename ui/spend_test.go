@@ -68,3 +68,14 @@ func TestSpendGauges(t *testing.T) {
 		t.Errorf("without budgets: %q", l)
 	}
 }
+
+func TestLimitUSD(t *testing.T) {
+	for _, tt := range []struct {
+		v    float64
+		want string
+	}{{10, "$10"}, {1500, "$1,500"}, {0.15, "$0.15"}, {0.3, "$0.30"}, {2.5, "$2.50"}, {0.0125, "$0.0125"}} {
+		if got := limitUSD(tt.v); got != tt.want {
+			t.Errorf("limitUSD(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
