@@ -38,8 +38,11 @@ Options:
       --window <WINDOW>   1h, today, 24h, 7d, 30d or all [default: the last
                           one used, else 24h]; w cycles them in the dashboard
       --provider <KEY>    Start filtered to calls through [providers.<KEY>]
-      --model <MODEL>     Start filtered to one model (exact name)
+      --model <MODEL>     Start filtered to one model
       --tag <TAG>         Start filtered to calls tagged TAG
+      --project <NAME>    Start filtered to one project
+                          (each of these four is an exact value, or a glob
+                          with * ? [...] such as 'gpt-4*')
       --all               Show the requests that are not LLM calls too (models
                           lists, telemetry, uploads); a toggles them
       --ledger <PATH>     Read this ledger file instead of the config's
@@ -80,6 +83,7 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 	provider := fs.String("provider", "", "")
 	model := fs.String("model", "", "")
 	tag := fs.String("tag", "", "")
+	project := fs.String("project", "", "")
 	all := fs.Bool("all", false, "")
 	ledgerPath := fs.String("ledger", "", "")
 	rest, err := a.parse(cmd, fs, args)
@@ -159,7 +163,7 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 		Theme:          th,
 		NoColor:        noColor,
 		Window:         win,
-		Filter:         ledger.Filter{Provider: *provider, Model: *model, Tag: *tag, IncludeOther: *all},
+		Filter:         startFilter(*provider, *model, *tag, *project, *all),
 		Sync:           syncOn,
 		Budgets:        bs,
 		BudgetLocation: budgetLoc,
@@ -167,4 +171,24 @@ func runDashboard(ctx context.Context, a *app, cmd *command, args []string) erro
 		ShowLogs:       a.verbose > 0,
 		Logger:         logger,
 	})
+}
+
+// startFilter is the filter the flags ask for: each value exact, or a glob
+// when it has a glob's * ? or [, as the dashboard's own prompt reads them.
+func startFilter(provider, model, tag, project string, all bool) ledger.Filter {
+	f := ledger.Filter{IncludeOther: all}
+	for _, v := range []struct {
+		value       string
+		exact, glob *string
+	}{
+		{provider, &f.Provider, &f.Glob.Provider}, {model, &f.Model, &f.Glob.Model},
+		{tag, &f.Tag, &f.Glob.Tag}, {project, &f.Project, &f.Glob.Project},
+	} {
+		if strings.ContainsAny(v.value, "*?[") {
+			*v.glob = v.value
+		} else {
+			*v.exact = v.value
+		}
+	}
+	return f
 }

@@ -121,6 +121,11 @@ func TestDashboardCommand(t *testing.T) {
 	if strings.Contains(f.text, "gpt-4.1 ") {
 		t.Errorf("--provider local shows other calls:\n%s", f.text)
 	}
+	// A glob in a filter flag filters by the pattern.
+	f, code, _ = runDashboardCLI(t, nil, contains("filter model:gpt-*", "last 24h", "Calls 1 "), "-c", cfg, "--model", "gpt-*", "--window", "24h")
+	if code != 0 || strings.Contains(f.text, "llama3.1:8b") {
+		t.Fatalf("--model gpt-*: exit %d\n%s", code, f.text)
+	}
 	// --all starts with the requests that are not LLM calls shown.
 	if _, code, _ = runDashboardCLI(t, nil, contains("│ all requests", "+ non-LLM requests"), "-c", cfg, "--all"); code != 0 {
 		t.Fatalf("--all: exit %d", code)
