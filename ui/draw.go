@@ -199,7 +199,7 @@ func drawTotals(c canvas, s *snapshot, e env) {
 	if syncText, syncSt := syncStatus(s, th); syncText != "" {
 		sw := min(width(syncText)+1, max(c.w-40, c.w/2))
 		c.text(c.w-sw+1, 1, c.w, truncate(syncText, sw-1), syncSt)
-		c.w -= sw
+		c.w -= sw // the figures fit in what is left
 	}
 	if !s.totalsOK {
 		if s.loaded {

@@ -608,8 +608,7 @@ func (m *model) loadMore(ctx context.Context, w wants, now time.Time, older bool
 
 // readSuggestions reads the filter prompt's completions: the providers,
 // models, clients, tags, projects and sessions of the calls in the window,
-// by cost. The filter
-// is ignored: the prompt may be writing a new one.
+// by cost. The filter is ignored: the prompt may be writing a new one.
 func (m *model) readSuggestions(ctx context.Context, now time.Time) {
 	out := map[string][]string{}
 	f := ledger.Filter{}
