@@ -34,11 +34,14 @@ type bench struct {
 	closed bool
 
 	conduitBin string
-	fake       *proc         // plain HTTP fake provider
-	fakeTLS    *proc         // HTTPS fake provider
-	fakeCert   string        // its certificate
+	fake       *proc  // plain HTTP fake provider
+	fakeTLS    *proc  // HTTPS fake provider
+	fakeCert   string // its certificate
+	fakeTLSCA  *x509.CertPool
 	fid        *fidelityFake // in-process fake for the fidelity rows
 	baseline   *proc
+	bareMITM   *proc // goproxy's MITM recording nothing: forward mode's baseline
+	bareMITMCA *x509.CertPool
 	conduit    *proc
 	conduitCfg string
 	conduitCA  *x509.CertPool
@@ -124,6 +127,9 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (_ *bench, err
 			return nil, err
 		}
 		routes = append(routes, "tls=https://"+b.fakeTLS.addr)
+		if b.fakeTLSCA, err = loadPool(b.fakeCert); err != nil {
+			return nil, err
+		}
 	}
 	b.routes = routes
 	if cfg.profile != "" {
@@ -145,6 +151,13 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (_ *bench, err
 		return nil, err
 	}
 	if b.needs("forward") {
+		caOut := filepath.Join(b.dir, "bare-mitm-ca.pem")
+		if b.bareMITM, err = start(ctx, b.dir, "bare-mitm", listeningOn, self, "serve-bare-mitm", "-ca-file", b.fakeCert, "-ca-out", caOut); err != nil {
+			return nil, err
+		}
+		if b.bareMITMCA, err = loadPool(caOut); err != nil {
+			return nil, err
+		}
 		if err := b.startMitmdump(ctx); err != nil {
 			return nil, err
 		}
@@ -239,7 +252,7 @@ func loadPool(path string) (*x509.CertPool, error) {
 // stopServers stops every subprocess and the in-process fake, so that the
 // go test benchmarks run on a quiet machine. Idempotent.
 func (b *bench) stopServers() {
-	for _, p := range []*proc{b.mitm, b.conduit, b.baseline, b.fakeTLS, b.fake} {
+	for _, p := range []*proc{b.mitm, b.bareMITM, b.conduit, b.baseline, b.fakeTLS, b.fake} {
 		if p != nil {
 			p.stop()
 		}
@@ -305,6 +318,9 @@ func (b *bench) measure(ctx context.Context) ([]loadgen.Row, error) {
 			loadgen.SkipRow(rowFidelityP99, targetFidelityP99, notSelected),
 			loadgen.SkipRow(rowFirstByte, targetFirstByte, notSelected)}},
 		{"forward", b.forward, []loadgen.Row{
+			loadgen.SkipRow(rowBareMitmRate, targetBareMitmRate, notSelected),
+			loadgen.SkipRow(rowBareMitmP50, targetBareMitmLatency, notSelected),
+			loadgen.SkipRow(rowBareMitmP99, targetBareMitmLatency, notSelected),
 			loadgen.SkipRow(rowMitmRate, targetMitmRate, notSelected),
 			loadgen.SkipRow(rowMitmP50, targetMitmP50, notSelected),
 			loadgen.SkipRow(rowForwardBase, targetForwardBase, notSelected)}},

@@ -13,6 +13,9 @@
 //   - the bare baseline: this program re-run as `conduit-bench
 //     serve-baseline`, a net/http/httputil.ReverseProxy with immediate
 //     flushing (FlushInterval -1) that records nothing;
+//   - the bare MITM: this program re-run as `conduit-bench serve-bare-mitm`,
+//     goproxy's own MITM (ECDSA CA, cached leaves) recording nothing, the
+//     forward-mode baseline;
 //   - Conduit itself, built from this repository and run as `conduit proxy`
 //     with its ledger on, in a temporary directory;
 //   - mitmdump, when installed, for the forward-mode comparison;
@@ -45,7 +48,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		roles := map[string]func([]string, io.Writer) error{"serve-baseline": serveBaseline, "serve-conduit": serveConduit}
+		roles := map[string]func([]string, io.Writer) error{"serve-baseline": serveBaseline, "serve-bare-mitm": serveBareMITM, "serve-conduit": serveConduit}
 		if serve := roles[os.Args[1]]; serve != nil {
 			if err := serve(os.Args[2:], os.Stdout); err != nil {
 				fmt.Fprintf(os.Stderr, "conduit-bench %s: %v\n", os.Args[1], err)
