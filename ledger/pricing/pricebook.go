@@ -23,9 +23,13 @@ type priceBook struct {
 	providers []*bookProvider
 	byID      map[string]*bookProvider
 
-	cacheMu sync.Mutex
-	cache   map[searchKey]searchResult
+	cacheMu   sync.Mutex
+	cache     map[searchKey]searchResult
+	provCache map[providerKey]*bookProvider // providerFor's answers; under cacheMu
 }
+
+// providerKey is what providerFor decides by.
+type providerKey struct{ key, host, path string }
 
 type bookProvider struct {
 	id            string
@@ -74,7 +78,7 @@ func loadBook(data []byte) (*priceBook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("price book: source date: %w", err)
 	}
-	pb := &priceBook{version: b.Version, date: date, origin: "built in", byID: map[string]*bookProvider{}, cache: map[searchKey]searchResult{}}
+	pb := &priceBook{version: b.Version, date: date, origin: "built in", byID: map[string]*bookProvider{}, cache: map[searchKey]searchResult{}, provCache: map[providerKey]*bookProvider{}}
 	for _, p := range b.Providers {
 		bp := &bookProvider{id: p.ID}
 		// genai-prices anchors the pattern at the start of the URL.
@@ -220,7 +224,29 @@ func (m *bookModel) at(t time.Time) *bookPeriod {
 // went to), then the provider key from conduit.toml as genai-prices reads
 // a provider id (its id, else its provider_match rule). nil: no provider
 // known, search by model.
+//
+// Every call is priced on its own goroutine, and matching the URL against
+// every provider's pattern was a tenth of a small call's CPU in forward
+// mode; the answers are cached (bounded as the model cache: hosts and
+// paths come from clients).
 func (b *priceBook) providerFor(key, host, path string) *bookProvider {
+	k := providerKey{key, host, path}
+	b.cacheMu.Lock()
+	p, ok := b.provCache[k]
+	b.cacheMu.Unlock()
+	if ok {
+		return p
+	}
+	p = b.matchProvider(key, host, path)
+	b.cacheMu.Lock()
+	if len(b.provCache) < maxSearchCache {
+		b.provCache[k] = p
+	}
+	b.cacheMu.Unlock()
+	return p
+}
+
+func (b *priceBook) matchProvider(key, host, path string) *bookProvider {
 	if host != "" {
 		u := "https://" + strings.ToLower(host) + path
 		for _, p := range b.providers {

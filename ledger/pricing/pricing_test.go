@@ -2,9 +2,11 @@ package pricing
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -327,8 +329,10 @@ func TestProviderSelection(t *testing.T) {
 		{"a model in the wrong provider's list", "groq", "", "", "claude-sonnet-4-5", "groq", "", "model not in groq's price list"},
 		{"unknown everywhere", "", "", "", "my-finetune-7b", "", "", "model not in the price book"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	// Twice: the second pass is answered from providerFor's cache, and
+	// must pick the same list as the first.
+	for pass, tt := range slices.Concat(tests, tests) {
+		t.Run(fmt.Sprintf("%s/pass%d", tt.name, pass/len(tests)+1), func(t *testing.T) {
 			bp := p.book.providerFor(tt.provider, tt.host, tt.path)
 			r := p.book.find(bp, tt.model)
 			gotProvider := ""
@@ -345,6 +349,22 @@ func TestProviderSelection(t *testing.T) {
 				t.Errorf("= %s/%s (%q), want %s/%s (%q)", gotProvider, gotModel, r.note, tt.wantProvider, tt.wantModel, tt.wantNote)
 			}
 		})
+	}
+}
+
+// TestProviderCacheBounded guards providerFor's cache: hosts and paths
+// come from clients, so past maxSearchCache distinct calls it keeps no
+// more, and still answers each one.
+func TestProviderCacheBounded(t *testing.T) {
+	p := mustPricer(t, nil, "")
+	for i := range maxSearchCache + 10 {
+		bp := p.book.providerFor("work", "api.groq.com", fmt.Sprintf("/openai/v1/x%d", i))
+		if bp == nil || bp.id != "groq" {
+			t.Fatalf("call %d: provider %v, want groq", i, bp)
+		}
+	}
+	if n := len(p.book.provCache); n > maxSearchCache {
+		t.Errorf("cache holds %d entries, want at most %d", n, maxSearchCache)
 	}
 }
 
@@ -590,16 +610,26 @@ func TestMatchable(t *testing.T) {
 }
 
 // BenchmarkPrice measures pricing one record from the book, the cost the
-// proxy pays per call after the first lookup of a model.
+// proxy pays per call after the first lookup of a model: by provider key
+// alone, and with the upstream host of a forward-mode call (a host no
+// provider's pattern matches is the costliest to match).
 func BenchmarkPrice(b *testing.B) {
 	p, err := NewPricer(nil, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := rec{provider: "anthropic", model: "claude-sonnet-4-5-20250929", input: 10_000, cached: 5_000, write: 3_000, w1: 2_000, output: 1_000}.record()
-	b.ReportAllocs()
-	for b.Loop() {
-		p.Price(r)
+	for _, bc := range []struct{ name, provider, host string }{
+		{"key", "anthropic", ""},
+		{"known-host", "anthropic", "api.anthropic.com"},
+		{"unknown-host", "127.0.0.1:8443", "127.0.0.1:8443"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := rec{provider: bc.provider, host: bc.host, model: "claude-sonnet-4-5-20250929", input: 10_000, cached: 5_000, write: 3_000, w1: 2_000, output: 1_000}.record()
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Price(r)
+			}
+		})
 	}
 }
 

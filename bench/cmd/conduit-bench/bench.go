@@ -165,10 +165,24 @@ func newBench(ctx context.Context, cfg *config, stderr io.Writer) (_ *bench, err
 	return b, nil
 }
 
-// startConduit writes Conduit's config (one provider per route, the ledger
-// and the forward-mode CA in the temporary directory), creates the CA when
-// forward mode is measured, and starts `conduit proxy`.
+// startConduit writes Conduit's config and CA (configureConduit) and
+// starts `conduit proxy`.
 func (b *bench) startConduit(ctx context.Context, routes []string) error {
+	if err := b.configureConduit(ctx, routes); err != nil {
+		return err
+	}
+	var err error
+	b.conduit, err = start(ctx, b.dir, "conduit", conduitRunning, b.conduitBin, "-c", b.conduitCfg, "proxy")
+	return err
+}
+
+// conduitCADir is where configureConduit keeps the forward-mode CA.
+func (b *bench) conduitCADir() string { return filepath.Join(b.dir, "ca") }
+
+// configureConduit writes Conduit's config (one provider per route, the
+// ledger and the forward-mode CA in the temporary directory) and creates
+// the CA when forward mode is measured.
+func (b *bench) configureConduit(ctx context.Context, routes []string) error {
 	var cfg strings.Builder
 	cfg.WriteString("listen = \"127.0.0.1:0\"\n")
 	for _, r := range routes {
@@ -176,7 +190,7 @@ func (b *bench) startConduit(ctx context.Context, routes []string) error {
 		fmt.Fprintf(&cfg, "\n[providers.%s]\nupstream = %q\napi = \"openai\"\n", key, u)
 	}
 	fmt.Fprintf(&cfg, "\n[ledger]\npath = %q\n", filepath.Join(b.dir, "conduit.db"))
-	caDir := filepath.Join(b.dir, "ca")
+	caDir := b.conduitCADir()
 	if b.fakeTLS != nil {
 		fmt.Fprintf(&cfg, "\n[mitm]\nca_dir = %q\nhosts = [%q]\n", caDir, b.fakeTLS.addr)
 		fmt.Fprintf(&cfg, "\n[upstream]\nca_file = %q\n", b.fakeCert)
@@ -194,9 +208,7 @@ func (b *bench) startConduit(ctx context.Context, routes []string) error {
 			return err
 		}
 	}
-	var err error
-	b.conduit, err = start(ctx, b.dir, "conduit", conduitRunning, b.conduitBin, "-c", b.conduitCfg, "proxy")
-	return err
+	return nil
 }
 
 // startMitmdump starts mitmdump as an HTTPS proxy trusting the TLS fake,

@@ -126,7 +126,9 @@ func serveConduit(args []string, stdout io.Writer) error {
 var pprofRE = regexp.MustCompile(`pprof at http://([0-9.:]+)`)
 
 // profileLoads are the loads -profile records, each for profileSeconds.
-var profileLoads = []string{"small-1", "small-64", "stream"}
+// forward-16 (small calls in forward mode, decrypted, 16 clients) runs
+// with -only forward.
+var profileLoads = []string{"small-1", "small-64", "stream", "forward-16"}
 
 const profileSeconds = 10
 
@@ -144,6 +146,12 @@ func (b *bench) runProfiles(ctx context.Context, self string, routes []string) e
 	for _, r := range routes {
 		args = append(args, "-route", r)
 	}
+	if b.fakeTLS != nil {
+		if err := b.configureConduit(ctx, routes); err != nil {
+			return err
+		}
+		args = append(args, "-ca-file", b.fakeCert, "-ca-dir", b.conduitCADir(), "-mitm-host", b.fakeTLS.addr)
+	}
 	var err error
 	if b.conduit, err = start(ctx, b.dir, "serve-conduit", conduitRunning, self, args...); err != nil {
 		return err
@@ -154,8 +162,8 @@ func (b *bench) runProfiles(ctx context.Context, self string, routes []string) e
 		return errors.New("serve-conduit printed no pprof address")
 	}
 	for _, load := range profileLoads {
-		if !b.needs("latency", "throughput", "fidelity") {
-			break // -only memory: the heap profile alone
+		if load == "forward-16" && b.fakeTLS == nil || load != "forward-16" && !b.needs("latency", "throughput", "fidelity") {
+			continue // -only memory: the heap profile alone; -only forward: its load alone
 		}
 		b.progress("profiling Conduit under %s for %ds", load, profileSeconds)
 		lctx, cancel := context.WithCancel(ctx)
@@ -223,6 +231,9 @@ func (b *bench) profileLoad(ctx context.Context, load string) error {
 		}
 		t := b.conduitTarget("plain", clients)
 		return loadErr(loadgen.Run(ctx, clients, time.Hour, t.smallCall()))
+	case "forward-16":
+		t := target{name: "forward", client: newClient(forwardClients, "http://"+b.conduit.addr, b.conduitCA), base: "https://" + b.fakeTLS.addr}
+		return loadErr(loadgen.Run(ctx, forwardClients, time.Hour, t.smallCall()))
 	case "stream":
 		// 16 concurrent streams of 1,000 events of 200 bytes, back to
 		// back (a chat stream: metering dominates), and 16 of 1,000
