@@ -15,6 +15,14 @@ import (
 // chosen with -only.
 var sections = []string{"latency", "throughput", "fidelity", "forward", "memory", "scanner", "ledger"}
 
+// -quick's settings: enough to see that every row runs and roughly where
+// it lands, in about a third of the time.
+const (
+	quickRounds  = 2
+	quickBlock   = 750 * time.Millisecond
+	quickStreams = 200
+)
+
 // config is the command line.
 type config struct {
 	goCmd    string        // the go command, for builds and go test
@@ -43,6 +51,7 @@ provider). The whole run takes about three minutes.
 Examples:
   go run ./bench/cmd/conduit-bench
   go run ./bench/cmd/conduit-bench -only latency,throughput -rounds 9
+  go run ./bench/cmd/conduit-bench -quick            # a quick check
   go run ./bench/cmd/conduit-bench -only throughput -profile /tmp/prof
 
 Flags:
@@ -56,6 +65,8 @@ Flags:
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(sections, ", ")+" (default all)")
 	fs.IntVar(&c.streams, "streams", 1000, "concurrent streams of the memory row")
 	fs.IntVar(&c.streamMB, "stream-mb", 10, "MB per stream of the memory row")
+	quick := fs.Bool("quick", false, fmt.Sprintf("a quick check, not a result: %d rounds of %v and %d memory streams, unless -rounds, -block or -streams say otherwise",
+		quickRounds, quickBlock, quickStreams))
 	fs.StringVar(&c.conduit, "conduit", "", "measure this conduit binary instead of building ./cmd/conduit (to compare two builds)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, ledger, configs)")
 	fs.StringVar(&c.markdown, "markdown", "", "also write the results (machine, command, table) to this file")
@@ -63,6 +74,19 @@ Flags:
 		"(Conduit then runs in-process in a serve-conduit subprocess built from the same packages, not as the conduit binary)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			c.rounds = quickRounds
+		}
+		if !set["block"] {
+			c.block = quickBlock
+		}
+		if !set["streams"] {
+			c.streams = quickStreams
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q; see -help", fs.Arg(0))

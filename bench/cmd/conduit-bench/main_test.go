@@ -110,6 +110,33 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestQuickFlag guards -quick: fewer, shorter rounds and fewer memory
+// streams, except where a flag of its own says otherwise.
+func TestQuickFlag(t *testing.T) {
+	tests := []struct {
+		args    []string
+		rounds  int
+		block   time.Duration
+		streams int
+	}{
+		{args: nil, rounds: 5, block: 1500 * time.Millisecond, streams: 1000},
+		{args: []string{"-quick"}, rounds: quickRounds, block: quickBlock, streams: quickStreams},
+		{args: []string{"-quick", "-rounds", "3"}, rounds: 3, block: quickBlock, streams: quickStreams},
+		{args: []string{"-streams", "50", "-quick", "-block", "1s"}, rounds: quickRounds, block: time.Second, streams: 50},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			c, err := parseFlags(tc.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.rounds != tc.rounds || c.block != tc.block || c.streams != tc.streams {
+				t.Errorf("rounds %d, block %v, streams %d; want %d, %v, %d", c.rounds, c.block, c.streams, tc.rounds, tc.block, tc.streams)
+			}
+		})
+	}
+}
+
 // TestRotate guards the interleaving: across rounds every target runs in
 // every position.
 func TestRotate(t *testing.T) {
