@@ -36,9 +36,10 @@ import (
 // metering and recording cost. It is set up as a fast MITM is: an ECDSA
 // P-256 CA (leaf signatures and handshakes far cheaper than RSA), leaves
 // minted once per host and cached, and the upstream transport pooled and
-// verified as Conduit's (512 idle, 256 per host, HTTP/2 when the upstream
-// offers it, -ca-file roots). It writes its CA's certificate to -ca-out,
-// then prints "listening on http://host:port" and serves until SIGTERM.
+// verified as Conduit's (HTTP/1.1, as goproxy's own transport speaks;
+// 512 idle connections, 256 per host; -ca-file roots). It writes its CA's
+// certificate to -ca-out, then prints "listening on http://host:port" and
+// serves until SIGTERM.
 func serveBareMITM(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve-bare-mitm", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "listen address")
@@ -55,8 +56,7 @@ func serveBareMITM(args []string, stdout io.Writer) error {
 		return err
 	}
 	tr := &http.Transport{
-		ForceAttemptHTTP2: true,
-		MaxIdleConns:      512,
+		MaxIdleConns: 512,
 		// The same pool as Conduit's upstream transport: Go's default of 2
 		// idle connections per host would churn connections under 16
 		// clients and make the baseline look worse than it is.
