@@ -56,12 +56,18 @@ type bookPeriod struct {
 	startMs, endMs int64
 	rates          []bookRate // in decomposition order (see leaves)
 	metered        bool
+	priced         map[string]bool // the rates' usage keys
 }
 
 type bookRate struct {
 	unit  *book.Unit
 	base  int64
 	tiers []book.Tier
+	// descendants are the indexes in rates of the other priced units
+	// that are kinds of this one (requests aside): their counts are not
+	// this unit's own. Fixed once the period is loaded, so pricing a call
+	// does not compare units' dimensions again.
+	descendants []int
 }
 
 type multiplier struct {
@@ -188,6 +194,16 @@ func loadPeriod(per book.Period) (bookPeriod, error) {
 		}
 		return a.UsageKey < b.UsageKey
 	})
+	bp.priced = make(map[string]bool, len(bp.rates))
+	for i := range bp.rates {
+		r := &bp.rates[i]
+		bp.priced[r.unit.UsageKey] = true
+		for j, d := range bp.rates {
+			if d.unit != r.unit && r.unit.IsAncestorOf(d.unit) && d.unit.UsageKey != "requests" {
+				r.descendants = append(r.descendants, j)
+			}
+		}
+	}
 	return bp, nil
 }
 
@@ -444,32 +460,34 @@ func (per *bookPeriod) cost(part usage, requests bool, a *accumulator) (notes []
 		a.unpriced = fmt.Sprintf(noteUnmetered, strings.Join(keys, ", "))
 		return nil
 	}
-	priced := map[string]bool{}
-	for _, r := range per.rates {
-		priced[r.unit.UsageKey] = true
+	priced := per.priced
+	// Each rate's own count, by its index in rates: a book period has a
+	// handful of rates, so this stays on the stack.
+	var leafBuf [16]int64
+	leaf := leafBuf[:0]
+	if len(per.rates) > len(leafBuf) {
+		leaf = make([]int64, 0, len(per.rates))
 	}
-	leaf := make(map[*book.Unit]int64, len(per.rates))
+	leaf = leaf[:len(per.rates)]
 	inconsistent := false
-	for _, r := range per.rates {
+	for i, r := range per.rates {
 		if r.unit.UsageKey == "requests" {
 			continue
 		}
 		v := usageValue(r.unit, part)
-		for _, d := range per.rates {
-			if d.unit != r.unit && r.unit.IsAncestorOf(d.unit) && d.unit.UsageKey != "requests" {
-				v -= leaf[d.unit]
-			}
+		for _, j := range r.descendants {
+			v -= leaf[j]
 		}
 		if v < 0 {
 			v, inconsistent = 0, true
 		}
-		leaf[r.unit] = v
+		leaf[i] = v
 	}
 	if inconsistent {
 		notes = append(notes, noteInconsistent)
 	}
-	for _, r := range per.rates {
-		n := leaf[r.unit]
+	for i, r := range per.rates {
+		n := leaf[i]
 		if r.unit.UsageKey == "requests" {
 			if !requests {
 				continue
