@@ -132,6 +132,10 @@ var profileLoads = []string{"small-1", "small-64", "stream", "forward-16"}
 
 const profileSeconds = 10
 
+// traceSeconds is the length of the execution trace of the small-1 load:
+// a few thousand calls, a few hundred slower than p99.
+const traceSeconds = 3
+
 // runProfiles replaces the table with profiles: it runs serve-conduit in
 // place of the conduit binary and, for each load, records a CPU profile
 // and an allocation profile (the allocations made during the load) into
@@ -172,10 +176,20 @@ func (b *bench) runProfiles(ctx context.Context, self string, routes []string) e
 		wg.Go(func() { loadErr = b.profileLoad(lctx, load) })
 		var perr error
 		var pwg sync.WaitGroup
-		for _, kind := range []string{"profile", "allocs"} {
+		kinds := []string{"profile", "allocs"}
+		if load == "small-1" {
+			// The one-client tail: what the calls slower than p99 wait
+			// for (go tool trace: the writer's batches, GC, scheduling).
+			kinds = append(kinds, "trace")
+		}
+		for _, kind := range kinds {
 			pwg.Go(func() {
-				name := map[string]string{"profile": "cpu", "allocs": "allocs"}[kind]
-				err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", pprofAddr, kind, profileSeconds),
+				name := map[string]string{"profile": "cpu", "allocs": "allocs", "trace": "trace"}[kind]
+				seconds := profileSeconds
+				if kind == "trace" {
+					seconds = traceSeconds
+				}
+				err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", pprofAddr, kind, seconds),
 					filepath.Join(dir, name+"-"+load+".pprof"))
 				if err != nil && perr == nil {
 					perr = err
