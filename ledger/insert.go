@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -156,6 +157,12 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		if n, err := res.RowsAffected(); err != nil || n == 1 {
 			roll.add(rec)
 		}
+		// A batch is milliseconds of CPU without a blocking call, so the
+		// scheduler would let it hold its P throughout: with GOMAXPROCS
+		// at 2, the proxy's goroutines that became runnable meanwhile
+		// (a call's next hop) would queue behind it. Yielding after each
+		// row bounds their wait to one row's work.
+		runtime.Gosched()
 	}
 	if err := roll.write(ctx, db.insert.rollup, db.insert.tags); err != nil {
 		return err
