@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/parsers"
 )
 
@@ -39,7 +38,7 @@ func TestUpstreamSpeaksHTTP1(t *testing.T) {
 	srv, err := New(Options{
 		Providers: []Provider{{Key: "openai", Upstream: u, API: parsers.OpenAI}},
 		Upstream:  Upstream{RootCAs: roots},
-		Record:    func(ledger.Record) {},
+		Record:    func(Call) {},
 		Logger:    discardLogger(),
 	})
 	if err != nil {

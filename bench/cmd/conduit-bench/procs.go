@@ -104,17 +104,6 @@ func (p *proc) stop() {
 	}
 }
 
-// alive reports an error if the process has exited.
-func (p *proc) alive() error {
-	select {
-	case <-p.done:
-		out, _ := os.ReadFile(p.log)
-		return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, tail(out))
-	default:
-		return nil
-	}
-}
-
 // listeningOn is a ready func for processes that print
 // "listening on scheme://host:port".
 func listeningOn(out []byte) (string, bool) {
