@@ -105,9 +105,6 @@ func NewTracker(o Options) (*Tracker, error) {
 	return t, nil
 }
 
-// Location returns the time zone of the periods.
-func (t *Tracker) Location() *time.Location { return t.loc }
-
 // Enforcing reports whether any budget refuses calls.
 func (t *Tracker) Enforcing() bool {
 	for _, s := range t.states {

@@ -108,6 +108,24 @@ func recvTry(t *testing.T, ch chan int) int {
 	}
 }
 
+// waitStats waits until the writer's stats satisfy ok. A fake store hands
+// over a batch (or an attempt) before the writer has counted it, so stats
+// are read only once they have caught up.
+func waitStats(t *testing.T, w *Writer, ok func(WriterStats) bool) WriterStats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := w.Stats()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats never caught up: %+v", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func noBatch(t *testing.T, ch chan []Record) {
 	t.Helper()
 	select {
@@ -131,7 +149,8 @@ func TestWriterBatchesAfterMaxDelay(t *testing.T) {
 	if len(b) != 1 || b[0].ID != sampleRecord(1).ID {
 		t.Fatalf("batch = %v", b)
 	}
-	if s := w.Stats(); s.Written != 1 || s.Batches != 1 || s.Queued != 0 {
+	s := waitStats(t, w, func(s WriterStats) bool { return s.Written > 0 })
+	if s.Written != 1 || s.Batches != 1 || s.Queued != 0 {
 		t.Errorf("stats = %+v", s)
 	}
 }
@@ -301,6 +320,7 @@ func TestWriterCloseGivesUp(t *testing.T) {
 	w.Add(sampleRecord(2))
 	clock.Advance(DefaultMaxDelay)
 	recvTry(t, store.tries)
+	waitStats(t, w, func(s WriterStats) bool { return s.LastError != "" })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := w.Close(ctx)

@@ -32,35 +32,20 @@ import (
 // about 15 s with a warm registry; a slow mirror gets ten times that.
 const installTimeout = 5 * time.Minute
 
-// Dir returns a directory whose node_modules holds exactly the packages
-// given (each "name@version", pinned), installing them on first use,
-// without running their install scripts. The name only labels the
-// directory ("sdk"). It skips tb, with the reason, when npm is not
-// installed or the registry cannot be reached; any other install failure
-// fails tb with npm's output.
-func Dir(tb testing.TB, name string, packages ...string) string {
-	tb.Helper()
-	return install(tb, name, false, packages)
-}
-
-// DirWithScripts is Dir for packages whose install scripts put their
-// program in place: Claude Code's postinstall links the native executable
-// of its platform package over a stub that only prints an error.
+// DirWithScripts returns a directory whose node_modules holds exactly the
+// packages given (each "name@version", pinned), installing them on first
+// use with their install scripts: Claude Code's postinstall links the
+// native executable of its platform package over a stub that only prints
+// an error. The name only labels the directory ("claude-code"). It skips
+// tb, with the reason, when npm is not installed or the registry cannot be
+// reached; any other install failure fails tb with npm's output.
 func DirWithScripts(tb testing.TB, name string, packages ...string) string {
-	tb.Helper()
-	return install(tb, name, true, packages)
-}
-
-func install(tb testing.TB, name string, scripts bool, packages []string) string {
 	tb.Helper()
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		tb.Skip("npm not found: cannot install " + strings.Join(packages, " "))
 	}
-	if scripts {
-		name += "-scripts"
-	}
-	dir, err := cacheDir(name, packages)
+	dir, err := cacheDir(name+"-scripts", packages)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -77,11 +62,7 @@ func install(tb testing.TB, name string, scripts bool, packages []string) string
 	defer os.RemoveAll(tmp) // after a successful rename there is nothing left to remove
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
-	args := []string{"install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp}
-	if !scripts {
-		args = append(args, "--ignore-scripts")
-	}
-	args = append(args, packages...)
+	args := append([]string{"install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp}, packages...)
 	cmd := exec.CommandContext(ctx, npm, args...)
 	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()

@@ -229,7 +229,7 @@ func (c *Client) Send(ctx context.Context, db *ledger.DB) (Result, error) {
 		}
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("Valohai LLM accepted %s but marking them sent failed (they will be sent again): %w", records(len(ids)), err)
+			return res, fmt.Errorf("the Valohai LLM server accepted %s but marking them sent failed (they will be sent again): %w", records(len(ids)), err)
 		}
 		res.Sent += len(ids)
 	}

@@ -255,7 +255,7 @@ func (s *Sender) final(ctx context.Context) error {
 	until := s.retryUntil
 	s.mu.Unlock()
 	if s.clock.Now().Before(until) {
-		return errors.New("Valohai LLM asked to wait (Retry-After): unsent records stay for the next start")
+		return errors.New("the Valohai LLM server asked to wait (Retry-After): unsent records stay for the next start")
 	}
 	// The round's context ends with ctx or with the Sender's own.
 	rctx, cancel := context.WithCancel(ctx)

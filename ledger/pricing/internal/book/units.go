@@ -112,7 +112,6 @@ var units = []Unit{
 
 var (
 	unitsByPriceKey = map[string]*Unit{}
-	unitsByUsageKey = map[string]*Unit{}
 	unitsByDims     = map[string]*Unit{}
 )
 
@@ -120,7 +119,6 @@ func init() {
 	for i := range units {
 		u := &units[i]
 		unitsByPriceKey[u.PriceKey] = u
-		unitsByUsageKey[u.UsageKey] = u
 		unitsByDims[dimsKey(u.Dimensions)] = u
 	}
 }
@@ -128,9 +126,6 @@ func init() {
 // UnitForPriceKey returns the unit priced under key, nil for a key the
 // registry does not have.
 func UnitForPriceKey(key string) *Unit { return unitsByPriceKey[key] }
-
-// UnitForUsageKey returns the unit counted under key, nil if none.
-func UnitForUsageKey(key string) *Unit { return unitsByUsageKey[key] }
 
 // join returns the unit with the union of u's and v's dimensions, nil if
 // the registry has none.
