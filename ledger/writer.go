@@ -104,8 +104,12 @@ type Writer struct {
 	stats    WriterStats
 	dropLog  dropLogState
 
-	wake    chan struct{} // buffered(1): new records or a flush request
-	stop    chan struct{} // closed by Close after draining or on timeout
+	wake chan struct{} // buffered(1): new records or a flush request
+	// stopCtx ends when Close is done waiting (drained, or its context
+	// ended); it also cancels a write still running then, so Close never
+	// outlives its context.
+	stopCtx context.Context
+	stop    context.CancelFunc
 	done    chan struct{} // closed when the goroutine exits
 	closing sync.Once
 }
@@ -148,9 +152,9 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 		write:    opts.Write,
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	w.stopCtx, w.stop = context.WithCancel(context.Background())
 	if w.log == nil {
 		w.log = slog.Default()
 	}
@@ -288,7 +292,7 @@ func (w *Writer) Close(ctx context.Context) error {
 		w.mu.Unlock()
 		w.signal()
 		err = w.waitWritten(ctx, target)
-		close(w.stop)
+		w.stop()
 		<-w.done
 	})
 	if !first {
@@ -337,7 +341,7 @@ func (w *Writer) run() {
 		}
 		if len(batch) > 0 {
 			if retryAt.IsZero() || !w.clock.Now().Before(retryAt) {
-				err := w.write(context.Background(), batch)
+				err := w.write(w.stopCtx, batch)
 				var aside []int
 				if err != nil && !isTransient(err) {
 					err = w.isolate(batch, 0, err, &aside)
@@ -346,6 +350,9 @@ func (w *Writer) run() {
 						// aside is done with, the rest is retried.
 						batch = w.doneAside(batch, aside)
 					}
+				}
+				if err != nil && w.stopCtx.Err() != nil {
+					return // abandoned at Close, which reports its records unwritten
 				}
 				if err == nil {
 					w.committed(batch, aside)
@@ -371,7 +378,7 @@ func (w *Writer) run() {
 		select {
 		case <-w.wake: // new records or a flush request: look again
 		case <-timerC: // a batch's delay or a retry is due
-		case <-w.stop:
+		case <-w.stopCtx.Done():
 			return
 		}
 	}
@@ -418,8 +425,8 @@ func (w *Writer) isolate(recs []Record, off int, err error, aside *[]int) error 
 		recs []Record
 		off  int
 	}{{recs[:half], off}, {recs[half:], off + half}} {
-		perr := w.write(context.Background(), p.recs)
-		if perr != nil && isTransient(perr) {
+		perr := w.write(w.stopCtx, p.recs)
+		if perr != nil && (isTransient(perr) || w.stopCtx.Err() != nil) {
 			return perr
 		}
 		if perr != nil {

@@ -32,7 +32,11 @@ func (s *fakeStore) write(ctx context.Context, recs []Record) error {
 	s.mu.Unlock()
 	s.tries <- len(recs)
 	if block != nil {
-		<-block
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if fail != nil {
 		return fail
@@ -329,6 +333,34 @@ func TestWriterCloseGivesUp(t *testing.T) {
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Close error does not wrap the context's: %v", err)
+	}
+}
+
+// TestWriterCloseEndsWithContext: Close returns when its context ends even
+// while a write is still running (a database that hangs), and that write
+// is abandoned rather than left to finish after Close.
+func TestWriterCloseEndsWithContext(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	w, store, clock, logs := newTestWriter(t, WriterOptions{})
+	store.block = block
+	w.Add(sampleRecord(1))
+	clock.Advance(DefaultMaxDelay)
+	recvTry(t, store.tries) // the write now hangs
+	ctx, cancel := context.WithCancel(context.Background())
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close(ctx) }()
+	cancel()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "1 records") || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Close = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close outlived its context, waiting for a hung write")
+	}
+	if n := logs.count("cannot write call records"); n != 0 {
+		t.Errorf("the write abandoned at Close was logged as a failure %d times", n)
 	}
 }
 
