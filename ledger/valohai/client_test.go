@@ -212,14 +212,7 @@ func TestPostRefusals(t *testing.T) {
 
 // TestPostTimeout: a POST that gets no answer ends after Timeout.
 func TestPostTimeout(t *testing.T) {
-	release := make(chan struct{})
-	in := newIngest(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	})
-	defer close(release)
+	in := newStuckIngest(t)
 	c := in.client()
 	c.Timeout = 50 * time.Millisecond
 	err := c.Post(context.Background(), []ledger.Record{eligibleRecord(1)})

@@ -102,6 +102,21 @@ func newIngest(tb testing.TB, respond func(n int, w http.ResponseWriter, r *http
 	return in
 }
 
+// newStuckIngest is an ingest endpoint that never answers: each request
+// waits until the client gives up or the test ends.
+func newStuckIngest(tb testing.TB) *ingest {
+	tb.Helper()
+	release := make(chan struct{})
+	in := newIngest(tb, func(n int, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	tb.Cleanup(func() { close(release) }) // before the server's Close, which waits for handlers
+	return in
+}
+
 func (in *ingest) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	req := ingestRequest{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"),

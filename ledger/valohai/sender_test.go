@@ -303,14 +303,7 @@ func TestSenderCloseBound(t *testing.T) {
 	t.Run("stuck server", func(t *testing.T) {
 		db := mustOpen(t)
 		insertEligible(t, db, 0, 5)
-		release := make(chan struct{})
-		in := newIngest(t, func(n int, w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		})
-		defer close(release)
+		in := newStuckIngest(t)
 		s := startSender(t, db, in, newFakeClock(), nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -338,14 +331,7 @@ func TestSenderCloseBound(t *testing.T) {
 	t.Run("deadline reaching the round through the Sender", func(t *testing.T) {
 		db := mustOpen(t)
 		insertEligible(t, db, 0, 5)
-		release := make(chan struct{})
-		in := newIngest(t, func(n int, w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		})
-		defer close(release)
+		in := newStuckIngest(t)
 		s := startSender(t, db, in, newFakeClock(), nil)
 		ctx := &endingCtx{Context: context.Background(), done: make(chan struct{})}
 		defer close(ctx.done)

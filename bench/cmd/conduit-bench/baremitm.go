@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,12 +16,9 @@ import (
 	"io"
 	"log"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -84,27 +80,9 @@ func serveBareMITM(args []string, stdout io.Writer) error {
 		return mitm, host
 	})
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: log.New(io.Discard, "", 0)}
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	// The decrypted connections are hijacked: Shutdown does not wait for
-	// them, and the process exit ends them.
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	// The decrypted connections are hijacked: the shutdown does not wait
+	// for them, and the process exit ends them.
+	return serveUntilSignal(*listen, proxy, stdout)
 }
 
 // newBenchCA makes a throwaway ECDSA P-256 CA, valid for a day, and writes

@@ -100,12 +100,18 @@ func serveBaseline(args []string, stdout io.Writer) error {
 		http.NewResponseController(w).EnableFullDuplex()
 		h.ServeHTTP(w, r)
 	})
-	ln, err := net.Listen("tcp", *listen)
+	return serveUntilSignal(*listen, handler, stdout)
+}
+
+// serveUntilSignal serves h on addr with the same server settings as
+// Conduit's listener, printing the address it listens on, until SIGTERM or
+// an interrupt.
+func serveUntilSignal(addr string, h http.Handler, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// The same server settings as Conduit's listener.
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
