@@ -101,7 +101,8 @@ func TestEnvProject(t *testing.T) {
 
 // TestReportAndExportByProject guards the CLI's projects and sessions:
 // report --by project and --by session, and the --project and --session
-// filters of report and export.
+// filters of report and export, and --all, which adds the requests that
+// are not LLM calls.
 func TestReportAndExportByProject(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "conduit.toml")
@@ -121,6 +122,10 @@ func TestReportAndExportByProject(t *testing.T) {
 			HasUsage: true, InputTokens: 10, OutputTokens: 10, CostUSD: &c, Project: ps[0], Session: ps[1],
 		})
 	}
+	other := recs[0]
+	other.ID, other.Kind, other.Path, other.Model, other.HasUsage, other.CostUSD = "id-other", ledger.KindOther, "/api/hello", "", false, nil
+	other.InputTokens, other.OutputTokens = 0, 0
+	recs = append(recs, other)
 	if err := db.Insert(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +159,7 @@ func TestReportAndExportByProject(t *testing.T) {
 		{[]string{"--by", "session"}, "map[:1 s1:2 s2:1 s3:1]"},
 		{[]string{"--by", "session", "--project", "web"}, "map[s1:2 s2:1]"},
 		{[]string{"--by", "project", "--session", "s3"}, "map[api:1]"},
+		{[]string{"--by", "project", "--all"}, "map[:1 api:1 web:4]"},
 	} {
 		if got := groups(tt.args...); fmt.Sprint(got) != tt.want {
 			t.Errorf("report %v: %v, want %s", tt.args, got, tt.want)
@@ -162,5 +168,9 @@ func TestReportAndExportByProject(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "-c", cfg, "export", "--project", "web", "--session", "s1")
 	if lines := strings.Count(out, "\n"); code != 0 || lines != 2 || !strings.Contains(out, `"project":"web"`) || !strings.Contains(out, `"session":"s1"`) {
 		t.Errorf("export: exit %d, %d lines\n%s", code, lines, out)
+	}
+	code, out, _ = runCLI(t, nil, "-c", cfg, "export", "--project", "web", "--session", "s1", "--all")
+	if lines := strings.Count(out, "\n"); code != 0 || lines != 3 || !strings.Contains(out, `"kind":"other"`) {
+		t.Errorf("export --all: exit %d, %d lines\n%s", code, lines, out)
 	}
 }

@@ -41,6 +41,9 @@ Options:
       --tag <TAG>         Only calls tagged TAG (x-conduit-tag)
       --project <NAME>    Only calls of this project (conduit run sets it)
       --session <ID>      Only calls of this session (one conduit run)
+      --all               Every recorded request, not only LLM calls: also the
+                          other traffic to intercepted hosts (a client's own
+                          /api/ calls, /v1/models, telemetry; kind other)
       --ledger <PATH>     Read this ledger file instead of the config's
       --set-aside         Write instead the records the ledger refused for what
                           they held (kept apart so that the calls after them
@@ -107,6 +110,7 @@ func runExport(ctx context.Context, a *app, cmd *command, args []string) error {
 // ledger and the calls.
 type ledgerFilterFlags struct {
 	since, until, provider, model, tag, project, session, ledger *string
+	all                                                          *bool
 }
 
 func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
@@ -119,13 +123,15 @@ func addLedgerFilterFlags(fs *pflag.FlagSet) *ledgerFilterFlags {
 		project:  fs.String("project", "", ""),
 		session:  fs.String("session", "", ""),
 		ledger:   fs.String("ledger", "", ""),
+		all:      fs.Bool("all", false, ""),
 	}
 }
 
 // filter turns the flags into a ledger filter, with times relative to now
 // and dates in the local time zone.
 func (lf *ledgerFilterFlags) filter(cmdName string, now time.Time) (ledger.Filter, error) {
-	f := ledger.Filter{Provider: *lf.provider, Model: *lf.model, Tag: *lf.tag, Project: *lf.project, Session: *lf.session}
+	f := ledger.Filter{Provider: *lf.provider, Model: *lf.model, Tag: *lf.tag, Project: *lf.project, Session: *lf.session,
+		IncludeOther: *lf.all}
 	var err error
 	if *lf.since != "" {
 		if f.Since, err = ledger.ParseTime(*lf.since, now, time.Local); err != nil {

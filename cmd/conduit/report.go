@@ -39,6 +39,9 @@ Options:
       --tag <TAG>         Only calls tagged TAG (x-conduit-tag)
       --project <NAME>    Only calls of this project (conduit run sets it)
       --session <ID>      Only calls of this session (one conduit run)
+      --all               Every recorded request, not only LLM calls: also the
+                          other traffic to intercepted hosts (a client's own
+                          /api/ calls, /v1/models, telemetry; kind other)
       --ledger <PATH>     Read this ledger file instead of the config's
 ` + globalOptionsHelp + `
 Examples:
