@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/valohai/conduit/examples/fakeprovider"
 )
 
 func readAll(t *testing.T, resp *http.Response) string {
@@ -155,4 +157,32 @@ func TestGuardCORSPreflight(t *testing.T) {
 		t.Errorf("%d preflights reached the provider", n)
 	}
 	h.noRecord(t)
+}
+
+// TestGuardCORSUpstreamHeaders: the answer to an allowed origin carries
+// Conduit's Access-Control-Allow-Origin, one value, whatever the provider
+// sends (a provider's "*" or its own origin replaced it, and a second value
+// makes browsers refuse the answer), and the provider's Vary is kept
+// beside Conduit's.
+func TestGuardCORSUpstreamHeaders(t *testing.T) {
+	fake := fakeprovider.New(fakeprovider.Options{})
+	t.Cleanup(fake.Close)
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "https://provider.example")
+		w.Header().Set("Vary", "Accept-Encoding")
+		fake.ServeHTTP(w, r)
+	})
+	h := newHarness(t, harnessConfig{upstream: upstream, options: func(o *Options) { o.AllowedOrigins = []string{"https://app.example.com"} }})
+	resp, _ := do(t, "POST", h.proxyURL+"/openai/v1/chat/completions",
+		hdr("Origin", "https://app.example.com", "Authorization", "Bearer sk-test", "Content-Type", "application/json"),
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := resp.Header.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != "https://app.example.com" {
+		t.Errorf("Access-Control-Allow-Origin %q, want Conduit's one value", got)
+	}
+	if got := strings.Join(resp.Header.Values("Vary"), ","); !strings.Contains(got, "Origin") || !strings.Contains(got, "Accept-Encoding") {
+		t.Errorf("Vary %q, want Origin and the provider's Accept-Encoding", got)
+	}
 }

@@ -45,6 +45,16 @@ func writeResponse(w http.ResponseWriter, rep *reply) {
 	}
 	h := w.Header()
 	for k, vs := range rep.header {
+		switch {
+		case k == "Access-Control-Allow-Origin" && len(h[k]) > 0:
+			// The origin guard answered for an origin it allows; the
+			// provider's value would replace that decision (or, added,
+			// make two values, which browsers refuse).
+			continue
+		case k == "Vary" && len(h[k]) > 0:
+			h[k] = append(h[k], vs...)
+			continue
+		}
 		h[k] = vs
 	}
 	if rep.length < 0 {
