@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,7 @@ func roundCost(t Totals) Totals {
 // every grouping computed from rollups plus raw edges equals the same
 // grouping computed from the calls alone.
 func TestRollupsMatchCalls(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 8))
 	db := mustOpen(t)
 	// Through the Writer path (Insert), in several batches.
@@ -97,8 +100,15 @@ func TestRollupsMatchCalls(t *testing.T) {
 		{IncludeOther: true, Provider: "openai", Tag: "b"},
 		{Glob: Globs{Model: "gpt-*"}}, {Glob: Globs{Model: "*"}}, {Glob: Globs{Client: "*Python*", Project: "w?b"}},
 		{Glob: Globs{Session: "s[12]"}, Provider: "openai"}, {Glob: Globs{Tag: "[ab]"}}, {Text: "SONNET"}, {Text: "b"}}
+	// Under -race an eighth of the cases run, a different eighth each
+	// run (the seed is logged; LEDGER_CASES_SEED repeats it); without
+	// -race (go test ./ledger) all of them.
+	pick := caseSampler(t, 8)
 	for _, w := range windows {
 		for _, f := range filters {
+			if !pick() {
+				continue
+			}
 			f.Since, f.Until = w[0], w[1]
 			// Two groupings per case keep the test fast; over the cases
 			// every grouping is covered many times.
@@ -121,7 +131,29 @@ func TestRollupsMatchCalls(t *testing.T) {
 	}
 }
 
+// caseSampler returns a function that says whether the next case of a
+// long property test runs: every case without -race, about one in every
+// under -race, drawn with a seed that changes per run, is logged, and is
+// taken from LEDGER_CASES_SEED when set.
+func caseSampler(t *testing.T, every int) func() bool {
+	t.Helper()
+	if !raceEnabled {
+		return func() bool { return true }
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("LEDGER_CASES_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("LEDGER_CASES_SEED: %v", err)
+		}
+	}
+	t.Logf("-race: running about 1 case in %d (LEDGER_CASES_SEED=%d repeats this choice)", every, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	return func() bool { return rng.IntN(every) == 0 }
+}
+
 func TestPlanAggregate(t *testing.T) {
+	t.Parallel()
 	B := int64(timeBucketMillis)
 	ms := func(v int64) time.Time { return time.UnixMilli(v) }
 	tests := []struct {
@@ -150,6 +182,7 @@ func TestPlanAggregate(t *testing.T) {
 // TestMigrateBackfillsRollups: a ledger created before the rollups (schema
 // version 1) is migrated, and its calls are counted in them.
 func TestMigrateBackfillsRollups(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	raw, err := sql.Open("sqlite", dsn(path, "rwc", "_pragma=journal_mode(WAL)"))
 	if err != nil {
@@ -200,6 +233,7 @@ func TestMigrateBackfillsRollups(t *testing.T) {
 // predicate over the records selects, counting a call whose several tags
 // match once.
 func TestFilterPatterns(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	db := mustOpen(t)
 	recs := randomRecords(rng, 300)

@@ -17,6 +17,7 @@ import (
 // session) opens with every row and every rollup total intact, its
 // unmetered requests backfilled as kind other, and STRICT tables kept.
 func TestMigrateFromV3(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	raw, err := sql.Open("sqlite", dsn(path, "rwc", "_pragma=journal_mode(WAL)"))
 	if err != nil {
@@ -129,6 +130,7 @@ func TestMigrateFromV3(t *testing.T) {
 // TestAttributionRoundTrip: every field migration 4 added survives a write
 // and a read, and "none" is stored as NULL (no detail, empty strings).
 func TestAttributionRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	full := sampleRecord(1)
 	full.Kind, full.Project, full.Session = KindCall, "web", "0193f000-run"
@@ -194,6 +196,7 @@ func kindRecords() []Record {
 // TestKindsCountedApart: every query that counts or lists calls leaves the
 // other requests out unless the filter includes them.
 func TestKindsCountedApart(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, kindRecords()...)
 	ctx := context.Background()
@@ -267,6 +270,7 @@ func TestKindsCountedApart(t *testing.T) {
 // and session, answered the same from the rollups (whole quarter hours)
 // and from the calls (a ragged window).
 func TestProjectSessionFilters(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, kindRecords()...)
 	ctx := context.Background()

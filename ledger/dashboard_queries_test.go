@@ -48,6 +48,7 @@ func seqs(rows []Row) []int64 {
 // without repeats or gaps; and that paging the reversed order from a row
 // yields the rows before it.
 func TestPageOrdered(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, orderedRecords()...)
 	ctx := context.Background()
@@ -129,6 +130,7 @@ func matches(r Row, f Filter) bool {
 }
 
 func TestOrderCompareUnknownsLast(t *testing.T) {
+	t.Parallel()
 	priced := Row{Seq: 1, Record: Record{HasUsage: true, InputTokens: 0, CostUSD: f64(0)}}
 	unpriced := Row{Seq: 2, Record: Record{HasUsage: true, InputTokens: 5}}
 	noUsage := Row{Seq: 3, Record: Record{CostUSD: f64(math.NaN())}}
@@ -156,6 +158,7 @@ func TestOrderCompareUnknownsLast(t *testing.T) {
 // TestRowsSince checks that exactly the calls written after a seq come
 // back, oldest written first, filtered, with More and CountSince agreeing.
 func TestRowsSince(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	recs := mixedRecords()
 	mustInsert(t, db, recs[:10]...)
@@ -208,6 +211,7 @@ func TestRowsSince(t *testing.T) {
 // window, and the total against Totals over the filter, for raw
 // (sub-quarter-hour) and rollup steps, including widening to fit.
 func TestTimeline(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	var recs []Record
 	for i := range 200 {
@@ -323,6 +327,7 @@ func sameTotals(a, b Totals) bool {
 // TestTotalsOf checks the one-call totals against what the ledger sums for
 // the same call stored alone.
 func TestTotalsOf(t *testing.T) {
+	t.Parallel()
 	base := sampleRecord(1)
 	cases := map[string]func(r *Record){
 		"priced":   func(r *Record) {},

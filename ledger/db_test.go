@@ -18,6 +18,7 @@ import (
 // TestOpenFresh: Open creates the directory and a private file, and leaves
 // the schema at SchemaVersion with WAL on.
 func TestOpenFresh(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "conduit.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -48,6 +49,7 @@ func TestOpenFresh(t *testing.T) {
 // TestOpenReopen: a second Open of the same file keeps its rows and
 // applies no migration again.
 func TestOpenReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -71,6 +73,7 @@ func TestOpenReopen(t *testing.T) {
 // TestOpenConcurrentMigration: two connections opening a new ledger at once
 // both succeed; the schema is created once.
 func TestOpenConcurrentMigration(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
@@ -108,6 +111,7 @@ func setUserVersion(t *testing.T, path string, v int) {
 // TestOpenFutureVersion: a ledger from a newer Conduit is refused, naming
 // both versions, by Open and OpenReadOnly alike.
 func TestOpenFutureVersion(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -134,6 +138,7 @@ func TestOpenFutureVersion(t *testing.T) {
 
 // TestOpenReadOnlyMissing: no file gives a clear error, and creates nothing.
 func TestOpenReadOnlyMissing(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	_, err := OpenReadOnly(path)
 	if !errors.Is(err, ErrNoLedger) || !strings.Contains(err.Error(), "conduit proxy") || !strings.Contains(err.Error(), path) {
@@ -147,6 +152,7 @@ func TestOpenReadOnlyMissing(t *testing.T) {
 // TestOpenReadOnlyUnmigrated: an existing SQLite file without the schema is
 // reported as older than this binary, not misread.
 func TestOpenReadOnlyUnmigrated(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	setUserVersion(t, path, 0)
 	_, err := OpenReadOnly(path)
@@ -158,6 +164,7 @@ func TestOpenReadOnlyUnmigrated(t *testing.T) {
 
 // TestReadOnlyRefusesWrites: the read-only DB reads and refuses writes.
 func TestReadOnlyRefusesWrites(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, sampleRecord(1))
 	ro, err := OpenReadOnly(db.Path())
@@ -184,6 +191,7 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 // TestReadOnlyAfterWriterClosed: a reader can open the ledger after the
 // proxy has closed it (no WAL files left behind).
 func TestReadOnlyAfterWriterClosed(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	db, err := Open(path, Options{})
 	if err != nil {
@@ -205,6 +213,7 @@ func TestReadOnlyAfterWriterClosed(t *testing.T) {
 // header column keeps only x-vh-* names, and credential query values are
 // redacted, so a secret that slipped into a Record never reaches the file.
 func TestSchemaHoldsNoCredentials(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	rows, err := db.read.QueryContext(ctx, "SELECT name FROM pragma_table_info('calls')")
@@ -253,6 +262,7 @@ func TestSchemaHoldsNoCredentials(t *testing.T) {
 }
 
 func TestScrubPath(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"/v1/chat/completions", "/v1/chat/completions"},
 		{"/v1/x?alt=sse", "/v1/x?alt=sse"},
@@ -270,6 +280,7 @@ func TestScrubPath(t *testing.T) {
 
 // TestDataVersionAndMaxSeq: both move when another connection writes.
 func TestDataVersionAndMaxSeq(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	ro, err := OpenReadOnly(db.Path())
@@ -308,6 +319,7 @@ func TestDataVersionAndMaxSeq(t *testing.T) {
 // TestInsertIdempotent: re-inserting a batch (as after an ambiguous commit
 // failure) stores each call once.
 func TestInsertIdempotent(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	recs := []Record{sampleRecord(1), sampleRecord(2)}
 	mustInsert(t, db, recs...)
@@ -319,6 +331,7 @@ func TestInsertIdempotent(t *testing.T) {
 
 // TestInsertManyRows crosses the multi-row statement boundary.
 func TestInsertManyRows(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	var recs []Record
 	for i := range 100 {
@@ -337,6 +350,7 @@ func TestInsertManyRows(t *testing.T) {
 // TestRecordRoundTrip: a record without usage or response keeps its
 // unknowns unknown (NULL), and every field survives.
 func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	full := sampleRecord(1)
 	full.ProviderCostUSD = f64(0.0042)
@@ -370,6 +384,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestVHHeadersJSON(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   map[string]string
 		want any
@@ -393,6 +408,7 @@ func TestVHHeadersJSON(t *testing.T) {
 // under a running writer: the file as opened (and written) is not
 // replaced; removed, or another file at the path, it is.
 func TestReplaced(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		change func(t *testing.T, path string)

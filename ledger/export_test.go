@@ -15,6 +15,7 @@ import (
 // TestExportJSONLGolden pins one exported line byte for byte: field names
 // and order, null for unknowns, {} and [] for none.
 func TestExportJSONLGolden(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	full := sampleRecord(1)
 	full.StartedAt = baseTime.Add(123 * time.Millisecond)
@@ -59,6 +60,7 @@ func TestExportJSONLGolden(t *testing.T) {
 // TestExportEscaping: any string a client or provider sent comes out as
 // valid JSON that decodes to the same text.
 func TestExportEscaping(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	r := sampleRecord(1)
 	r.Client = "quote\" back\\slash\nnew\tline \x01 é 日本 \u2028 end"
@@ -88,6 +90,7 @@ func TestExportEscaping(t *testing.T) {
 // TestExportCSV: the header is ExportFields; nulls are empty; nested
 // values are JSON text; oldest first.
 func TestExportCSV(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	a, b := sampleRecord(1), sampleRecord(2)
 	a.Project, a.Session, a.ConnectionID = "web", "s-1", "ws-7"
@@ -146,6 +149,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 
 // TestExportWriteError: a failing output stops the export with an error.
 func TestExportWriteError(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	var recs []Record
 	for i := range 2000 { // more than the 64 KiB buffer
@@ -159,6 +163,7 @@ func TestExportWriteError(t *testing.T) {
 }
 
 func TestParseExportFormat(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]ExportFormat{"jsonl": JSONL, "CSV": CSV} {
 		if got, err := ParseExportFormat(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
@@ -215,6 +220,7 @@ func FuzzParseTime(f *testing.F) {
 // reports use: a plain decimal that reads back as the same float, never an
 // exponent.
 func TestCostsArePlainDecimals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		cost float64
 		want string
@@ -262,6 +268,7 @@ func TestCostsArePlainDecimals(t *testing.T) {
 // a leading ' so it is never run as a formula; JSONL keeps the values
 // exact.
 func TestExportCSVFormulaSafe(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	hostile := []string{`=HYPERLINK("http://evil.example","x")`, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tx", "\rx"}
 	var recs []Record

@@ -25,6 +25,7 @@ var validJSONCases = []string{
 // json.Valid on every case, so a usage object stored before is stored
 // still, and a broken one is still NULL.
 func TestValidJSON(t *testing.T) {
+	t.Parallel()
 	for _, in := range validJSONCases {
 		if got, want := validJSON([]byte(in)), json.Valid([]byte(in)); got != want {
 			t.Errorf("validJSON(%q) = %v, json.Valid says %v", in, got, want)

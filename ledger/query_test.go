@@ -39,6 +39,7 @@ func mixedRecords() []Record {
 // TestPageKeyset walks all pages with each page size and checks the
 // concatenation is the full newest-first order, without repeats or gaps.
 func TestPageKeyset(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	recs := mixedRecords()
 	mustInsert(t, db, recs...)
@@ -86,6 +87,7 @@ func TestPageKeyset(t *testing.T) {
 // TestPageStableUnderInserts: calls written while paging (newer ones) do
 // not shift the pages that follow.
 func TestPageStableUnderInserts(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, mixedRecords()...)
 	ctx := context.Background()
@@ -104,6 +106,7 @@ func TestPageStableUnderInserts(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, mixedRecords()...)
 	ctx := context.Background()
@@ -161,6 +164,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 
 // TestTotals checks each sum against the records.
 func TestTotals(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	recs := mixedRecords()
 	mustInsert(t, db, recs...)
@@ -200,6 +204,7 @@ func TestTotals(t *testing.T) {
 // TestTotalsExactCostSum: a million-cent-fraction sum stays exact (SQLite
 // sums floats with compensation).
 func TestTotalsExactCostSum(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	var recs []Record
 	for i := range 1000 {
@@ -215,6 +220,7 @@ func TestTotalsExactCostSum(t *testing.T) {
 }
 
 func TestGroups(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	mustInsert(t, db, mixedRecords()...)
 	ctx := context.Background()
@@ -258,6 +264,7 @@ func TestGroups(t *testing.T) {
 // TestGroupsByLocalDay: days follow the requested time zone, across a DST
 // change and a half-hour offset.
 func TestGroupsByLocalDay(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	at := func(s string) Record {
 		r := sampleRecord(len(s))
@@ -310,6 +317,7 @@ func TestGroupsByLocalDay(t *testing.T) {
 }
 
 func TestParseGroupBy(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"model", "Provider", " day ", "tag", "client", "hour"} {
 		if _, err := ParseGroupBy(s); err != nil {
 			t.Errorf("%q: %v", s, err)
@@ -321,6 +329,7 @@ func TestParseGroupBy(t *testing.T) {
 }
 
 func TestSyncQueue(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	noVH := sampleRecord(1)

@@ -9,6 +9,7 @@ import (
 // TestRecordQueue checks the chunked queue against a slice under random
 // pushes and pops of random sizes.
 func TestRecordQueue(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var q recordQueue
 	var model []string

@@ -34,6 +34,7 @@ func reportFixture(t *testing.T) Report {
 // sums, the total counting every call once, unpriced calls and calls
 // without usage counted apart from the priced sums.
 func TestReport(t *testing.T) {
+	t.Parallel()
 	rep := reportFixture(t)
 	if rep.By != ByModel || !rep.Since.Equal(baseTime.Add(-time.Hour)) || rep.Location != time.UTC {
 		t.Errorf("report header %+v", rep)
@@ -59,6 +60,7 @@ func TestReport(t *testing.T) {
 // TestReportTagTotal: calls with several tags count under each tag, but
 // once in the total.
 func TestReportTagTotal(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	r := sampleRecord(1)
 	r.Tags = []string{"a", "b"}
@@ -73,6 +75,7 @@ func TestReportTagTotal(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 15, 30, 0, 0, time.UTC)
 	berlin := time.FixedZone("CET", 3600)
 	tests := []struct {

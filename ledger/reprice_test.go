@@ -41,6 +41,7 @@ func newPrices(r *Record) {
 // repricing rewrites the changed calls and rebuilds the rollups, so that
 // totals (read from the rollups) agree with the calls.
 func TestReprice(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := repriceFixture(t)
 	before, err := db.Totals(ctx, Filter{})
@@ -94,6 +95,7 @@ func TestReprice(t *testing.T) {
 
 // TestRepriceFilter checks that only the selected calls are read.
 func TestRepriceFilter(t *testing.T) {
+	t.Parallel()
 	db := repriceFixture(t)
 	got, err := db.Reprice(context.Background(), Filter{Provider: "anthropic"}, newPrices, false)
 	if err != nil || got.Calls != 1 || got.Changed != 0 {
@@ -108,6 +110,7 @@ func TestRepriceFilter(t *testing.T) {
 // TestRepriceReadOnly checks that a read-only ledger can be dry-run but
 // not rewritten.
 func TestRepriceReadOnly(t *testing.T) {
+	t.Parallel()
 	db := repriceFixture(t)
 	ro, err := OpenReadOnly(db.Path())
 	if err != nil {
@@ -125,6 +128,7 @@ func TestRepriceReadOnly(t *testing.T) {
 // TestUnpriced checks the unpriced models with their counts, and that a
 // repriced model leaves the list.
 func TestUnpriced(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := repriceFixture(t)
 	got, err := db.Unpriced(ctx, Filter{})

@@ -17,6 +17,7 @@ import (
 // usage, names the count, and leaves nothing to sum or price; counts at the
 // bound, and records without usage, are left as they are.
 func TestSanitizeCounts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		set     func(r *Record)
@@ -56,6 +57,7 @@ func TestSanitizeCounts(t *testing.T) {
 }
 
 func TestSatAdd(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ a, b, want int64 }{
 		{1, 2, 3},
 		{math.MaxInt64, 1, math.MaxInt64},
@@ -74,6 +76,7 @@ func TestSatAdd(t *testing.T) {
 // the caller's tags and headers are not modified; fields within their caps
 // are left alone.
 func TestSanitizeCaps(t *testing.T) {
+	t.Parallel()
 	long := func(n int) string { return strings.Repeat("é", n/2+1) } // 2 bytes a rune: a cut may fall inside one
 	tags := []string{"a", long(MaxTagBytes)}
 	vh := map[string]string{"x-vh-run": long(MaxVHValueBytes)}
@@ -124,6 +127,7 @@ func TestSanitizeCaps(t *testing.T) {
 // TestTruncatedStoredAndExported guards the record's note of its cut
 // fields through the ledger: written, read back and exported.
 func TestTruncatedStoredAndExported(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	w := NewWriter(db, WriterOptions{})
 	r := sampleRecord(1)

@@ -20,6 +20,7 @@ import (
 // usage with their raw usage kept, nothing sums them, and the calls after
 // them are written.
 func TestWriterAbsurdCountsDoNotStall(t *testing.T) {
+	t.Parallel()
 	for _, split := range []bool{false, true} {
 		name := "one batch"
 		if split {
@@ -75,6 +76,7 @@ func TestWriterAbsurdCountsDoNotStall(t *testing.T) {
 // is alone, it is set aside (logged, counted, exportable, not handed to
 // OnWritten), and every other record of the batch and after it is written.
 func TestWriterSetsAsideRefusedRecord(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	if _, err := db.write.Exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON calls WHEN NEW.model = 'poison'
 		BEGIN SELECT RAISE(ABORT, 'poisoned record'); END`); err != nil {
@@ -156,6 +158,7 @@ func (refusal) Code() int     { return 19 }
 // splitting (the database locked meanwhile) retries the batch without
 // setting a record aside twice.
 func TestWriterIsolatesFew(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	stored := map[string]int{}
 	attempts, lockedOnce := 0, false

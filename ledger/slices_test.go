@@ -16,6 +16,7 @@ import (
 // with tag sets — sum per dimension to what the calls themselves hold, and
 // a slice with tag sets carries exactly its calls' tags.
 func TestSlicesMatchCalls(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	db := mustOpen(t)
 	recs := randomRecords(rng, 600)

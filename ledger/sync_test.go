@@ -13,6 +13,7 @@ import (
 // usage and at least one x-vh-* header, whatever the header's case, and
 // nothing else.
 func TestSyncEligibility(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		edit     func(r *Record)
@@ -57,6 +58,7 @@ func TestSyncEligibility(t *testing.T) {
 // call once, in Unsynced's oldest-first order, ties in start time broken
 // by insertion, and skips sent ones.
 func TestUnsyncedAfterPages(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	var recs []Record
@@ -106,6 +108,7 @@ func TestUnsyncedAfterPages(t *testing.T) {
 // TestSyncCountsFailing: a call whose sending failed counts as failing
 // until it is sent; Failing is part of Pending.
 func TestSyncCountsFailing(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	a, b, c := sampleRecord(1), sampleRecord(2), sampleRecord(3)
@@ -138,6 +141,7 @@ func TestSyncCountsFailing(t *testing.T) {
 // TestSyncState: NoteSyncResult keeps the last success, the last error
 // and the failures since the last success, for every process to read.
 func TestSyncState(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	st, err := db.SyncState(ctx)
@@ -184,6 +188,7 @@ func TestSyncState(t *testing.T) {
 }
 
 func TestTruncateUTF8(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		s    string
 		n    int
@@ -207,6 +212,7 @@ func TestTruncateUTF8(t *testing.T) {
 // partial indexes, never the whole calls table, so that they stay cheap on
 // a ledger of millions of calls.
 func TestSyncQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	ctx := context.Background()
 	queries := []struct {

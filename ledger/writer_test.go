@@ -142,6 +142,7 @@ func noBatch(t *testing.T, ch chan []Record) {
 // TestWriterBatchesAfterMaxDelay: a lone record is written when it has
 // waited MaxDelay, not before.
 func TestWriterBatchesAfterMaxDelay(t *testing.T) {
+	t.Parallel()
 	w, store, clock, _ := newTestWriter(t, WriterOptions{})
 	start := clock.Now()
 	w.Add(sampleRecord(1))
@@ -162,6 +163,7 @@ func TestWriterBatchesAfterMaxDelay(t *testing.T) {
 // TestWriterBatchesWhenFull: BatchSize records are written at once, in one
 // batch, without waiting for the delay.
 func TestWriterBatchesWhenFull(t *testing.T) {
+	t.Parallel()
 	w, store, _, _ := newTestWriter(t, WriterOptions{BatchSize: 4})
 	for i := range 10 {
 		w.Add(sampleRecord(i))
@@ -189,6 +191,7 @@ func TestWriterBatchesWhenFull(t *testing.T) {
 // TestWriterFlushWritesNow: Flush writes queued records without waiting for
 // MaxDelay and returns once they are committed.
 func TestWriterFlushWritesNow(t *testing.T) {
+	t.Parallel()
 	w, store, _, _ := newTestWriter(t, WriterOptions{})
 	for i := range 3 {
 		w.Add(sampleRecord(i))
@@ -212,6 +215,7 @@ func TestWriterFlushWritesNow(t *testing.T) {
 // with doubling, capped backoff, logs once per state change, and loses
 // nothing when it recovers.
 func TestWriterRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	w, store, clock, logs := newTestWriter(t, WriterOptions{RetryMin: 100 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	store.setFail(errors.New("database is locked"))
 	w.Add(sampleRecord(1))
@@ -255,6 +259,7 @@ func TestWriterRetriesWithBackoff(t *testing.T) {
 // TestWriterDropsWhenFull: Add never blocks; beyond QueueSize records are
 // counted as dropped and logged, and the queued ones still land.
 func TestWriterDropsWhenFull(t *testing.T) {
+	t.Parallel()
 	block := make(chan struct{})
 	w, store, clock, logs := newTestWriter(t, WriterOptions{QueueSize: 4})
 	store.block = block
@@ -296,6 +301,7 @@ func TestWriterDropsWhenFull(t *testing.T) {
 // TestWriterCloseDrains: Close writes everything queued; later records are
 // refused and counted; Close is idempotent.
 func TestWriterCloseDrains(t *testing.T) {
+	t.Parallel()
 	w, store, _, _ := newTestWriter(t, WriterOptions{BatchSize: 3})
 	for i := range 7 {
 		w.Add(sampleRecord(i))
@@ -318,6 +324,7 @@ func TestWriterCloseDrains(t *testing.T) {
 // TestWriterCloseGivesUp: Close on a failing database returns when its
 // context ends, naming the records left unwritten.
 func TestWriterCloseGivesUp(t *testing.T) {
+	t.Parallel()
 	w, store, clock, _ := newTestWriter(t, WriterOptions{})
 	store.setFail(errors.New("disk I/O error"))
 	w.Add(sampleRecord(1))
@@ -340,6 +347,7 @@ func TestWriterCloseGivesUp(t *testing.T) {
 // while a write is still running (a database that hangs), and that write
 // is abandoned rather than left to finish after Close.
 func TestWriterCloseEndsWithContext(t *testing.T) {
+	t.Parallel()
 	block := make(chan struct{})
 	defer close(block)
 	w, store, clock, logs := newTestWriter(t, WriterOptions{})
@@ -366,6 +374,7 @@ func TestWriterCloseEndsWithContext(t *testing.T) {
 
 // TestWriterOnWritten: OnWritten sees each committed batch.
 func TestWriterOnWritten(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []string
 	w, _, _, _ := newTestWriter(t, WriterOptions{BatchSize: 2, OnWritten: func(recs []Record) {
@@ -391,6 +400,7 @@ func TestWriterOnWritten(t *testing.T) {
 // TestWriterRealDB writes through a real ledger with the real clock and
 // reads every field back.
 func TestWriterRealDB(t *testing.T) {
+	t.Parallel()
 	db := mustOpen(t)
 	w := NewWriter(db, WriterOptions{})
 	const n = 1000
@@ -420,6 +430,7 @@ func TestWriterRealDB(t *testing.T) {
 // cannot be written: calls with 1 MB paths are queued at their capped size,
 // and past QueueBytes records are dropped and counted rather than queued.
 func TestWriterQueueBoundedByBytes(t *testing.T) {
+	t.Parallel()
 	store := newFakeStore()
 	store.setFail(errors.New("database is locked"))
 	const limit = 1 << 20
