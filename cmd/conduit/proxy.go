@@ -130,12 +130,9 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 	defer pl.Close()
 	// Valohai LLM sync, when configured. Deferred before the writer's
 	// close, so it runs after it: the stop sends the last records too.
-	var syncer *proxySync
-	if db := pl.DB(); db != nil {
-		syncer = startProxySync(logger, cfg, db)
-	} else if cfg.ValohaiLLM.Enabled() {
-		logger.Warn("Valohai LLM sync starts with the next start: the ledger could not be opened")
-	}
+	// It reads whichever ledger pl has open: one opened late, or anew
+	// after its file was replaced.
+	syncer := startProxySync(logger, cfg, pl.DB)
 	defer syncer.stop(ctx)
 	writer := ledger.NewWriter(nil, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written,
 		Write: pl.write, SetAside: pl.setAside, QueueBytes: cfg.Ledger.QueueBytes})

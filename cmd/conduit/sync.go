@@ -227,16 +227,17 @@ type proxySync struct {
 	logger *slog.Logger
 }
 
-// startProxySync starts sending db's eligible records when the config
-// enables the sync, or returns nil. Stop it after the ledger's Writer is
+// startProxySync starts sending the eligible records of the ledger
+// current returns (nil: none open yet) when the config enables the sync,
+// or returns nil. Stop it after the ledger's Writer is
 // closed, so that the stop sends the last records too.
-func startProxySync(logger *slog.Logger, cfg *config.Config, db *ledger.DB) *proxySync {
+func startProxySync(logger *slog.Logger, cfg *config.Config, current func() *ledger.DB) *proxySync {
 	if !cfg.ValohaiLLM.Enabled() {
 		return nil
 	}
 	logger.Info("sending records to Valohai LLM at " + cfg.ValohaiLLM.URL)
 	return &proxySync{
-		sender: valohai.NewSender(db, newValohaiClient(cfg), valohai.SenderOptions{Logger: logger}),
+		sender: valohai.NewSender(nil, newValohaiClient(cfg), valohai.SenderOptions{Logger: logger, Ledger: current}),
 		logger: logger,
 	}
 }

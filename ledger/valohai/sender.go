@@ -40,6 +40,11 @@ type SenderOptions struct {
 	// Rand returns a number in [0, 1) for the backoff's jitter (nil:
 	// math/rand/v2).
 	Rand func() float64
+	// Ledger, if set, is asked for the ledger at the start of each round,
+	// instead of the one given to NewSender: the proxy's ledger is opened
+	// late when it cannot be at start, and anew when its file is deleted
+	// or replaced. A nil ledger skips the round.
+	Ledger func() *ledger.DB
 }
 
 // Status is a Sender's view of the sync, for a dashboard in the same
@@ -64,7 +69,7 @@ type Status struct {
 // short. Rounds run on the Sender's own goroutine: nothing it does blocks
 // the caller of Written.
 type Sender struct {
-	db     *ledger.DB
+	ledger func() *ledger.DB
 	client *Client
 	opts   SenderOptions
 	log    *slog.Logger
@@ -90,8 +95,9 @@ type Sender struct {
 	kickIgnored func()
 }
 
-// NewSender starts a Sender that sends db's eligible records through
-// client. db must stay open until Close returns. The client's fields are
+// NewSender starts a Sender that sends db's eligible records (or those of
+// opts.Ledger's) through client. The ledger must stay open until Close
+// returns. The client's fields are
 // read on every round: leave them alone while the Sender runs. A client
 // without its own Now uses the Sender's Clock.
 func NewSender(db *ledger.DB, client *Client, opts SenderOptions) *Sender {
@@ -127,9 +133,12 @@ func newSender(db *ledger.DB, client *Client, opts SenderOptions) *Sender {
 		c.Now = clock.Now
 		client = &c
 	}
+	if opts.Ledger == nil {
+		opts.Ledger = func() *ledger.DB { return db }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sender{
-		db: db, client: client, opts: opts, log: log, clock: clock,
+		ledger: opts.Ledger, client: client, opts: opts, log: log, clock: clock,
 		kick:   make(chan struct{}, 1),
 		ctx:    ctx,
 		cancel: cancel,
@@ -275,7 +284,11 @@ func (s *Sender) final(ctx context.Context) error {
 // round and Send's error, without the API key.
 func (s *Sender) round(ctx context.Context) (time.Duration, error) {
 	s.fresh.Store(0)
-	res, err := s.client.Send(ctx, s.db)
+	db := s.ledger()
+	if db == nil {
+		return s.opts.Interval, nil
+	}
+	res, err := s.client.Send(ctx, db)
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -414,3 +414,49 @@ func (c *endingCtx) Err() error {
 	}
 	return nil
 }
+
+// TestSenderFollowsLedger: with SenderOptions.Ledger each round reads the
+// ledger it returns: none yet (the proxy could not open it) skips the
+// round, and a ledger reopened after its file was replaced is the one sent
+// from.
+func TestSenderFollowsLedger(t *testing.T) {
+	first, second := mustOpen(t), mustOpen(t)
+	var mu sync.Mutex
+	var current *ledger.DB
+	use := func(db *ledger.DB) {
+		mu.Lock()
+		current = db
+		mu.Unlock()
+	}
+	in := newIngest(t, nil)
+	clock := newFakeClock()
+	c := in.client()
+	c.Now = nil
+	s := newSender(nil, c, SenderOptions{Clock: clock, Logger: slog.New(slog.DiscardHandler),
+		Ledger: func() *ledger.DB { mu.Lock(); defer mu.Unlock(); return current }})
+	go s.run()
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+
+	insertEligible(t, first, 0, 3)
+	clock.waitTimer(t, t0.Add(DefaultInterval))
+	clock.advanceTo(t0.Add(DefaultInterval)) // no ledger: the round is skipped
+	clock.waitTimer(t, t0.Add(2*DefaultInterval))
+	if n := len(in.requests()); n != 0 {
+		t.Fatalf("%d requests without a ledger", n)
+	}
+	use(first)
+	clock.advanceTo(t0.Add(2 * DefaultInterval))
+	in.waitRequests(t, 1)
+	clock.waitTimer(t, t0.Add(3*DefaultInterval))
+	if c := counts(t, first); c.Sent != 3 {
+		t.Fatalf("first ledger: %+v", c)
+	}
+	use(second) // the file was replaced: the proxy opened a new ledger
+	insertEligible(t, second, 10, 2)
+	clock.advanceTo(t0.Add(3 * DefaultInterval))
+	in.waitRequests(t, 2)
+	clock.waitTimer(t, t0.Add(4*DefaultInterval))
+	if c := counts(t, second); c.Sent != 2 {
+		t.Fatalf("second ledger: %+v", c)
+	}
+}
