@@ -233,18 +233,22 @@ func newMITM(ca *certs.Authority, logger *slog.Logger) *mitm {
 // client's TLS with a leaf for host, and serves the connection's requests
 // with h on an http.Server of its own, so a decrypted connection gets the
 // same HTTP/1.1 handling (header limits, timeouts, keep-alive,
-// 100-continue, flushing) as the listener.
-func (m *mitm) serve(w http.ResponseWriter, host string, h http.Handler) {
+// 100-continue, flushing) as the listener. release runs when the client's
+// connection closes: a WebSocket relayed inside it outlives the server.
+func (m *mitm) serve(w http.ResponseWriter, host string, h http.Handler, release func()) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		release()
 		refuse(w, http.StatusInternalServerError, "conduit: cannot take over this connection to intercept it\n")
 		return
 	}
-	conn, brw, err := hj.Hijack()
+	hijacked, brw, err := hj.Hijack()
 	if err != nil {
+		release()
 		m.logger.Debug("forward mode: hijack failed", "host", host, "err", err)
 		return
 	}
+	conn := closeHook(hijacked, release)
 	// A client may send its ClientHello in the same write as the CONNECT:
 	// those bytes already sit in the server's reader.
 	var rd io.Reader = conn

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/parsers"
 )
@@ -475,4 +476,20 @@ func TestIsSelfAddr(t *testing.T) {
 			t.Errorf("listen %s: isAddr(%s) = %v, want %v", tt.listen, tt.addr, got, tt.want)
 		}
 	}
+}
+
+// TestGuardTunnelsPerClientWebSocket: a WebSocket relayed inside a
+// decrypted tunnel keeps the tunnel's place until the connection closes
+// (the hijack used to give it back at once, so one client could hold any
+// number of WebSockets past the bound).
+func TestGuardTunnelsPerClientWebSocket(t *testing.T) {
+	h := newFwdHarness(t, fwdConfig{options: func(o *Options) { o.MaxTunnelsPerClient = 2 }})
+	ws, _ := h.wsDialer().dial(t, "openai", "/v1/responses", http.Header{"Authorization": {auth}}, websocket.CompressionDisabled)
+	ws.c.Write(ws.ctx, websocket.MessageText, []byte(`{"type":"response.create","response":{"model":"gpt-5.4","input":"hi"}}`))
+	ws.readUntil("response.completed")
+	if n := h.proxy.tunnels.open("127.0.0.1"); n != 1 {
+		t.Errorf("%d tunnels counted while a WebSocket is open in one, want 1", n)
+	}
+	ws.c.Close(websocket.StatusNormalClosure, "")
+	pollUntil(t, "the WebSocket tunnel's place", func() bool { return h.proxy.tunnels.open("127.0.0.1") == 0 })
 }

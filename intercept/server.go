@@ -386,8 +386,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 	}
 	switch {
 	case i >= 0 && s.hosts.mitmable[i]:
-		defer release()
-		s.mitm.serve(w, host, s.decrypted(host, port, attr))
+		s.mitm.serve(w, host, s.decrypted(host, port, attr), release)
 	case i >= 0:
 		s.logger.Debug("forward mode: tunnelling an LLM host without recording it (no CA for it)", "host", authority)
 		s.tunnelBlind(w, r, s.tunnelLLM, host, port, release)
