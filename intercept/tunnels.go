@@ -67,8 +67,9 @@ func newTunnelGate(perClient int) *tunnelGate {
 }
 
 // fdReserve is how many descriptors stay free for everything but new
-// tunnels: enough for /health, a few hundred calls and the ledger, and at
-// most a quarter of a small limit.
+// tunnels: 256 (about 120 concurrent base-URL calls at two descriptors
+// each, /health and the ledger's files), and at most a quarter of a small
+// limit.
 func fdReserve(limit int) int {
 	return min(256, limit/4)
 }

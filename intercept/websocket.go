@@ -432,6 +432,7 @@ func (rl *wsRelay) record(mr parsers.MessageResult) {
 	var msg string
 	rec.Outcome, msg = outcome(rec.Status, cl.endpoint, mr.Result, !cut, nil, cut && rl.clientGone.Load())
 	rec.Error = scrubSecrets(msg, cl.reqHeader, cl.target.url.RawQuery)
+	rec.Sanitize() // bounded before the log, budgets and telemetry see it, as call.finish does
 	cl.c.log(&rec.Record)
 	if cl.c.record != nil {
 		cl.c.record(rec)

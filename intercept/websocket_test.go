@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,19 @@ func TestWebSocketUnmeteredPath(t *testing.T) {
 		t.Errorf("record: kind %q status %d connection %q id %q", r.Kind, r.Status, r.ConnectionID, r.ID)
 	}
 	waitNoRecord(t, &h.recordSink)
+}
+
+// TestWebSocketRecordSanitized: a WebSocket response's record is bounded
+// before the log, budgets and telemetry see it, as an HTTP call's is: a
+// model name past ledger.MaxModelBytes is cut and named in Truncated.
+func TestWebSocketRecordSanitized(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	long := strings.Repeat("m", 4*ledger.MaxModelBytes)
+	c, _ := h.wsDialer().dial(t, "openai", "/v1/responses", http.Header{"Authorization": {auth}, fakeprovider.HeaderModel: {long}}, websocket.CompressionDisabled)
+	c.send(wsCreate("hi", ""))
+	c.readUntil("response.completed")
+	rec := h.record(t)
+	if len(rec.Model) > ledger.MaxModelBytes || !slices.Contains(rec.Truncated, "model") {
+		t.Errorf("model of %d bytes, truncated %v: the record was not sanitized", len(rec.Model), rec.Truncated)
+	}
 }
