@@ -46,8 +46,12 @@ type Timeouts struct {
 	// usage after the client left. Nil: the default, 60 s. Zero: not at
 	// all — the upstream request is cancelled as soon as the client
 	// leaves. (A pointer, because zero is a choice here, not "unset".)
-	// On a WebSocket it is how long the other side is still relayed
-	// after one side has ended.
+	// On a WebSocket it is how long the client is still relayed what the
+	// provider sends after the provider's side has ended. A client that
+	// goes away cuts the provider's connection at once, as it would
+	// without Conduit: that connection cannot be half-closed, and
+	// keeping it open would keep the provider generating (and billing) a
+	// response nobody reads.
 	Drain *time.Duration
 	// WebSocketIdle ends a relayed WebSocket connection (with a close
 	// frame to each side) once nothing has passed either way for this

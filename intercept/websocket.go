@@ -340,7 +340,8 @@ func (rl *wsRelay) run() {
 // sideEnded is called when one side's reads end (EOF, a cut, or Conduit's
 // own close): the other side is told by a half close, and both are cut
 // once the drain timeout passes — the other side may still be sending a
-// response's last events.
+// response's last events. A side that cannot be half-closed (the
+// provider's upgraded connection) is cut at once (see Timeouts.Drain).
 func (rl *wsRelay) sideEnded(other io.Writer, err error) {
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 		rl.s.logger.Debug("websocket: one side ended", "host", rl.cl.target.url.Host, "err", err)
