@@ -78,7 +78,7 @@ func limitUSD(v float64) string {
 		return numfmt.USD(v)
 	case v == math.Trunc(v):
 		return "$" + numfmt.Count(int64(v))
-	case v < 1 && v*100 == math.Trunc(v*100):
+	case v < 1 && math.Abs(v*100-math.Round(v*100)) < 1e-9: // 0.29*100 is 28.999999999999996
 		return fmt.Sprintf("$%.2f", v)
 	}
 	return numfmt.USD(v)
