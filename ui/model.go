@@ -636,7 +636,9 @@ func (m *model) readSuggestions(ctx context.Context, now time.Time) {
 // header's "too much?" figures, whatever the filter) and the budgets'
 // statuses in their current periods.
 func (m *model) readSpend(ctx context.Context, now time.Time) {
-	m.lastSpend, m.spendStale = time.Now(), false
+	// Stale until read: a failed read (the ledger busy) is tried again
+	// after spendEvery, not only once more calls are written.
+	m.lastSpend = time.Now()
 	y, mo, d := now.In(m.loc).Date()
 	day := time.Date(y, mo, d, 0, 0, 0, 0, m.loc)
 	today, err := m.db.Totals(ctx, ledger.Filter{Since: day})
@@ -651,6 +653,7 @@ func (m *model) readSpend(ctx context.Context, now time.Time) {
 	}
 	m.cur.today, m.cur.month, m.cur.spendDay, m.cur.spendOK = today, month, day, true
 	if len(m.budgets) == 0 {
+		m.spendStale = false
 		return
 	}
 	st, err := budgets.Read(ctx, m.db, m.budgets, m.budgetLoc, now)
@@ -660,4 +663,5 @@ func (m *model) readSpend(ctx context.Context, now time.Time) {
 		return
 	}
 	m.cur.budgets, m.cur.budgetsErr = st, nil
+	m.spendStale = false
 }

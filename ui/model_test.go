@@ -325,3 +325,22 @@ func TestPublishedSnapshotImmutable(t *testing.T) {
 		t.Errorf("the next snapshot has %d calls, %d rows; want 3, 3", next.timeline.Total.Calls, len(next.rows))
 	}
 }
+
+// TestSpendReadRetried: a failed read of the header's spend leaves it
+// stale, so the next tick past spendEvery reads it again (it was marked
+// fresh before the read and stayed wrong until more calls were written).
+func TestSpendReadRetried(t *testing.T) {
+	path := testLedger(t, spread(0, 5)...)
+	opts := Options{now: func() time.Time { return testNow }, Location: time.UTC}
+	db, err := ledger.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newModel(db, newMailbox(wants{}), &opts)
+	db.Close() // every read now fails
+	m.spendStale = true
+	m.readSpend(context.Background(), testNow)
+	if !m.spendStale {
+		t.Error("a failed spend read marked the spend fresh: it is not read again")
+	}
+}
