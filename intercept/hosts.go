@@ -55,10 +55,15 @@ var wellKnownHosts = []WellKnownHost{
 }
 
 // isAzureHost reports an Azure OpenAI or Azure AI Foundry host (h in
-// lower case, without port).
+// lower case, without port): one the azure patterns of wellKnownHosts
+// match.
 func isAzureHost(h string) bool {
-	return strings.HasSuffix(h, ".openai.azure.com") || strings.HasSuffix(h, ".cognitiveservices.azure.com") ||
-		strings.HasSuffix(h, ".services.ai.azure.com")
+	for _, w := range wellKnownHosts {
+		if w.Key == "azure" && strings.HasPrefix(w.Host, "*.") && strings.HasSuffix(h, w.Host[1:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // azureStreamOptionsSince is the first Azure OpenAI api-version that

@@ -383,7 +383,6 @@ func timeFromMillis(ms, sentinel int64) time.Time {
 	return fromMillis(ms)
 }
 
-// add merges o into t (for folding groups).
 // Add adds o's calls to t, as the ledger's own sums would count them.
 func (t *Totals) Add(o Totals) {
 	var comp float64
@@ -391,6 +390,8 @@ func (t *Totals) Add(o Totals) {
 	t.CostUSD += comp
 }
 
+// add merges o into t (for folding groups), carrying the cost sum's
+// compensation in comp.
 func (t *Totals) add(o Totals, comp *float64) {
 	if t.Calls == 0 || (!o.First.IsZero() && o.First.Before(t.First)) {
 		t.First = o.First

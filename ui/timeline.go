@@ -6,9 +6,6 @@ import (
 	"github.com/valohai/conduit/ledger"
 )
 
-// sortKeys lists the sort keys in the order `s` cycles through them.
-var sortKeys = []ledger.SortKey{ledger.SortStarted, ledger.SortCost, ledger.SortInput, ledger.SortOutput, ledger.SortDuration}
-
 // extendTimeline adds empty buckets until tl covers t, so that the spend
 // line reaches now. A timeline with no Start yet starts at t's bucket (a
 // multiple of Step since the Unix epoch, as the ledger's buckets are). It

@@ -638,3 +638,6 @@ func pageRequests(v view, s *snapshot) view {
 	}
 	return v
 }
+
+// sortKeys lists the sort keys in the order `s` cycles through them.
+var sortKeys = []ledger.SortKey{ledger.SortStarted, ledger.SortCost, ledger.SortInput, ledger.SortOutput, ledger.SortDuration}
