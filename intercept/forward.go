@@ -162,16 +162,22 @@ func (f *forwardHosts) providerFor(host, port string) *Provider {
 // target is where a decrypted or plain request to an intercepted host goes:
 // that host, with the request's path and query as sent.
 func (f *forwardHosts) target(r *http.Request, scheme, host, port string) target {
+	return forwardTarget(r, f.providerFor(host, port), scheme, canonicalAuthority(host, port, scheme))
+}
+
+// forwardTarget is target with the provider and the URL's authority (as
+// canonicalAuthority gives it) already worked out.
+func forwardTarget(r *http.Request, p *Provider, scheme, authority string) target {
 	path := r.URL.Path
 	if path == "" {
 		path = "/"
 	}
 	return target{
-		provider: f.providerFor(host, port),
+		provider: p,
 		mode:     ledger.ModeForward,
 		url: &url.URL{
 			Scheme:   scheme,
-			Host:     canonicalAuthority(host, port, scheme),
+			Host:     authority,
 			Path:     path,
 			RawPath:  r.URL.RawPath,
 			RawQuery: r.URL.RawQuery,

@@ -625,6 +625,58 @@ func TestForwardDecryptedConnectionLimits(t *testing.T) {
 	}
 }
 
+// TestForwardDecryptedHostForms guards the Host header a decrypted request
+// may carry: any spelling of the CONNECT's host and port is that host (and
+// recorded under its provider), another port or host is misdirected, and a
+// CONNECT inside is refused.
+func TestForwardDecryptedHostForms(t *testing.T) {
+	t.Parallel()
+	h := newFwdHarness(t, fwdConfig{})
+	tests := []struct {
+		method, host string
+		status       int
+	}{
+		{"POST", hostOpenAI, http.StatusOK},
+		{"POST", hostOpenAI + ":443", http.StatusOK},
+		{"POST", strings.ToUpper(hostOpenAI) + ".", http.StatusOK},
+		{"POST", strings.ToUpper(hostOpenAI) + ":443", http.StatusOK},
+		{"POST", hostOpenAI + ":8443", http.StatusMisdirectedRequest},
+		{"POST", hostAnthropic + ":443", http.StatusMisdirectedRequest},
+		{"CONNECT", hostOpenAI + ":443", http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.host, func(t *testing.T) {
+			tc := h.mitmConn(t, hostOpenAI)
+			req, _ := http.NewRequest("POST", "https://"+hostOpenAI+"/v1/chat/completions", strings.NewReader(calls[0].body))
+			req.Header.Set("Authorization", auth)
+			req.Host = tt.host
+			var raw bytes.Buffer
+			req.Write(&raw)
+			if tt.method == "CONNECT" {
+				raw.Reset()
+				raw.WriteString("CONNECT " + tt.host + " HTTP/1.1\r\nHost: " + tt.host + "\r\n\r\n")
+			}
+			go tc.Write(raw.Bytes())
+			resp, err := http.ReadResponse(bufio.NewReader(tc), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status != http.StatusOK {
+				h.noRecord(t)
+				return
+			}
+			if rec := h.record(t); rec.Provider != "openai" || rec.Host != hostOpenAI || rec.Mode != ledger.ModeForward {
+				t.Errorf("recorded provider %q host %q mode %q", rec.Provider, rec.Host, rec.Mode)
+			}
+		})
+	}
+}
+
 // TestForwardShutdownLetsCallsFinish guards a graceful stop: Shutdown waits
 // for a decrypted stream in flight, which the client receives whole, and
 // closes idle decrypted connections.

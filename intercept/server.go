@@ -403,21 +403,29 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request, attr Attributio
 // CONNECT to host:port, as forward-mode calls to that host, attributed as
 // the CONNECT was.
 func (s *Server) decrypted(host, port string, attr Attribution) http.HandlerFunc {
+	// The same for every request on the connection: worked out once, not
+	// per call (a host Conduit does not know costs a Provider each time).
+	p := s.hosts.providerFor(host, port)
+	authority := canonicalAuthority(host, port, "https")
+	hostPort := net.JoinHostPort(host, port)
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodConnect {
 			// A tunnel inside a tunnel: nothing a client of an LLM host
 			// needs, and the way to nest tunnels without bound.
-			writeError(w, s.hosts.providerFor(host, port).API, http.StatusMethodNotAllowed, typeTunnelRefused,
-				fmt.Sprintf("conduit: CONNECT inside the decrypted connection to %s is refused: tunnels do not nest", net.JoinHostPort(host, port)), nil)
+			writeError(w, p.API, http.StatusMethodNotAllowed, typeTunnelRefused,
+				fmt.Sprintf("conduit: CONNECT inside the decrypted connection to %s is refused: tunnels do not nest", hostPort), nil)
 			return
 		}
-		rhost, rport := splitAuthority(r.Host, "443")
-		if r.Host != "" && (rhost != host || rport != port) {
-			writeError(w, s.hosts.providerFor(host, port).API, http.StatusMisdirectedRequest, typeMisdirected,
-				fmt.Sprintf("conduit: this connection was opened for %s, not %s", net.JoinHostPort(host, port), r.Host), nil)
-			return
+		// The Host header clients send names the CONNECT host as one of
+		// these two, which split to host and port: no need to split them.
+		if r.Host != "" && r.Host != authority && r.Host != hostPort {
+			if rhost, rport := splitAuthority(r.Host, "443"); rhost != host || rport != port {
+				writeError(w, p.API, http.StatusMisdirectedRequest, typeMisdirected,
+					fmt.Sprintf("conduit: this connection was opened for %s, not %s", hostPort, r.Host), nil)
+				return
+			}
 		}
-		t := s.hosts.target(r, "https", host, port)
+		t := forwardTarget(r, p, "https", authority)
 		t.attr = attr
 		s.call(w, r, t)
 	}
