@@ -131,7 +131,7 @@ func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parser
 		cl.streamsRequestBody = true
 		return outboundBody{reader: &cappedReader{r: req.Body, left: c.maxRequestBody}, length: req.ContentLength}, preq, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(req.Body, c.maxRequestBody+1))
+	data, err := readBody(req.Body, req.ContentLength, c.maxRequestBody)
 	if err != nil {
 		return outboundBody{}, preq, cl.clientError(err)
 	}
@@ -146,6 +146,34 @@ func (c *capture) requestBody(req *http.Request, cl *call) (outboundBody, parser
 		}
 	}
 	return outboundBody{reader: bytes.NewReader(data), length: int64(len(data))}, preq, nil
+}
+
+// readBody reads a request body whole, at most limit+1 bytes, as
+// io.ReadAll of it capped would. A body of known length is read into one
+// buffer of its size: io.ReadAll starts at 512 bytes and grows by copying,
+// a dozen allocations and copies for the hundreds of KB an agent's long
+// conversation sends with every call.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 {
+		return io.ReadAll(io.LimitReader(r, limit+1))
+	}
+	// A byte more than declared: the read that meets the end has room.
+	buf := make([]byte, 0, length+1)
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // longer than declared
+		}
+		room := int(min(int64(cap(buf)-len(buf)), limit+1-int64(len(buf))))
+		n, err := r.Read(buf[len(buf) : len(buf)+room])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func isJSONRequest(req *http.Request) bool {
