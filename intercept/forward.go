@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -218,9 +219,10 @@ func refuseWebSocket(w http.ResponseWriter, r *http.Request, t target, logger *s
 // connections: the listener's http.Server lets go of a connection once it
 // is taken over, so stopping them is mitm's job.
 type mitm struct {
-	leaf   func(host string) (*tls.Certificate, error) // the CA's; nil: there is none, nothing is decrypted
-	logger *slog.Logger
-	served atomic.Int64 // decrypted connections accepted (tests)
+	leaf     func(host string) (*tls.Certificate, error) // the CA's; nil: there is none, nothing is decrypted
+	logger   *slog.Logger
+	errorLog *log.Logger  // each decrypted connection's http.Server's: logger at debug level
+	served   atomic.Int64 // decrypted connections accepted (tests)
 
 	mu      sync.Mutex
 	closing bool
@@ -228,7 +230,7 @@ type mitm struct {
 }
 
 func newMITM(ca *certs.Authority, logger *slog.Logger) *mitm {
-	m := &mitm{logger: logger, conns: make(map[*http.Server]struct{})}
+	m := &mitm{logger: logger, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug), conns: make(map[*http.Server]struct{})}
 	if ca != nil {
 		m.leaf = ca.Leaf
 	}
@@ -292,7 +294,7 @@ func (m *mitm) serveConn(conn net.Conn, h http.Handler) {
 		Handler:           h,
 		ReadHeaderTimeout: mitmReadHeaderTimeout,
 		IdleTimeout:       mitmIdleTimeout,
-		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelDebug),
+		ErrorLog:          m.errorLog,
 		// A non-nil empty map: never HTTP/2 on a decrypted connection.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ConnState: func(_ net.Conn, s http.ConnState) {
