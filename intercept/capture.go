@@ -181,8 +181,20 @@ func isJSONRequest(req *http.Request) bool {
 	if ct == "" {
 		return true // SDKs always set it; curl -d sends form type; treat absent as JSON
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, err := mediaType(ct)
 	return err == nil && (mt == "application/json" || mt == "text/plain" || mt == "application/x-www-form-urlencoded")
+}
+
+// mediaType is the media type mime.ParseMediaType reads from a Content-Type,
+// without the parameter map it makes, for the value SDKs send on every
+// call.
+func mediaType(ct string) (string, error) {
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return mt, err
 }
 
 // cappedReader streams a request body and fails once it passes the cap.
@@ -357,7 +369,7 @@ func firstHeader(h http.Header, names ...string) string {
 }
 
 func isEventStream(contentType string) bool {
-	mt, _, _ := mime.ParseMediaType(contentType)
+	mt, _ := mediaType(contentType)
 	return mt == "text/event-stream"
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -65,5 +66,17 @@ func BenchmarkReadBody(b *testing.B) {
 				readBody(bytes.NewReader(body), length, DefaultMaxRequestBody)
 			}
 		})
+	}
+}
+
+// mediaType reads what mime.ParseMediaType reads.
+func TestMediaType(t *testing.T) {
+	for _, ct := range []string{"application/json", "text/event-stream", "Application/JSON", "application/json; charset=utf-8",
+		"text/event-stream;charset=utf-8", " text/plain ", "", "bad/;;", "application/x-www-form-urlencoded"} {
+		mt, err := mediaType(ct)
+		wantMT, _, wantErr := mime.ParseMediaType(ct)
+		if mt != wantMT || (err == nil) != (wantErr == nil) {
+			t.Errorf("%q: %q, %v; want %q, %v", ct, mt, err, wantMT, wantErr)
+		}
 	}
 }
