@@ -187,8 +187,9 @@ func TestWriterIsolatesFew(t *testing.T) {
 		kept = append(kept, r.ID)
 		return nil
 	}
+	logs := &logBuffer{}
 	w := NewWriter(nil, WriterOptions{Write: write, SetAside: aside, BatchSize: 256, MaxDelay: time.Hour,
-		RetryMin: time.Millisecond, RetryMax: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		RetryMin: time.Millisecond, RetryMax: time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	recs := faultRecords("few", 256)
 	recs[3].Model, recs[200].Model = "poison", "poison"
 	for _, r := range recs {
@@ -210,6 +211,10 @@ func TestWriterIsolatesFew(t *testing.T) {
 	}
 	if st := w.Stats(); st.SetAside != 2 || st.Written != 254 {
 		t.Errorf("stats %+v", st)
+	}
+	// Both within dropLogEvery: one line, the count says the rest.
+	if n := logs.count("set it aside"); n != 1 {
+		t.Errorf("%d log lines for 2 records set aside at once, want 1", n)
 	}
 	if attempts > 60 {
 		t.Errorf("%d write attempts to isolate 2 records among 256", attempts)

@@ -103,6 +103,8 @@ type Writer struct {
 	progress chan struct{} // closed and replaced after each commit
 	stats    WriterStats
 	dropLog  dropLogState
+	// asideLogAt: when a set-aside record was last logged.
+	asideLogAt time.Time
 
 	wake chan struct{} // buffered(1): new records or a flush request
 	// stopCtx ends when Close is done waiting (drained, or its context
@@ -467,7 +469,7 @@ func (w *Writer) doneAside(batch []Record, aside []int) []Record {
 func (w *Writer) setAside(rec Record, off int, reason error, aside *[]int) error {
 	kept := "kept for 'conduit export --set-aside'"
 	if w.aside != nil {
-		if err := w.aside(context.Background(), rec, reason); err != nil {
+		if err := w.aside(w.stopCtx, rec, reason); err != nil {
 			return err
 		}
 	} else {
@@ -477,9 +479,18 @@ func (w *Writer) setAside(rec Record, off int, reason error, aside *[]int) error
 	w.mu.Lock()
 	w.stats.SetAside++
 	total := w.stats.SetAside
+	now := w.clock.Now()
+	logIt := w.asideLogAt.IsZero() || now.Sub(w.asideLogAt) >= dropLogEvery
+	if logIt {
+		w.asideLogAt = now
+	}
 	w.mu.Unlock()
-	w.log.Error("ledger: the database refused a call record; set it aside and writing the rest",
-		"id", rec.ID, "err", reason, "set_aside_total", total, "kept", kept)
+	// One line per dropLogEvery: a stream of refused records must not
+	// become a stream of log lines (the count and /metrics say how many).
+	if logIt {
+		w.log.Error("ledger: the database refused a call record; set it aside and writing the rest",
+			"id", rec.ID, "err", reason, "set_aside_total", total, "kept", kept)
+	}
 	return nil
 }
 
