@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/rivo/uniseg"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ui"
 	"github.com/valohai/conduit/ui/numfmt"
@@ -136,12 +136,12 @@ func writeReportTable(w io.Writer, r ledger.Report) error {
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+			widths[i] = max(widths[i], uniseg.StringWidth(c)) // cells, not runes: 通 is two
 		}
 	}
 	writeRow := func(row []string) {
 		for i, c := range row {
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			pad := strings.Repeat(" ", widths[i]-uniseg.StringWidth(c))
 			switch {
 			case i == 0:
 				bw.WriteString(c + pad)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rivo/uniseg"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -220,5 +221,26 @@ func TestReportCSVFormulaSafe(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"key": "=HYPERLINK(`) {
 		t.Errorf("json:\n%s", buf.String())
+	}
+}
+
+// TestReportTableWideKeys: columns line up whatever the keys' characters:
+// widths are terminal cells, so a CJK model name (two cells a character)
+// does not push its row's numbers right of the others'.
+func TestReportTableWideKeys(t *testing.T) {
+	one := ledger.Totals{Calls: 1, InputTokens: 10, CostUSD: 0.01}
+	rep := ledger.Report{By: ledger.ByModel, Groups: []ledger.Group{{Key: "通义千问-max", Totals: one}, {Key: "gpt-4.1", Totals: one}}, Total: ledger.Totals{Calls: 2, InputTokens: 20, CostUSD: 0.02}, Location: time.UTC}
+	var buf bytes.Buffer
+	if err := writeReport(&buf, rep, reportTable); err != nil {
+		t.Fatal(err)
+	}
+	var ends []int
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(l, "通义") || strings.HasPrefix(l, "gpt-4.1") || strings.HasPrefix(l, "TOTAL") {
+			ends = append(ends, uniseg.StringWidth(l))
+		}
+	}
+	if len(ends) != 3 || ends[0] != ends[1] || ends[1] != ends[2] {
+		t.Errorf("row widths in cells %v, want three equal:\n%s", ends, buf.String())
 	}
 }
