@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,11 +28,78 @@ const insertColumns = `id, started_at, finished_at, provider, api, endpoint, mod
 
 const insertArgs = 43
 
+// insertChunk is how many calls one execution of insertMany writes. Most of
+// a row's cost in the driver is the statement's own round (the context
+// watcher, step, halt, reset), paid once per chunk instead of per row; a
+// chunk is also the longest stretch the insert loop runs without yielding
+// its P, so it stays small (see insertRaw).
+const insertChunk = 16
+
 // insertOne inserts a call. A record whose id is already stored is skipped,
 // so re-writing a batch after an ambiguous failure (a commit that succeeded
 // but reported an error) stores each call once.
-var insertOne = "INSERT INTO calls (" + insertColumns + ") VALUES (" +
-	strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",") + ") ON CONFLICT (id) DO NOTHING"
+var insertOne = insertRows(1)
+
+// insertMany is insertOne for insertChunk calls.
+var insertMany = insertRows(insertChunk)
+
+// sessionColumns are the columns that describe where a call came from and
+// went rather than the call itself: one client's calls share them, as most
+// chunks do. insertShared binds them once per chunk.
+var sessionColumns = []string{"provider", "api", "endpoint", "mode", "method", "host", "path",
+	"model", "client", "kind", "project", "session", "connection_id", "price_version",
+	"cost_note", "synced_at", "truncated"}
+
+// shared marks, per insertColumns position, the sessionColumns.
+var shared = func() (m [insertArgs]bool) {
+	cols := strings.Split(insertColumns, ",")
+	if len(cols) != insertArgs {
+		panic("ledger: insertArgs is not the number of insertColumns")
+	}
+	for i, c := range cols {
+		m[i] = slices.Contains(sessionColumns, strings.TrimSpace(c))
+	}
+	return m
+}()
+
+// insertShared is insertMany for a chunk whose calls share their
+// sessionColumns: the first row's values are bound, the other rows refer
+// to them, so a chunk binds ~40% fewer parameters. The first row's
+// parameters are numbered in order, each later row's take the next numbers
+// but for the shared ones.
+var insertShared = func() string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO calls (" + insertColumns + ") VALUES ")
+	for r := range insertChunk {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range insertArgs {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			if r > 0 && shared[j] {
+				b.WriteString(strconv.Itoa(j + 1))
+			}
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	return b.String()
+}()
+
+// newestIDs lists the ids of the newest rows, newest first: those a
+// multi-row insert just wrote, since each new row's seq is above every
+// stored one.
+const newestIDs = "SELECT id FROM calls ORDER BY seq DESC LIMIT ?"
+
+func insertRows(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",") + ")"
+	return "INSERT INTO calls (" + insertColumns + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+",", n), ",") + " ON CONFLICT (id) DO NOTHING"
+}
 
 // Insert writes recs in one transaction: all of them or, on error, none.
 // Records whose ID is already in the ledger are skipped. Most callers use a
@@ -62,13 +131,15 @@ func (db *DB) Insert(ctx context.Context, recs []Record) error {
 type rawInsert struct {
 	conn   any // the driver connection they belong to
 	insert driver.StmtExecContext
+	many   driver.StmtExecContext
+	shared driver.StmtExecContext
 	rollup driver.StmtExecContext
 	tags   driver.StmtExecContext
 }
 
 func (r *rawInsert) close() error {
 	var errs []error
-	for _, st := range []driver.StmtExecContext{r.insert, r.rollup, r.tags} {
+	for _, st := range []driver.StmtExecContext{r.insert, r.many, r.shared, r.rollup, r.tags} {
 		if st != nil {
 			errs = append(errs, st.(driver.Stmt).Close())
 		}
@@ -96,9 +167,13 @@ func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc
 	}
 	var ri rawInsert
 	var err error
-	if ri.insert, err = prep(insertOne); err == nil {
-		if ri.rollup, err = prep(rollupUpsert); err == nil {
-			ri.tags, err = prep(rollupTagsUpsert)
+	for _, p := range []struct {
+		st *driver.StmtExecContext
+		q  string
+	}{{&ri.insert, insertOne}, {&ri.many, insertMany}, {&ri.shared, insertShared},
+		{&ri.rollup, rollupUpsert}, {&ri.tags, rollupTagsUpsert}} {
+		if *p.st, err = prep(p.q); err != nil {
+			break
 		}
 	}
 	if err != nil {
@@ -132,37 +207,17 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 			_ = tx.Rollback()
 		}
 	}()
-	args := make([]any, 0, insertArgs)
-	named := make([]driver.NamedValue, insertArgs)
 	roll := newRollupBatch()
-	for i := range recs {
-		rec := &recs[i]
-		if !rec.PlausibleCounts() {
-			// Stored as invalid usage, never summed; the caller's record
-			// is left as it was.
-			c := *rec
-			c.Sanitize()
-			rec = &c
+	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: db.insert.shared, roll: roll}
+	for len(recs) > 0 {
+		n, st := insertChunk, db.insert.many
+		if len(recs) < insertChunk {
+			n, st = 1, db.insert.insert
 		}
-		args = appendRecordArgs(args[:0], rec)
-		for j, a := range args {
-			named[j] = driver.NamedValue{Ordinal: j + 1, Value: a}
+		if err := ins.write(st, recs[:n]); err != nil {
+			return err
 		}
-		res, err := db.insert.insert.ExecContext(ctx, named)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", rec.ID, err)
-		}
-		// A call already stored (a batch written twice) is not counted
-		// twice.
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			roll.add(rec)
-		}
-		// A batch is milliseconds of CPU without a blocking call, so the
-		// scheduler would let it hold its P throughout: with GOMAXPROCS
-		// at 2, the proxy's goroutines that became runnable meanwhile
-		// (a call's next hop) would queue behind it. Yielding after each
-		// row bounds their wait to one row's work.
-		runtime.Gosched()
+		recs = recs[n:]
 	}
 	if err := roll.write(ctx, db.insert.rollup, db.insert.tags); err != nil {
 		return err
@@ -171,6 +226,138 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// chunkInsert writes a batch's calls one statement at a time, reusing its
+// argument slices from one statement to the next.
+type chunkInsert struct {
+	ctx    context.Context
+	conn   any                    // the driver connection, to ask which rows were written
+	one    driver.StmtExecContext // insertOne
+	shared driver.StmtExecContext // insertShared
+	roll   *rollupBatch
+	args   []any
+	named  []driver.NamedValue
+	stored [insertChunk]*Record // recs as stored
+	clean  [insertChunk]Record  // sanitized copies of implausible records
+}
+
+// write inserts recs (insertChunk of them with insertMany, or one with
+// insertOne) with st, and counts in the rollups those that were not
+// stored already.
+func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
+	c.args = c.args[:0]
+	for i := range recs {
+		rec := &recs[i]
+		if !rec.PlausibleCounts() {
+			// Stored as invalid usage, never summed; the caller's record
+			// is left as it was.
+			c.clean[i] = *rec
+			c.clean[i].Sanitize()
+			rec = &c.clean[i]
+		}
+		c.stored[i] = rec
+		c.args = appendRecordArgs(c.args, rec)
+		// A batch is milliseconds of CPU without a blocking call, so the
+		// scheduler would let it hold its P throughout: with GOMAXPROCS
+		// at 2, the proxy's goroutines that became runnable meanwhile
+		// (a call's next hop) would queue behind it. Yielding after each
+		// row's encoding bounds their wait to one chunk's statement.
+		runtime.Gosched()
+	}
+	c.named = c.named[:0]
+	if st != c.one && c.sessionShared() {
+		st = c.shared
+		for j, a := range c.args {
+			if j < insertArgs || !shared[j%insertArgs] {
+				c.named = append(c.named, driver.NamedValue{Ordinal: len(c.named) + 1, Value: a})
+			}
+		}
+	} else {
+		for j, a := range c.args {
+			c.named = append(c.named, driver.NamedValue{Ordinal: j + 1, Value: a})
+		}
+	}
+	res, err := st.ExecContext(c.ctx, c.named)
+	if err != nil {
+		if len(recs) == 1 || isTransient(err) {
+			return fmt.Errorf("record %s: %w", recs[0].ID, err)
+		}
+		// The statement wrote none of its rows. One at a time, they fail
+		// (or are written) as they would alone, and the error names the
+		// record refused.
+		for i := range recs {
+			if err := c.write(c.one, recs[i:i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == int64(len(recs)) {
+		for _, rec := range c.stored[:len(recs)] {
+			c.roll.add(rec)
+		}
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	// Some calls were stored already (a batch written twice), and are not
+	// counted twice: count those among the rows just written.
+	written, err := c.newest(n)
+	if err != nil {
+		return fmt.Errorf("records %s to %s: %w", recs[0].ID, recs[len(recs)-1].ID, err)
+	}
+	for _, rec := range c.stored[:len(recs)] {
+		if _, ok := written[rec.ID]; ok {
+			delete(written, rec.ID) // a later row with the same id was skipped
+			c.roll.add(rec)
+		}
+	}
+	return nil
+}
+
+// sessionShared reports whether every row of c.args has the first row's
+// values in the sessionColumns.
+func (c *chunkInsert) sessionShared() bool {
+	for r := insertArgs; r < len(c.args); r += insertArgs {
+		for j := range insertArgs {
+			if shared[j] && c.args[r+j] != c.args[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// newest returns the ids of the n newest rows.
+func (c *chunkInsert) newest(n int64) (map[string]struct{}, error) {
+	q, ok := c.conn.(driver.QueryerContext)
+	if !ok {
+		return nil, fmt.Errorf("sqlite driver connection %T lacks QueryContext", c.conn)
+	}
+	rows, err := q.QueryContext(c.ctx, newestIDs, []driver.NamedValue{{Ordinal: 1, Value: n}})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make(map[string]struct{}, n)
+	dest := make([]driver.Value, 1)
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				return ids, nil
+			}
+			return nil, err
+		}
+		switch id := dest[0].(type) {
+		case string:
+			ids[id] = struct{}{}
+		case []byte:
+			ids[string(id)] = struct{}{}
+		}
+	}
 }
 
 // appendRecordArgs appends r's values in insertColumns order.
