@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -63,31 +62,24 @@ var shared = func() (m [insertArgs]bool) {
 }()
 
 // insertShared is insertMany for a chunk whose calls share their
-// sessionColumns: the first row's values are bound, the other rows refer
-// to them, so a chunk binds ~40% fewer parameters. The first row's
-// parameters are numbered in order, each later row's take the next numbers
-// but for the shared ones.
+// sessionColumns: they are bound once, in the select list, and each row of
+// the VALUES holds only the others, so a chunk binds ~40% fewer
+// parameters. Every parameter is a plain "?", numbered in the order it
+// appears (numbered references would make the driver look each name up).
+// An upsert's SELECT needs its WHERE, lest ON CONFLICT parse as a join's.
 var insertShared = func() string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO calls (" + insertColumns + ") VALUES ")
-	for r := range insertChunk {
-		if r > 0 {
-			b.WriteByte(',')
+	var sh, own []string
+	for j, c := range strings.Split(insertColumns, ",") {
+		if shared[j] {
+			sh = append(sh, strings.TrimSpace(c))
+		} else {
+			own = append(own, strings.TrimSpace(c))
 		}
-		b.WriteByte('(')
-		for j := range insertArgs {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('?')
-			if r > 0 && shared[j] {
-				b.WriteString(strconv.Itoa(j + 1))
-			}
-		}
-		b.WriteByte(')')
 	}
-	b.WriteString(" ON CONFLICT (id) DO NOTHING")
-	return b.String()
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(own)), ",") + ")"
+	return "INSERT INTO calls (" + strings.Join(sh, ", ") + ", " + strings.Join(own, ", ") + ") SELECT " +
+		strings.TrimSuffix(strings.Repeat("?,", len(sh)), ",") + ", v.* FROM (VALUES " +
+		strings.TrimSuffix(strings.Repeat(row+",", insertChunk), ",") + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
 }()
 
 // newestIDs lists the ids of the newest rows, newest first: those a
@@ -135,6 +127,9 @@ type rawInsert struct {
 	shared driver.StmtExecContext
 	rollup driver.StmtExecContext
 	tags   driver.StmtExecContext
+	// A chunk's arguments, reused from one batch to the next.
+	args  []any
+	named []driver.NamedValue
 }
 
 func (r *rawInsert) close() error {
@@ -208,7 +203,14 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		}
 	}()
 	roll := newRollupBatch()
-	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: db.insert.shared, roll: roll}
+	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: db.insert.shared, roll: roll,
+		args: db.insert.args, named: db.insert.named}
+	defer func() {
+		// Kept for the next batch, without holding on to this one's values.
+		clear(ins.args[:cap(ins.args)])
+		clear(ins.named[:cap(ins.named)])
+		db.insert.args, db.insert.named = ins.args[:0], ins.named[:0]
+	}()
 	for len(recs) > 0 {
 		n, st := insertChunk, db.insert.many
 		if len(recs) < insertChunk {
@@ -257,7 +259,11 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 			rec = &c.clean[i]
 		}
 		c.stored[i] = rec
-		c.args = appendRecordArgs(c.args, rec)
+		var prev []any
+		if i > 0 {
+			prev = c.args[(i-1)*insertArgs:]
+		}
+		c.args = appendRecordArgsLike(c.args, prev, rec)
 		// A batch is milliseconds of CPU without a blocking call, so the
 		// scheduler would let it hold its P throughout: with GOMAXPROCS
 		// at 2, the proxy's goroutines that became runnable meanwhile
@@ -268,8 +274,13 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 	c.named = c.named[:0]
 	if st != c.one && c.sessionShared() {
 		st = c.shared
+		for j, a := range c.args[:insertArgs] {
+			if shared[j] {
+				c.named = append(c.named, driver.NamedValue{Ordinal: len(c.named) + 1, Value: a})
+			}
+		}
 		for j, a := range c.args {
-			if j < insertArgs || !shared[j%insertArgs] {
+			if !shared[j%insertArgs] {
 				c.named = append(c.named, driver.NamedValue{Ordinal: len(c.named) + 1, Value: a})
 			}
 		}
@@ -361,7 +372,48 @@ func (c *chunkInsert) newest(n int64) (map[string]struct{}, error) {
 }
 
 // appendRecordArgs appends r's values in insertColumns order.
-func appendRecordArgs(args []any, r *Record) []any {
+func appendRecordArgs(args []any, r *Record) []any { return appendRecordArgsLike(args, nil, r) }
+
+// at is the insertColumns position of the columns appendRecordArgsLike
+// reuses.
+var at = func() (at struct {
+	provider, api, endpoint, mode, method, host, path, model, outcome, costSource, client int
+}) {
+	cols := strings.Split(insertColumns, ",")
+	for i := range cols {
+		cols[i] = strings.TrimSpace(cols[i])
+	}
+	for _, c := range []struct {
+		p    *int
+		name string
+	}{{&at.provider, "provider"}, {&at.api, "api"}, {&at.endpoint, "endpoint"}, {&at.mode, "mode"},
+		{&at.method, "method"}, {&at.host, "host"}, {&at.path, "path"}, {&at.model, "model"},
+		{&at.outcome, "outcome"}, {&at.costSource, "cost_source"}, {&at.client, "client"}} {
+		*c.p = slices.Index(cols, c.name)
+	}
+	return at
+}()
+
+// appendRecordArgsLike is appendRecordArgs reusing the boxed strings of
+// prev (another row's arguments) that r repeats: a chunk's rows mostly
+// repeat the first's provider, model, client and path, and boxing each
+// allocates.
+func appendRecordArgsLike(args, prev []any, r *Record) []any {
+	// same returns the argument for string s in column j.
+	same := func(j int, s string) any {
+		if j < len(prev) {
+			if p, ok := prev[j].(string); ok && p == s {
+				return prev[j]
+			}
+		}
+		return s
+	}
+	nullSame := func(j int, s string) any {
+		if s == "" {
+			return nil
+		}
+		return same(j, s)
+	}
 	var tokens [7]any // NULL unless the call had usage
 	if r.HasUsage {
 		tokens = [7]any{r.InputTokens, r.CachedInputTokens, r.CacheWriteTokens,
@@ -381,14 +433,15 @@ func appendRecordArgs(args []any, r *Record) []any {
 	}
 	args = append(args,
 		r.ID, r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(),
-		r.Provider, r.API, r.Endpoint, r.Mode, r.Method, r.Host, scrubPath(r.Path),
-		nullString(r.Model), boolInt(r.Stream), status, r.Outcome, nullString(r.Error),
+		same(at.provider, r.Provider), same(at.api, r.API), same(at.endpoint, r.Endpoint), same(at.mode, r.Mode), same(at.method, r.Method),
+		same(at.host, r.Host), same(at.path, scrubPath(r.Path)),
+		nullSame(at.model, r.Model), boolInt(r.Stream), status, same(at.outcome, r.Outcome), nullString(r.Error),
 		boolInt(r.HasUsage))
 	args = append(args, tokens[:]...)
 	return append(args,
-		finite(r.ProviderCostUSD), finite(r.CostUSD), nullString(r.CostSource),
+		finite(r.ProviderCostUSD), finite(r.CostUSD), nullSame(at.costSource, r.CostSource),
 		ttfb, max(r.Duration, 0).Milliseconds(),
-		nullString(r.RequestID), nullString(r.ResponseID), nullString(r.Client),
+		nullString(r.RequestID), nullString(r.ResponseID), nullSame(at.client, r.Client),
 		vhHeadersJSON(r.VHHeaders), tagsJSON(r.Tags), usageJSON(r.UsageRaw), synced,
 		kindArg(r.Kind), nullString(r.Project), nullString(r.Session),
 		nullString(r.ConnectionID), nullString(r.PriceVersion), nullString(r.CostNote),
