@@ -76,10 +76,9 @@ var insertShared = func() string {
 			own = append(own, strings.TrimSpace(c))
 		}
 	}
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(own)), ",") + ")"
 	return "INSERT INTO calls (" + strings.Join(sh, ", ") + ", " + strings.Join(own, ", ") + ") SELECT " +
 		strings.TrimSuffix(strings.Repeat("?,", len(sh)), ",") + ", v.* FROM (VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+",", insertChunk), ",") + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
+		paramRows(insertChunk, len(own)) + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
 }()
 
 // newestIDs lists the ids of the newest rows, newest first: those a
@@ -88,9 +87,8 @@ var insertShared = func() string {
 const newestIDs = "SELECT id FROM calls ORDER BY seq DESC LIMIT ?"
 
 func insertRows(n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", insertArgs), ",") + ")"
-	return "INSERT INTO calls (" + insertColumns + ") VALUES " +
-		strings.TrimSuffix(strings.Repeat(row+",", n), ",") + " ON CONFLICT (id) DO NOTHING"
+	return "INSERT INTO calls (" + insertColumns + ") VALUES " + paramRows(n, insertArgs) +
+		" ON CONFLICT (id) DO NOTHING"
 }
 
 // Insert writes recs in one transaction: all of them or, on error, none.
@@ -125,8 +123,7 @@ type rawInsert struct {
 	insert driver.StmtExecContext
 	many   driver.StmtExecContext
 	shared driver.StmtExecContext
-	rollup driver.StmtExecContext
-	tags   driver.StmtExecContext
+	rollup rollupStmts
 	// A chunk's arguments, reused from one batch to the next.
 	args  []any
 	named []driver.NamedValue
@@ -134,7 +131,8 @@ type rawInsert struct {
 
 func (r *rawInsert) close() error {
 	var errs []error
-	for _, st := range []driver.StmtExecContext{r.insert, r.many, r.shared, r.rollup, r.tags} {
+	for _, st := range []driver.StmtExecContext{r.insert, r.many, r.shared,
+		r.rollup.rows, r.rollup.rowsMany, r.rollup.tags, r.rollup.tagsMany} {
 		if st != nil {
 			errs = append(errs, st.(driver.Stmt).Close())
 		}
@@ -166,7 +164,8 @@ func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc
 		st *driver.StmtExecContext
 		q  string
 	}{{&ri.insert, insertOne}, {&ri.many, insertMany}, {&ri.shared, insertShared},
-		{&ri.rollup, rollupUpsert}, {&ri.tags, rollupTagsUpsert}} {
+		{&ri.rollup.rows, rollupUpsert(1)}, {&ri.rollup.rowsMany, rollupUpsert(rollupChunk)},
+		{&ri.rollup.tags, rollupTagsUpsert(1)}, {&ri.rollup.tagsMany, rollupTagsUpsert(rollupChunk)}} {
 		if *p.st, err = prep(p.q); err != nil {
 			break
 		}
@@ -221,7 +220,7 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		}
 		recs = recs[n:]
 	}
-	if err := roll.write(ctx, db.insert.rollup, db.insert.tags); err != nil {
+	if err := roll.write(ctx, db.insert.rollup); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -204,19 +204,36 @@ const rollupUpdate = ` DO UPDATE SET calls = calls + excluded.calls,
 	first_ms = min(first_ms, excluded.first_ms),
 	last_ms = max(last_ms, excluded.last_ms)`
 
-const rollupUpsert = `INSERT INTO rollup (bucket, provider, model, client, outcome,
+// rollupUpsert adds n rows' sums to the rollup.
+func rollupUpsert(n int) string {
+	return `INSERT INTO rollup (bucket, provider, model, client, outcome,
 	kind, project, session,
 	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	VALUES ` + paramRows(n, 20) + `
 	ON CONFLICT (bucket, provider, model, client, outcome, kind, project, session)` + rollupUpdate
+}
 
-const rollupTagsUpsert = `INSERT INTO rollup_tags (bucket, tag, provider, model, client, outcome,
+// rollupTagsUpsert adds n rows' sums to rollup_tags.
+func rollupTagsUpsert(n int) string {
+	return `INSERT INTO rollup_tags (bucket, tag, provider, model, client, outcome,
 	kind, project, session,
 	calls, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
 	reasoning_tokens, cost_usd, unpriced, no_usage, errors, first_ms, last_ms)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	VALUES ` + paramRows(n, 21) + `
 	ON CONFLICT (bucket, tag, provider, model, client, outcome, kind, project, session)` + rollupUpdate
+}
+
+// rollupChunk is how many rollup rows one upsert writes: a batch of varied
+// calls touches dozens, and each statement's round costs about as much as
+// binding its row.
+const rollupChunk = 16
+
+// paramRows is n VALUES rows of cols parameters each.
+func paramRows(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+}
 
 // rollupKey identifies a rollup row; tag is used for rollup_tags only.
 type rollupKey struct {
@@ -267,13 +284,22 @@ func (b *rollupBatch) put(m map[rollupKey]*rollupAcc, k rollupKey, one Totals) {
 	a.t.add(one, &a.comp)
 }
 
-// write upserts the batch with the prepared statements rows and tags.
-func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecContext) error {
-	exec := func(st driver.StmtExecContext, m map[rollupKey]*rollupAcc, withTag bool) error {
-		args := make([]driver.NamedValue, 0, 21)
+// rollupStmts are the prepared upserts of the rollups: one row, and
+// rollupChunk rows, for each table.
+type rollupStmts struct {
+	rows, rowsMany, tags, tagsMany driver.StmtExecContext
+}
+
+// write upserts the batch with st.
+func (b *rollupBatch) write(ctx context.Context, st rollupStmts) error {
+	var vals []any
+	var args []driver.NamedValue
+	exec := func(one, many driver.StmtExecContext, m map[rollupKey]*rollupAcc, withTag bool) error {
+		// Full chunks together, the rows after the last one alone.
+		i, full := 0, len(m)-len(m)%rollupChunk
 		for k, a := range m {
 			t := a.t
-			vals := []any{k.bucket}
+			vals = append(vals, k.bucket)
 			if withTag {
 				vals = append(vals, k.tag)
 			}
@@ -281,6 +307,14 @@ func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecConte
 				t.Calls, t.InputTokens, t.CachedInputTokens, t.CacheWriteTokens, t.OutputTokens,
 				t.ReasoningTokens, t.CostUSD+a.comp, t.Unpriced, t.NoUsage, t.Errors,
 				t.First.UnixMilli(), t.Last.UnixMilli())
+			i++
+			if i <= full && i%rollupChunk != 0 {
+				continue
+			}
+			st := one
+			if i <= full {
+				st = many
+			}
 			args = args[:0]
 			for i, v := range vals {
 				args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
@@ -288,13 +322,14 @@ func (b *rollupBatch) write(ctx context.Context, rows, tags driver.StmtExecConte
 			if _, err := st.ExecContext(ctx, args); err != nil {
 				return fmt.Errorf("update rollup: %w", err)
 			}
+			vals = vals[:0]
 		}
 		return nil
 	}
-	if err := exec(rows, b.rows, false); err != nil {
+	if err := exec(st.rows, st.rowsMany, b.rows, false); err != nil {
 		return err
 	}
-	return exec(tags, b.tags, true)
+	return exec(st.tags, st.tagsMany, b.tags, true)
 }
 
 // normTags drops empty and repeated tags, keeping the first occurrence's
