@@ -31,7 +31,7 @@ const insertArgs = 43
 // a row's cost in the driver is the statement's own round (the context
 // watcher, step, halt, reset), paid once per chunk instead of per row; a
 // chunk is also the longest stretch the insert loop runs without yielding
-// its P, so it stays small (see insertRaw).
+// its P, so it stays small (see chunkInsert.write).
 const insertChunk = 16
 
 // insertOne inserts a call. A record whose id is already stored is skipped,
@@ -317,7 +317,7 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 	// counted twice: count those among the rows just written.
 	written, err := c.newest(n)
 	if err != nil {
-		return fmt.Errorf("records %s to %s: %w", recs[0].ID, recs[len(recs)-1].ID, err)
+		return fmt.Errorf("find which of records %s to %s were written: %w", recs[0].ID, recs[len(recs)-1].ID, err)
 	}
 	for _, rec := range c.stored[:len(recs)] {
 		if _, ok := written[rec.ID]; ok {
@@ -432,10 +432,10 @@ func appendRecordArgsLike(args, prev []any, r *Record) []any {
 	}
 	args = append(args,
 		r.ID, r.StartedAt.UnixMilli(), r.FinishedAt.UnixMilli(),
-		same(at.provider, r.Provider), same(at.api, r.API), same(at.endpoint, r.Endpoint), same(at.mode, r.Mode), same(at.method, r.Method),
-		same(at.host, r.Host), same(at.path, scrubPath(r.Path)),
-		nullSame(at.model, r.Model), boolInt(r.Stream), status, same(at.outcome, r.Outcome), nullString(r.Error),
-		boolInt(r.HasUsage))
+		same(at.provider, r.Provider), same(at.api, r.API), same(at.endpoint, r.Endpoint),
+		same(at.mode, r.Mode), same(at.method, r.Method), same(at.host, r.Host),
+		same(at.path, scrubPath(r.Path)), nullSame(at.model, r.Model), boolInt(r.Stream), status,
+		same(at.outcome, r.Outcome), nullString(r.Error), boolInt(r.HasUsage))
 	args = append(args, tokens[:]...)
 	return append(args,
 		finite(r.ProviderCostUSD), finite(r.CostUSD), nullSame(at.costSource, r.CostSource),
