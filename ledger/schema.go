@@ -96,9 +96,11 @@ UPDATE calls SET kind = 'other' WHERE endpoint IN ('', 'count_tokens');
 // SchemaVersion is the ledger schema this binary reads and writes.
 var SchemaVersion = migrations[len(migrations)-1].version
 
-// migrate brings the database up to SchemaVersion. Each step runs in its own
-// BEGIN IMMEDIATE transaction and re-reads the version inside it, so two
-// processes opening a new ledger at once apply each step exactly once.
+// migrate brings the database up to SchemaVersion, every pending step in
+// one BEGIN IMMEDIATE transaction that re-reads the version inside it: two
+// processes opening a new ledger at once apply each step exactly once, and
+// a reader opening it meanwhile sees the old version or the new one, never
+// a step in between (it refused those as too old).
 func migrate(ctx context.Context, db *sql.DB, path string) error {
 	v, err := userVersion(ctx, db)
 	if err != nil {
@@ -107,28 +109,20 @@ func migrate(ctx context.Context, db *sql.DB, path string) error {
 	if v > SchemaVersion {
 		return &VersionError{Path: path, Have: v, Want: SchemaVersion}
 	}
-	for _, m := range migrations {
-		if m.version <= v {
-			continue
-		}
-		if err := applyMigration(ctx, db, path, m); err != nil {
-			return err
-		}
+	if v == SchemaVersion {
+		return nil
 	}
-	return nil
+	return applyMigrations(ctx, db, path)
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, path string, m migration) (err error) {
+func applyMigrations(ctx context.Context, db *sql.DB, path string) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("ledger %s migration %d (%s): %w", path, m.version, m.name, err)
+		return fmt.Errorf("ledger %s migration: %w", path, err)
 	}
 	defer conn.Close()
-	fail := func(e error) error {
-		return fmt.Errorf("ledger %s migration %d (%s): %w", path, m.version, m.name, e)
-	}
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fail(err)
+		return fmt.Errorf("ledger %s migration: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -137,24 +131,24 @@ func applyMigration(ctx context.Context, db *sql.DB, path string, m migration) (
 	}()
 	var v int
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fail(err)
+		return fmt.Errorf("ledger %s migration: %w", path, err)
 	}
 	if v > SchemaVersion {
 		return &VersionError{Path: path, Have: v, Want: SchemaVersion}
 	}
-	if v >= m.version {
-		// Another process applied it first.
-		_, err := conn.ExecContext(ctx, "ROLLBACK")
-		return err
+	for _, m := range migrations {
+		if m.version <= v {
+			continue // applied, here or by another process first
+		}
+		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("ledger %s migration %d (%s): %w", path, m.version, m.name, err)
+		}
 	}
-	if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-		return fail(err)
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
-		return fail(err)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("ledger %s migration: %w", path, err)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fail(err)
+		return fmt.Errorf("ledger %s migration: %w", path, err)
 	}
 	return nil
 }
