@@ -125,6 +125,7 @@ func checkLanded(t *testing.T, db *DB, recs []Record) {
 // batches fail after the busy timeout, are logged once and retried; the
 // records wait in the queue, and all land, once each, when the lock goes.
 func TestFaultLedgerLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "conduit.db")
 	db, err := Open(path, Options{BusyTimeout: 20 * time.Millisecond})
 	if err != nil {
@@ -171,6 +172,7 @@ func TestFaultLedgerLocked(t *testing.T) {
 // TestFaultLedgerDiskFull guards a ledger whose disk fills up: writes fail
 // with SQLITE_FULL, records wait, and land once space is freed.
 func TestFaultLedgerDiskFull(t *testing.T) {
+	t.Parallel()
 	dir, real := tmpfs.Mount(t, 2<<20)
 	if !real {
 		t.Log("no tmpfs could be mounted here: running the disk-full case against an injected SQLITE_FULL write")
@@ -223,6 +225,7 @@ func TestFaultLedgerDiskFull(t *testing.T) {
 // and the cause (the proxy then keeps retrying; see cmd/conduit), and opens
 // once the file system is writable again.
 func TestFaultLedgerReadOnlyFS(t *testing.T) {
+	t.Parallel()
 	dir, real := tmpfs.Mount(t, 4<<20)
 	if !real {
 		t.Log("no tmpfs could be mounted here: running the read-only case against an injected SQLITE_READONLY write")

@@ -12,7 +12,11 @@ import (
 	"time"
 )
 
-// mustOpen opens a fresh ledger in a temporary directory.
+// mustOpen opens a fresh ledger in a temporary directory. Every test of
+// the package that needs a ledger opens its own, and none sets the
+// environment or a package variable: that is what lets them all call
+// t.Parallel, so one's waits on SQLite's locks and on helper processes
+// overlap another's work.
 func mustOpen(tb testing.TB) *DB {
 	tb.Helper()
 	db, err := Open(filepath.Join(tb.TempDir(), "conduit.db"), Options{})
