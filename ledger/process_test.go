@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 )
 
 // The test binary doubles as the other process of the multi-process tests:
@@ -56,8 +55,11 @@ type readerReport struct {
 }
 
 // helperReader reads the ledger at LEDGER_TEST_PATH read-only, as the
-// dashboard and report would, until it holds LEDGER_TEST_WANT calls, and
-// prints what it saw as JSON.
+// dashboard and report would, until it holds LEDGER_TEST_WANT calls or its
+// stdin closes, and prints what it saw as JSON. The test closes stdin once
+// every write has committed, so one more read must see them all: a fixed
+// deadline here failed the test whenever a loaded machine took longer than
+// it to write the burst.
 func helperReader() int {
 	path := os.Getenv("LEDGER_TEST_PATH")
 	want, _ := strconv.ParseInt(os.Getenv("LEDGER_TEST_WANT"), 10, 64)
@@ -75,25 +77,38 @@ func helperReader() int {
 			rep.FirstError = err.Error()
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	writesDone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(writesDone)
+	}()
 	var lastVersion int64 = -1
-	for time.Now().Before(deadline) {
+	for {
+		var last bool
+		select {
+		case <-writesDone:
+			last = true
+		default:
+		}
 		rep.Reads++
 		v, err := db.DataVersion(ctx)
 		if err != nil {
 			fail(err)
+			if last {
+				break
+			}
 			continue
 		}
-		if v == lastVersion {
+		if v == lastVersion && !last {
 			runtime.Gosched()
 			continue
 		}
 		lastVersion = v
 		rep.Changes++
-		tot, err := db.Totals(ctx, Filter{})
-		if err != nil {
+		if tot, err := db.Totals(ctx, Filter{}); err != nil {
 			fail(err)
-			continue
+		} else {
+			rep.Calls = tot.Calls
 		}
 		if _, err := db.Page(ctx, Filter{}, Cursor{}, 50); err != nil {
 			fail(err)
@@ -101,8 +116,7 @@ func helperReader() int {
 		if _, err := db.Groups(ctx, ByModel, Filter{}, nil); err != nil {
 			fail(err)
 		}
-		rep.Calls = tot.Calls
-		if tot.Calls >= want {
+		if rep.Calls >= want || last {
 			break
 		}
 	}
@@ -116,6 +130,7 @@ func helperReader() int {
 // TestReaderProcessWhileWriting: another process reads the ledger
 // throughout a burst of writes, with zero errors.
 func TestReaderProcessWhileWriting(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
@@ -126,6 +141,11 @@ func TestReaderProcessWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	writesDone, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writesDone.Close() // a test failing early still lets the reader end
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +158,7 @@ func TestReaderProcessWhileWriting(t *testing.T) {
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	writesDone.Close()
 	var rep readerReport
 	if err := json.NewDecoder(out).Decode(&rep); err != nil {
 		t.Fatalf("reader output: %v", err)
@@ -187,6 +208,7 @@ func helperWriter() int {
 // that opens cleanly, passes SQLite's integrity check, and holds every call
 // whose batch had committed.
 func TestSIGKILLUnderLoad(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
