@@ -122,6 +122,7 @@ func (h *hookReceiver) wait(t *testing.T) map[string]any {
 // one through, conduit budget --check's exit statuses, and the provider
 // never seeing any attribution.
 func TestBudgetsEndToEnd(t *testing.T) {
+	t.Parallel()
 	conduitBin, _ := binaries(t)
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
@@ -327,19 +328,4 @@ webhook = %q
 	if strings.Contains(p.out.String(), "s3cr3t-token") {
 		t.Error("the proxy's log shows the webhook URL's secret path")
 	}
-}
-
-// startProcIn is startProc with the working directory dir.
-func startProcIn(t *testing.T, dir string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// startProc runs in this process's directory; chdir for the start.
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
-	return startProc(t, env, bin, args...)
 }

@@ -99,6 +99,7 @@ func stopAndCheck(t *testing.T, w *world, c *conduitProc, l *load, logs ...*rege
 // succeed, the proxy logs the failure loudly, and every record lands once
 // the lock is released.
 func TestProcessLedgerLocked(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
 	w := newWorld(t, worldOptions{handler: fake, extraCfg: metricsOn})
@@ -132,6 +133,7 @@ func TestProcessLedgerLocked(t *testing.T) {
 // ledger's file system is read-only: it serves anyway, says so, and writes
 // every record once the file system is writable again.
 func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
+	t.Parallel()
 	dir, ok := tmpfs.Mount(t, 16<<20)
 	if !ok {
 		if os.Geteuid() == 0 {
@@ -165,6 +167,7 @@ func TestProcessLedgerReadOnlyAtStart(t *testing.T) {
 // proxy runs (a real small tmpfs): calls still succeed, the SQLITE_FULL
 // failure is logged, and every record lands once space is freed.
 func TestProcessLedgerDiskFull(t *testing.T) {
+	t.Parallel()
 	dir, ok := tmpfs.Mount(t, 4<<20)
 	if !ok {
 		t.Skip("cannot mount a tmpfs here: the disk-full case runs only in the ledger package, against an injected SQLITE_FULL")

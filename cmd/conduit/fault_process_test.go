@@ -123,7 +123,16 @@ type proc struct {
 // environment (proxy variables cleared).
 func startProc(t *testing.T, env []string, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, "", env, bin, args...)
+}
+
+// startProcIn is startProc with the working directory dir ("" for this
+// process's). It sets the child's directory, never this process's, which
+// the tests running in parallel share.
+func startProcIn(t *testing.T, dir string, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), out: newSyncLog(), done: make(chan struct{})}
+	p.cmd.Dir = dir
 	p.cmd.Env = append(append(os.Environ(), "HTTPS_PROXY=", "HTTP_PROXY=", "https_proxy=", "http_proxy="), env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
@@ -663,6 +672,7 @@ func abandonHeldStream(t *testing.T, addr string, hold *holdStream) {
 // client left just before the stop is still read to its end, and every
 // call is in the ledger afterwards — none lost, none twice.
 func TestProcessSIGTERMUnderLoad(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{Delay: 2 * time.Millisecond, Events: 12})
 	t.Cleanup(fake.Close)
 	hold := &holdStream{fake: fake, started: make(chan struct{}, 1), release: make(chan struct{})}
@@ -708,6 +718,7 @@ func TestProcessSIGTERMUnderLoad(t *testing.T) {
 // call that had been committed (seen by a reader) before the kill; only the
 // batch not yet written is lost, and the next start serves on.
 func TestProcessSIGKILLUnderLoad(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{Delay: time.Millisecond, Events: 8})
 	t.Cleanup(fake.Close)
 	w := newWorld(t, worldOptions{handler: fake})

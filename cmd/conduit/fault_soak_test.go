@@ -42,6 +42,12 @@ func TestProcessSoak1000Streams(t *testing.T) {
 		}
 		dur, full = d, true
 	}
+	if !full {
+		// The short run checks no memory, so it can share the machine
+		// with the package's other process tests; the full run has it to
+		// itself, as its memory figures need.
+		t.Parallel()
+	}
 	name := fmt.Sprintf("short_%s_run_(%s=60s_for_the_full_minute_and_memory)", dur, soakEnv)
 	if full {
 		name = fmt.Sprintf("full_%s_run", dur)

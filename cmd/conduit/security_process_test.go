@@ -61,6 +61,7 @@ func (q quoteBack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // file (while running and after the stop), the whole log, and every export
 // and report format are searched: no credential appears in any.
 func TestSecurityNoSecretsAtRest(t *testing.T) {
+	t.Parallel()
 	fake := fakeprovider.New(fakeprovider.Options{})
 	t.Cleanup(fake.Close)
 	w := newWorld(t, worldOptions{handler: quoteBack{fake}, extraCfg: "[server]\nproxy_user = \"tester\"\nproxy_password_env = \"CONDUIT_TEST_PROXY_PASSWORD\"\n"})
@@ -177,6 +178,7 @@ func TestSecurityNoSecretsAtRest(t *testing.T) {
 // the CA is name-constrained to exactly the intercepted host (here an IP
 // address): a certificate for any other name would not verify.
 func TestSecurityCAAtRest(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{handler: http.NotFoundHandler()})
 	dir := filepath.Join(w.dir, "ca")
 	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "ca-key.pem"): 0o600} {
