@@ -37,6 +37,7 @@ const claudeCodePackage = "@anthropic-ai/claude-code@2.1.332"
 // npm into the user cache; the test skips when npm or its registry is out
 // of reach.
 func TestClaudeCodePlatforms(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: skipping the Claude Code run (an npm install of ~400 MB on first use)")
 	}
@@ -73,6 +74,7 @@ func TestClaudeCodePlatforms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each platform has its own fake, proxy and ledger
 			fake := fakeprovider.New(fakeprovider.Options{})
 			fs := httptest.NewServer(fake)
 			t.Cleanup(fs.Close)
@@ -168,6 +170,7 @@ func TestClaudeCodePlatforms(t *testing.T) {
 // the call under the built-in provider bedrock, with the tokens the fake
 // reported.
 func TestClaudeCodeBedrockForward(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: skipping the Claude Code run (an npm install of ~400 MB on first use)")
 	}
@@ -221,6 +224,7 @@ func TestClaudeCodeBedrockForward(t *testing.T) {
 // no configuration, is recorded under the built-in provider vertex with
 // the tokens the fake reported.
 func TestClaudeCodeVertexForward(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: skipping the Claude Code run (an npm install of ~400 MB on first use)")
 	}

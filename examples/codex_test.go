@@ -41,6 +41,7 @@ type codexUsage struct {
 // retry, and the ledger must hold its WebSocket responses with exactly the
 // tokens Codex itself reports.
 func TestCodexWebSocket(t *testing.T) {
+	t.Parallel()
 	codex := codexBin(t)
 	s := startStack(t)
 	modes := []struct {

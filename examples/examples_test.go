@@ -94,6 +94,7 @@ var apiKeys = []string{"OPENAI_API_KEY=sk-test-examples", "ANTHROPIC_API_KEY=sk-
 // fake reported and a cost. The Node examples need node and npm; without
 // them, or without the npm registry, they are skipped and say so.
 func TestExamples(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh: the curl examples and conduit run need a POSIX shell")
 	}
@@ -275,6 +276,7 @@ func npmInstall(t *testing.T, sub string) (node, dir string) {
 // here (no PyPI to install the SDKs from): they were written against the
 // SDKs' documented APIs, and this catches syntax errors only.
 func TestPythonExamplesCompile(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed: the Python examples were not even compiled")
@@ -303,6 +305,7 @@ func TestPythonExamplesCompile(t *testing.T) {
 // streamed, with the base URL and key from the environment (no base_url
 // argument in base-URL mode).
 func TestPythonExamplesCoverTheAPIs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		file  string
 		calls []string
@@ -331,6 +334,7 @@ func TestPythonExamplesCoverTheAPIs(t *testing.T) {
 // TestProvidersConfigLoads guards examples/providers.toml: conduit loads it
 // and serves a route for each provider it documents.
 func TestProvidersConfigLoads(t *testing.T) {
+	t.Parallel()
 	bin := conduitBin(t)
 	cmd := exec.Command(bin, "-c", "providers.toml", "env")
 	cmd.Env = baseEnv(t)
@@ -349,6 +353,7 @@ func TestProvidersConfigLoads(t *testing.T) {
 // the binary: the block under "## Commands" is `conduit --help` without its
 // first line. (It lives here because this package builds conduit.)
 func TestReadmeCommandsMatchHelp(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(conduitBin(t), "--help")
 	cmd.Env = baseEnv(t)
 	help, err := cmd.Output()
@@ -376,6 +381,7 @@ func TestReadmeCommandsMatchHelp(t *testing.T) {
 // examples/proxy-mode leaves a package-lock.json, and a proxy run from the
 // repository (make run) its state and lock files beside the ledger.
 func TestRunLeftoversIgnored(t *testing.T) {
+	t.Parallel()
 	git, err := exec.LookPath("git")
 	if err != nil {
 		t.Skip("git not installed")

@@ -66,6 +66,10 @@ type stackOptions struct {
 	mitm string               // more [mitm] keys, one a line
 }
 
+// Every stack has its own directory, ledger and loopback ports the kernel
+// picks, and its commands get their own HOME: that is what lets the
+// package's tests call t.Parallel, so one test's wait on a client (node,
+// Claude Code, Codex) overlaps another's.
 func startStack(t *testing.T) *stack { return startStackWith(t, stackOptions{}) }
 
 func startStackWith(t *testing.T, o stackOptions) *stack {

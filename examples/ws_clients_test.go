@@ -18,6 +18,7 @@ import (
 // response, with exactly the tokens each client was told, on one
 // connection per API.
 func TestRealtimeAndLiveClients(t *testing.T) {
+	t.Parallel()
 	node, dir := npmInstall(t, "testdata/ws-clients")
 	s := startStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
