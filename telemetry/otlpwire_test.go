@@ -287,7 +287,10 @@ func (g gen) metrics() []metric {
 func TestWireRandom(t *testing.T) {
 	t.Parallel()
 	g := newGen(t, false)
-	for i := range 2000 {
+	// 500 cases, as TestWireBytes: the generator draws every field from a
+	// handful of shapes, each met many times over, and the seed changes
+	// each run; 2000 decoded with reflection took seconds under -race.
+	for i := range 500 {
 		resource := g.kvs()
 		var spans []span
 		for range g.r.IntN(4) {
@@ -361,7 +364,10 @@ func TestWireCalls(t *testing.T) {
 	g := newGen(t, true)
 	outcomes := []string{ledger.OutcomeComplete, ledger.OutcomeIncomplete, ledger.OutcomeClientCancelled, ledger.OutcomeUpstreamError, ledger.OutcomeNoUsage, ""}
 	endpoints := []string{"chat_completions", "messages", "embeddings", "generate_content", "count_tokens", ""}
-	for i := range 500 {
+	// 200 pipelines of up to 5 calls: each of the 9 attribute limits and
+	// every outcome and endpoint comes up dozens of times, and the seed
+	// changes each run; 500 took seconds under -race.
+	for i := range 200 {
 		p := &otelPipeline{cfg: otelConfig{attrValueLength: []int{-1, 3, 4096}[g.r.IntN(3)], attrCount: []int{-1, 5, 128}[g.r.IntN(3)]}}
 		m := newGenAIMetrics(time.Unix(int64(g.r.IntN(1e9)), 0))
 		for range 1 + g.r.IntN(5) {
