@@ -41,6 +41,14 @@ const memoryEnv = "CONDUIT_TEST_MEMORY"
 
 var checkMemory = os.Getenv(memoryEnv) != ""
 
+// parallelUnlessMemory lets a test run beside the package's others unless
+// the heap checks are on: the heap they sample is the whole process's.
+func parallelUnlessMemory(t *testing.T) {
+	if !checkMemory {
+		t.Parallel()
+	}
+}
+
 // bigInput is the size of the cases' large inputs: past the SSE scanner's
 // event cap and the JSON meter's head either way.
 func bigInput() int {
@@ -216,6 +224,7 @@ func serveGenerated(contentType, contentEncoding string, g generator) http.Handl
 // filter of an injected OpenAI stream), the call is recorded, no count is
 // negative, and the heap grows by far less than the body.
 func TestFaultMalformedResponses(t *testing.T) {
+	parallelUnlessMemory(t)
 	nested := func(open, mid, closing string, depth int) generator {
 		return concat(literal(strings.Repeat(open, depth)), literal(mid), literal(strings.Repeat(closing, depth)))
 	}
@@ -362,6 +371,7 @@ func zstdBomb(t *testing.T, n int) []byte {
 // meter's copy is decoded, capped. A corrupt gzip body is a cut, as for a
 // direct client whose decoder fails.
 func TestFaultCompressionBombs(t *testing.T) {
+	parallelUnlessMemory(t)
 	expanded := 16 // MiB: enough to see the bytes stream through
 	if checkMemory {
 		expanded = 64 // and past the 32 MiB the heap may grow
@@ -443,6 +453,7 @@ func rawResponse(raw string) http.HandlerFunc {
 // direct call; a shorter one ends the body where it says, as for a direct
 // call; response headers past Go's 10 MB limit are a clear 502.
 func TestFaultBadFraming(t *testing.T) {
+	parallelUnlessMemory(t)
 	body := `{"id":"x","model":"m","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
 	tests := []struct {
 		name   string
@@ -504,6 +515,7 @@ func readAllErrStatus(t *testing.T, url string) ([]byte, error) {
 // that is not JSON, or JSON nested 10,000 deep, on a metered endpoint is
 // forwarded byte for byte (Conduit only reads it).
 func TestFaultBadRequests(t *testing.T) {
+	parallelUnlessMemory(t)
 	deep := `{"model":"m","stream":true,"messages":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`
 	deepObj := strings.Repeat(`{"stream":`, 10000) + "true" + strings.Repeat("}", 10000)
 	tests := []struct {
