@@ -43,6 +43,8 @@ func randomRecords(rng *rand.Rand, n int) []Record {
 			r.Outcome, r.Status, r.HasUsage, r.CostUSD = OutcomeUpstreamError, 500, false, nil
 		case 2:
 			r.Outcome, r.Status = OutcomeIncomplete, 200
+		case 3:
+			r.Outcome, r.Status, r.HasUsage, r.CostUSD = OutcomeBudgetRefused, 429, false, nil
 		}
 		out = append(out, r)
 	}

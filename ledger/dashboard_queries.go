@@ -382,7 +382,8 @@ func roundUp(d, m time.Duration) time.Duration {
 
 // TotalsOf returns the totals of the single call r, as Totals and the
 // rollups count it: tokens only when it had usage, its cost only when
-// priced (else Unpriced or NoUsage), and Errors for an upstream error.
+// priced (else Unpriced or NoUsage), and Errors for an upstream error or a
+// call a budget refused.
 func TotalsOf(r Record) Totals {
 	one := Totals{Calls: 1, First: r.StartedAt, Last: r.StartedAt}
 	if r.HasUsage {
@@ -396,7 +397,7 @@ func TotalsOf(r Record) Totals {
 	} else {
 		one.NoUsage = 1
 	}
-	if r.Outcome == OutcomeUpstreamError {
+	if r.Outcome == OutcomeUpstreamError || r.Outcome == OutcomeBudgetRefused {
 		one.Errors = 1
 	}
 	return one

@@ -313,7 +313,8 @@ type Totals struct {
 	// NoUsage counts calls that carried no usage (errors, endpoints without
 	// usage): their tokens and cost are unknown.
 	NoUsage int64
-	// Errors counts calls with outcome upstream_error.
+	// Errors counts the calls that failed: outcome upstream_error, or
+	// budget_refused (answered 429 by Conduit, never sent upstream).
 	Errors int64
 	// First and Last are the earliest and latest started_at (zero when
 	// Calls is 0).
@@ -335,7 +336,7 @@ const totalsColumns = `count(*),
 	coalesce(sum(calls.reasoning_tokens), 0), coalesce(sum(calls.cost_usd), 0.0),
 	coalesce(sum(` + unpricedSQL + `), 0),
 	coalesce(sum(calls.has_usage = 0), 0),
-	coalesce(sum(calls.outcome = 'upstream_error'), 0),
+	coalesce(sum(calls.outcome IN ('upstream_error', 'budget_refused')), 0),
 	min(calls.started_at), max(calls.started_at)`
 
 func scanTotals(s scanner, extra ...any) (Totals, error) {

@@ -381,3 +381,26 @@ func ids(rows []Row) []string {
 	}
 	return out
 }
+
+// TestTotalsCountRefusedAsErrors: a call a budget refused is a failed call
+// in every total (rollups and raw rows alike), besides carrying no usage.
+func TestTotalsCountRefusedAsErrors(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	ok, refused, failed := sampleRecord(1), sampleRecord(2), sampleRecord(3)
+	refused.Outcome, refused.Status, refused.HasUsage, refused.CostUSD = OutcomeBudgetRefused, 429, false, nil
+	failed.Outcome, failed.Status, failed.HasUsage, failed.CostUSD = OutcomeUpstreamError, 502, false, nil
+	mustInsert(t, db, ok, refused, failed)
+	for name, f := range map[string]Filter{
+		"rollups":  {},
+		"raw rows": {Since: ok.StartedAt.Add(-time.Millisecond), Until: failed.StartedAt.Add(time.Millisecond)},
+	} {
+		tot, err := db.Totals(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Calls != 3 || tot.Errors != 2 || tot.NoUsage != 2 {
+			t.Errorf("%s: %+v, want 3 calls, 2 errors, 2 without usage", name, tot)
+		}
+	}
+}

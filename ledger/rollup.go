@@ -182,11 +182,14 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
 `
 
 // rollupAggColumns are the aggregates over rollup rows, in scanTotals order.
+// A rollup row's errors column counts upstream errors, as it always has;
+// its refused calls are its calls when its outcome is budget_refused (the
+// rows are per outcome), so old ledgers count them too without a rebuild.
 const rollupAggColumns = `coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0),
 	coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),
 	coalesce(sum(output_tokens), 0), coalesce(sum(reasoning_tokens), 0),
 	coalesce(sum(cost_usd), 0.0), coalesce(sum(unpriced), 0), coalesce(sum(no_usage), 0),
-	coalesce(sum(errors), 0), min(first_ms), max(last_ms)`
+	coalesce(sum(errors + (outcome = 'budget_refused') * calls), 0), min(first_ms), max(last_ms)`
 
 // rollupUpdate adds a batch's sums to a rollup row. Token sums stop at the
 // largest int64 (SQLite turns an integer sum that overflows into a REAL,
@@ -261,6 +264,9 @@ func newRollupBatch() *rollupBatch {
 // add counts r, as stored (see appendRecordArgs).
 func (b *rollupBatch) add(r *Record) {
 	one := TotalsOf(*r)
+	if r.Outcome == OutcomeBudgetRefused {
+		one.Errors = 0 // the column counts upstream errors (see rollupAggColumns)
+	}
 	k := rollupKey{bucket: r.StartedAt.UnixMilli() / timeBucketMillis, provider: r.Provider,
 		model: r.Model, client: r.Client, outcome: r.Outcome, kind: storedKind(r.Kind),
 		project: r.Project, session: r.Session}

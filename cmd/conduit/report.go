@@ -18,10 +18,9 @@ Prints, per group and in total: calls, input tokens (cache reads and writes
 included), cached input, cache writes, output tokens (reasoning included),
 reasoning tokens, cost in USD, the calls whose model has no known price
 (their cost is left out of the sum and flagged, never counted as $0), the
-failed calls (ERRORS) and the calls that carried no usage (NO USAGE: their
-tokens and cost are unknown, shown as '-' where no call of a group had
-any). Days
-are local. It reads the ledger the config names and may run while a proxy is
+failed calls (ERRORS: provider errors, and calls a budget refused) and the
+calls that carried no usage (NO USAGE: their tokens and cost are unknown,
+shown as '-' where no call of a group had any). Days are local. It reads the ledger the config names and may run while a proxy is
 writing it. When the config enables the Valohai LLM sync, the table ends
 with its state: calls pending, sent and failing, and the last error.
 
