@@ -61,13 +61,9 @@ func serveBareMITM(args []string, stdout io.Writer) error {
 		DisableCompression:  true, // pass bodies as sent, as Conduit does
 	}
 	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
+		pool, err := caPool(*caFile)
 		if err != nil {
-			return fmt.Errorf("read -ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("-ca-file %s: no certificate", *caFile)
+			return err
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

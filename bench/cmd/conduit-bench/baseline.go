@@ -65,15 +65,11 @@ func serveBaseline(args []string, stdout io.Writer) error {
 	tr.MaxIdleConns = 512
 	tr.MaxIdleConnsPerHost = 256
 	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
+		pool, err := caPool(*caFile)
 		if err != nil {
-			return fmt.Errorf("read -ca-file: %w", err)
+			return err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("-ca-file %s: no certificate", *caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	mux := make(map[string]http.Handler, len(rs))
 	for k, u := range rs {
@@ -126,4 +122,17 @@ func serveUntilSignal(addr string, h http.Handler, stdout io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// caPool reads the -ca-file the baselines trust the TLS fake with.
+func caPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read -ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca-file %s: no certificate", path)
+	}
+	return pool, nil
 }
