@@ -11,6 +11,7 @@ import (
 
 	"github.com/valohai/conduit/config"
 	"github.com/valohai/conduit/intercept"
+	"github.com/valohai/conduit/internal/gcfloor"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ledger/pricing"
 	"github.com/valohai/conduit/parsers"
@@ -75,6 +76,7 @@ func runProxy(ctx context.Context, a *app, cmd *command, args []string) error {
 			return usageErrorf("proxy: --listen %s is not a loopback address: %s (in %s)", cfg.Listen, config.RemoteListenAdvice, cfg.Path)
 		}
 	}
+	gcfloor.Start(gcfloor.DefaultFloor)
 	return serveClaimed(ctx, a.logger, cfg, *allowSecond, nil)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/valohai/conduit/certs"
 	"github.com/valohai/conduit/examples/fakeprovider"
 	"github.com/valohai/conduit/intercept"
+	"github.com/valohai/conduit/internal/gcfloor"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ledger/pricing"
 	"github.com/valohai/conduit/parsers"
@@ -48,6 +49,7 @@ func serveConduit(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	gcfloor.Start(gcfloor.DefaultFloor) // as conduit proxy does
 	logFile, err := os.Create(*logPath)
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
