@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/valohai/conduit/config"
+	"github.com/valohai/conduit/gcfloor"
 	"github.com/valohai/conduit/intercept"
-	"github.com/valohai/conduit/internal/gcfloor"
 	"github.com/valohai/conduit/ledger"
 	"github.com/valohai/conduit/ledger/pricing"
 	"github.com/valohai/conduit/parsers"
