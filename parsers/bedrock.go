@@ -203,14 +203,28 @@ type invokeFormat struct {
 	metrics bedrockCounts
 	errType []byte
 	b64     []byte
+	peek    [chunkPeek / 4 * 3]byte // the start of a chunk's event, decoded
+	// parseEveryChunk turns off the shortcut for chunks that are dropped
+	// (chunkDropped), so that tests can compare the two.
+	parseEveryChunk bool
 }
 
 // chunkSkip are the Anthropic events that carry neither usage nor the
 // invocation metrics: not parsed.
 var chunkSkip = [...]string{"content_block_delta", "content_block_stop", "ping"}
 
+// skippedType reports whether typ is one of chunkSkip.
+func skippedType(typ []byte) bool {
+	for _, s := range chunkSkip {
+		if string(typ) == s {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *invokeFormat) event(m *Meter, name, data []byte, _ bool) {
-	if string(name) != "chunk" {
+	if string(name) != "chunk" || (!f.parseEveryChunk && f.chunkDropped(data)) {
 		return
 	}
 	v := m.parse(data)
@@ -227,11 +241,8 @@ func (f *invokeFormat) event(m *Meter, name, data []byte, _ bool) {
 		return
 	}
 	ev := f.b64[:n]
-	typ := peekType(ev)
-	for _, s := range chunkSkip {
-		if string(typ) == s {
-			return
-		}
+	if skippedType(peekType(ev)) {
+		return
 	}
 	v = m.parse(ev)
 	if v == nil {
@@ -340,4 +351,115 @@ func peekType(b []byte) []byte {
 		return false
 	})
 	return typ
+}
+
+// chunkPeek is how much of a chunk's base64 is decoded to see its event's
+// type: 48 bytes, more than `{"type":"content_block_delta"` needs.
+const chunkPeek = 64
+
+// chunkSkipB64 are the base64 starts of the chunkSkip events as Bedrock
+// relays them (`{"type":"content_block_delta",` and so on, each a whole
+// number of base64 quanta): base64 that starts so decodes to an event
+// that starts so, whose type is then known without decoding anything.
+var chunkSkipB64 = [...][]byte{
+	[]byte(base64.StdEncoding.EncodeToString([]byte(`{"type":"content_block_delta",`))),
+	[]byte(base64.StdEncoding.EncodeToString([]byte(`{"type":"content_block_stop","`))),
+	[]byte(base64.StdEncoding.EncodeToString([]byte(`{"type":"ping"}`))),
+}
+
+// chunkDropped reports, without parsing the chunk or decoding all of its
+// base64, that invokeFormat.event would drop it: a content delta, block
+// stop or ping, almost every chunk of a stream. It decides only what it
+// can prove, and returns false (the chunk is read in full) otherwise, so
+// the Result never differs from a full read's (FuzzBedrockChunkShortcut
+// compares the two):
+//
+//   - The payload must be a flat object of plain strings (no escape, no
+//     other value, nothing after it): then the "bytes" found here is the
+//     string a parse gets, and if the parse fails anyway the chunk is
+//     dropped all the same (so shallow a document cannot set the
+//     unreadable-usage note either).
+//   - Base64 decodes quantum by quantum: if the whole string decodes, its
+//     first whole quanta (with no line break, which the decoder skips)
+//     decode to the start of what it decodes to, as do those matched
+//     against chunkSkipB64; if the whole does not decode, the chunk is
+//     dropped all the same.
+//   - peekType reads only the first member, so a type it finds whole in
+//     the first bytes is the type it finds in the whole event.
+func (f *invokeFormat) chunkDropped(data []byte) bool {
+	b64 := flatStringMember(data, "bytes")
+	for _, p := range chunkSkipB64 {
+		if bytes.HasPrefix(b64, p) {
+			return true
+		}
+	}
+	src := b64[:min(len(b64), chunkPeek)&^3]
+	if len(src) == 0 || bytes.IndexByte(src, '\n') >= 0 || bytes.IndexByte(src, '\r') >= 0 {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(f.peek[:], src)
+	return err == nil && skippedType(peekType(f.peek[:n]))
+}
+
+// flatStringMember returns the value of the last top-level member named
+// key of b when b is exactly one object whose keys and values are all
+// strings without escapes (space around them aside); else nil.
+func flatStringMember(b []byte, key string) []byte {
+	if bytes.IndexByte(b, '\\') >= 0 {
+		return nil
+	}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil
+	}
+	var found []byte
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		k, end := plainString(b, i)
+		if end < 0 {
+			return nil
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return nil
+		}
+		v, end := plainString(b, skipSpace(b, i+1))
+		if end < 0 {
+			return nil
+		}
+		if string(k) == key {
+			found = v
+		}
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return nil
+		}
+		if b[i] == '}' {
+			break
+		}
+		if b[i] != ',' {
+			return nil
+		}
+		i = skipSpace(b, i+1)
+	}
+	if skipSpace(b, i+1) != len(b) {
+		return nil
+	}
+	return found
+}
+
+// plainString reads the string at b[i], which holds no backslash: its
+// content and the index past its closing quote, or end -1.
+func plainString(b []byte, i int) (s []byte, end int) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, -1
+	}
+	q := bytes.IndexByte(b[i+1:], '"')
+	if q < 0 {
+		return nil, -1
+	}
+	return b[i+1 : i+1+q], i + 2 + q
 }

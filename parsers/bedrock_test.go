@@ -3,7 +3,9 @@ package parsers
 import (
 	"bytes"
 	"encoding/base64"
+	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 
 	awsstream "github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -257,4 +259,165 @@ func TestBedrockBilledModel(t *testing.T) {
 	if got := m.Finish(true).Model; got != arn+"application-inference-profile/a1b2c3" {
 		t.Errorf("converse on an application profile: model %q, want the ARN (nothing else names it)", got)
 	}
+}
+
+// TestBedrockChunkDropped guards each reason the chunk shortcut must give
+// way to a full read, and that Bedrock's content chunks take it.
+func TestBedrockChunkDropped(t *testing.T) {
+	t.Parallel()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	delta := b64(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`)
+	tests := []struct {
+		name, payload string
+		want          bool
+	}{
+		{"content delta", `{"bytes":"` + delta + `","p":"abcdefghij"}`, true},
+		{"block stop", `{"bytes":"` + b64(`{"type":"content_block_stop","index":0}`) + `"}`, true},
+		{"ping", `{"bytes":"` + b64(`{"type":"ping"}`) + `"}`, true},
+		{"delta with spaces: decoded", `{"bytes":"` + b64(`{ "type" : "content_block_delta" }`) + `"}`, true},
+		{"delta with spaces, type past the peek", `{"bytes":"` + b64(`{           "type"       :        "content_block_delta"}`) + `"}`, false},
+		{"spaces around the members", " {\t\"p\" : \"x\" ,\n\"bytes\" : \"" + delta + "\" } \r\n", true},
+		{"message delta", `{"bytes":"` + b64(`{"type":"message_delta","usage":{"output_tokens":3}}`) + `"}`, false},
+		{"message start", `{"bytes":"` + b64(`{"type":"message_start","message":{}}`) + `"}`, false},
+		{"type not first", `{"bytes":"` + b64(`{"index":0,"type":"content_block_delta"}`) + `"}`, false},
+		{"a longer type", `{"bytes":"` + b64(`{"type":"content_block_deltas"}`) + `"}`, false},
+		{"type with an escape", `{"bytes":"` + b64(`{"type":"content_block_delt\u0061"}`) + `"}`, false},
+		{"the last bytes member counts", `{"bytes":"` + delta + `","bytes":"` + b64(`{"type":"message_stop"}`) + `"}`, false},
+		{"the last bytes member counts, skipped", `{"bytes":"` + b64(`{"type":"message_stop"}`) + `","bytes":"` + delta + `"}`, true},
+		{"escaped slash in the base64", `{"bytes":"` + delta[:8] + `\/` + delta[8:] + `"}`, false},
+		{"line break in the base64", `{"bytes":"` + delta[:8] + `\n` + delta[8:] + `"}`, false},
+		{"a nested member", `{"bytes":"` + delta + `","x":{"usage":{}}}`, false},
+		{"a number member", `{"n":1,"bytes":"` + delta + `"}`, false},
+		{"bytes not a string", `{"bytes":7}`, false},
+		{"no bytes", `{"p":"` + delta + `"}`, false},
+		{"trailing bytes", `{"bytes":"` + delta + `"} [[[`, false},
+		{"two objects", `{"bytes":"` + delta + `"}{}`, false},
+		{"unclosed", `{"bytes":"` + delta + `"`, false},
+		{"missing colon", `{"bytes" "` + delta + `"}`, false},
+		{"missing comma", `{"bytes":"` + delta + `" "p":"x"}`, false},
+		{"trailing comma", `{"bytes":"` + delta + `",}`, false},
+		{"empty object", `{}`, false},
+		{"empty bytes", `{"bytes":""}`, false},
+		{"short base64", `{"bytes":"eyJ0"}`, false},
+		{"not base64 (peek)", `{"bytes":"!!!!` + delta + `"}`, false},
+		{"not an object", `"` + delta + `"`, false},
+		{"nothing", ``, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMeter(invokeStreamEP, eventStreamCT, Request{})
+			if got := m.f.(*invokeFormat).chunkDropped([]byte(tc.payload)); got != tc.want {
+				t.Errorf("chunkDropped(%s) = %v, want %v", tc.payload, got, tc.want)
+			}
+		})
+	}
+}
+
+// bedrockShortcutStream builds an InvokeModelWithResponseStream from a
+// script, one chunk a line; the first byte says how the rest is wrapped:
+// 'r' as the chunk's payload itself, else base64 in "bytes": 'p' with
+// padding members around it, 'n' with a \n escape and 's' with \/ escapes
+// in the base64, 'u' unpadded, 'w' with spaces around the member, and
+// anything else plainly.
+func bedrockShortcutStream(script []byte) []byte {
+	var out []byte
+	for line := range bytes.SplitSeq(script, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		rest := line[1:]
+		enc := base64.StdEncoding.EncodeToString(rest)
+		var payload string
+		switch line[0] {
+		case 'r':
+			payload = string(rest)
+		case 'p':
+			payload = `{"p":"abc","bytes":"` + enc + `","p":"abcdefghijklmnop"}`
+		case 'n':
+			at := len(enc) / 3
+			payload = `{"bytes":"` + enc[:at] + `\n` + enc[at:] + `"}`
+		case 's':
+			payload = `{"bytes":"` + strings.ReplaceAll(enc, "/", `\/`) + `"}`
+		case 'u':
+			payload = `{"bytes":"` + base64.RawStdEncoding.EncodeToString(rest) + `"}`
+		case 'w':
+			payload = "{ \"bytes\" :\t\"" + enc + "\" }\n"
+		default:
+			payload = `{"bytes":"` + enc + `"}`
+		}
+		out = append(out, esEvent("chunk", payload)...)
+	}
+	return out
+}
+
+// checkBedrockShortcut meters a script's stream with and without the
+// chunk shortcut, whole and cut at random, and fails if any Result
+// differs.
+func checkBedrockShortcut(t *testing.T, script []byte, seed uint64) {
+	t.Helper()
+	body := bedrockShortcutStream(script)
+	run := func(parseAll bool, pieces [][]byte) Result {
+		m := newTestMeter(invokeStreamEP, eventStreamCT, Request{})
+		m.f.(*invokeFormat).parseEveryChunk = parseAll
+		for _, p := range pieces {
+			m.Write(p)
+		}
+		return m.Finish(true)
+	}
+	want := run(true, [][]byte{body})
+	for name, pieces := range map[string][][]byte{
+		"whole":  {body},
+		"random": splitRandom(body, rand.New(rand.NewPCG(seed, 9))),
+	} {
+		got := run(false, pieces)
+		if resultString(got) != resultString(want) || !bytes.Equal(got.Raw, want.Raw) {
+			t.Fatalf("%s: shortcut\n got %s raw %s\nparse %s raw %s", name, resultString(got), got.Raw, resultString(want), want.Raw)
+		}
+	}
+}
+
+var bedrockShortcutSeeds = []string{
+	"b" + `{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":24,"output_tokens":1}}}` + "\n" +
+		"p" + `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}` + "\n" +
+		"p" + `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}` + "\n" +
+		"b" + `{"type":"content_block_stop","index":0}` + "\n" +
+		"b" + `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":12}}` + "\n" +
+		"b" + `{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":24,"outputTokenCount":12}}`,
+	// Skipped types that carry usage anyway: dropped by both paths.
+	"b" + `{"type":"content_block_delta","usage":{"output_tokens":5}}` + "\n" +
+		"w" + `{"type":"ping","amazon-bedrock-invocationMetrics":{"inputTokenCount":1}}` + "\n" +
+		"b" + `{"type":"content_block_stop","type":"message_delta","usage":{"output_tokens":7}}`,
+	// Wrappings the shortcut must leave to the full read.
+	"n" + `{"type":"message_delta","usage":{"output_tokens":3}}` + "\n" +
+		"s" + `{"type":"message_delta","usage":{"output_tokens":4},"x":"?>?>?>"}` + "\n" +
+		"u" + `{"type":"message_delta","usage":{"output_tokens":5}}` + "\n" +
+		"n" + `{"type":"content_block_delta","usage":{"output_tokens":6}}`,
+	"r" + `{"bytes":"` + base64.StdEncoding.EncodeToString([]byte(`{"type":"content_block_delta"}`)) + `","bytes":"` +
+		base64.StdEncoding.EncodeToString([]byte(`{"type":"message_delta","usage":{"output_tokens":8}}`)) + `"}` + "\n" +
+		"r" + `{"bytes":"` + base64.StdEncoding.EncodeToString([]byte(`{"type":"message_delta","usage":{"output_tokens":9}}`)) + `"} [[[` + "\n" +
+		"r" + `{"bytes":"` + base64.StdEncoding.EncodeToString([]byte(`{"type":"content_block_delta"}`)) + `","usage":{"input_tokens":1}}` + "\n" +
+		"r" + `{"bytes":"!!!!` + base64.StdEncoding.EncodeToString([]byte(`{"type":"message_delta","usage":{"output_tokens":10}}`)) + `"}`,
+	// A payload nested past fastjson's depth, in a member or after the
+	// object: the unreadable-usage note.
+	"r" + `{"bytes":"` + base64.StdEncoding.EncodeToString([]byte(`{"type":"ping"}`)) + `","usage":` + strings.Repeat("[", 400) + strings.Repeat("]", 400) + `}`,
+	"r" + `{"bytes":"` + base64.StdEncoding.EncodeToString([]byte(`{"type":"ping"}`)) + `"} {"usage":` + strings.Repeat("[", 400),
+}
+
+// TestBedrockShortcutSameResult runs realistic and adversarial streams
+// through both paths.
+func TestBedrockShortcutSameResult(t *testing.T) {
+	t.Parallel()
+	for i, s := range bedrockShortcutSeeds {
+		checkBedrockShortcut(t, []byte(s), uint64(i))
+	}
+}
+
+// FuzzBedrockChunkShortcut checks that the chunk shortcut never changes a
+// Result: whatever the chunks, metering with it equals reading each in
+// full.
+func FuzzBedrockChunkShortcut(f *testing.F) {
+	for i, s := range bedrockShortcutSeeds {
+		f.Add([]byte(s), uint64(i))
+	}
+	f.Fuzz(func(t *testing.T, script []byte, seed uint64) { checkBedrockShortcut(t, script, seed) })
 }

@@ -72,15 +72,17 @@ func BenchmarkMeterAnthropic(b *testing.B) {
 func TestMeterSteadyStateAllocs(t *testing.T) {
 	for name, tc := range map[string]struct {
 		ep     Endpoint
+		ct     string
 		stream func(int) []byte
 	}{
-		"openai":    {chatEP, openAIBenchStream},
-		"anthropic": {msgEP, anthropicBenchStream},
+		"openai":    {chatEP, "text/event-stream", openAIBenchStream},
+		"anthropic": {msgEP, "text/event-stream", anthropicBenchStream},
+		"bedrock":   {invokeStreamEP, eventStreamCT, bedrockBenchStream},
 	} {
 		allocs := func(n int) float64 {
 			s := tc.stream(n)
 			return testing.AllocsPerRun(5, func() {
-				m := NewMeter(tc.ep, "text/event-stream", Request{})
+				m := NewMeter(tc.ep, tc.ct, Request{})
 				for p := s; len(p) > 0; {
 					k := min(1000, len(p))
 					m.Write(p[:k])
@@ -163,17 +165,23 @@ func BenchmarkMessageMeter(b *testing.B) {
 	b.Run("live", func(b *testing.B) { benchMessages(b, liveEP, live, responses) })
 }
 
+// bedrockBenchStream is an InvokeModelWithResponseStream of n text deltas
+// (event stream, base64 Anthropic events).
+func bedrockBenchStream(n int) []byte {
+	var sb strings.Builder
+	sb.WriteString(esChunk(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"usage":{"input_tokens":24,"output_tokens":1}}}`))
+	for i := range n {
+		sb.WriteString(esChunk(fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" word%d"}}`, i)))
+	}
+	sb.WriteString(esChunk(fmt.Sprintf(`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":%d}}`, n)))
+	sb.WriteString(esChunk(fmt.Sprintf(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":24,"outputTokenCount":%d}}`, n)))
+	return []byte(sb.String())
+}
+
 // BenchmarkMeterBedrockStream meters an InvokeModelWithResponseStream of
 // 500 chunks (event stream, base64 Anthropic events) in 4 KiB writes.
 func BenchmarkMeterBedrockStream(b *testing.B) {
-	var sb strings.Builder
-	sb.WriteString(esChunk(`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"usage":{"input_tokens":24,"output_tokens":1}}}`))
-	for i := range benchEvents {
-		sb.WriteString(esChunk(fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" word%d"}}`, i)))
-	}
-	sb.WriteString(esChunk(`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":500}}`))
-	sb.WriteString(esChunk(`{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":24,"outputTokenCount":500}}`))
-	stream := []byte(sb.String())
+	stream := bedrockBenchStream(benchEvents)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream)))
 	for b.Loop() {

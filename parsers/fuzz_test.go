@@ -2,8 +2,10 @@ package parsers
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -207,8 +209,31 @@ func FuzzMeterBedrockInvoke(f *testing.F) {
 		esChunk(`{"generation":"Hi","amazon-bedrock-invocationMetrics":{"inputTokenCount":31,"outputTokenCount":2,"cacheReadInputTokenCount":4}}`),
 		`{"id":"m","type":"message","model":"claude","usage":{"input_tokens":3,"cache_read_input_tokens":2,"output_tokens":20}}`,
 		`{"message":"bad"}`,
+		// Broken framing after good messages: a flipped payload byte (the
+		// message CRC), a cut message, a header of no known type behind
+		// right CRCs.
+		corruptAt(bedrockAnthropicStream(true), len(bedrockAnthropicStream(false))+40),
+		bedrockAnthropicStream(false)+esChunk(`{"type":"message_stop"}`)[:50],
+		bedrockAnthropicStream(false)+rawEventStream([]byte{5, 'x', '-', 'a', 'b', 'c', 42}, []byte(`{}`)),
 	)
 	f.Fuzz(func(t *testing.T, body []byte, ct uint8, seed uint64) { checkMeter(t, invokeStreamEP, body, ct, seed) })
+}
+
+// corruptAt returns s with byte i flipped.
+func corruptAt(s string, i int) string {
+	b := []byte(s)
+	b[i] ^= 0x20
+	return string(b)
+}
+
+// rawEventStream is one event-stream message of any header block, its
+// lengths and CRCs right.
+func rawEventStream(headers, payload []byte) string {
+	b := binary.BigEndian.AppendUint32(nil, uint32(16+len(headers)+len(payload)))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(headers)))
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	b = append(append(b, headers...), payload...)
+	return string(binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b)))
 }
 
 func FuzzMeterBedrockConverse(f *testing.F) {
