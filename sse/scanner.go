@@ -293,8 +293,39 @@ func (s *Scanner) feed(p []byte) {
 // with its line end.
 func (s *Scanner) segmentLine(content, whole []byte) {
 	s.account(whole)
+	if s.st == stLineStart && s.wholeLine(content) {
+		return
+	}
 	s.linePart(content)
 	s.endLine()
+}
+
+// wholeLine reads a data or event line seen whole (most lines of a
+// stream) as linePart and endLine would, without stepping through the
+// line states, and reports whether it did; other lines are left to them.
+func (s *Scanner) wholeLine(line []byte) bool {
+	var v []byte
+	switch {
+	case len(line) >= 5 && string(line[:5]) == "data:":
+		v = line[5:]
+	case len(line) >= 6 && string(line[:6]) == "event:":
+		v = line[6:]
+	default:
+		return false
+	}
+	if len(v) > 0 && v[0] == ' ' {
+		v = v[1:]
+	}
+	if line[0] == 'd' {
+		if s.hasData {
+			s.appendData(newline)
+		}
+		s.hasData = true
+		s.appendData(v)
+	} else {
+		s.typ = s.appendCapped(s.typ[:0], v)
+	}
+	return true
 }
 
 // segment handles bytes that do not end a line; content says whether they
@@ -310,6 +341,14 @@ func (s *Scanner) segment(p []byte, content bool) {
 // bytes.
 func (s *Scanner) account(p []byte) {
 	s.size += len(p)
+	if s.opts.KeepRaw || (!s.over && s.size > s.maxSize) {
+		s.accountMore(p)
+	}
+}
+
+// accountMore is account's less common part (kept apart so that account
+// inlines): the event grown past its cap, raw bytes kept.
+func (s *Scanner) accountMore(p []byte) {
 	if !s.over && s.size > s.maxSize {
 		s.enterOversize()
 	}

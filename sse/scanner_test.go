@@ -484,6 +484,7 @@ func FuzzScanner(f *testing.F) {
 		"data: hello\n\n", "event: a\r\ndata: 1\r\n\r\n", "data: 1\r\rdata: 2\r\r",
 		"\xEF\xBB\xBFdata: x\n\n", ": c\ndata\nid: 1\x00\nretry: 5\n\n", "data: [DONE]",
 		"\xEF\xBBdata: x\n\n", "data: a\r\n\r\r\ndata: b\n\n",
+		"event:a\ndata:\ndata:  b\nevent:\ndata\nevent\n\n", "datax: 1\nevents: 2\ndat: 3\ndata:x\n\n",
 	} {
 		f.Add([]byte(s), uint64(1))
 	}
@@ -529,6 +530,13 @@ func FuzzScanner(f *testing.F) {
 			if len(e.Data) > 24 {
 				t.Fatalf("capped event data %d bytes", len(e.Data))
 			}
+		}
+		// Without raw bytes kept: the same events, raw aside.
+		if plain, _ := run(Options{}, [][]byte{in}); !reflect.DeepEqual(plain, stripRaw(whole)) && !(len(plain) == 0 && len(whole) == 0) {
+			t.Fatalf("without raw %v\nwith %v", plain, whole)
+		}
+		if plain, _ := run(Options{MaxEventSize: 24, TailSize: 6}, splitRandom(in, rand.New(rand.NewPCG(seed, 9)))); !reflect.DeepEqual(plain, stripRaw(capWhole)) && !(len(plain) == 0 && len(capWhole) == 0) {
+			t.Fatalf("capped without raw %v\nwith %v", plain, capWhole)
 		}
 	})
 }
