@@ -56,7 +56,8 @@ type Event struct {
 	HasRetry bool
 	// Oversize reports that the event grew past MaxEventSize (counting every
 	// byte of its lines, comments included): Data then holds only the last
-	// TailSize bytes of the joined data, and Raw is nil.
+	// TailSize bytes of the joined data, Type and ID at most their first
+	// TailSize bytes, and Raw is nil.
 	Oversize bool
 	// Unterminated reports an event delivered by Close: the stream ended
 	// without the blank line that dispatches it. Its last line may be cut.
@@ -371,6 +372,10 @@ func (s *Scanner) enterOversize() {
 		n := copy(s.data, s.data[len(s.data)-s.tail:])
 		s.data = s.data[:n]
 	}
+	// The type and id keep their first TailSize bytes, as appendCapped
+	// does from now on, whether their line came whole or in pieces before
+	// the event went over.
+	s.typ, s.id, s.idLine = s.typ[:min(len(s.typ), s.tail)], s.id[:min(len(s.id), s.tail)], s.idLine[:min(len(s.idLine), s.tail)]
 	s.flushRaw()
 }
 

@@ -261,6 +261,14 @@ func TestScanner(t *testing.T) {
 			want: []ev{{Data: "ok", Raw: "data: ok\n\n"}},
 		},
 		{
+			// However the line that takes the event over is cut, its type
+			// and id keep their first TailSize bytes.
+			name: "oversize keeps the head of a type and id",
+			opts: Options{MaxEventSize: 24, TailSize: 6},
+			in:   "event: long-type-past-the-cap\ndata: 1\n\nid: an-id-past-the-cap-of-it\ndata: 2\n\n",
+			want: []ev{{Type: "long-t", Data: "1", Oversize: true}, {ID: "an-id-", HasID: true, Data: "2", Oversize: true}},
+		},
+		{
 			name: "oversize unterminated",
 			opts: Options{MaxEventSize: 8, TailSize: 4},
 			in:   "data: 123456789",
@@ -485,6 +493,7 @@ func FuzzScanner(f *testing.F) {
 		"\xEF\xBB\xBFdata: x\n\n", ": c\ndata\nid: 1\x00\nretry: 5\n\n", "data: [DONE]",
 		"\xEF\xBBdata: x\n\n", "data: a\r\n\r\r\ndata: b\n\n",
 		"event:a\ndata:\ndata:  b\nevent:\ndata\nevent\n\n", "datax: 1\nevents: 2\ndat: 3\ndata:x\n\n",
+		"event: long-type-past-the-cap-of-the-small-options\ndata: 1\n\ndata: 0123456789012345678901234567\n\n",
 	} {
 		f.Add([]byte(s), uint64(1))
 	}
