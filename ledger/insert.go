@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net/url"
 	"runtime"
 	"slices"
@@ -42,35 +43,44 @@ var insertOne = insertRows(1)
 // insertMany is insertOne for insertChunk calls.
 var insertMany = insertRows(insertChunk)
 
-// sessionColumns are the columns that describe where a call came from and
-// went rather than the call itself: one client's calls share them, as most
-// chunks do. insertShared binds them once per chunk.
-var sessionColumns = []string{"provider", "api", "endpoint", "mode", "method", "host", "path",
-	"model", "client", "kind", "project", "session", "connection_id", "price_version",
-	"cost_note", "synced_at", "truncated"}
+// shareable are the columns a chunk's rows often hold the same value in:
+// where a call came from and went (one client's calls share them, as most
+// chunks do), how it ended, and the columns mostly NULL or zero. A chunk
+// binds the ones its rows all share once (see sharedStmts); the others
+// (ids, times, token counts, costs, the usage object) differ from call to
+// call and are never looked at.
+var shareable = []string{"provider", "api", "endpoint", "mode", "method", "host", "path",
+	"model", "stream", "status", "outcome", "error", "has_usage", "cache_write_tokens",
+	"cache_write_5m_tokens", "cache_write_1h_tokens", "provider_cost_usd", "cost_source",
+	"client", "vh_headers", "tags", "synced_at", "kind", "project", "session", "connection_id",
+	"price_version", "cost_note", "usage_detail", "truncated"}
 
-// shared marks, per insertColumns position, the sessionColumns.
-var shared = func() (m [insertArgs]bool) {
+// shareableMask has the bit 1<<j set for each shareable column, j its
+// insertColumns position.
+var shareableMask = func() (m uint64) {
 	cols := strings.Split(insertColumns, ",")
-	if len(cols) != insertArgs {
-		panic("ledger: insertArgs is not the number of insertColumns")
+	if len(cols) != insertArgs || insertArgs > 64 {
+		panic("ledger: insertArgs is not the number of insertColumns, or too many for a mask")
 	}
-	for i, c := range cols {
-		m[i] = slices.Contains(sessionColumns, strings.TrimSpace(c))
+	for j, c := range cols {
+		if slices.Contains(shareable, strings.TrimSpace(c)) {
+			m |= 1 << j
+		}
 	}
 	return m
 }()
 
-// insertShared is insertMany for a chunk whose calls share their
-// sessionColumns: they are bound once, in the select list, and each row of
-// the VALUES holds only the others, so a chunk binds ~40% fewer
+// insertSharedSQL is insertMany for a chunk whose calls share the values
+// of the columns in mask (bit j: insertColumns position j): they are bound
+// once, in the select list, and each row of the VALUES holds only the
+// others, so a chunk of one client's calls binds about half as many
 // parameters. Every parameter is a plain "?", numbered in the order it
 // appears (numbered references would make the driver look each name up).
 // An upsert's SELECT needs its WHERE, lest ON CONFLICT parse as a join's.
-var insertShared = func() string {
+func insertSharedSQL(mask uint64) string {
 	var sh, own []string
 	for j, c := range strings.Split(insertColumns, ",") {
-		if shared[j] {
+		if mask&(1<<j) != 0 {
 			sh = append(sh, strings.TrimSpace(c))
 		} else {
 			own = append(own, strings.TrimSpace(c))
@@ -79,7 +89,82 @@ var insertShared = func() string {
 	return "INSERT INTO calls (" + strings.Join(sh, ", ") + ", " + strings.Join(own, ", ") + ") SELECT " +
 		strings.TrimSuffix(strings.Repeat("?,", len(sh)), ",") + ", v.* FROM (VALUES " +
 		paramRows(insertChunk, len(own)) + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
-}()
+}
+
+// maxSharedStmts bounds the prepared insertSharedSQL statements kept: the
+// few sets of shared columns a proxy's traffic shows. Preparing one costs
+// about as much as writing a chunk or two, so a set met once is not worth
+// one; sharedStmts.pick falls back to a kept statement sharing fewer.
+const maxSharedStmts = 8
+
+// sharedIdle is how many chunks a kept statement must have gone unused
+// before a new set of shared columns may replace it.
+const sharedIdle = 64
+
+// sharedStmt is a prepared insertSharedSQL(mask).
+type sharedStmt struct {
+	mask uint64
+	st   driver.StmtExecContext
+	used uint64 // sharedStmts.chunks when last picked
+}
+
+// sharedStmts are the write connection's prepared insertSharedSQL
+// statements, at most maxSharedStmts of them.
+type sharedStmts struct {
+	list   []sharedStmt
+	chunks uint64 // chunks picked for so far
+}
+
+// pick returns the statement to write a chunk whose rows share the columns
+// in mask with: the one for mask, prepared now (with prep) if there is
+// room or a kept one has gone idle, or else the kept one sharing the most
+// of those columns (nil: none, insertMany then), and the mask it shares.
+func (s *sharedStmts) pick(mask uint64, prep func(string) (driver.StmtExecContext, error)) (driver.StmtExecContext, uint64) {
+	s.chunks++
+	best, lru := -1, -1
+	for i := range s.list {
+		e := &s.list[i]
+		if e.mask == mask {
+			e.used = s.chunks
+			return e.st, mask
+		}
+		if e.mask&^mask == 0 && (best < 0 || bits.OnesCount64(e.mask) > bits.OnesCount64(s.list[best].mask)) {
+			best = i
+		}
+		if lru < 0 || e.used < s.list[lru].used {
+			lru = i
+		}
+	}
+	if mask != 0 && (len(s.list) < maxSharedStmts || s.list[lru].used+sharedIdle < s.chunks) {
+		// A statement that cannot be prepared is only a missed saving: the
+		// chunk is written with one sharing less.
+		if st, err := prep(insertSharedSQL(mask)); err == nil {
+			if len(s.list) < maxSharedStmts {
+				s.list = append(s.list, sharedStmt{})
+				lru = len(s.list) - 1
+			} else {
+				_ = s.list[lru].st.(driver.Stmt).Close()
+			}
+			s.list[lru] = sharedStmt{mask: mask, st: st, used: s.chunks}
+			return st, mask
+		}
+	}
+	if best < 0 {
+		return nil, 0
+	}
+	s.list[best].used = s.chunks
+	return s.list[best].st, s.list[best].mask
+}
+
+// close closes the kept statements.
+func (s *sharedStmts) close() error {
+	var errs []error
+	for _, e := range s.list {
+		errs = append(errs, e.st.(driver.Stmt).Close())
+	}
+	*s = sharedStmts{}
+	return errors.Join(errs...)
+}
 
 // newestIDs lists the ids of the newest rows, newest first: those a
 // multi-row insert just wrote, since each new row's seq is above every
@@ -122,7 +207,7 @@ type rawInsert struct {
 	conn   any // the driver connection they belong to
 	insert driver.StmtExecContext
 	many   driver.StmtExecContext
-	shared driver.StmtExecContext
+	shared sharedStmts
 	rollup rollupStmts
 	// A chunk's arguments, reused from one batch to the next.
 	args  []any
@@ -131,7 +216,8 @@ type rawInsert struct {
 
 func (r *rawInsert) close() error {
 	var errs []error
-	for _, st := range []driver.StmtExecContext{r.insert, r.many, r.shared,
+	errs = append(errs, r.shared.close())
+	for _, st := range []driver.StmtExecContext{r.insert, r.many,
 		r.rollup.rows, r.rollup.rowsMany, r.rollup.tags, r.rollup.tagsMany} {
 		if st != nil {
 			errs = append(errs, st.(driver.Stmt).Close())
@@ -146,27 +232,15 @@ func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc
 		return nil
 	}
 	_ = db.insert.close()
-	prep := func(q string) (driver.StmtExecContext, error) {
-		st, err := c.PrepareContext(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		se, ok := st.(driver.StmtExecContext)
-		if !ok {
-			st.Close()
-			return nil, fmt.Errorf("sqlite driver statement %T lacks ExecContext", st)
-		}
-		return se, nil
-	}
 	var ri rawInsert
 	var err error
 	for _, p := range []struct {
 		st *driver.StmtExecContext
 		q  string
-	}{{&ri.insert, insertOne}, {&ri.many, insertMany}, {&ri.shared, insertShared},
+	}{{&ri.insert, insertOne}, {&ri.many, insertMany},
 		{&ri.rollup.rows, rollupUpsert(1)}, {&ri.rollup.rowsMany, rollupUpsert(rollupChunk)},
 		{&ri.rollup.tags, rollupTagsUpsert(1)}, {&ri.rollup.tagsMany, rollupTagsUpsert(rollupChunk)}} {
-		if *p.st, err = prep(p.q); err != nil {
+		if *p.st, err = prepareExec(ctx, c, p.q); err != nil {
 			break
 		}
 	}
@@ -177,6 +251,20 @@ func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc
 	ri.conn = dc
 	db.insert = ri
 	return nil
+}
+
+// prepareExec prepares q on c as a statement that can ExecContext.
+func prepareExec(ctx context.Context, c driver.ConnPrepareContext, q string) (driver.StmtExecContext, error) {
+	st, err := c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	se, ok := st.(driver.StmtExecContext)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("sqlite driver statement %T lacks ExecContext", st)
+	}
+	return se, nil
 }
 
 func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) {
@@ -202,8 +290,9 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		}
 	}()
 	roll := newRollupBatch()
-	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: db.insert.shared, roll: roll,
-		args: db.insert.args, named: db.insert.named}
+	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: &db.insert.shared, roll: roll,
+		args: db.insert.args, named: db.insert.named,
+		prep: func(q string) (driver.StmtExecContext, error) { return prepareExec(ctx, c, q) }}
 	defer func() {
 		// Kept for the next batch, without holding on to this one's values.
 		clear(ins.args[:cap(ins.args)])
@@ -235,7 +324,8 @@ type chunkInsert struct {
 	ctx    context.Context
 	conn   any                    // the driver connection, to ask which rows were written
 	one    driver.StmtExecContext // insertOne
-	shared driver.StmtExecContext // insertShared
+	shared *sharedStmts
+	prep   func(string) (driver.StmtExecContext, error) // prepares a statement on conn
 	roll   *rollupBatch
 	args   []any
 	named  []driver.NamedValue
@@ -271,15 +361,20 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 		runtime.Gosched()
 	}
 	c.named = c.named[:0]
-	if st != c.one && c.sessionShared() {
-		st = c.shared
+	var mask uint64
+	if st != c.one {
+		if sh, m := c.shared.pick(c.sharedMask(), c.prep); sh != nil {
+			st, mask = sh, m
+		}
+	}
+	if mask != 0 {
 		for j, a := range c.args[:insertArgs] {
-			if shared[j] {
+			if mask&(1<<j) != 0 {
 				c.named = append(c.named, driver.NamedValue{Ordinal: len(c.named) + 1, Value: a})
 			}
 		}
 		for j, a := range c.args {
-			if !shared[j%insertArgs] {
+			if mask&(1<<(j%insertArgs)) == 0 {
 				c.named = append(c.named, driver.NamedValue{Ordinal: len(c.named) + 1, Value: a})
 			}
 		}
@@ -328,17 +423,19 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 	return nil
 }
 
-// sessionShared reports whether every row of c.args has the first row's
-// values in the sessionColumns.
-func (c *chunkInsert) sessionShared() bool {
-	for r := insertArgs; r < len(c.args); r += insertArgs {
-		for j := range insertArgs {
-			if shared[j] && c.args[r+j] != c.args[j] {
-				return false
+// sharedMask returns the shareable columns (as shareableMask) in which
+// every row of c.args has the first row's value.
+func (c *chunkInsert) sharedMask() uint64 {
+	mask := shareableMask
+	for r := insertArgs; r < len(c.args) && mask != 0; r += insertArgs {
+		for m := mask; m != 0; m &= m - 1 {
+			j := bits.TrailingZeros64(m)
+			if c.args[r+j] != c.args[j] {
+				mask &^= 1 << j
 			}
 		}
 	}
-	return true
+	return mask
 }
 
 // newest returns the ids of the n newest rows.
