@@ -21,8 +21,17 @@ const (
 	// near their field caps (Sanitize: a few tens of KiB at most) meet
 	// this one first, and the queue never holds more than this.
 	DefaultQueueBytes = 64 << 20
-	// DefaultBatchSize is the most records one transaction writes.
-	DefaultBatchSize = 256
+	// DefaultBatchFill is how many queued records make a batch due at
+	// once, without waiting MaxDelay.
+	DefaultBatchFill = 256
+	// DefaultBatchSize is the most records one transaction writes. A
+	// Writer that keeps up writes batches of BatchFill or fewer; one that
+	// fell behind (a burst, a ledger that was locked) takes what has
+	// queued meanwhile, up to this: each transaction's own cost (its
+	// commit, one upsert per rollup row its calls touch) is then shared
+	// by more records, so the Writer catches up faster the further behind
+	// it is. 1024 calls are about 30 ms of one core.
+	DefaultBatchSize = 1024
 	// DefaultMaxDelay is the longest a record waits for its batch to fill.
 	DefaultMaxDelay = 100 * time.Millisecond
 	// DefaultRetryMin and DefaultRetryMax bound the backoff between
@@ -35,6 +44,7 @@ const (
 type WriterOptions struct {
 	QueueSize  int
 	QueueBytes int64
+	BatchFill  int // at most BatchSize
 	BatchSize  int
 	MaxDelay   time.Duration
 	RetryMin   time.Duration
@@ -74,16 +84,16 @@ type WriterStats struct {
 }
 
 // Writer records calls asynchronously: Add queues a record without
-// blocking, and one goroutine writes batches of up to BatchSize records in a
-// single transaction as soon as a batch is full or its oldest record has
-// waited MaxDelay. A batch the database refuses for a passing reason
-// (locked, read-only, disk full) is kept and retried with capped
-// exponential backoff while new records queue behind it; nothing is lost
-// unless the queue overflows, and every overflow is counted and logged. A
-// batch refused for what a record holds is split until that record is
-// alone: it is set aside (logged, counted, kept for conduit export
-// --set-aside) and the rest is written, so no record stalls the ones after
-// it. Flush and Close drain the queue.
+// blocking, and one goroutine writes the queued records, up to BatchSize at
+// a time, in a single transaction as soon as BatchFill of them are queued
+// or the oldest has waited MaxDelay. A batch the database refuses for a
+// passing reason (locked, read-only, disk full) is kept and retried with
+// capped exponential backoff while new records queue behind it; nothing is
+// lost unless the queue overflows, and every overflow is counted and
+// logged. A batch refused for what a record holds is split until that
+// record is alone: it is set aside (logged, counted, kept for conduit
+// export --set-aside) and the rest is written, so no record stalls the
+// ones after it. Flush and Close drain the queue.
 type Writer struct {
 	opts  WriterOptions
 	log   *slog.Logger
@@ -137,6 +147,10 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 		opts.BatchSize = DefaultBatchSize
 	}
 	opts.BatchSize = min(opts.BatchSize, opts.QueueSize)
+	if opts.BatchFill <= 0 {
+		opts.BatchFill = DefaultBatchFill
+	}
+	opts.BatchFill = min(opts.BatchFill, opts.BatchSize)
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = DefaultMaxDelay
 	}
@@ -217,7 +231,7 @@ func (w *Writer) Add(rec Record) {
 	w.pending.push(rec)
 	w.bytes += size
 	w.accepted++
-	full := w.pending.len() == w.opts.BatchSize || w.pending.len() == 1
+	full := w.pending.len() == w.opts.BatchFill || w.pending.len() == 1
 	w.mu.Unlock()
 	if full {
 		// The first record starts the delay timer; a full batch is due now.
@@ -386,8 +400,9 @@ func (w *Writer) run() {
 	}
 }
 
-// take moves the next batch from the queue into batch if one is due: a
-// full batch, a flush waiting, or the oldest record having waited MaxDelay.
+// take moves the next batch, up to BatchSize records, from the queue into
+// batch if one is due: BatchFill records queued, a flush waiting, or the
+// oldest record having waited MaxDelay.
 // Otherwise it returns batch empty and how long until one is due (-1:
 // nothing queued).
 func (w *Writer) take(batch []Record) ([]Record, time.Duration) {
@@ -396,7 +411,7 @@ func (w *Writer) take(batch []Record) ([]Record, time.Duration) {
 	if w.pending.len() == 0 {
 		return batch, -1
 	}
-	due := w.pending.len() >= w.opts.BatchSize || w.written < w.flushTo
+	due := w.pending.len() >= w.opts.BatchFill || w.written < w.flushTo
 	if !due {
 		left := w.opts.MaxDelay - w.clock.Now().Sub(w.oldest)
 		if left > 0 {

@@ -188,6 +188,42 @@ func TestWriterBatchesWhenFull(t *testing.T) {
 	}
 }
 
+// TestWriterTakesBacklog: BatchFill records make a batch due, and a Writer
+// that fell behind (its write blocked while records queued) takes up to
+// BatchSize of them in its next batch, in order.
+func TestWriterTakesBacklog(t *testing.T) {
+	t.Parallel()
+	w, store, _, _ := newTestWriter(t, WriterOptions{BatchFill: 2, BatchSize: 5})
+	block := make(chan struct{})
+	store.mu.Lock()
+	store.block = block
+	store.mu.Unlock()
+	w.Add(sampleRecord(0))
+	w.Add(sampleRecord(1))
+	if n := recvTry(t, store.tries); n != 2 {
+		t.Fatalf("first attempt of %d, want 2 (BatchFill)", n)
+	}
+	for i := 2; i < 9; i++ {
+		w.Add(sampleRecord(i))
+	}
+	store.mu.Lock()
+	store.block = nil
+	store.mu.Unlock()
+	close(block)
+	// 7 queued behind the first 2: 5 at once, then the last 2, due by
+	// BatchFill without a flush.
+	for _, want := range []int{2, 5, 2} {
+		if b := recv(t, store.batches); len(b) != want {
+			t.Fatalf("batch of %d, want %d", len(b), want)
+		}
+	}
+	for i, r := range store.written {
+		if r.ID != sampleRecord(i).ID {
+			t.Fatalf("record %d is %s: order lost", i, r.ID)
+		}
+	}
+}
+
 // TestWriterFlushWritesNow: Flush writes queued records without waiting for
 // MaxDelay and returns once they are committed.
 func TestWriterFlushWritesNow(t *testing.T) {
