@@ -28,7 +28,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 // BenchmarkWritten measures the Writer hook's cost per committed batch of
-// 256 records (the ledger Writer's batch size).
+// 256 records (the ledger Writer's batch when it keeps up, BatchFill).
 func BenchmarkWritten(b *testing.B) {
 	recs := make([]ledger.Record, 256)
 	for i := range recs {
