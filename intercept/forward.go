@@ -223,6 +223,9 @@ type mitm struct {
 	logger   *slog.Logger
 	errorLog *log.Logger  // each decrypted connection's http.Server's: logger at debug level
 	served   atomic.Int64 // decrypted connections accepted (tests)
+	// The timeouts of each decrypted connection: mitmReadHeaderTimeout and
+	// mitmIdleTimeout (shorter in tests).
+	readHeaderTimeout, idleTimeout time.Duration
 
 	mu      sync.Mutex
 	closing bool
@@ -230,7 +233,10 @@ type mitm struct {
 }
 
 func newMITM(ca *certs.Authority, logger *slog.Logger) *mitm {
-	m := &mitm{logger: logger, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug), conns: make(map[*http.Server]struct{})}
+	m := &mitm{
+		logger: logger, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug), conns: make(map[*http.Server]struct{}),
+		readHeaderTimeout: mitmReadHeaderTimeout, idleTimeout: mitmIdleTimeout,
+	}
 	if ca != nil {
 		m.leaf = ca.Leaf
 	}
@@ -292,8 +298,8 @@ func (m *mitm) serveConn(conn net.Conn, h http.Handler) {
 	ln := &oneConnListener{conn: conn, done: make(chan struct{})}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: mitmReadHeaderTimeout,
-		IdleTimeout:       mitmIdleTimeout,
+		ReadHeaderTimeout: m.readHeaderTimeout,
+		IdleTimeout:       m.idleTimeout,
 		ErrorLog:          m.errorLog,
 		// A non-nil empty map: never HTTP/2 on a decrypted connection.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},

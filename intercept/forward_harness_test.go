@@ -129,6 +129,7 @@ type fwdConfig struct {
 	noCA    bool
 	forward func(*Forward)
 	options func(*Options)
+	server  func(*Server) // adjusts the Server before it serves
 }
 
 func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
@@ -224,6 +225,9 @@ func newFwdHarness(t testing.TB, fc fwdConfig) *fwdHarness {
 			h.mu.Unlock()
 			return leaf(host)
 		}
+	}
+	if fc.server != nil {
+		fc.server(srv)
 	}
 	h.proxy = srv
 	ps.Config.Handler = srv
