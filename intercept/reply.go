@@ -69,8 +69,7 @@ func writeResponse(w http.ResponseWriter, rep *reply) {
 		_ = rc.Flush()
 	}
 	n, err := rep.body.WriteTo(w)
-	var cwe clientWriteError
-	if err != nil && !errors.As(err, &cwe) {
+	if err != nil && !isClientWriteError(err) {
 		if n == 0 {
 			// The provider's headers came, then a broken body: the client
 			// sees the same, not a connection closed without a response.
@@ -78,6 +77,14 @@ func writeResponse(w http.ResponseWriter, rep *reply) {
 		}
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// isClientWriteError reports a clientWriteError in err's chain. (Its own
+// function: errors.As's target, declared in writeResponse, cost every call
+// an allocation.)
+func isClientWriteError(err error) bool {
+	var cwe clientWriteError
+	return errors.As(err, &cwe)
 }
 
 // clientWriteError marks a failure to write to the client, as opposed to a
