@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -226,6 +227,7 @@ type mitm struct {
 	// The timeouts of each decrypted connection: mitmReadHeaderTimeout and
 	// mitmIdleTimeout (shorter in tests).
 	readHeaderTimeout, idleTimeout time.Duration
+	tlsConfig                      *tls.Config // every decrypted connection's
 
 	mu      sync.Mutex
 	closing bool
@@ -240,7 +242,43 @@ func newMITM(ca *certs.Authority, logger *slog.Logger) *mitm {
 	if ca != nil {
 		m.leaf = ca.Leaf
 	}
+	// One configuration for every decrypted connection: its session
+	// ticket keys are made once, and a client that keeps sessions resumes
+	// them on its next connection (no certificate signed, sent and
+	// verified). A configuration per connection had keys of its own, made
+	// for each handshake, and tickets no other connection could read.
+	m.tlsConfig = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// HTTP/1.1 only: every SDK speaks it, and one protocol means one
+		// well-tested code path for streaming.
+		NextProtos:     []string{"http/1.1"},
+		GetCertificate: m.certificate,
+	}
 	return m
+}
+
+// certificate is the leaf for the host a decrypted connection's CONNECT
+// named, whatever the SNI says: that is the host Conduit will call. (A
+// client could offer a session it resumed on a connection to another
+// host: it skips only its own check of the certificate, and the CONNECT's
+// host is still the one called.)
+func (m *mitm) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cc, ok := hello.Conn.(*connectedConn)
+	if !ok {
+		return nil, errors.New("conduit: a TLS handshake on a connection no CONNECT opened")
+	}
+	cert, err := m.leaf(cc.host)
+	if err != nil {
+		m.logger.Warn("forward mode: cannot mint a certificate; the client's TLS handshake fails", "host", cc.host, "err", err)
+	}
+	return cert, err
+}
+
+// connectedConn is a CONNECT's connection, taken over to be decrypted,
+// with the host the CONNECT named.
+type connectedConn struct {
+	net.Conn
+	host string
 }
 
 // serve takes over a CONNECT to host:port: it answers 200, ends the
@@ -274,21 +312,7 @@ func (m *mitm) serve(w http.ResponseWriter, host string, h http.Handler, release
 		conn.Close()
 		return
 	}
-	tlsConn := tls.Server(&replayConn{Conn: conn, r: rd}, &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		// HTTP/1.1 only: every SDK speaks it, and one protocol means one
-		// well-tested code path for streaming.
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			// The certificate names the CONNECT host, whatever the SNI
-			// says: that is the host Conduit will call.
-			cert, err := m.leaf(host)
-			if err != nil {
-				m.logger.Warn("forward mode: cannot mint a certificate; the client's TLS handshake fails", "host", host, "err", err)
-			}
-			return cert, err
-		},
-	})
+	tlsConn := tls.Server(&connectedConn{Conn: &replayConn{Conn: conn, r: rd}, host: host}, m.tlsConfig)
 	m.serveConn(tlsConn, h)
 }
 

@@ -12,9 +12,9 @@ import (
 
 // BenchmarkModes compares one call made straight to the provider, through
 // base-URL mode and through forward mode (decrypted), with TLS to the
-// provider and keep-alive everywhere (and forward mode once without
-// keep-alive): a small JSON call (latency) and a ~1 MB event stream
-// (throughput).
+// provider and keep-alive everywhere (and forward mode without keep-alive,
+// once by a client that resumes TLS sessions): a small JSON call (latency)
+// and a ~1 MB event stream (throughput).
 //
 //	go test -run '^$' -bench BenchmarkModes -benchtime 2s ./intercept
 func BenchmarkModes(b *testing.B) {
@@ -26,6 +26,10 @@ func BenchmarkModes(b *testing.B) {
 	// the first): the cost a client without keep-alive pays.
 	forwardNew := h.client(h.roots())
 	forwardNew.Transport.(*http.Transport).DisableKeepAlives = true
+	// The same, by a client that keeps TLS sessions and resumes them.
+	forwardResumed := h.client(h.roots())
+	forwardResumed.Transport.(*http.Transport).DisableKeepAlives = true
+	forwardResumed.Transport.(*http.Transport).TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(8)
 	payloads := []struct {
 		name   string
 		path   string
@@ -45,6 +49,7 @@ func BenchmarkModes(b *testing.B) {
 		{"base-url", base, h.proxyURL + "/openai"},
 		{"forward", forward, "https://" + hostOpenAI},
 		{"forward-new-conn", forwardNew, "https://" + hostOpenAI},
+		{"forward-new-conn-resumed", forwardResumed, "https://" + hostOpenAI},
 	}
 	for _, p := range payloads {
 		for _, m := range modes {
