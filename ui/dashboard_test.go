@@ -539,13 +539,8 @@ func TestHostileStrings(t *testing.T) {
 	hs := start(t, testLedger(t, evil, call(2, 2*time.Minute)), 160, 45, Options{Window: WindowAll})
 	check := func(what string, s string) {
 		t.Helper()
-		cells, _, _ := hs.sim.GetContents()
-		for i, c := range cells {
-			for _, r := range c.Runes {
-				if r < 0x20 || r == 0x7f || unsafeRune(r) {
-					t.Fatalf("%s: cell %d holds %U:\n%s", what, i, r, s)
-				}
-			}
+		if hs.control != "" {
+			t.Fatalf("%s: %s:\n%s", what, hs.control, s)
 		}
 		if !strings.HasPrefix(s, " Conduit │ all time") || !strings.Contains(lineWith(s, "Calls "), "Calls 2") {
 			t.Fatalf("%s: header not intact:\n%s", what, s)

@@ -96,12 +96,19 @@ type harness struct {
 	last   string
 	// coloured is whether the last frame waited for had any colour.
 	coloured bool
+	// control is the last frame's first cell holding a control or
+	// otherwise unsafe character ("": none).
+	control string
 }
 
-// frameText is a drawn frame's text, and whether any cell has a colour.
+// frameText is a drawn frame's text, whether any cell has a colour, and
+// its first cell holding an unsafe character. It is read on the
+// dashboard's goroutine as the frame is shown: the simulation screen's
+// cells are not safe to read from the test's.
 type frameText struct {
 	text     string
 	coloured bool
+	control  string
 }
 
 // start runs the dashboard over the ledger at path on a w×h simulation
@@ -130,6 +137,13 @@ func start(t *testing.T, path string, w, h int, opts Options) *harness {
 		}
 		f := frameText{text: screenText(sim)}
 		cells, _, _ := sim.GetContents()
+		for i, c := range cells {
+			for _, r := range c.Runes {
+				if f.control == "" && (r < 0x20 || r == 0x7f || unsafeRune(r)) {
+					f.control = fmt.Sprintf("cell %d holds %U", i, r)
+				}
+			}
+		}
 		for _, c := range cells {
 			fg, bg, _ := c.Style.Decompose()
 			if (fg != tcell.ColorDefault && fg != tcell.ColorReset) || (bg != tcell.ColorDefault && bg != tcell.ColorReset) {
@@ -190,7 +204,7 @@ func (hs *harness) waitFor(what string, ok func(screen string) bool) string {
 	for {
 		select {
 		case f := <-hs.frames:
-			hs.last, hs.coloured = f.text, f.coloured
+			hs.last, hs.coloured, hs.control = f.text, f.coloured, f.control
 			if partial(f.text) {
 				continue
 			}
