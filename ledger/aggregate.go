@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
 // aggPart is one piece of an aggregate query: whole buckets from a rollup,
@@ -100,6 +102,26 @@ func (r *aggResult) merge(key string, bucket int64, t Totals, timeKeyed bool) {
 		}
 	}
 	a.t.add(t, &a.comp)
+}
+
+// sum folds every group into one total, in key (or bucket) order so that
+// the cost's rounding is the same each time. It is the plain total only
+// for groupings that put each call in one group (not ByTag).
+func (r *aggResult) sum() Totals {
+	var total Totals
+	var comp float64
+	add := func(a *rollupAcc) {
+		total.add(a.t, &comp)
+		total.CostUSD, comp = neumaierAdd(total.CostUSD, comp, a.comp)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.byKey)) {
+		add(r.byKey[k])
+	}
+	for _, b := range slices.Sorted(maps.Keys(r.byBucket)) {
+		add(r.byBucket[b])
+	}
+	total.CostUSD += comp
+	return total
 }
 
 // querier runs queries: the read pool, or a read transaction when several
@@ -207,6 +229,23 @@ func rollupWhere(f Filter, p aggPart) (string, []any) {
 	return where, args
 }
 
+// rollupBucketSums sums rollup rows as rollupAggColumns does, named as the
+// rollup's columns, for bucketSumsAggColumns to sum again.
+const rollupBucketSums = `sum(calls) AS calls, sum(input_tokens) AS input_tokens,
+	sum(cached_input_tokens) AS cached_input_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+	sum(output_tokens) AS output_tokens, sum(reasoning_tokens) AS reasoning_tokens,
+	sum(cost_usd) AS cost_usd, sum(unpriced) AS unpriced, sum(no_usage) AS no_usage,
+	sum(errors + (outcome = 'budget_refused') * calls) AS errors,
+	min(first_ms) AS first_ms, max(last_ms) AS last_ms`
+
+// bucketSumsAggColumns aggregates rollupBucketSums rows, in scanTotals
+// order (their errors already count refused calls).
+const bucketSumsAggColumns = `coalesce(sum(calls), 0), coalesce(sum(input_tokens), 0),
+	coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),
+	coalesce(sum(output_tokens), 0), coalesce(sum(reasoning_tokens), 0),
+	coalesce(sum(cost_usd), 0.0), coalesce(sum(unpriced), 0), coalesce(sum(no_usage), 0),
+	coalesce(sum(errors), 0), min(first_ms), max(last_ms)`
+
 // aggregateQuery renders one part's SQL: the group key, then the totals
 // columns in scanTotals order.
 func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
@@ -235,6 +274,15 @@ func aggregateQuery(by GroupBy, f Filter, p aggPart) (string, []any) {
 			key = "''"
 		}
 		where, args := rollupWhere(f, p)
+		if by == ByTag {
+			// Sorting every row by tag was most of a tag report's time.
+			// The table's key begins (bucket, tag): summing each bucket's
+			// rows per tag first needs no sort, and leaves far fewer rows
+			// to sort.
+			q := "SELECT tag, " + bucketSumsAggColumns + " FROM (SELECT tag, " + rollupBucketSums +
+				" FROM rollup_tags WHERE " + where + " GROUP BY bucket, tag) GROUP BY tag"
+			return q, args
+		}
 		q := "SELECT " + key + ", " + rollupAggColumns + " FROM " + table + " WHERE " + where
 		if key != "''" {
 			q += " GROUP BY " + key

@@ -37,10 +37,20 @@ func (db *DB) Report(ctx context.Context, by GroupBy, f Filter, loc *time.Locati
 	if err != nil {
 		return Report{}, fmt.Errorf("ledger report by %s: %w", by, err)
 	}
-	total, err := aggregateIn(ctx, tx, "", f)
-	if err != nil {
-		return Report{}, fmt.Errorf("ledger report totals: %w", err)
+	var total Totals
+	if by == ByTag {
+		// A call with several tags is in several groups: only a query of
+		// its own counts it once.
+		res, err := aggregateIn(ctx, tx, "", f)
+		if err != nil {
+			return Report{}, fmt.Errorf("ledger report totals: %w", err)
+		}
+		total = res.totals()
+	} else {
+		// Every other grouping puts each call in exactly one group: the
+		// total is their sum, without reading the ledger a second time.
+		total = groups.sum()
 	}
 	return Report{By: by, Since: f.Since, Until: f.Until, Groups: groups.groups(by, loc),
-		Total: total.totals(), Location: loc}, nil
+		Total: total, Location: loc}, nil
 }

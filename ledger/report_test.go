@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +114,40 @@ func TestParseTime(t *testing.T) {
 		}
 		if err != nil || !got.Equal(tt.want) {
 			t.Errorf("ParseTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestReportTotalMatchesTotals: whichever grouping a report has, and over
+// aligned and unaligned windows and filters, its total is every matching
+// call counted once, as Totals counts them (groupings other than tags take
+// it from their groups; tags, where a call can be in several, query it).
+func TestReportTotalMatchesTotals(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(11, 12))
+	db := mustOpen(t)
+	mustInsert(t, db, randomRecords(rng, 600)...)
+	ctx := context.Background()
+	at := func(minutes int) time.Time { return baseTime.Add(time.Duration(minutes) * time.Minute) }
+	windows := [][2]time.Time{{}, {at(15), at(90)}, {at(7).Add(1234 * time.Millisecond), at(200)}, {{}, at(133)}}
+	filters := []Filter{{}, {Provider: "openai"}, {Tag: "a"}, {IncludeOther: true}, {Status: 500},
+		{Glob: Globs{Model: "gpt-*"}}}
+	for _, w := range windows {
+		for _, f := range filters {
+			f.Since, f.Until = w[0], w[1]
+			want, err := db.Totals(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, by := range append(GroupBys, ByHour) {
+				rep, err := db.Report(ctx, by, f, time.UTC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g, w := fmt.Sprintf("%+v", roundCost(rep.Total)), fmt.Sprintf("%+v", roundCost(want)); g != w {
+					t.Errorf("by %s, filter %+v:\n got %s\nwant %s", by, f, g, w)
+				}
+			}
 		}
 	}
 }
