@@ -61,6 +61,14 @@ type WriterOptions struct {
 	// SetAside keeps a record the database refused for what it holds
 	// (nil: db.SetAside; with no DB either, the record is only logged).
 	SetAside func(ctx context.Context, rec Record, reason error) error
+	// Background writes each batch, while the Writer keeps up (fewer
+	// than BatchFill records queued behind it), on an OS thread of its
+	// own at a lower priority (Linux: nice 10; elsewhere it changes
+	// nothing): on a busy machine the threads serving calls then get a
+	// core before the writer does, and a batch's milliseconds of SQLite
+	// work do not land in a call's latency. A Writer that falls behind
+	// writes at normal priority until it has caught up.
+	Background bool
 	// OnWritten, if set, is called on the writer goroutine after each
 	// committed batch. The slice is valid only during the call; it must
 	// not block for long, as writing waits for it, and must not call
@@ -99,6 +107,7 @@ type Writer struct {
 	log   *slog.Logger
 	clock Clock
 	write func(context.Context, []Record) error
+	bg    *background // Background's thread; nil: none
 	aside func(context.Context, Record, error) error
 
 	mu       sync.Mutex
@@ -186,6 +195,9 @@ func NewWriter(db *DB, opts WriterOptions) *Writer {
 	w.aside = opts.SetAside
 	if w.aside == nil && db != nil {
 		w.aside = db.SetAside
+	}
+	if opts.Background {
+		w.bg = startBackground()
 	}
 	go w.run()
 	return w
@@ -339,6 +351,7 @@ func (w *Writer) Stats() WriterStats {
 // run is the writer goroutine.
 func (w *Writer) run() {
 	defer close(w.done)
+	defer w.bg.stop()
 	var (
 		batch   []Record
 		backoff time.Duration // last backoff, doubled on each failure
@@ -357,7 +370,7 @@ func (w *Writer) run() {
 		}
 		if len(batch) > 0 {
 			if retryAt.IsZero() || !w.clock.Now().Before(retryAt) {
-				err := w.write(w.stopCtx, batch)
+				err := w.writeBatch(batch)
 				var aside []int
 				if err != nil && !isTransient(err) {
 					err = w.isolate(batch, 0, err, &aside)
@@ -398,6 +411,24 @@ func (w *Writer) run() {
 			return
 		}
 	}
+}
+
+// writeBatch writes batch on the background thread, or on the writer
+// goroutine when there is none or a full batch already waits behind this
+// one.
+func (w *Writer) writeBatch(batch []Record) error {
+	if w.bg == nil || w.behind() {
+		return w.write(w.stopCtx, batch)
+	}
+	var err error
+	w.bg.run(func() { err = w.write(w.stopCtx, batch) })
+	return err
+}
+
+func (w *Writer) behind() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending.len() >= w.opts.BatchFill
 }
 
 // take moves the next batch, up to BatchSize records, from the queue into

@@ -137,7 +137,7 @@ func serveProxy(ctx context.Context, logger *slog.Logger, cfg *config.Config, re
 	syncer := startProxySync(logger, cfg, pl.DB)
 	defer syncer.stop(ctx)
 	writer := ledger.NewWriter(nil, ledger.WriterOptions{Logger: logger, OnWritten: syncer.written,
-		Write: pl.write, SetAside: pl.setAside, QueueBytes: cfg.Ledger.QueueBytes})
+		Write: pl.write, SetAside: pl.setAside, QueueBytes: cfg.Ledger.QueueBytes, Background: true})
 	// Whatever happens from here, the records already queued are written.
 	defer func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)

@@ -69,7 +69,7 @@ func serveConduit(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger})
+	writer := ledger.NewWriter(db, ledger.WriterOptions{Logger: logger, Background: true}) // as conduit proxy does
 	defer writer.Close(context.Background())
 	var up intercept.Upstream
 	if *caFile != "" {
