@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valohai/conduit/internal/cputime"
+
 	"github.com/valohai/conduit/examples/fakeprovider"
 )
 
@@ -75,14 +77,14 @@ func BenchmarkModes(b *testing.B) {
 				b.SetBytes(call()) // also warms the connection up
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := cputime.Process()
 				for b.Loop() {
 					call()
 				}
 				// The process's CPU time (client, Conduit and provider
 				// together) per call: less swayed than ns/op by other
 				// processes on a shared machine.
-				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}

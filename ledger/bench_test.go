@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valohai/conduit/internal/cputime"
 )
 
 var benchModels = []struct{ provider, api, model string }{
@@ -88,7 +90,7 @@ func benchWriter(b *testing.B, gen func(int) Record) {
 	w := NewWriter(db, WriterOptions{QueueSize: max(b.N, DefaultQueueSize), QueueBytes: math.MaxInt64})
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	for i := range b.N {
 		r := recs[i%len(recs)]
@@ -100,7 +102,7 @@ func benchWriter(b *testing.B, gen func(int) Record) {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	b.StopTimer()
 	if s := w.Stats(); s.Dropped != 0 || s.Written != int64(b.N) {
 		b.Fatalf("stats %+v", s)

@@ -355,25 +355,7 @@ func bedrockShortcutStream(script []byte) []byte {
 // differs.
 func checkBedrockShortcut(t *testing.T, script []byte, seed uint64) {
 	t.Helper()
-	body := bedrockShortcutStream(script)
-	run := func(parseAll bool, pieces [][]byte) Result {
-		m := newTestMeter(invokeStreamEP, eventStreamCT, Request{})
-		m.f.(*invokeFormat).parseEveryChunk = parseAll
-		for _, p := range pieces {
-			m.Write(p)
-		}
-		return m.Finish(true)
-	}
-	want := run(true, [][]byte{body})
-	for name, pieces := range map[string][][]byte{
-		"whole":  {body},
-		"random": splitRandom(body, rand.New(rand.NewPCG(seed, 9))),
-	} {
-		got := run(false, pieces)
-		if resultString(got) != resultString(want) || !bytes.Equal(got.Raw, want.Raw) {
-			t.Fatalf("%s: shortcut\n got %s raw %s\nparse %s raw %s", name, resultString(got), got.Raw, resultString(want), want.Raw)
-		}
-	}
+	checkShortcut(t, invokeStreamEP, eventStreamCT, func(m *Meter, on bool) { m.f.(*invokeFormat).parseEveryChunk = on }, bedrockShortcutStream(script), rand.NewPCG(seed, 9))
 }
 
 var bedrockShortcutSeeds = []string{

@@ -56,9 +56,17 @@ func TestOpenAIChunkChangesNothing(t *testing.T) {
 // and cut at random, and fails if any Result differs.
 func checkFastPath(t *testing.T, body []byte, seed uint64) {
 	t.Helper()
-	run := func(parseAll bool, pieces [][]byte) Result {
-		m := newTestMeter(chatEP, "text/event-stream", Request{})
-		m.f.(*openAIFormat).parseEveryChunk = parseAll
+	checkShortcut(t, chatEP, "text/event-stream", func(m *Meter, on bool) { m.f.(*openAIFormat).parseEveryChunk = on }, body, rand.NewPCG(seed, 7))
+}
+
+// checkShortcut meters body at ep with a format's chunk shortcut on and
+// off (parseAll turns parsing every chunk on), whole and cut at random
+// (src), and fails if any Result differs.
+func checkShortcut(t *testing.T, ep Endpoint, contentType string, parseAll func(*Meter, bool), body []byte, src rand.Source) {
+	t.Helper()
+	run := func(all bool, pieces [][]byte) Result {
+		m := newTestMeter(ep, contentType, Request{})
+		parseAll(m, all)
 		for _, p := range pieces {
 			m.Write(p)
 		}
@@ -67,7 +75,7 @@ func checkFastPath(t *testing.T, body []byte, seed uint64) {
 	want := run(true, [][]byte{body})
 	for name, pieces := range map[string][][]byte{
 		"whole":  {body},
-		"random": splitRandom(body, rand.New(rand.NewPCG(seed, 7))),
+		"random": splitRandom(body, rand.New(src)),
 	} {
 		got := run(false, pieces)
 		if resultString(got) != resultString(want) || !bytes.Equal(got.Raw, want.Raw) {
