@@ -67,7 +67,11 @@ type WriterOptions struct {
 	// nothing): on a busy machine the threads serving calls then get a
 	// core before the writer does, and a batch's milliseconds of SQLite
 	// work do not land in a call's latency. A Writer that falls behind
-	// writes at normal priority until it has caught up.
+	// writes at normal priority until it has caught up. The cost: while
+	// the kernel holds the niced thread back, the batch keeps one of the
+	// Go scheduler's Ps, so with GOMAXPROCS=2 on a saturated machine the
+	// proxy's goroutines share the other; measured, throughput at 64
+	// clients did not move and p99 at one client fell (BENCHMARKS.md).
 	Background bool
 	// OnWritten, if set, is called on the writer goroutine after each
 	// committed batch. The slice is valid only during the call; it must
