@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -128,9 +129,12 @@ func serveConduit(args []string, stdout io.Writer) error {
 var pprofRE = regexp.MustCompile(`pprof at http://([0-9.:]+)`)
 
 // profileLoads are the loads -profile records, each for profileSeconds.
-// forward-16 (small calls in forward mode, decrypted, 16 clients) runs
-// with -only forward.
-var profileLoads = []string{"small-1", "small-64", "stream", "forward-16"}
+// forward-16 and forward-1 (small calls in forward mode, decrypted, 16
+// clients or one) run with -only forward.
+var profileLoads = []string{"small-1", "small-64", "stream", "forward-16", "forward-1"}
+
+// isForwardLoad reports a load of forward mode's, which needs the TLS fake.
+func isForwardLoad(load string) bool { return strings.HasPrefix(load, "forward-") }
 
 const profileSeconds = 10
 
@@ -168,7 +172,7 @@ func (b *bench) runProfiles(ctx context.Context, self string, routes []string) e
 		return errors.New("serve-conduit printed no pprof address")
 	}
 	for _, load := range profileLoads {
-		if load == "forward-16" && b.fakeTLS == nil || load != "forward-16" && !b.needs("latency", "throughput", "fidelity") {
+		if isForwardLoad(load) && b.fakeTLS == nil || !isForwardLoad(load) && !b.needs("latency", "throughput", "fidelity") {
 			continue // -only memory: the heap profile alone; -only forward: its load alone
 		}
 		b.progress("profiling Conduit under %s for %ds", load, profileSeconds)
@@ -179,9 +183,10 @@ func (b *bench) runProfiles(ctx context.Context, self string, routes []string) e
 		var perr error
 		var pwg sync.WaitGroup
 		kinds := []string{"profile", "allocs"}
-		if load == "small-1" {
-			// The one-client tail: what the calls slower than p99 wait
-			// for (go tool trace: the writer's batches, GC, scheduling).
+		if load == "small-1" || load == "forward-1" {
+			// The one-client latency: what a call, and one slower than
+			// p99, waits for (go tool trace: the writer's batches, GC,
+			// scheduling).
 			kinds = append(kinds, "trace")
 		}
 		for _, kind := range kinds {
@@ -247,9 +252,13 @@ func (b *bench) profileLoad(ctx context.Context, load string) error {
 		}
 		t := b.conduitTarget("plain", clients)
 		return loadErr(loadgen.Run(ctx, clients, time.Hour, t.smallCall()))
-	case "forward-16":
-		t := target{name: "forward", client: newClient(forwardClients, "http://"+b.conduit.addr, b.conduitCA), base: "https://" + b.fakeTLS.addr}
-		return loadErr(loadgen.Run(ctx, forwardClients, time.Hour, t.smallCall()))
+	case "forward-16", "forward-1":
+		clients := forwardClients
+		if load == "forward-1" {
+			clients = 1
+		}
+		t := target{name: "forward", client: newClient(clients, "http://"+b.conduit.addr, b.conduitCA), base: "https://" + b.fakeTLS.addr}
+		return loadErr(loadgen.Run(ctx, clients, time.Hour, t.smallCall()))
 	case "stream":
 		// 16 concurrent streams of 1,000 events of 200 bytes, back to
 		// back (a chat stream: metering dominates), and 16 of 1,000
