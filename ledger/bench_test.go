@@ -278,3 +278,40 @@ func BenchmarkExport1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInsertBatches measures the CPU DB.Insert spends per record at
+// the batch sizes a Writer sends: 1 and 7 (a quiet proxy, each batch cut
+// short by MaxDelay), one chunk (16), and 40 (two chunks and a tail). An
+// op is one record, so ns/op and allocs/op are per record; the records
+// are one session's (benchWriter's "session"), as most batches are.
+func BenchmarkInsertBatches(b *testing.B) {
+	for _, n := range []int{1, 7, 16, 40} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "conduit.db"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			recs := make([]Record, b.N)
+			for i := range recs {
+				r := benchRecord(i % 4096 * len(benchModels) * 12)
+				r.ID = fmt.Sprintf("0193c000-%04x-7000-8000-%012x", i>>16&0xffff, i)
+				r.RequestID, r.ResponseID = fmt.Sprintf("req_%d", i), fmt.Sprintf("chatcmpl-%d", i)
+				r.StartedAt = baseTime.Add(time.Duration(i) * time.Millisecond)
+				recs[i] = r
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cputime.Process()
+			for i := 0; i < len(recs); i += n {
+				if err := db.Insert(ctx, recs[i:min(i+n, len(recs))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := cputime.Process() - cpu0
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/record")
+		})
+	}
+}
