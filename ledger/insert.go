@@ -28,20 +28,60 @@ const insertColumns = `id, started_at, finished_at, provider, api, endpoint, mod
 
 const insertArgs = 43
 
-// insertChunk is how many calls one execution of insertMany writes. Most of
-// a row's cost in the driver is the statement's own round (the context
-// watcher, step, halt, reset), paid once per chunk instead of per row; a
-// chunk is also the longest stretch the insert loop runs without yielding
-// its P, so it stays small (see chunkInsert.write).
+// insertChunk is the most calls one statement writes. Most of a row's cost
+// in the driver is the statement's own round (the context watcher, step,
+// halt, reset), paid once per statement instead of per row; a chunk is
+// also the longest stretch the insert loop runs without yielding its P,
+// so it stays small (see chunkInsert.write). A power of two (chunkRows).
 const insertChunk = 16
 
-// insertOne inserts a call. A record whose id is already stored is skipped,
-// so re-writing a batch after an ambiguous failure (a commit that succeeded
-// but reported an error) stores each call once.
-var insertOne = insertRows(1)
+// chunkRows is how many of n rows (n >= 1) the next statement writes: a
+// whole chunk of them while there is one, then the largest power of two
+// at most n. The rows after the last whole chunk then take one statement
+// per bit of their count (7: 4+2+1) rather than one each, which is most
+// of what a short batch costs, and only log2(chunk)+1 statements are ever
+// prepared.
+func chunkRows(n, chunk int) int {
+	if n >= chunk {
+		return chunk
+	}
+	return 1 << (bits.Len(uint(n)) - 1)
+}
 
-// insertMany is insertOne for insertChunk calls.
-var insertMany = insertRows(insertChunk)
+// sizedStmts is one statement in the row counts chunkRows picks, each
+// prepared when first needed: a quiet proxy's short batches use few.
+type sizedStmts struct {
+	sql func(rows int) string
+	st  []driver.StmtExecContext // st[i] writes 1<<i rows; nil: not prepared yet
+}
+
+// get returns the statement for rows (a power of two), prepared with prep
+// if it is not yet.
+func (s *sizedStmts) get(rows int, prep func(string) (driver.StmtExecContext, error)) (driver.StmtExecContext, error) {
+	i := bits.TrailingZeros(uint(rows))
+	for len(s.st) <= i {
+		s.st = append(s.st, nil)
+	}
+	if s.st[i] == nil {
+		st, err := prep(s.sql(rows))
+		if err != nil {
+			return nil, fmt.Errorf("prepare a %d-row statement: %w", rows, err)
+		}
+		s.st[i] = st
+	}
+	return s.st[i], nil
+}
+
+func (s *sizedStmts) close() error {
+	var errs []error
+	for _, st := range s.st {
+		if st != nil {
+			errs = append(errs, st.(driver.Stmt).Close())
+		}
+	}
+	s.st = nil
+	return errors.Join(errs...)
+}
 
 // shareable are the columns a chunk's rows often hold the same value in:
 // where a call came from and went (one client's calls share them, as most
@@ -70,14 +110,14 @@ var shareableMask = func() (m uint64) {
 	return m
 }()
 
-// insertSharedSQL is insertMany for a chunk whose calls share the values
-// of the columns in mask (bit j: insertColumns position j): they are bound
+// insertSharedSQL is insertRows(rows) for calls that share the values of
+// the columns in mask (bit j: insertColumns position j): they are bound
 // once, in the select list, and each row of the VALUES holds only the
 // others, so a chunk of one client's calls binds about half as many
 // parameters. Every parameter is a plain "?", numbered in the order it
 // appears (numbered references would make the driver look each name up).
 // An upsert's SELECT needs its WHERE, lest ON CONFLICT parse as a join's.
-func insertSharedSQL(mask uint64) string {
+func insertSharedSQL(mask uint64, rows int) string {
 	var sh, own []string
 	for j, c := range strings.Split(insertColumns, ",") {
 		if mask&(1<<j) != 0 {
@@ -88,45 +128,52 @@ func insertSharedSQL(mask uint64) string {
 	}
 	return "INSERT INTO calls (" + strings.Join(sh, ", ") + ", " + strings.Join(own, ", ") + ") SELECT " +
 		strings.TrimSuffix(strings.Repeat("?,", len(sh)), ",") + ", v.* FROM (VALUES " +
-		paramRows(insertChunk, len(own)) + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
+		paramRows(rows, len(own)) + ") AS v WHERE true ON CONFLICT (id) DO NOTHING"
 }
 
-// maxSharedStmts bounds the prepared insertSharedSQL statements kept: the
-// few sets of shared columns a proxy's traffic shows. Preparing one costs
-// about as much as writing a chunk or two, so a set met once is not worth
-// one; sharedStmts.pick falls back to a kept statement sharing fewer.
+// maxSharedStmts bounds the sets of shared columns whose insertSharedSQL
+// statements are kept: the few sets a proxy's traffic shows. Preparing one
+// costs about as much as writing a chunk or two, so a set met once is not
+// worth one; sharedStmts.pick falls back to a kept set sharing fewer.
 const maxSharedStmts = 8
 
-// sharedIdle is how many chunks a kept statement must have gone unused
-// before a new set of shared columns may replace it.
+// sharedIdle is how many chunks a kept set must have gone unused before a
+// new set of shared columns may replace it.
 const sharedIdle = 64
 
-// sharedStmt is a prepared insertSharedSQL(mask).
+// sharedStmt is a set of shared columns and its prepared insertSharedSQL
+// statements, one per row count.
 type sharedStmt struct {
 	mask uint64
-	st   driver.StmtExecContext
+	st   sizedStmts
 	used uint64 // sharedStmts.chunks when last picked
 }
 
 // sharedStmts are the write connection's prepared insertSharedSQL
-// statements, at most maxSharedStmts of them.
+// statements, for at most maxSharedStmts sets of columns.
 type sharedStmts struct {
 	list   []sharedStmt
 	chunks uint64 // chunks picked for so far
 }
 
-// pick returns the statement to write a chunk whose rows share the columns
-// in mask with: the one for mask, prepared now (with prep) if there is
-// room or a kept one has gone idle, or else the kept one sharing the most
-// of those columns (nil: none, insertMany then), and the mask it shares.
-func (s *sharedStmts) pick(mask uint64, prep func(string) (driver.StmtExecContext, error)) (driver.StmtExecContext, uint64) {
+// pick returns the statement to write a chunk of rows (a power of two)
+// that share the columns in mask with: mask's, prepared now (with prep) if
+// there is room or a kept set has gone idle, or else that of the kept set
+// sharing the most of those columns (nil: none, the unshared statement
+// then), and the mask it shares.
+func (s *sharedStmts) pick(mask uint64, rows int, prep func(string) (driver.StmtExecContext, error)) (driver.StmtExecContext, uint64) {
 	s.chunks++
 	best, lru := -1, -1
 	for i := range s.list {
 		e := &s.list[i]
 		if e.mask == mask {
 			e.used = s.chunks
-			return e.st, mask
+			// A statement that cannot be prepared is only a missed
+			// saving: the chunk is written without sharing.
+			if st, err := e.st.get(rows, prep); err == nil {
+				return st, mask
+			}
+			return nil, 0
 		}
 		if e.mask&^mask == 0 && (best < 0 || bits.OnesCount64(e.mask) > bits.OnesCount64(s.list[best].mask)) {
 			best = i
@@ -136,31 +183,37 @@ func (s *sharedStmts) pick(mask uint64, prep func(string) (driver.StmtExecContex
 		}
 	}
 	if mask != 0 && (len(s.list) < maxSharedStmts || s.list[lru].used+sharedIdle < s.chunks) {
-		// A statement that cannot be prepared is only a missed saving: the
-		// chunk is written with one sharing less.
-		if st, err := prep(insertSharedSQL(mask)); err == nil {
+		// One that cannot be prepared: the chunk is written with a set
+		// sharing less.
+		e := sharedStmt{mask: mask, st: sizedStmts{sql: func(rows int) string { return insertSharedSQL(mask, rows) }},
+			used: s.chunks}
+		if st, err := e.st.get(rows, prep); err == nil {
 			if len(s.list) < maxSharedStmts {
 				s.list = append(s.list, sharedStmt{})
 				lru = len(s.list) - 1
 			} else {
-				_ = s.list[lru].st.(driver.Stmt).Close()
+				_ = s.list[lru].st.close()
 			}
-			s.list[lru] = sharedStmt{mask: mask, st: st, used: s.chunks}
+			s.list[lru] = e
 			return st, mask
 		}
 	}
 	if best < 0 {
 		return nil, 0
 	}
-	s.list[best].used = s.chunks
-	return s.list[best].st, s.list[best].mask
+	e := &s.list[best]
+	e.used = s.chunks
+	if st, err := e.st.get(rows, prep); err == nil {
+		return st, e.mask
+	}
+	return nil, 0
 }
 
 // close closes the kept statements.
 func (s *sharedStmts) close() error {
 	var errs []error
-	for _, e := range s.list {
-		errs = append(errs, e.st.(driver.Stmt).Close())
+	for i := range s.list {
+		errs = append(errs, s.list[i].st.close())
 	}
 	*s = sharedStmts{}
 	return errors.Join(errs...)
@@ -171,6 +224,9 @@ func (s *sharedStmts) close() error {
 // stored one.
 const newestIDs = "SELECT id FROM calls ORDER BY seq DESC LIMIT ?"
 
+// insertRows inserts n calls. A record whose id is already stored is
+// skipped, so re-writing a batch after an ambiguous failure (a commit that
+// succeeded but reported an error) stores each call once.
 func insertRows(n int) string {
 	return "INSERT INTO calls (" + insertColumns + ") VALUES " + paramRows(n, insertArgs) +
 		" ON CONFLICT (id) DO NOTHING"
@@ -204,9 +260,8 @@ func (db *DB) Insert(ctx context.Context, recs []Record) error {
 
 // rawInsert holds the write connection's prepared statements.
 type rawInsert struct {
-	conn   any // the driver connection they belong to
-	insert driver.StmtExecContext
-	many   driver.StmtExecContext
+	conn   any        // the driver connection they belong to
+	calls  sizedStmts // insertRows
 	shared sharedStmts
 	rollup rollupStmts
 	// A chunk's arguments, reused from one batch to the next.
@@ -215,42 +270,20 @@ type rawInsert struct {
 }
 
 func (r *rawInsert) close() error {
-	var errs []error
-	errs = append(errs, r.shared.close())
-	for _, st := range []driver.StmtExecContext{r.insert, r.many,
-		r.rollup.rows, r.rollup.rowsMany, r.rollup.tags, r.rollup.tagsMany} {
-		if st != nil {
-			errs = append(errs, st.(driver.Stmt).Close())
-		}
-	}
+	errs := []error{r.calls.close(), r.shared.close(), r.rollup.rows.close(), r.rollup.tags.close()}
 	*r = rawInsert{}
 	return errors.Join(errs...)
 }
 
-func (db *DB) prepareInsert(ctx context.Context, c driver.ConnPrepareContext, dc any) error {
+// useConn makes db.insert hold dc's statements: none prepared yet when
+// the write connection is a new one.
+func (db *DB) useConn(dc any) {
 	if db.insert.conn == dc {
-		return nil
+		return
 	}
 	_ = db.insert.close()
-	var ri rawInsert
-	var err error
-	for _, p := range []struct {
-		st *driver.StmtExecContext
-		q  string
-	}{{&ri.insert, insertOne}, {&ri.many, insertMany},
-		{&ri.rollup.rows, rollupUpsert(1)}, {&ri.rollup.rowsMany, rollupUpsert(rollupChunk)},
-		{&ri.rollup.tags, rollupTagsUpsert(1)}, {&ri.rollup.tagsMany, rollupTagsUpsert(rollupChunk)}} {
-		if *p.st, err = prepareExec(ctx, c, p.q); err != nil {
-			break
-		}
-	}
-	if err != nil {
-		_ = ri.close()
-		return err
-	}
-	ri.conn = dc
-	db.insert = ri
-	return nil
+	db.insert = rawInsert{conn: dc, calls: sizedStmts{sql: insertRows},
+		rollup: rollupStmts{rows: sizedStmts{sql: rollupUpsert}, tags: sizedStmts{sql: rollupTagsUpsert}}}
 }
 
 // prepareExec prepares q on c as a statement that can ExecContext.
@@ -277,9 +310,7 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 	}
 	db.insertMu.Lock()
 	defer db.insertMu.Unlock()
-	if err := db.prepareInsert(ctx, c, dc); err != nil {
-		return err
-	}
+	db.useConn(dc)
 	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
 		return err
@@ -290,9 +321,9 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		}
 	}()
 	roll := newRollupBatch()
-	ins := chunkInsert{ctx: ctx, conn: dc, one: db.insert.insert, shared: &db.insert.shared, roll: roll,
-		args: db.insert.args, named: db.insert.named,
-		prep: func(q string) (driver.StmtExecContext, error) { return prepareExec(ctx, c, q) }}
+	prep := func(q string) (driver.StmtExecContext, error) { return prepareExec(ctx, c, q) }
+	ins := chunkInsert{ctx: ctx, conn: dc, plain: &db.insert.calls, shared: &db.insert.shared, roll: roll,
+		args: db.insert.args, named: db.insert.named, prep: prep}
 	defer func() {
 		// Kept for the next batch, without holding on to this one's values.
 		clear(ins.args[:cap(ins.args)])
@@ -300,16 +331,13 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 		db.insert.args, db.insert.named = ins.args[:0], ins.named[:0]
 	}()
 	for len(recs) > 0 {
-		n, st := insertChunk, db.insert.many
-		if len(recs) < insertChunk {
-			n, st = 1, db.insert.insert
-		}
-		if err := ins.write(st, recs[:n]); err != nil {
+		n := chunkRows(len(recs), insertChunk)
+		if err := ins.write(recs[:n]); err != nil {
 			return err
 		}
 		recs = recs[n:]
 	}
-	if err := roll.write(ctx, db.insert.rollup); err != nil {
+	if err := roll.write(ctx, &db.insert.rollup, prep); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -322,8 +350,8 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 // argument slices from one statement to the next.
 type chunkInsert struct {
 	ctx    context.Context
-	conn   any                    // the driver connection, to ask which rows were written
-	one    driver.StmtExecContext // insertOne
+	conn   any         // the driver connection, to ask which rows were written
+	plain  *sizedStmts // insertRows
 	shared *sharedStmts
 	prep   func(string) (driver.StmtExecContext, error) // prepares a statement on conn
 	roll   *rollupBatch
@@ -333,10 +361,9 @@ type chunkInsert struct {
 	clean  [insertChunk]Record  // sanitized copies of implausible records
 }
 
-// write inserts recs (insertChunk of them with insertMany, or one with
-// insertOne) with st, and counts in the rollups those that were not
-// stored already.
-func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
+// write inserts recs (as many as chunkRows picks) with one statement, and
+// counts in the rollups those that were not stored already.
+func (c *chunkInsert) write(recs []Record) error {
 	c.args = c.args[:0]
 	for i := range recs {
 		rec := &recs[i]
@@ -363,10 +390,15 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 	// two context switches, which cost 12-20 µs of CPU per record.
 	runtime.Gosched()
 	c.named = c.named[:0]
+	var st driver.StmtExecContext
 	var mask uint64
-	if st != c.one {
-		if sh, m := c.shared.pick(c.sharedMask(), c.prep); sh != nil {
-			st, mask = sh, m
+	if len(recs) > 1 {
+		st, mask = c.shared.pick(c.sharedMask(), len(recs), c.prep)
+	}
+	if st == nil {
+		var err error
+		if st, err = c.plain.get(len(recs), c.prep); err != nil {
+			return err
 		}
 	}
 	if mask != 0 {
@@ -394,7 +426,7 @@ func (c *chunkInsert) write(st driver.StmtExecContext, recs []Record) error {
 		// (or are written) as they would alone, and the error names the
 		// record refused.
 		for i := range recs {
-			if err := c.write(c.one, recs[i:i+1]); err != nil {
+			if err := c.write(recs[i : i+1]); err != nil {
 				return err
 			}
 		}

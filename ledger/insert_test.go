@@ -269,9 +269,10 @@ func (fakeStmt) ExecContext(context.Context, []driver.NamedValue) (driver.Result
 func (fakeStmt) Close() error { return nil }
 
 // TestSharedStmtsPick: a new set of shared columns gets its statement
-// while there is room; then a chunk falls back to the kept statement
-// sharing the most of its columns, until one has gone unused for
-// sharedIdle chunks and is replaced.
+// while there is room; then a chunk falls back to the kept set sharing the
+// most of its columns, until one has gone unused for sharedIdle chunks and
+// is replaced. A chunk of another row count gets its own statement in the
+// set it picks, not a set of its own.
 func TestSharedStmtsPick(t *testing.T) {
 	var s sharedStmts
 	var prepared []string
@@ -281,21 +282,21 @@ func TestSharedStmtsPick(t *testing.T) {
 	}
 	for i := range maxSharedStmts {
 		m := uint64(1)<<(i+1) | 1
-		if st, got := s.pick(m, prep); st == nil || got != m {
+		if st, got := s.pick(m, insertChunk, prep); st == nil || got != m {
 			t.Fatalf("pick(%b) = %v, %b", m, st, got)
 		}
 	}
 	if len(prepared) != maxSharedStmts {
 		t.Fatalf("%d statements prepared, want %d", len(prepared), maxSharedStmts)
 	}
-	if st, got := s.pick(0, prep); st != nil || got != 0 {
+	if st, got := s.pick(0, insertChunk, prep); st != nil || got != 0 {
 		t.Errorf("pick(0) = %v, %b, want none", st, got)
 	}
 	// Full: the best kept subset, nothing prepared.
-	if _, got := s.pick(0b111, prep); got != 0b011 && got != 0b101 {
+	if _, got := s.pick(0b111, insertChunk, prep); got != 0b011 && got != 0b101 {
 		t.Errorf("pick(111) shares %b, want 11 or 101", got)
 	}
-	if st, got := s.pick(1<<40, prep); st != nil || got != 0 {
+	if st, got := s.pick(1<<40, insertChunk, prep); st != nil || got != 0 {
 		t.Errorf("pick(1<<40) = %v, %b, want none", st, got)
 	}
 	if len(prepared) != maxSharedStmts {
@@ -304,16 +305,127 @@ func TestSharedStmtsPick(t *testing.T) {
 	// All but the last kept stay in use; the last goes idle and is replaced.
 	for range sharedIdle {
 		for i := range maxSharedStmts - 1 {
-			s.pick(uint64(1)<<(i+1)|1, prep)
+			s.pick(uint64(1)<<(i+1)|1, insertChunk, prep)
 		}
 	}
-	if st, got := s.pick(0b111, prep); st == nil || got != 0b111 {
+	if st, got := s.pick(0b111, insertChunk, prep); st == nil || got != 0b111 {
 		t.Errorf("pick(111) after an idle statement = %v, %b, want its own", st, got)
 	}
 	if len(prepared) != maxSharedStmts+1 || len(s.list) != maxSharedStmts {
 		t.Errorf("%d prepared, %d kept, want %d, %d", len(prepared), len(s.list), maxSharedStmts+1, maxSharedStmts)
 	}
-	if !strings.Contains(prepared[len(prepared)-1], "SELECT ?,?,?, v.* FROM (VALUES") {
-		t.Errorf("statement %s does not bind 3 shared columns once", prepared[len(prepared)-1])
+	last := prepared[len(prepared)-1]
+	if !strings.Contains(last, "SELECT ?,?,?, v.* FROM (VALUES") || strings.Count(last, "),(") != insertChunk-1 {
+		t.Errorf("statement %s does not bind 3 shared columns once for %d rows", last, insertChunk)
 	}
+	for range 2 {
+		if st, got := s.pick(0b111, 4, prep); st == nil || got != 0b111 {
+			t.Errorf("pick(111) of 4 rows = %v, %b, want its own", st, got)
+		}
+	}
+	if len(prepared) != maxSharedStmts+2 || len(s.list) != maxSharedStmts {
+		t.Errorf("%d prepared, %d kept after a 4-row chunk twice, want %d, %d", len(prepared), len(s.list), maxSharedStmts+2, maxSharedStmts)
+	}
+	if last := prepared[len(prepared)-1]; strings.Count(last, "),(") != 3 {
+		t.Errorf("statement %s is not for 4 rows", last)
+	}
+}
+
+// TestChunkRows: a batch is written in whole chunks, then one statement
+// per bit of what is left, never more rows than are left, and only in
+// the row counts a sizedStmts holds.
+func TestChunkRows(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want []int
+	}{
+		{1, []int{1}}, {2, []int{2}}, {3, []int{2, 1}}, {7, []int{4, 2, 1}}, {8, []int{8}},
+		{15, []int{8, 4, 2, 1}}, {16, []int{16}}, {17, []int{16, 1}}, {40, []int{16, 16, 8}},
+		{47, []int{16, 16, 8, 4, 2, 1}},
+	} {
+		var got []int
+		for left := c.n; left > 0; {
+			k := chunkRows(left, insertChunk)
+			if k < 1 || k > left || k&(k-1) != 0 {
+				t.Fatalf("chunkRows(%d) = %d", left, k)
+			}
+			got = append(got, k)
+			left -= k
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%d rows are written as %v, want %v", c.n, got, c.want)
+		}
+	}
+	if insertChunk&(insertChunk-1) != 0 || rollupChunk&(rollupChunk-1) != 0 {
+		t.Errorf("chunks of %d and %d rows: not powers of two", insertChunk, rollupChunk)
+	}
+}
+
+// callRows returns every stored call, each column of it but seq (which
+// follows the order rows were written in) as text.
+func callRows(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.read.Query("SELECT * FROM calls ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i, c := range cols {
+			if c != "seq" {
+				fmt.Fprintf(&b, "%s=%#v ", c, vals[i])
+			}
+		}
+		out = append(out, b.String())
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInsertTails: a batch of every length up to two chunks and one more,
+// written in one Insert (whole chunks, then the tail statements, shared
+// and not), stores exactly the rows the same records store written one at
+// a time, with the rollups agreeing; a record with implausible counts
+// among them is stored sanitized either way.
+func TestInsertTails(t *testing.T) {
+	batched, single := mustOpen(t), mustOpen(t)
+	var all []Record
+	for n := 1; n <= 2*insertChunk+1; n++ {
+		recs := chunkRecords(n)
+		for i := range recs {
+			recs[i].ID = fmt.Sprintf("0193a000-%04d-7000-8000-%012d", n, i)
+		}
+		if n%5 == 0 {
+			recs[n/2].OutputTokens = -1
+		}
+		mustInsert(t, batched, recs...)
+		for _, r := range recs {
+			mustInsert(t, single, r)
+		}
+		if got, want := callRows(t, batched), callRows(t, single); !slices.Equal(got, want) {
+			t.Fatalf("a batch of %d stores\n%s\nwritten one at a time\n%s", n,
+				strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		all = append(all, recs...)
+	}
+	for i := range all {
+		all[i].Sanitize()
+	}
+	checkStored(t, batched, all)
 }

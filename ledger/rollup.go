@@ -227,9 +227,9 @@ func rollupTagsUpsert(n int) string {
 	ON CONFLICT (bucket, tag, provider, model, client, outcome, kind, project, session)` + rollupUpdate
 }
 
-// rollupChunk is how many rollup rows one upsert writes: a batch of varied
+// rollupChunk is the most rollup rows one upsert writes: a batch of varied
 // calls touches dozens, and each statement's round costs about as much as
-// binding its row.
+// binding its row. A power of two (chunkRows).
 const rollupChunk = 16
 
 // paramRows is n VALUES rows of cols parameters each.
@@ -290,20 +290,24 @@ func (b *rollupBatch) put(m map[rollupKey]*rollupAcc, k rollupKey, one Totals) {
 	a.t.add(one, &a.comp)
 }
 
-// rollupStmts are the prepared upserts of the rollups: one row, and
-// rollupChunk rows, for each table.
+// rollupStmts are the prepared upserts of the rollups: rollupUpsert and
+// rollupTagsUpsert.
 type rollupStmts struct {
-	rows, rowsMany, tags, tagsMany driver.StmtExecContext
+	rows, tags sizedStmts
 }
 
-// write upserts the batch with st.
-func (b *rollupBatch) write(ctx context.Context, st rollupStmts) error {
+// write upserts the batch with st's statements, preparing those it lacks
+// with prep.
+func (b *rollupBatch) write(ctx context.Context, st *rollupStmts, prep func(string) (driver.StmtExecContext, error)) error {
 	var vals []any
 	var args []driver.NamedValue
-	exec := func(one, many driver.StmtExecContext, m map[rollupKey]*rollupAcc, withTag bool) error {
-		// Full chunks together, the rows after the last one alone.
-		i, full := 0, len(m)-len(m)%rollupChunk
+	exec := func(stmts *sizedStmts, m map[rollupKey]*rollupAcc, withTag bool) error {
+		left := len(m) // rows not yet written
+		n, in := 0, 0  // rows the statement being filled writes, and holds so far
 		for k, a := range m {
+			if in == 0 {
+				n = chunkRows(left, rollupChunk)
+			}
 			t := a.t
 			vals = append(vals, k.bucket)
 			if withTag {
@@ -313,13 +317,12 @@ func (b *rollupBatch) write(ctx context.Context, st rollupStmts) error {
 				t.Calls, t.InputTokens, t.CachedInputTokens, t.CacheWriteTokens, t.OutputTokens,
 				t.ReasoningTokens, t.CostUSD+a.comp, t.Unpriced, t.NoUsage, t.Errors,
 				t.First.UnixMilli(), t.Last.UnixMilli())
-			i++
-			if i <= full && i%rollupChunk != 0 {
+			if in++; in < n {
 				continue
 			}
-			st := one
-			if i <= full {
-				st = many
+			st, err := stmts.get(n, prep)
+			if err != nil {
+				return fmt.Errorf("update rollup: %w", err)
 			}
 			args = args[:0]
 			for i, v := range vals {
@@ -328,14 +331,14 @@ func (b *rollupBatch) write(ctx context.Context, st rollupStmts) error {
 			if _, err := st.ExecContext(ctx, args); err != nil {
 				return fmt.Errorf("update rollup: %w", err)
 			}
-			vals = vals[:0]
+			vals, left, in = vals[:0], left-n, 0
 		}
 		return nil
 	}
-	if err := exec(st.rows, st.rowsMany, b.rows, false); err != nil {
+	if err := exec(&st.rows, b.rows, false); err != nil {
 		return err
 	}
-	return exec(st.tags, st.tagsMany, b.tags, true)
+	return exec(&st.tags, b.tags, true)
 }
 
 // normTags drops empty and repeated tags, keeping the first occurrence's
