@@ -264,6 +264,7 @@ type rawInsert struct {
 	calls  sizedStmts // insertRows
 	shared sharedStmts
 	rollup rollupStmts
+	roll   rollupBatch
 	// A chunk's arguments, reused from one batch to the next.
 	args  []any
 	named []driver.NamedValue
@@ -284,6 +285,7 @@ func (db *DB) useConn(dc any) {
 	_ = db.insert.close()
 	db.insert = rawInsert{conn: dc, calls: sizedStmts{sql: insertRows},
 		rollup: rollupStmts{rows: sizedStmts{sql: rollupUpsert}, tags: sizedStmts{sql: rollupTagsUpsert}}}
+	db.insert.roll.reset()
 }
 
 // prepareExec prepares q on c as a statement that can ExecContext.
@@ -320,7 +322,8 @@ func (db *DB) insertRaw(ctx context.Context, dc any, recs []Record) (err error) 
 			_ = tx.Rollback()
 		}
 	}()
-	roll := newRollupBatch()
+	roll := &db.insert.roll
+	defer roll.reset()
 	prep := func(q string) (driver.StmtExecContext, error) { return prepareExec(ctx, c, q) }
 	ins := chunkInsert{ctx: ctx, conn: dc, plain: &db.insert.calls, shared: &db.insert.shared, roll: roll,
 		args: db.insert.args, named: db.insert.named, prep: prep}

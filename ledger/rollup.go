@@ -251,14 +251,36 @@ type rollupAcc struct {
 	comp float64 // Neumaier compensation of t.CostUSD
 }
 
-// rollupBatch accumulates a batch of inserted calls.
+// rollupBatch accumulates a batch of inserted calls. The write connection
+// keeps one from batch to batch (rawInsert.roll): its maps and slices are
+// reused, not allocated and grown again for every batch.
 type rollupBatch struct {
-	rows map[rollupKey]*rollupAcc
-	tags map[rollupKey]*rollupAcc
+	rows, tags map[rollupKey]int // index in accs
+	accs       []rollupAcc
+	vals       []any               // one upsert's values
+	args       []driver.NamedValue // and its arguments
 }
 
-func newRollupBatch() *rollupBatch {
-	return &rollupBatch{rows: map[rollupKey]*rollupAcc{}, tags: map[rollupKey]*rollupAcc{}}
+// maxKeptRollupRows bounds the rollup rows a rollupBatch keeps room for
+// between batches: more than the default batch size's worth of varied
+// calls touch (BenchmarkWriterSustained's "varied": ~80 a batch), so a
+// Writer's batches reuse it, and one huge Insert does not leave its maps
+// behind.
+const maxKeptRollupRows = 1024
+
+// reset empties b for the next batch, dropping its references to this
+// one's values.
+func (b *rollupBatch) reset() {
+	if b.rows == nil || len(b.accs) > maxKeptRollupRows {
+		*b = rollupBatch{rows: map[rollupKey]int{}, tags: map[rollupKey]int{}}
+		return
+	}
+	clear(b.rows)
+	clear(b.tags)
+	clear(b.accs)
+	clear(b.vals[:cap(b.vals)])
+	clear(b.args[:cap(b.args)])
+	b.accs, b.vals, b.args = b.accs[:0], b.vals[:0], b.args[:0]
 }
 
 // add counts r, as stored (see appendRecordArgs).
@@ -281,12 +303,14 @@ func (b *rollupBatch) add(r *Record) {
 	}
 }
 
-func (b *rollupBatch) put(m map[rollupKey]*rollupAcc, k rollupKey, one Totals) {
-	a := m[k]
-	if a == nil {
-		a = &rollupAcc{}
-		m[k] = a
+func (b *rollupBatch) put(m map[rollupKey]int, k rollupKey, one Totals) {
+	i, ok := m[k]
+	if !ok {
+		i = len(b.accs)
+		b.accs = append(b.accs, rollupAcc{})
+		m[k] = i
 	}
+	a := &b.accs[i]
 	a.t.add(one, &a.comp)
 }
 
@@ -299,15 +323,16 @@ type rollupStmts struct {
 // write upserts the batch with st's statements, preparing those it lacks
 // with prep.
 func (b *rollupBatch) write(ctx context.Context, st *rollupStmts, prep func(string) (driver.StmtExecContext, error)) error {
-	var vals []any
-	var args []driver.NamedValue
-	exec := func(stmts *sizedStmts, m map[rollupKey]*rollupAcc, withTag bool) error {
+	vals, args := b.vals[:0], b.args[:0]
+	defer func() { b.vals, b.args = vals, args }()
+	exec := func(stmts *sizedStmts, m map[rollupKey]int, withTag bool) error {
 		left := len(m) // rows not yet written
 		n, in := 0, 0  // rows the statement being filled writes, and holds so far
-		for k, a := range m {
+		for k, i := range m {
 			if in == 0 {
 				n = chunkRows(left, rollupChunk)
 			}
+			a := &b.accs[i]
 			t := a.t
 			vals = append(vals, k.bucket)
 			if withTag {
