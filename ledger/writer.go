@@ -493,15 +493,17 @@ func (w *Writer) isolate(recs []Record, off int, err error, aside *[]int) error 
 // doneAside removes the records at the offsets aside from batch and counts
 // them as done with.
 func (w *Writer) doneAside(batch []Record, aside []int) []Record {
+	// Measured before batch is compacted in place, which moves the
+	// records kept onto the offsets in aside.
+	var freed int64
+	for _, i := range aside {
+		freed += int64(batch[i].size())
+	}
 	kept := batch[:0]
 	for i := range batch {
 		if !slices.Contains(aside, i) {
 			kept = append(kept, batch[i])
 		}
-	}
-	var freed int64
-	for _, i := range aside {
-		freed += int64(batch[i].size())
 	}
 	clear(batch[len(kept):])
 	w.mu.Lock()

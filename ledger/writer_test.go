@@ -497,3 +497,59 @@ func TestWriterQueueBoundedByBytes(t *testing.T) {
 	}
 	t.Logf("%d queued (%d bytes, %d a record), %d dropped", st.Queued, st.QueuedBytes, perRecord, st.Dropped)
 }
+
+// TestWriterQueuedBytes guards the byte bound's accounting: a waiting
+// record counts at its sanitized size, one set aside frees its own while
+// the rest of its batch waits for a retry, and the batch written frees
+// the rest, down to 0.
+func TestWriterQueuedBytes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	locked := true
+	write := func(ctx context.Context, recs []Record) error {
+		for _, r := range recs {
+			if r.Model == "poison" {
+				return refusal{}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if locked && len(recs) == 1 {
+			return errors.New("database is locked") // passing, while isolating
+		}
+		return nil
+	}
+	w, _, clock, _ := newTestWriter(t, WriterOptions{Write: write, RetryMin: time.Hour, RetryMax: time.Hour})
+	var sizes []int64
+	for i := range 4 {
+		r := sampleRecord(i)
+		r.Path = "/v1/chat/completions?q=" + strings.Repeat("a", []int{10, 1000, 2 * MaxPathBytes, 5}[i])
+		if i == 0 {
+			r.Model = "poison"
+		}
+		w.Add(r)
+		r.Sanitize()
+		sizes = append(sizes, int64(r.size()))
+	}
+	if st := w.Stats(); st.QueuedBytes != sizes[0]+sizes[1]+sizes[2]+sizes[3] {
+		t.Fatalf("%d bytes queued, want %d (%v)", st.QueuedBytes, sizes[0]+sizes[1]+sizes[2]+sizes[3], sizes)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- w.Flush(context.Background()) }()
+	st := waitStats(t, w, func(s WriterStats) bool { return s.Failing && s.SetAside == 1 })
+	if st.Queued != 3 || st.QueuedBytes != sizes[1]+sizes[2]+sizes[3] {
+		t.Fatalf("one set aside, the rest failing: %d records, %d bytes queued, want 3, %d",
+			st.Queued, st.QueuedBytes, sizes[1]+sizes[2]+sizes[3])
+	}
+	mu.Lock()
+	locked = false
+	mu.Unlock()
+	clock.waitTimer(t, clock.Now().Add(time.Hour))
+	clock.Advance(time.Hour)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Queued != 0 || st.QueuedBytes != 0 || st.Written != 3 {
+		t.Errorf("stats %+v: want nothing queued, 3 written", st)
+	}
+}
