@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fastjson"
+	"github.com/valohai/conduit/jsonvalid"
 )
 
 // insertColumns are the columns a Record fills, in insertSQL's order.
@@ -701,26 +701,10 @@ func tagsJSON(tags []string) any {
 // usageJSON stores the provider's usage object if it is valid JSON, else
 // NULL (a truncated object would break every reader that parses it).
 func usageJSON(raw json.RawMessage) any {
-	if len(raw) == 0 || !validJSON(raw) {
+	if len(raw) == 0 || !jsonvalid.Valid(raw) {
 		return nil
 	}
 	return string(raw)
-}
-
-// validJSON is json.Valid at a fraction of its cost: encoding/json's
-// byte-at-a-time scanner was most of the CPU the writer spends encoding
-// a record (every record with usage carries a few hundred bytes of it).
-// On documents without control characters fastjson's validator accepts
-// what json.Valid accepts (FuzzValidJSON), except those nested deeper than
-// its limit of 300, which no usage object is; it lets control characters
-// through inside strings, so a document with any goes to json.Valid.
-func validJSON(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 {
-			return json.Valid(b)
-		}
-	}
-	return fastjson.ValidateBytes(b) == nil
 }
 
 // secretQueryParams are query parameters whose values are credentials.

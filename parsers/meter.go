@@ -2,12 +2,12 @@ package parsers
 
 import (
 	"bytes"
-	"encoding/json"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/valohai/conduit/eventstream"
+	"github.com/valohai/conduit/jsonvalid"
 	"github.com/valohai/conduit/sse"
 	"github.com/valyala/fastjson"
 )
@@ -327,7 +327,7 @@ func (m *Meter) buildResult() {
 	}
 	u := &r.Usage
 	u.Seen = true
-	if len(u.Raw) > 0 && !json.Valid(u.Raw) {
+	if len(u.Raw) > 0 && !jsonvalid.Valid(u.Raw) {
 		// fastjson accepts a few things JSON does not (numbers like "00"
 		// or NaN, control bytes in keys that it re-escapes Go-style), which
 		// the SDKs' JSON parsers reject; the ledger stores Raw as JSON, so
