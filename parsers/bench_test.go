@@ -5,9 +5,17 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/valohai/conduit/internal/cputime"
 	"github.com/valohai/conduit/wsframe"
 )
+
+// reportCPU reports the process's CPU time per op since cpu0: on a shared
+// machine other processes sway it less than ns/op.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
+}
 
 // openAIBenchStream is a realistic Chat Completions stream with n content
 // chunks and include_usage.
@@ -42,6 +50,7 @@ func anthropicBenchStream(n int) []byte {
 func benchMeter(b *testing.B, ep Endpoint, stream []byte, events int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream)))
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		m := NewMeter(ep, "text/event-stream", Request{})
 		for p := stream; len(p) > 0; {
@@ -53,6 +62,7 @@ func benchMeter(b *testing.B, ep Endpoint, stream []byte, events int) {
 			b.Fatal("no usage")
 		}
 	}
+	reportCPU(b, cpu0)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 }
 
@@ -112,6 +122,7 @@ func benchMessages(b *testing.B, ep Endpoint, msgs []step, wantResults int) {
 	results := 0
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		mm := NewMessageMeter(ep, func(MessageResult) { results++ })
 		for i, m := range msgs {
@@ -123,6 +134,7 @@ func benchMessages(b *testing.B, ep Endpoint, msgs []step, wantResults int) {
 		}
 		mm.Finish(t0)
 	}
+	reportCPU(b, cpu0)
 	if results != wantResults*b.N {
 		b.Fatalf("%d results, want %d", results, wantResults*b.N)
 	}
@@ -184,6 +196,7 @@ func BenchmarkMeterBedrockStream(b *testing.B) {
 	stream := bedrockBenchStream(benchEvents)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream)))
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		m := NewMeter(invokeStreamEP, eventStreamCT, Request{})
 		for p := stream; len(p) > 0; {
@@ -195,6 +208,7 @@ func BenchmarkMeterBedrockStream(b *testing.B) {
 			b.Fatal(resultString(r))
 		}
 	}
+	reportCPU(b, cpu0)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(benchEvents+3)), "ns/event")
 }
 
@@ -217,6 +231,7 @@ func BenchmarkMeterJSON(b *testing.B) {
 			body := []byte(bc.body)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				m := NewMeter(bc.ep, bc.ct, Request{})
 				m.Write(body)
@@ -224,6 +239,7 @@ func BenchmarkMeterJSON(b *testing.B) {
 					b.Fatal(resultString(r))
 				}
 			}
+			reportCPU(b, cpu0)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valohai/conduit/internal/cputime"
 	"github.com/valohai/conduit/ledger"
 )
 
@@ -626,9 +627,11 @@ func BenchmarkPrice(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			r := rec{provider: bc.provider, host: bc.host, model: "claude-sonnet-4-5-20250929", input: 10_000, cached: 5_000, write: 3_000, w1: 2_000, output: 1_000}.record()
 			b.ReportAllocs()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				p.Price(r)
 			}
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
