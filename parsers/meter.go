@@ -112,11 +112,7 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 	if m.f == nil {
 		return m
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(contentType))
-	}
-	switch mt {
+	switch mt := mediaType(contentType); mt {
 	case "text/event-stream":
 		m.frame = frameSSE
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
@@ -132,6 +128,40 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 		}
 	}
 	return m
+}
+
+// commonContentTypes are the Content-Type values providers send, each
+// with its media type. They skip mime.ParseMediaType, which allocates a
+// parameter map on every call; TestCommonContentTypes holds each to what
+// mime.ParseMediaType makes of it.
+var commonContentTypes = [...]struct{ value, mediaType string }{
+	{"application/json", "application/json"},
+	{"application/json; charset=utf-8", "application/json"},
+	{"application/json; charset=UTF-8", "application/json"},
+	{"text/event-stream", "text/event-stream"},
+	{"text/event-stream; charset=utf-8", "text/event-stream"},
+	{"application/vnd.amazon.eventstream", "application/vnd.amazon.eventstream"},
+	{"application/x-ndjson", "application/x-ndjson"},
+}
+
+// mediaType returns contentType's media type in lower case, or, when it
+// does not parse, all of it trimmed and in lower case.
+func mediaType(contentType string) string {
+	for _, c := range commonContentTypes {
+		if contentType == c.value {
+			return c.mediaType
+		}
+	}
+	return parseMediaType(contentType)
+}
+
+// parseMediaType is mediaType without the shortcut.
+func parseMediaType(contentType string) string {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(contentType))
+	}
+	return mt
 }
 
 // headerReader is a format that reads response headers (Bedrock's token

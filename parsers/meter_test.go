@@ -311,6 +311,17 @@ func TestMeterSniffsFraming(t *testing.T) {
 	})
 }
 
+// TestCommonContentTypes guards the shortcut past mime.ParseMediaType:
+// each value it knows has the media type the full parse gives it.
+func TestCommonContentTypes(t *testing.T) {
+	t.Parallel()
+	for _, c := range commonContentTypes {
+		if got := parseMediaType(c.value); got != c.mediaType {
+			t.Errorf("%q: shortcut gives %q, mime.ParseMediaType %q", c.value, c.mediaType, got)
+		}
+	}
+}
+
 // TestMeterOversizeJSONBody guards the capped head and tail of a JSON body:
 // a body past the head cap still gives its trailing usage, and its leading
 // model and id.
