@@ -63,8 +63,14 @@ func (j *jsonSplitter) write(m *Meter, p []byte) {
 			}
 			switch {
 			case j.inUnit && j.depth == j.base:
-				j.add(m, p[start:i+1])
-				j.endUnit(m)
+				unit := p[start : i+1]
+				if len(j.head) > 0 || len(unit) > m.headCap {
+					// Begun in an earlier write, or too long to parse
+					// whole: the head and tail hold it.
+					j.add(m, unit)
+					unit = j.head
+				}
+				j.endUnit(m, unit)
 			case j.array && j.depth == 0 && c == ']':
 				// The streamed array closed: the response is whole.
 				j.array = false
@@ -110,14 +116,16 @@ func (j *jsonSplitter) add(m *Meter, b []byte) {
 	j.tail = appendTail(j.tail, b, m.tailCap)
 }
 
-// endUnit reads a complete unit.
-func (j *jsonSplitter) endUnit(m *Meter) {
+// endUnit reads a complete unit: b, unless it was over the head cap. A
+// unit whole within one write is read where it lies: copying it into the
+// head first was a copy, and an allocation, per body.
+func (j *jsonSplitter) endUnit(m *Meter, b []byte) {
 	if !j.over {
-		if v := m.parse(j.head); v != nil {
+		if v := m.parse(b); v != nil {
 			m.f.object(m, v)
 		} else {
-			m.head(j.head)
-			m.tail(lastN(j.head, m.tailCap))
+			m.head(b)
+			m.tail(lastN(b, m.tailCap))
 		}
 	} else {
 		m.head(j.head)
@@ -182,8 +190,13 @@ func (l *lineSplitter) write(m *Meter, p []byte) {
 			l.add(m, p)
 			return
 		}
-		l.add(m, p[:i])
-		l.line(m)
+		if len(l.buf) == 0 && !l.over && i <= m.headCap {
+			// Whole within this write: read where it lies, as a JSON unit is.
+			readLine(m, p[:i])
+		} else {
+			l.add(m, p[:i])
+			l.line(m)
+		}
 		p = p[i+1:]
 	}
 }
@@ -201,12 +214,19 @@ func (l *lineSplitter) add(m *Meter, b []byte) {
 
 // line reads the complete line held.
 func (l *lineSplitter) line(m *Meter) {
-	if b := bytes.TrimSpace(l.buf); !l.over && len(b) > 0 {
+	if !l.over {
+		readLine(m, l.buf)
+	}
+	l.buf, l.over = l.buf[:0], false
+}
+
+// readLine reads one complete line.
+func readLine(m *Meter, line []byte) {
+	if b := bytes.TrimSpace(line); len(b) > 0 {
 		if v := m.parse(b); v != nil {
 			m.f.object(m, v)
 		}
 	}
-	l.buf, l.over = l.buf[:0], false
 }
 
 // finish reads a last line without a line end.
