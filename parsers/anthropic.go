@@ -46,6 +46,7 @@ type anthropicFormat struct {
 	iters    []anthropicIteration
 	itersBad count
 	merged   []rawMember
+	raw      rawUsage // the merged object, encoded
 }
 
 // anthropicCounts are the counts of one usage object or iteration.
@@ -251,12 +252,13 @@ func (f *anthropicFormat) mergeRaw(u *fastjson.Value) {
 	})
 }
 
-// mergedRaw returns the merged usage object as JSON (nil if none).
+// mergedRaw returns the merged usage object as JSON (nil if none), a copy
+// the caller may keep.
 func (f *anthropicFormat) mergedRaw() []byte {
 	if len(f.merged) == 0 {
 		return nil
 	}
-	out := []byte{'{'}
+	out := append(f.raw.reset(), '{')
 	for i, kv := range f.merged {
 		if i > 0 {
 			out = append(out, ',')
@@ -265,7 +267,8 @@ func (f *anthropicFormat) mergedRaw() []byte {
 		out = append(out, ':')
 		out = append(out, kv.val...)
 	}
-	return append(out, '}')
+	f.raw.b = append(out, '}')
+	return f.raw.keep()
 }
 
 func (f *anthropicFormat) fill(r *Result) (seen, inputKnown bool) {

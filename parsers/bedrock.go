@@ -27,7 +27,7 @@ import (
 // bedrockCounts are Bedrock's own counts of one call.
 type bedrockCounts struct {
 	input, output, cacheRead, cacheWrite, cw5m, cw1h count
-	raw                                              []byte
+	raw                                              rawUsage
 }
 
 // add counts them into a tally.
@@ -46,9 +46,7 @@ func (c *bedrockCounts) fill(u *Usage) (inputKnown bool) {
 	u.CacheWrite1hTokens = min(c.cw1h.v, u.CacheWriteTokens-u.CacheWrite5mTokens)
 	u.InputTokens = c.input.v + u.CachedInputTokens + u.CacheWriteTokens
 	u.OutputTokens = c.output.v
-	if len(c.raw) > 0 {
-		u.Raw = bytes.Clone(c.raw)
-	}
+	u.Raw = c.raw.keep()
 	return c.input.ok || c.cacheRead.ok || c.cacheWrite.ok
 }
 
@@ -63,7 +61,7 @@ func (c *bedrockCounts) readConverse(u *fastjson.Value) {
 	if d := get(u, "cacheDetails"); d != nil && d.Type() != fastjson.TypeNull {
 		c.readCacheDetails(d)
 	}
-	c.raw = u.MarshalTo(c.raw[:0])
+	c.raw.set(u)
 }
 
 // readCacheDetails reads the cache writes by TTL.
@@ -106,7 +104,7 @@ func (c *bedrockCounts) readMetrics(v *fastjson.Value) {
 	c.output.set(get(v, "outputTokenCount"), "outputTokenCount")
 	c.cacheRead.set(get(v, "cacheReadInputTokenCount"), "cacheReadInputTokenCount")
 	c.cacheWrite.set(get(v, "cacheWriteInputTokenCount"), "cacheWriteInputTokenCount")
-	c.raw = v.MarshalTo(c.raw[:0])
+	c.raw.set(v)
 }
 
 // readHeaders reads InvokeModel's token-count headers.
@@ -133,19 +131,19 @@ func (c *bedrockCounts) readHeaders(m *Meter, h http.Header) {
 	}
 	if c.input.read() || c.output.read() {
 		// Raw keeps what the headers said, as an object of their values.
-		c.raw = append(c.raw[:0], '{')
+		b := append(c.raw.reset(), '{')
 		for _, name := range [...]string{"X-Amzn-Bedrock-Input-Token-Count", "X-Amzn-Bedrock-Output-Token-Count",
 			"X-Amzn-Bedrock-Cache-Read-Input-Token-Count", "X-Amzn-Bedrock-Cache-Write-Input-Token-Count"} {
 			if v := strings.TrimSpace(h.Get(name)); v != "" {
-				if len(c.raw) > 1 {
-					c.raw = append(c.raw, ',')
+				if len(b) > 1 {
+					b = append(b, ',')
 				}
-				c.raw = appendQuoted(c.raw, []byte(strings.ToLower(name)))
-				c.raw = append(c.raw, ':')
-				c.raw = appendQuoted(c.raw, []byte(v))
+				b = appendQuoted(b, []byte(strings.ToLower(name)))
+				b = append(b, ':')
+				b = appendQuoted(b, []byte(v))
 			}
 		}
-		c.raw = append(c.raw, '}')
+		c.raw.b = append(b, '}')
 	}
 }
 

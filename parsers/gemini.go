@@ -1,10 +1,6 @@
 package parsers
 
-import (
-	"bytes"
-
-	"github.com/valyala/fastjson"
-)
+import "github.com/valyala/fastjson"
 
 // geminiFormat reads Gemini generateContent and streamGenerateContent,
 // also on Vertex AI (https://ai.google.dev/api/generate-content).
@@ -23,7 +19,7 @@ import (
 type geminiFormat struct {
 	prompt, candidates, thoughts, toolUse, cached count
 	audioIn, imageIn, audioOut, imageOut          count
-	raw                                           []byte // the usageMetadata as last seen
+	raw                                           rawUsage // the usageMetadata as last seen
 }
 
 func (f *geminiFormat) event(m *Meter, _, data []byte, oversize bool) {
@@ -73,7 +69,7 @@ func (f *geminiFormat) readUsage(_ *Meter, u *fastjson.Value) {
 	f.imageIn.setModality(prompt, "IMAGE", "promptTokensDetails")
 	f.audioOut.setModality(candidates, "AUDIO", "candidatesTokensDetails")
 	f.imageOut.setModality(candidates, "IMAGE", "candidatesTokensDetails")
-	f.raw = u.MarshalTo(f.raw[:0])
+	f.raw.set(u)
 }
 
 // readTail reads the members Gemini puts after usageMetadata, at the very
@@ -102,8 +98,6 @@ func (f *geminiFormat) fill(r *Result) (seen, inputKnown bool) {
 	u.ReasoningTokens = f.thoughts.v
 	u.AudioInputTokens, u.ImageInputTokens = f.audioIn.v, f.imageIn.v
 	u.AudioOutputTokens, u.ImageOutputTokens = f.audioOut.v, f.imageOut.v
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.prompt.ok || f.toolUse.ok
 }

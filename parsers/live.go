@@ -120,7 +120,7 @@ func (lc *liveConn) server(mm *MessageMeter, msg *wsframe.Message, at time.Time)
 type liveFormat struct {
 	prompt, response, candidates, thoughts, toolUse, cached count
 	audioIn, imageIn, audioOut, imageOut                    count
-	raw                                                     []byte
+	raw                                                     rawUsage
 }
 
 func (f *liveFormat) event(m *Meter, _, data []byte, oversize bool) {
@@ -163,7 +163,7 @@ func (f *liveFormat) readUsage(_ *Meter, u *fastjson.Value) {
 	f.imageIn.setModality(prompt, "IMAGE", "promptTokensDetails")
 	f.audioOut.setModality(out, "AUDIO", "responseTokensDetails")
 	f.imageOut.setModality(out, "IMAGE", "responseTokensDetails")
-	f.raw = u.MarshalTo(f.raw[:0])
+	f.raw.set(u)
 }
 
 func (f *liveFormat) fill(r *Result) (seen, inputKnown bool) {
@@ -182,8 +182,6 @@ func (f *liveFormat) fill(r *Result) (seen, inputKnown bool) {
 	u.ReasoningTokens = f.thoughts.v
 	u.AudioInputTokens, u.ImageInputTokens = f.audioIn.v, f.imageIn.v
 	u.AudioOutputTokens, u.ImageOutputTokens = f.audioOut.v, f.imageOut.v
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.prompt.ok || f.toolUse.ok
 }

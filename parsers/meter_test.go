@@ -230,7 +230,7 @@ func TestMeterRawIsCopy(t *testing.T) {
 	for i := range in {
 		in[i] = 'x'
 	}
-	m.f.(*openAIFormat).raw[0] = 'x'
+	m.f.(*openAIFormat).raw.b[0] = 'x'
 	if string(r.Raw) != `{"prompt_tokens":1,"completion_tokens":2}` {
 		t.Errorf("raw %s", r.Raw)
 	}

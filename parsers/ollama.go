@@ -16,7 +16,7 @@ import (
 // *_duration members.
 type ollamaFormat struct {
 	prompt, eval, cached count
-	raw                  []byte
+	raw                  rawUsage
 }
 
 func (f *ollamaFormat) event(m *Meter, _, data []byte, _ bool) {
@@ -41,22 +41,22 @@ func (f *ollamaFormat) object(m *Meter, v *fastjson.Value) {
 	if err != nil {
 		return
 	}
-	f.raw = append(f.raw[:0], '{')
+	b := append(f.raw.reset(), '{')
 	o.Visit(func(k []byte, x *fastjson.Value) {
 		if !bytes.HasSuffix(k, []byte("_count")) && !bytes.HasSuffix(k, []byte("_duration")) {
 			return
 		}
-		if len(f.raw) > 1 {
-			f.raw = append(f.raw, ',')
+		if len(b) > 1 {
+			b = append(b, ',')
 		}
-		f.raw = appendQuoted(f.raw, k)
-		f.raw = append(f.raw, ':')
-		f.raw = x.MarshalTo(f.raw)
+		b = appendQuoted(b, k)
+		b = append(b, ':')
+		b = x.MarshalTo(b)
 	})
-	f.raw = append(f.raw, '}')
-	if len(f.raw) == 2 {
-		f.raw = f.raw[:0]
+	if b = append(b, '}'); len(b) == 2 {
+		b = b[:0]
 	}
+	f.raw.b = b
 }
 
 // Ollama has no usage object: its counts are members of the done object.
@@ -73,8 +73,6 @@ func (f *ollamaFormat) fill(r *Result) (seen, inputKnown bool) {
 	r.Invalid = t.problem
 	u := &r.Usage
 	u.InputTokens, u.CachedInputTokens, u.OutputTokens = f.prompt.v, f.cached.v, f.eval.v
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.prompt.ok
 }

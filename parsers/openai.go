@@ -30,7 +30,7 @@ type openAIFormat struct {
 	audioOut, imageOut  count
 	cost                float64
 	costOK              bool
-	raw                 []byte // the usage object as last seen
+	raw                 rawUsage // the usage object as last seen
 
 	// parseEveryChunk turns off the shortcut for chunks that change
 	// nothing (openai_fast.go), so tests can compare both paths;
@@ -108,7 +108,7 @@ func (f *openAIFormat) readUsage(_ *Meter, u *fastjson.Value) {
 		f.imageOut.set(get(d, "image_tokens"), "completion_tokens_details.image_tokens")
 	}
 	f.setCost(get(u, "cost"))
-	f.raw = u.MarshalTo(f.raw[:0])
+	f.raw.set(u)
 }
 
 // setCost records the provider's own cost (OpenRouter's usage.cost).
@@ -142,8 +142,6 @@ func (f *openAIFormat) fill(r *Result) (seen, inputKnown bool) {
 		c := f.cost
 		u.ProviderCostUSD = &c
 	}
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.prompt.ok
 }

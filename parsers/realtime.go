@@ -125,7 +125,7 @@ func (rc *realtimeConn) server(mm *MessageMeter, msg *wsframe.Message, at time.T
 type realtimeFormat struct {
 	input, cached, audioIn, imageIn count
 	output, audioOut                count
-	raw                             []byte
+	raw                             rawUsage
 }
 
 func (f *realtimeFormat) event(m *Meter, name, data []byte, oversize bool) {
@@ -192,7 +192,7 @@ func (f *realtimeFormat) readUsage(_ *Meter, u *fastjson.Value) {
 	if d := get(u, "output_token_details"); d != nil {
 		f.audioOut.set(get(d, "audio_tokens"), "output_token_details.audio_tokens")
 	}
-	f.raw = u.MarshalTo(f.raw[:0])
+	f.raw.set(u)
 }
 
 func (f *realtimeFormat) fill(r *Result) (seen, inputKnown bool) {
@@ -203,8 +203,6 @@ func (f *realtimeFormat) fill(r *Result) (seen, inputKnown bool) {
 	u.InputTokens, u.CachedInputTokens = f.input.v, f.cached.v
 	u.AudioInputTokens, u.ImageInputTokens = f.audioIn.v, f.imageIn.v
 	u.OutputTokens, u.AudioOutputTokens = f.output.v, f.audioOut.v
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.input.ok
 }

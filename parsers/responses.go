@@ -1,10 +1,6 @@
 package parsers
 
-import (
-	"bytes"
-
-	"github.com/valyala/fastjson"
-)
+import "github.com/valyala/fastjson"
 
 // responsesFormat reads OpenAI Responses
 // (https://platform.openai.com/docs/api-reference/responses).
@@ -27,7 +23,7 @@ type responsesFormat struct {
 	output, reasoning         count
 	audioIn, imageIn          count
 	audioOut, imageOut        count
-	raw                       []byte // the usage object as last seen
+	raw                       rawUsage // the usage object as last seen
 }
 
 func (f *responsesFormat) event(m *Meter, name, data []byte, oversize bool) {
@@ -139,7 +135,7 @@ func (f *responsesFormat) readUsage(_ *Meter, u *fastjson.Value) {
 		f.audioOut.set(get(d, "audio_tokens"), "output_tokens_details.audio_tokens")
 		f.imageOut.set(get(d, "image_tokens"), "output_tokens_details.image_tokens")
 	}
-	f.raw = u.MarshalTo(f.raw[:0])
+	f.raw.set(u)
 }
 
 func (f *responsesFormat) fill(r *Result) (seen, inputKnown bool) {
@@ -152,8 +148,6 @@ func (f *responsesFormat) fill(r *Result) (seen, inputKnown bool) {
 	u.OutputTokens, u.ReasoningTokens = f.output.v, f.reasoning.v
 	u.AudioInputTokens, u.ImageInputTokens = f.audioIn.v, f.imageIn.v
 	u.AudioOutputTokens, u.ImageOutputTokens = f.audioOut.v, f.imageOut.v
-	if len(f.raw) > 0 {
-		u.Raw = bytes.Clone(f.raw)
-	}
+	u.Raw = f.raw.keep()
 	return t.seen, f.input.ok
 }

@@ -1,6 +1,7 @@
 package parsers
 
 import (
+	"bytes"
 	"math"
 
 	"github.com/valyala/fastjson"
@@ -29,6 +30,37 @@ func get(v *fastjson.Value, keys ...string) *fastjson.Value {
 		v = last
 	}
 	return v
+}
+
+// rawUsage is a format's raw usage object (Usage.Raw) as last seen. Its
+// first rawInline bytes are part of the meter: a usage object is a few
+// hundred bytes, and a buffer grown for it cost one to three allocations
+// per call.
+type rawUsage struct {
+	b      []byte
+	inline [rawInline]byte
+}
+
+const rawInline = 512
+
+// reset empties the object and returns the buffer to append a new one to
+// (then stored in b).
+func (r *rawUsage) reset() []byte {
+	if r.b == nil {
+		return r.inline[:0]
+	}
+	return r.b[:0]
+}
+
+// set keeps v re-encoded.
+func (r *rawUsage) set(v *fastjson.Value) { r.b = v.MarshalTo(r.reset()) }
+
+// keep returns a copy of the object the caller may keep, nil if none.
+func (r *rawUsage) keep() []byte {
+	if len(r.b) == 0 {
+		return nil
+	}
+	return bytes.Clone(r.b)
 }
 
 // isObject reports whether v is a JSON object (not missing, not null).
