@@ -23,13 +23,9 @@ type priceBook struct {
 	providers []*bookProvider
 	byID      map[string]*bookProvider
 
-	cacheMu   sync.Mutex
-	cache     map[searchKey]searchResult
-	provCache map[providerKey]*bookProvider // providerFor's answers; under cacheMu
+	cacheMu sync.Mutex
+	cache   map[lookupKey]searchResult // lookup's answers; under cacheMu
 }
-
-// providerKey is what providerFor decides by.
-type providerKey struct{ key, host, path string }
 
 type bookProvider struct {
 	id            string
@@ -84,7 +80,7 @@ func loadBook(data []byte) (*priceBook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("price book: source date: %w", err)
 	}
-	pb := &priceBook{version: b.Version, date: date, origin: "built in", byID: map[string]*bookProvider{}, cache: map[searchKey]searchResult{}, provCache: map[providerKey]*bookProvider{}}
+	pb := &priceBook{version: b.Version, date: date, origin: "built in", byID: map[string]*bookProvider{}, cache: map[lookupKey]searchResult{}}
 	for _, p := range b.Providers {
 		bp := &bookProvider{id: p.ID}
 		// genai-prices anchors the pattern at the start of the URL.
@@ -240,29 +236,7 @@ func (m *bookModel) at(t time.Time) *bookPeriod {
 // went to), then the provider key from conduit.toml as genai-prices reads
 // a provider id (its id, else its provider_match rule). nil: no provider
 // known, search by model.
-//
-// Every call is priced on its own goroutine, and matching the URL against
-// every provider's pattern was a tenth of a small call's CPU in forward
-// mode; the answers are cached (bounded as the model cache: hosts and
-// paths come from clients).
 func (b *priceBook) providerFor(key, host, path string) *bookProvider {
-	k := providerKey{key, host, path}
-	b.cacheMu.Lock()
-	p, ok := b.provCache[k]
-	b.cacheMu.Unlock()
-	if ok {
-		return p
-	}
-	p = b.matchProvider(key, host, path)
-	b.cacheMu.Lock()
-	if len(b.provCache) < maxSearchCache {
-		b.provCache[k] = p
-	}
-	b.cacheMu.Unlock()
-	return p
-}
-
-func (b *priceBook) matchProvider(key, host, path string) *bookProvider {
 	if host != "" {
 		u := "https://" + strings.ToLower(host) + path
 		for _, p := range b.providers {
@@ -291,37 +265,52 @@ func (b *priceBook) matchProvider(key, host, path string) *bookProvider {
 	return nil
 }
 
-type searchKey struct{ provider, model string }
-
 type searchResult struct {
 	m    *bookModel
 	note string
 }
 
-// maxSearchCache bounds the lookup cache: model names come from clients.
-const maxSearchCache = 4096
+// lookupKey is what lookup decides by.
+type lookupKey struct{ provider, host, path, model string }
 
-// find returns the book's model for a call's model name through provider
-// p (nil: unknown), or why there is none.
-func (b *priceBook) find(p *bookProvider, model string) searchResult {
-	name := strings.ToLower(strings.TrimSpace(model))
-	k := searchKey{model: name}
-	if p != nil {
-		k.provider = p.id
-	}
+// maxLookupCache bounds the lookup cache: provider keys, hosts, paths and
+// model names come from clients.
+const maxLookupCache = 4096
+
+// lookup is find(providerFor(provider, host, path), model), remembered.
+//
+// Every call is priced on its own goroutine, and with the provider's and
+// the model's answers cached apart, matching (two locks and two maps, the
+// name lowered each time) was still a fifth of pricing a call; the whole
+// answer is now one entry, so repeated calls to a model skip matching. The
+// cache is bounded: when it is full, a new answer replaces an arbitrary
+// one (Go's map iteration starts at random). It belongs to the book, so a
+// Pricer given other data (UseUpdate) never sees the old book's answers.
+func (b *priceBook) lookup(provider, host, path, model string) searchResult {
+	k := lookupKey{provider, host, path, model}
 	b.cacheMu.Lock()
 	r, ok := b.cache[k]
 	b.cacheMu.Unlock()
 	if ok {
 		return r
 	}
-	r = b.search(p, name)
+	r = b.find(b.providerFor(provider, host, path), model)
 	b.cacheMu.Lock()
-	if len(b.cache) < maxSearchCache {
-		b.cache[k] = r
+	if len(b.cache) >= maxLookupCache {
+		for old := range b.cache {
+			delete(b.cache, old)
+			break
+		}
 	}
+	b.cache[k] = r
 	b.cacheMu.Unlock()
 	return r
+}
+
+// find returns the book's model for a call's model name through provider
+// p (nil: unknown), or why there is none.
+func (b *priceBook) find(p *bookProvider, model string) searchResult {
+	return b.search(p, strings.ToLower(strings.TrimSpace(model)))
 }
 
 func (b *priceBook) search(p *bookProvider, name string) searchResult {

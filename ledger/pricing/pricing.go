@@ -326,8 +326,7 @@ func (p *Pricer) pricePart(c call, model string, part usage, requests bool) part
 		pc.pico = applyMultipliers(pc.pico, e, c.raw)
 		return pc
 	}
-	bp := p.book.providerFor(c.provider, c.host, c.path)
-	r := p.book.find(bp, model)
+	r := p.book.lookup(c.provider, c.host, c.path, model)
 	if r.m == nil {
 		return partCost{accumulator: accumulator{unpriced: r.note}}
 	}
@@ -342,7 +341,7 @@ func (p *Pricer) pricePart(c call, model string, part usage, requests bool) part
 // bookCachedRate is the book's flat cache-read rate for model (tiers
 // aside), in picodollars per token.
 func (p *Pricer) bookCachedRate(c call, model string) (int64, bool) {
-	r := p.book.find(p.book.providerFor(c.provider, c.host, c.path), model)
+	r := p.book.lookup(c.provider, c.host, c.path, model)
 	if r.m == nil {
 		return 0, false
 	}

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -330,10 +329,8 @@ func TestProviderSelection(t *testing.T) {
 		{"a model in the wrong provider's list", "groq", "", "", "claude-sonnet-4-5", "groq", "", "model not in groq's price list"},
 		{"unknown everywhere", "", "", "", "my-finetune-7b", "", "", "model not in the price book"},
 	}
-	// Twice: the second pass is answered from providerFor's cache, and
-	// must pick the same list as the first.
-	for pass, tt := range slices.Concat(tests, tests) {
-		t.Run(fmt.Sprintf("%s/pass%d", tt.name, pass/len(tests)+1), func(t *testing.T) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			bp := p.book.providerFor(tt.provider, tt.host, tt.path)
 			r := p.book.find(bp, tt.model)
 			gotProvider := ""
@@ -353,19 +350,70 @@ func TestProviderSelection(t *testing.T) {
 	}
 }
 
-// TestProviderCacheBounded guards providerFor's cache: hosts and paths
-// come from clients, so past maxSearchCache distinct calls it keeps no
-// more, and still answers each one.
-func TestProviderCacheBounded(t *testing.T) {
-	p := mustPricer(t, nil, "")
-	for i := range maxSearchCache + 10 {
-		bp := p.book.providerFor("work", "api.groq.com", fmt.Sprintf("/openai/v1/x%d", i))
-		if bp == nil || bp.id != "groq" {
-			t.Fatalf("call %d: provider %v, want groq", i, bp)
+// TestLookupCache guards lookup, the cache in front of providerFor and
+// find: a call answered from it gets what matching gives, the first time
+// and again, and each distinct call is one entry.
+func TestLookupCache(t *testing.T) {
+	t.Parallel()
+	p := freshBook(t)
+	calls := []lookupKey{
+		{"anthropic", "", "", "claude-sonnet-4-5-20250929"},
+		{"anthropic", "api.anthropic.com", "/v1/messages", "claude-sonnet-4-5-20250929"},
+		{"work", "api.groq.com", "/openai/v1/chat/completions", "llama-3.3-70b-versatile"},
+		{"bedrock", "bedrock-runtime.eu-west-1.amazonaws.com", "/model/x/converse", "global.anthropic.claude-haiku-4-5-20251001-v1:0"},
+		{"", "", "", " Claude-Opus-4-7 "},
+		{"groq", "", "", "claude-sonnet-4-5"}, // unpriced: the note is cached too
+		{"127.0.0.1:8443", "127.0.0.1:8443", "/v1/chat/completions", "my-finetune-7b"},
+	}
+	for pass := range 2 {
+		for _, k := range calls {
+			want := p.book.find(p.book.providerFor(k.provider, k.host, k.path), k.model)
+			if got := p.book.lookup(k.provider, k.host, k.path, k.model); got != want {
+				t.Errorf("pass %d, %+v: lookup = %+v, matching gives %+v", pass+1, k, got, want)
+			}
 		}
 	}
-	if n := len(p.book.provCache); n > maxSearchCache {
-		t.Errorf("cache holds %d entries, want at most %d", n, maxSearchCache)
+	if n := len(p.book.cache); n != len(calls) {
+		t.Errorf("cache holds %d entries for %d distinct calls", n, len(calls))
+	}
+	// Other data, another book: nothing the first one cached is asked.
+	if n := len(freshBook(t).book.cache); n != 0 {
+		t.Errorf("a new book starts with %d cached answers", n)
+	}
+}
+
+// freshBook returns a Pricer of its own copy of the embedded book, whose
+// cache no other test fills.
+func freshBook(t *testing.T) *Pricer {
+	t.Helper()
+	p := mustPricer(t, nil, "")
+	b, err := loadBook(embeddedBook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.book = b
+	return p
+}
+
+// TestLookupCacheBounded guards lookup's cache: hosts and paths come from
+// clients, so past maxLookupCache distinct calls it keeps no more, still
+// answers each one, and keeps caching the latest.
+func TestLookupCacheBounded(t *testing.T) {
+	t.Parallel()
+	p := freshBook(t)
+	var last lookupKey
+	for i := range maxLookupCache + 10 {
+		last = lookupKey{"work", "api.groq.com", fmt.Sprintf("/openai/v1/x%d", i), "llama-3.3-70b-versatile"}
+		r := p.book.lookup(last.provider, last.host, last.path, last.model)
+		if r.m == nil || r.m.provider.id != "groq" {
+			t.Fatalf("call %d: %+v, want groq's llama-3.3-70b-versatile", i, r)
+		}
+	}
+	if n := len(p.book.cache); n > maxLookupCache {
+		t.Errorf("cache holds %d entries, want at most %d", n, maxLookupCache)
+	}
+	if _, ok := p.book.cache[last]; !ok {
+		t.Error("a full cache does not keep the latest answer")
 	}
 }
 
