@@ -73,41 +73,100 @@ func (f *openAIFormat) event(m *Meter, name, data []byte, oversize bool) {
 }
 
 // object reads a chunk or a whole response body.
+//
+// It and readUsage take the members they read in one walk over the
+// object rather than one get each (a walk over all members every time),
+// keeping get's answer for each: the last member of a name, which is why
+// they are applied only after the walk (FuzzMembers compares the two).
 func (f *openAIFormat) object(m *Meter, v *fastjson.Value) {
-	m.setModel(get(v, "model"))
-	m.setID(get(v, "id"))
-	if e := get(v, "error"); e != nil && e.Type() != fastjson.TypeNull {
+	var model, id, e, xGroq, u, promptEval *fastjson.Value
+	visit(v, func(k []byte, x *fastjson.Value) {
+		switch string(k) {
+		case "model":
+			model = x
+		case "id":
+			id = x
+		case "error":
+			e = x
+		case "x_groq":
+			xGroq = x
+		case "usage":
+			u = x
+		case "prompt_eval_count":
+			promptEval = x
+		}
+	})
+	m.setModel(model)
+	m.setID(id)
+	if e != nil && e.Type() != fastjson.TypeNull {
 		m.fail(e)
 	}
-	if u := get(v, "x_groq", "usage"); isObject(u) {
-		f.readUsage(m, u)
+	if gu := get(xGroq, "usage"); isObject(gu) {
+		f.readUsage(m, gu)
 	}
-	if u := get(v, "usage"); isObject(u) {
+	if isObject(u) {
 		f.readUsage(m, u)
 	}
 	// Ollama's /api/embed reports its count at the top level.
-	f.prompt.set(get(v, "prompt_eval_count"), "prompt_eval_count")
+	f.prompt.set(promptEval, "prompt_eval_count")
 }
 
 func (*openAIFormat) usageKey() string { return "usage" }
 
 // readUsage reads one usage object.
 func (f *openAIFormat) readUsage(_ *Meter, u *fastjson.Value) {
-	f.prompt.set(get(u, "prompt_tokens"), "prompt_tokens")
-	f.completion.set(get(u, "completion_tokens"), "completion_tokens")
-	f.deepSeekHit.set(get(u, "prompt_cache_hit_tokens"), "prompt_cache_hit_tokens")
-	if d := get(u, "prompt_tokens_details"); d != nil {
-		f.cached.set(get(d, "cached_tokens"), "prompt_tokens_details.cached_tokens")
-		f.cacheWrite.set(get(d, "cache_write_tokens"), "prompt_tokens_details.cache_write_tokens")
-		f.audioIn.set(get(d, "audio_tokens"), "prompt_tokens_details.audio_tokens")
-		f.imageIn.set(get(d, "image_tokens"), "prompt_tokens_details.image_tokens")
-	}
-	if d := get(u, "completion_tokens_details"); d != nil {
-		f.reasoning.set(get(d, "reasoning_tokens"), "completion_tokens_details.reasoning_tokens")
-		f.audioOut.set(get(d, "audio_tokens"), "completion_tokens_details.audio_tokens")
-		f.imageOut.set(get(d, "image_tokens"), "completion_tokens_details.image_tokens")
-	}
-	f.setCost(get(u, "cost"))
+	var prompt, completion, hit, promptDetails, completionDetails, cost *fastjson.Value
+	visit(u, func(k []byte, x *fastjson.Value) {
+		switch string(k) {
+		case "prompt_tokens":
+			prompt = x
+		case "completion_tokens":
+			completion = x
+		case "prompt_cache_hit_tokens":
+			hit = x
+		case "prompt_tokens_details":
+			promptDetails = x
+		case "completion_tokens_details":
+			completionDetails = x
+		case "cost":
+			cost = x
+		}
+	})
+	f.prompt.set(prompt, "prompt_tokens")
+	f.completion.set(completion, "completion_tokens")
+	f.deepSeekHit.set(hit, "prompt_cache_hit_tokens")
+	var cached, cacheWrite, audioIn, imageIn *fastjson.Value
+	visit(promptDetails, func(k []byte, x *fastjson.Value) {
+		switch string(k) {
+		case "cached_tokens":
+			cached = x
+		case "cache_write_tokens":
+			cacheWrite = x
+		case "audio_tokens":
+			audioIn = x
+		case "image_tokens":
+			imageIn = x
+		}
+	})
+	f.cached.set(cached, "prompt_tokens_details.cached_tokens")
+	f.cacheWrite.set(cacheWrite, "prompt_tokens_details.cache_write_tokens")
+	f.audioIn.set(audioIn, "prompt_tokens_details.audio_tokens")
+	f.imageIn.set(imageIn, "prompt_tokens_details.image_tokens")
+	var reasoning, audioOut, imageOut *fastjson.Value
+	visit(completionDetails, func(k []byte, x *fastjson.Value) {
+		switch string(k) {
+		case "reasoning_tokens":
+			reasoning = x
+		case "audio_tokens":
+			audioOut = x
+		case "image_tokens":
+			imageOut = x
+		}
+	})
+	f.reasoning.set(reasoning, "completion_tokens_details.reasoning_tokens")
+	f.audioOut.set(audioOut, "completion_tokens_details.audio_tokens")
+	f.imageOut.set(imageOut, "completion_tokens_details.image_tokens")
+	f.setCost(cost)
 	f.raw.set(u)
 }
 
@@ -125,8 +184,8 @@ func (f *openAIFormat) setCost(v *fastjson.Value) {
 
 func (f *openAIFormat) fill(r *Result) (seen, inputKnown bool) {
 	var t tally
-	t.add(&f.prompt, &f.completion, &f.cached, &f.deepSeekHit, &f.cacheWrite,
-		&f.reasoning, &f.audioIn, &f.imageIn, &f.audioOut, &f.imageOut)
+	cs := f.all()
+	t.add(cs[:]...)
 	r.Invalid = t.problem
 	u := &r.Usage
 	u.InputTokens = f.prompt.v
@@ -144,4 +203,10 @@ func (f *openAIFormat) fill(r *Result) (seen, inputKnown bool) {
 	}
 	u.Raw = f.raw.keep()
 	return t.seen, f.prompt.ok
+}
+
+// all lists the counts, for a tally.
+func (f *openAIFormat) all() [10]*count {
+	return [...]*count{&f.prompt, &f.completion, &f.cached, &f.deepSeekHit, &f.cacheWrite,
+		&f.reasoning, &f.audioIn, &f.imageIn, &f.audioOut, &f.imageOut}
 }

@@ -63,6 +63,15 @@ func (r *rawUsage) keep() []byte {
 	return bytes.Clone(r.b)
 }
 
+// visit calls f with each member of v in order, when v is an object.
+func visit(v *fastjson.Value, f func(k []byte, x *fastjson.Value)) {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return
+	}
+	o, _ := v.Object()
+	o.Visit(f)
+}
+
 // isObject reports whether v is a JSON object (not missing, not null).
 func isObject(v *fastjson.Value) bool { return v != nil && v.Type() == fastjson.TypeObject }
 
