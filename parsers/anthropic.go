@@ -45,8 +45,7 @@ type anthropicFormat struct {
 	// wrong with it, if anything.
 	iters    []anthropicIteration
 	itersBad count
-	merged   []rawMember
-	raw      rawUsage // the merged object, encoded
+	merged   mergedUsage
 }
 
 // anthropicCounts are the counts of one usage object or iteration.
@@ -58,12 +57,6 @@ type anthropicCounts struct {
 type anthropicIteration struct {
 	typ, model []byte
 	anthropicCounts
-}
-
-// rawMember is one member of Anthropic's merged usage object.
-type rawMember struct {
-	key string
-	val []byte
 }
 
 // maxIterations bounds usage.iterations: real calls run a handful of
@@ -160,7 +153,7 @@ func (f *anthropicFormat) readUsage(m *Meter, u *fastjson.Value) {
 	if it := get(u, "iterations"); it != nil && it.Type() != fastjson.TypeNull {
 		f.readIterations(m, it)
 	}
-	f.mergeRaw(u)
+	f.merged.merge(u)
 }
 
 // anthropicNames are the members of a usage object or iteration, as a
@@ -230,45 +223,120 @@ func (f *anthropicFormat) readIterations(m *Meter, it *fastjson.Value) {
 // ten members), so a hostile stream cannot grow it without limit.
 const maxMergedMembers = 64
 
-// mergeRaw folds u's non-null members into the merged raw usage object.
-func (f *anthropicFormat) mergeRaw(u *fastjson.Value) {
+// mergedUsage is Anthropic's merged usage object: its members in
+// first-seen order, each value encoded in one of two buffers. A merge
+// re-encodes the members into the other buffer, its own values where it
+// has them and the held ones copied otherwise, so that nothing is
+// allocated per member (a key string and a value buffer each were most of
+// metering a small Messages body's allocations) and the buffers hold
+// only the live values. The first 16 members are part of the meter.
+type mergedUsage struct {
+	members []mergedMember
+	inline  [16]mergedMember
+	vals    [2]rawUsage // vals[cur] holds the values
+	cur     int
+}
+
+// mergedMember is one member: its key, and where its value lies in
+// mergedUsage.vals[cur].
+type mergedMember struct {
+	key        string
+	start, end int32
+}
+
+// merge folds u's non-null members into the object: each replaces the
+// value of the member of its name, or, if new, is appended (the last
+// non-null member of a name in u wins, at the first one's place).
+func (mu *mergedUsage) merge(u *fastjson.Value) {
 	o, err := u.Object()
 	if err != nil {
 		return
 	}
+	if mu.members == nil {
+		mu.members = mu.inline[:0]
+	}
+	var repl [maxMergedMembers]*fastjson.Value // the members' values in u
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if v.Type() == fastjson.TypeNull {
 			return
 		}
-		for i := range f.merged {
-			if f.merged[i].key == string(k) {
-				f.merged[i].val = v.MarshalTo(f.merged[i].val[:0])
+		for i := range mu.members {
+			if mu.members[i].key == string(k) {
+				repl[i] = v
 				return
 			}
 		}
-		if len(f.merged) < maxMergedMembers {
-			f.merged = append(f.merged, rawMember{key: string(k), val: v.MarshalTo(nil)})
+		if len(mu.members) < maxMergedMembers {
+			repl[len(mu.members)] = v
+			mu.members = append(mu.members, mergedMember{key: usageKeyString(k)})
 		}
 	})
+	old := mu.vals[mu.cur].b
+	next := &mu.vals[1-mu.cur]
+	b := next.reset()
+	for i := range mu.members {
+		e := &mu.members[i]
+		start := len(b)
+		if v := repl[i]; v != nil {
+			b = v.MarshalTo(b)
+		} else {
+			b = append(b, old[e.start:e.end]...)
+		}
+		e.start, e.end = int32(start), int32(len(b))
+	}
+	next.b, mu.cur = b, 1-mu.cur
 }
 
-// mergedRaw returns the merged usage object as JSON (nil if none), a copy
-// the caller may keep.
-func (f *anthropicFormat) mergedRaw() []byte {
-	if len(f.merged) == 0 {
+// encode returns the merged object as JSON (nil if it has no members), a
+// copy the caller may keep. It is built in the buffer a merge would use
+// next, so call it once no more merges come.
+func (mu *mergedUsage) encode() []byte {
+	if len(mu.members) == 0 {
 		return nil
 	}
-	out := append(f.raw.reset(), '{')
-	for i, kv := range f.merged {
+	vals := mu.vals[mu.cur].b
+	out := &mu.vals[1-mu.cur]
+	b := append(out.reset(), '{')
+	for i, e := range mu.members {
 		if i > 0 {
-			out = append(out, ',')
+			b = append(b, ',')
 		}
-		out = appendQuoted(out, []byte(kv.key))
-		out = append(out, ':')
-		out = append(out, kv.val...)
+		b = appendQuoted(b, []byte(e.key))
+		b = append(b, ':')
+		b = append(b, vals[e.start:e.end]...)
 	}
-	f.raw.b = append(out, '}')
-	return f.raw.keep()
+	out.b = append(b, '}')
+	return out.keep()
+}
+
+// usageKeyString returns k as a string, without allocating for the keys
+// Anthropic's usage objects have.
+func usageKeyString(k []byte) string {
+	switch string(k) {
+	case "input_tokens":
+		return "input_tokens"
+	case "cache_creation_input_tokens":
+		return "cache_creation_input_tokens"
+	case "cache_read_input_tokens":
+		return "cache_read_input_tokens"
+	case "cache_creation":
+		return "cache_creation"
+	case "output_tokens":
+		return "output_tokens"
+	case "service_tier":
+		return "service_tier"
+	case "server_tool_use":
+		return "server_tool_use"
+	case "inference_geo":
+		return "inference_geo"
+	case "iterations":
+		return "iterations"
+	case "output_tokens_details":
+		return "output_tokens_details"
+	case "speed":
+		return "speed"
+	}
+	return string(k)
 }
 
 func (f *anthropicFormat) fill(r *Result) (seen, inputKnown bool) {
@@ -305,7 +373,7 @@ func (f *anthropicFormat) fill(r *Result) (seen, inputKnown bool) {
 		inputKnown = f.input.ok || f.cacheWrite.ok || f.cacheRead.ok
 	}
 	u.ReasoningTokens = f.thinking.v
-	u.Raw = f.mergedRaw()
+	u.Raw = f.merged.encode()
 	r.Invalid = t.problem
 	return t.seen, inputKnown
 }
