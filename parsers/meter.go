@@ -88,6 +88,10 @@ type response struct {
 	errMsg   []byte
 	// unreadable says why a document that holds usage could not be read.
 	unreadable string
+	// modelBuf and idBuf hold model and respID while they fit: model
+	// names and response ids are a few dozen bytes, and a buffer grown
+	// for each was two allocations per call.
+	modelBuf, idBuf [64]byte
 }
 
 // NewMeter returns a meter for one response of endpoint e. contentType (the
@@ -391,6 +395,9 @@ func clampUsage(u *Usage, inputKnown bool) {
 // model more than once (a fallback model answering), the last one answered.
 func (m *Meter) setModel(v *fastjson.Value) {
 	if b := str(v); len(b) > 0 && !bytes.Equal(b, m.model) {
+		if m.model == nil {
+			m.model = m.modelBuf[:0]
+		}
 		m.model = append(m.model[:0], b...)
 	}
 }
@@ -398,6 +405,9 @@ func (m *Meter) setModel(v *fastjson.Value) {
 // setID keeps the last non-empty response id.
 func (m *Meter) setID(v *fastjson.Value) {
 	if b := str(v); len(b) > 0 && !bytes.Equal(b, m.respID) {
+		if m.respID == nil {
+			m.respID = m.idBuf[:0]
+		}
 		m.respID = append(m.respID[:0], b...)
 	}
 }
