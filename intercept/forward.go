@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -220,10 +219,9 @@ func refuseWebSocket(w http.ResponseWriter, r *http.Request, t target, logger *s
 // connections: the listener's http.Server lets go of a connection once it
 // is taken over, so stopping them is mitm's job.
 type mitm struct {
-	leaf     func(host string) (*tls.Certificate, error) // the CA's; nil: there is none, nothing is decrypted
-	logger   *slog.Logger
-	errorLog *log.Logger  // each decrypted connection's http.Server's: logger at debug level
-	served   atomic.Int64 // decrypted connections accepted (tests)
+	leaf   func(host string) (*tls.Certificate, error) // the CA's; nil: there is none, nothing is decrypted
+	logger *slog.Logger
+	served atomic.Int64 // decrypted connections accepted (tests)
 	// The timeouts of each decrypted connection: mitmReadHeaderTimeout and
 	// mitmIdleTimeout (shorter in tests).
 	readHeaderTimeout, idleTimeout time.Duration
@@ -231,12 +229,12 @@ type mitm struct {
 
 	mu      sync.Mutex
 	closing bool
-	conns   map[*http.Server]struct{} // live decrypted connections
+	conns   map[*decryptedConn]struct{} // live decrypted connections
 }
 
 func newMITM(ca *certs.Authority, logger *slog.Logger) *mitm {
 	m := &mitm{
-		logger: logger, errorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug), conns: make(map[*http.Server]struct{}),
+		logger: logger, conns: make(map[*decryptedConn]struct{}),
 		readHeaderTimeout: mitmReadHeaderTimeout, idleTimeout: mitmIdleTimeout,
 	}
 	if ca != nil {
@@ -283,10 +281,9 @@ type connectedConn struct {
 
 // serve takes over a CONNECT to host:port: it answers 200, ends the
 // client's TLS with a leaf for host, and serves the connection's requests
-// with h on an http.Server of its own, so a decrypted connection gets the
-// same HTTP/1.1 handling (header limits, timeouts, keep-alive,
-// 100-continue, flushing) as the listener. release runs when the client's
-// connection closes: a WebSocket relayed inside it outlives the server.
+// with h (decrypted.go says how, and why not with net/http's server).
+// release runs when the client's connection closes: a WebSocket relayed
+// inside it outlives the serving.
 func (m *mitm) serve(w http.ResponseWriter, host string, h http.Handler, release func()) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -318,88 +315,46 @@ func (m *mitm) serve(w http.ResponseWriter, host string, h http.Handler, release
 
 // serveConn serves one decrypted connection until it closes or mitm shuts
 // down.
-func (m *mitm) serveConn(conn net.Conn, h http.Handler) {
-	ln := &oneConnListener{conn: conn, done: make(chan struct{})}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: m.readHeaderTimeout,
-		IdleTimeout:       m.idleTimeout,
-		ErrorLog:          m.errorLog,
-		// A non-nil empty map: never HTTP/2 on a decrypted connection.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			if s == http.StateClosed || s == http.StateHijacked {
-				ln.Close()
-			}
-		},
-	}
+func (m *mitm) serveConn(conn *tls.Conn, h http.Handler) {
+	c := newDecryptedConn(m, conn, h)
 	m.mu.Lock()
 	if m.closing {
 		m.mu.Unlock()
 		conn.Close()
 		return
 	}
-	m.conns[srv] = struct{}{}
+	m.conns[c] = struct{}{}
 	m.mu.Unlock()
 	m.served.Add(1)
-	srv.Serve(ln)
-	if !ln.accepted.Load() {
-		conn.Close() // shut down before the connection was served
-	}
+	c.serve()
 	m.mu.Lock()
-	delete(m.conns, srv)
+	delete(m.conns, c)
 	m.mu.Unlock()
 }
 
-// shutdown stops accepting decrypted connections, lets the requests in
-// flight on them finish, and closes them. When ctx ends first it closes
-// them at once and returns ctx's error.
+// shutdown stops accepting decrypted connections, closes the idle ones,
+// and lets the others finish the response in progress, then close. When
+// ctx ends first it closes them at once and returns ctx's error.
 func (m *mitm) shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
-	servers := make([]*http.Server, 0, len(m.conns))
-	for s := range m.conns {
-		servers = append(servers, s)
+	conns := make([]*decryptedConn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
 	}
 	m.mu.Unlock()
-	errs := make(chan error, len(servers))
-	for _, s := range servers {
-		go func() {
-			err := s.Shutdown(ctx)
-			if err != nil {
-				s.Close()
-			}
-			errs <- err
-		}()
+	for _, c := range conns {
+		c.shutdown()
 	}
-	var first error
-	for range servers {
-		if err := <-errs; err != nil && first == nil {
-			first = err
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			for _, c := range conns {
+				c.tc.Close()
+			}
+			return ctx.Err()
 		}
 	}
-	return first
-}
-
-// oneConnListener hands out a single connection, then blocks until closed.
-type oneConnListener struct {
-	conn     net.Conn
-	accepted atomic.Bool
-	done     chan struct{}
-	once     sync.Once
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	if l.accepted.CompareAndSwap(false, true) {
-		return l.conn, nil
-	}
-	<-l.done
-	return nil, net.ErrClosed
-}
-
-func (l *oneConnListener) Close() error {
-	l.once.Do(func() { close(l.done) })
 	return nil
 }
-
-func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
