@@ -1,0 +1,606 @@
+package intercept
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The tests of decrypted.go drive a decryptedConn directly: a loopback TCP
+// listener whose connections get TLS with the test PKI's leaf and are
+// served by mitm.serveConn, as forward mode serves a CONNECT's. The client
+// writes raw request bytes, so framing is tested exactly. Where the
+// answer to a bad request is the point, the same bytes go to net/http's
+// server too, and the two answers are compared.
+
+// waitLong bounds every wait of these tests for something that must
+// happen: generous, for a loaded machine.
+const waitLong = 10 * time.Second
+
+// dcHarness serves decrypted connections with handler.
+type dcHarness struct {
+	pki  *testPKI
+	m    *mitm
+	ln   net.Listener
+	logs *syncBuffer
+	wg   sync.WaitGroup // the serving goroutines
+}
+
+// newDCHarness starts serving handler; adjust, when not nil, sets the
+// mitm's timeouts before anything is served. Its cleanup stops the mitm
+// and checks that no goroutine of a decrypted connection is left.
+func newDCHarness(t *testing.T, handler http.Handler, adjust func(*mitm)) *dcHarness {
+	t.Helper()
+	h := &dcHarness{pki: newTestPKI(t), logs: &syncBuffer{}}
+	h.m = newMITM(nil, slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	h.m.tlsConfig = &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+		Certificates: []tls.Certificate{h.pki.server},
+	}
+	h.m.readHeaderTimeout, h.m.idleTimeout = waitLong, waitLong
+	if adjust != nil {
+		adjust(h.m)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ln = ln
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				h.m.serveConn(tls.Server(conn, h.m.tlsConfig), handler)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+		defer cancel()
+		if err := h.m.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		h.wg.Wait()
+		noDecryptedGoroutines(t)
+		if t.Failed() {
+			t.Logf("logs:\n%s", h.logs)
+		}
+	})
+	return h
+}
+
+// noDecryptedGoroutines fails t when a goroutine of a decrypted connection
+// (its serving or its handlers) outlives it. These tests do not run in
+// parallel, so every such goroutine is theirs.
+func noDecryptedGoroutines(t *testing.T) {
+	t.Helper()
+	var stacks string
+	for end := time.Now().Add(waitLong); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		stacks = ""
+		for g := range strings.SplitSeq(string(buf), "\n\n") {
+			if strings.Contains(g, "intercept.(*decryptedConn)") || strings.Contains(g, "intercept.(*decryptedResponse)") {
+				stacks += g + "\n\n"
+			}
+		}
+		if stacks == "" {
+			return
+		}
+	}
+	t.Errorf("goroutines of decrypted connections left behind:\n%s", stacks)
+}
+
+// dial opens a client connection and completes its handshake.
+func (h *dcHarness) dial(t *testing.T) *tls.Conn {
+	t.Helper()
+	return dialTLS(t, h.ln.Addr().String(), h.pki)
+}
+
+func dialTLS(t *testing.T, addr string, pki *testPKI) *tls.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	tc := tls.Client(conn, &tls.Config{ServerName: "127.0.0.1", RootCAs: pki.rootPool, NextProtos: []string{"http/1.1"}})
+	tc.SetDeadline(time.Now().Add(waitLong))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc
+}
+
+// netHTTPAddr serves handler with net/http's server, with the TLS and
+// the timeouts a decrypted connection has, for comparison.
+func netHTTPAddr(t *testing.T, pki *testPKI, handler http.Handler) string {
+	t.Helper()
+	s := httptest.NewUnstartedServer(handler)
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	s.Config.ReadHeaderTimeout, s.Config.IdleTimeout = waitLong, waitLong
+	s.Config.ErrorLog = nil
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// readResponse reads one response and its whole body, within waitLong.
+func readResponse(t *testing.T, c net.Conn, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	defer c.SetReadDeadline(time.Time{})
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading a response's body: %v", err)
+	}
+	return resp, string(b)
+}
+
+// closedErr waits for the connection to end and returns what was read
+// before the end, or fails t when it does not end within waitLong.
+func closedErr(t *testing.T, c net.Conn, br *bufio.Reader) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	b, err := io.ReadAll(br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection was not closed (read %q)", b)
+	}
+	return string(b)
+}
+
+// expectClosed fails t unless the connection ends with nothing more sent.
+func expectClosed(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
+	if rest := closedErr(t, c, br); rest != "" {
+		t.Errorf("after the response, before the end: %q", rest)
+	}
+}
+
+// write writes raw to c, failing t on an error.
+func write(t *testing.T, c net.Conn, raw string) {
+	t.Helper()
+	c.SetWriteDeadline(time.Now().Add(waitLong))
+	defer c.SetWriteDeadline(time.Time{})
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatalf("writing %q: %v", raw, err)
+	}
+}
+
+// get is a GET request for path on a kept-alive connection.
+func get(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: example.com\r\n\r\n" }
+
+// pathHandler answers every request with its path (and a Content-Length).
+var pathHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	io.WriteString(w, r.URL.Path)
+})
+
+// TestDecryptedKeepAlive guards keep-alive: requests sent one by one, and
+// pipelined in one write, are served in order on one connection.
+func TestDecryptedKeepAlive(t *testing.T) {
+	tests := []struct {
+		name      string
+		pipelined bool
+	}{
+		{"one by one", false},
+		{"pipelined in one write", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var remotes []string
+			h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				remotes = append(remotes, r.RemoteAddr)
+				mu.Unlock()
+				if r.URL.Path == "/2" {
+					// A streamed (chunked) answer between two with lengths.
+					io.WriteString(w, "/")
+					w.(http.Flusher).Flush()
+				}
+				io.WriteString(w, strings.TrimPrefix(r.URL.Path, "/2"))
+				if r.URL.Path == "/2" {
+					io.WriteString(w, "2")
+				}
+			}), nil)
+			c := h.dial(t)
+			br := bufio.NewReader(c)
+			paths := []string{"/1", "/2", "/3", "/4"}
+			if tt.pipelined {
+				var all string
+				for _, p := range paths {
+					all += get(p)
+				}
+				write(t, c, all)
+			}
+			for _, p := range paths {
+				if !tt.pipelined {
+					write(t, c, get(p))
+				}
+				resp, body := readResponse(t, c, br, "GET")
+				if resp.StatusCode != 200 || body != p || resp.Close {
+					t.Fatalf("%s: status %d, body %q, close %v", p, resp.StatusCode, body, resp.Close)
+				}
+				if wantChunked := p == "/2"; (len(resp.TransferEncoding) > 0) != wantChunked {
+					t.Errorf("%s: transfer encoding %v", p, resp.TransferEncoding)
+				}
+			}
+			if n := h.m.served.Load(); n != 1 {
+				t.Errorf("%d connections served, want 1", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range remotes {
+				if r != c.LocalAddr().String() {
+					t.Errorf("RemoteAddr %q, want %q", r, c.LocalAddr())
+				}
+			}
+		})
+	}
+}
+
+// splitWrites writes raw to c in pieces: whole (sizes nil), in pieces of
+// one byte (sizes {1}), or in the given sizes, cycled.
+func splitWrites(t *testing.T, c net.Conn, raw string, sizes []int) {
+	t.Helper()
+	if len(sizes) == 0 {
+		write(t, c, raw)
+		return
+	}
+	for i := 0; len(raw) > 0; i++ {
+		n := min(sizes[i%len(sizes)], len(raw))
+		write(t, c, raw[:n])
+		raw = raw[n:]
+	}
+}
+
+// echoBody answers with what it read of the body and its trailers.
+var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%s %q trailer=%q", r.Method, b, r.Trailer.Get("X-Sum"))
+})
+
+// TestDecryptedRequestBodies guards request body framing: Content-Length
+// and chunked bodies (with trailers), sent whole, a byte at a time and in
+// random pieces, are read exactly, and the connection then serves the
+// next request.
+func TestDecryptedRequestBodies(t *testing.T) {
+	bodies := []struct {
+		name, raw, want string
+	}{
+		{"content-length",
+			"POST /a HTTP/1.1\r\nHost: example.com\r\nContent-Length: 11\r\n\r\nhello world",
+			`POST "hello world" trailer=""`},
+		{"content-length, large",
+			"POST /a HTTP/1.1\r\nHost: example.com\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("z", 20000),
+			`POST "` + strings.Repeat("z", 20000) + `" trailer=""`},
+		{"chunked",
+			"POST /a HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+			`POST "hello world" trailer=""`},
+		{"chunked with trailers",
+			"POST /a HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\nb\r\nhello world\r\n0\r\nX-Sum: 42\r\n\r\n",
+			`POST "hello world" trailer="42"`},
+		{"no body",
+			"DELETE /a HTTP/1.1\r\nHost: example.com\r\n\r\n",
+			`DELETE "" trailer=""`},
+		{"empty line before the request",
+			"\r\nPOST /a HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\nhi",
+			`POST "hi" trailer=""`},
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	random := make([]int, 64)
+	for i := range random {
+		random[i] = 1 + rnd.IntN(40)
+	}
+	splits := []struct {
+		name  string
+		sizes []int
+	}{
+		{"whole", nil},
+		{"1-byte writes", []int{1}},
+		{"3-byte writes", []int{3}},
+		{"random splits", random},
+	}
+	h := newDCHarness(t, echoBody, nil)
+	for _, b := range bodies {
+		for _, s := range splits {
+			if s.name == "1-byte writes" && len(b.raw) > 1000 {
+				continue // a TLS record per byte: slow under -race, and no new split
+			}
+			t.Run(b.name+"/"+s.name, func(t *testing.T) {
+				c := h.dial(t)
+				br := bufio.NewReader(c)
+				splitWrites(t, c, b.raw+get("/next"), s.sizes)
+				resp, body := readResponse(t, c, br, "POST")
+				if resp.StatusCode != 200 || body != b.want {
+					t.Fatalf("status %d, body %.80q, want %.80q", resp.StatusCode, body, b.want)
+				}
+				resp, body = readResponse(t, c, br, "GET")
+				if resp.StatusCode != 200 || body != `GET "" trailer=""` {
+					t.Fatalf("next request: status %d, body %q", resp.StatusCode, body)
+				}
+			})
+		}
+	}
+}
+
+// TestDecryptedUnreadBody guards a body the handler does not read: up to
+// maxUnreadBody it is drained and the connection serves the next request;
+// past it the answer says Connection: close, arrives whole while the
+// client is still sending, and the connection closes.
+func TestDecryptedUnreadBody(t *testing.T) {
+	tests := []struct {
+		name    string
+		size    int
+		chunked bool
+		keep    bool
+	}{
+		{"small", 1000, false, true},
+		{"small, chunked", 1000, true, true},
+		{"at the limit", maxUnreadBody, false, true},
+		{"past the limit", 4 << 20, false, false},
+		{"past the limit, chunked", 4 << 20, true, false},
+	}
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "not read")
+	}), nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.dial(t)
+			br := bufio.NewReader(c)
+			head := "POST /a HTTP/1.1\r\nHost: example.com\r\n"
+			body := strings.Repeat("b", tt.size)
+			if tt.chunked {
+				head += "Transfer-Encoding: chunked\r\n\r\n"
+				body = fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+			} else {
+				head += fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body))
+			}
+			sent := make(chan error, 1)
+			go func() {
+				c.SetWriteDeadline(time.Now().Add(waitLong))
+				_, err := io.WriteString(c, head+body+get("/next"))
+				sent <- err
+			}()
+			resp, got := readResponse(t, c, br, "POST")
+			if resp.StatusCode != 200 || got != "not read" {
+				t.Fatalf("status %d, body %q", resp.StatusCode, got)
+			}
+			if resp.Close == tt.keep {
+				t.Errorf("Connection: close is %v, want %v", resp.Close, !tt.keep)
+			}
+			if !tt.keep {
+				expectClosed(t, c, br)
+				<-sent // cut by the close, or not
+				return
+			}
+			resp, got = readResponse(t, c, br, "GET")
+			if resp.StatusCode != 200 || got != "not read" {
+				t.Fatalf("next request: status %d, body %q", resp.StatusCode, got)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDecryptedConnectionClose guards the request's say in keep-alive:
+// HTTP/1.0 closes after the answer unless it asks to keep the connection,
+// and Connection: close is honoured; each answer says so.
+func TestDecryptedConnectionClose(t *testing.T) {
+	tests := []struct {
+		name, head string
+		keep       bool // when the answer has a length
+	}{
+		{"HTTP/1.0", "GET /a HTTP/1.0\r\n", false},
+		{"HTTP/1.0, keep-alive", "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n", true},
+		{"HTTP/1.1", "GET /a HTTP/1.1\r\nHost: example.com\r\n", true},
+		{"HTTP/1.1, close", "GET /a HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n", false},
+		// net/http ignores Transfer-Encoding in HTTP/1.0 (golang/go#12785).
+		{"HTTP/1.0, chunked body, close", "POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n", false},
+	}
+	for _, handler := range []struct {
+		name     string
+		h        http.Handler
+		chunks11 bool // the answer has no length: HTTP/1.0 cannot keep the connection
+	}{
+		{"length", pathHandler, false},
+		{"streamed", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.(http.Flusher).Flush()
+			io.WriteString(w, r.URL.Path)
+		}), true},
+	} {
+		h := newDCHarness(t, handler.h, nil)
+		for _, tt := range tests {
+			t.Run(handler.name+"/"+tt.name, func(t *testing.T) {
+				c := h.dial(t)
+				br := bufio.NewReader(c)
+				write(t, c, tt.head+"\r\n")
+				resp, body := readResponse(t, c, br, "GET")
+				if resp.StatusCode != 200 || body != "/a" {
+					t.Fatalf("status %d, body %q", resp.StatusCode, body)
+				}
+				keep := tt.keep && !(handler.chunks11 && strings.Contains(tt.head, "HTTP/1.0"))
+				if !keep {
+					if !resp.Close {
+						t.Error("the answer does not say Connection: close")
+					}
+					expectClosed(t, c, br)
+					return
+				}
+				if resp.Close {
+					t.Fatal("the answer says Connection: close")
+				}
+				write(t, c, get("/b"))
+				if resp, body := readResponse(t, c, br, "GET"); body != "/b" {
+					t.Fatalf("next request: status %d, body %q", resp.StatusCode, body)
+				}
+			})
+		}
+	}
+}
+
+// TestDecryptedExpectContinue guards Expect: 100-continue: the client is
+// told to send its body when the handler reads it, not when the handler
+// answers without it (and the connection then closes: what the client
+// sends next could be the body); any other expectation gets 417, as from
+// net/http's server.
+func TestDecryptedExpectContinue(t *testing.T) {
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refuse" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		echoBody(w, r)
+	}), nil)
+	const head = "HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+	t.Run("read", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, "POST /read "+head)
+		c.SetReadDeadline(time.Now().Add(waitLong))
+		line, err := br.ReadString('\n')
+		if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("first line %q (%v), want a 100 Continue", line, err)
+		}
+		if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+			t.Fatalf("after 100 Continue: %q", blank)
+		}
+		write(t, c, "hello")
+		resp, body := readResponse(t, c, br, "POST")
+		if resp.StatusCode != 200 || body != `POST "hello" trailer=""` || resp.Close {
+			t.Fatalf("status %d, body %q, close %v", resp.StatusCode, body, resp.Close)
+		}
+		write(t, c, get("/next"))
+		if _, body := readResponse(t, c, br, "GET"); body != `GET "" trailer=""` {
+			t.Fatalf("next request: %q", body)
+		}
+	})
+	t.Run("not read", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, "POST /refuse "+head)
+		resp, _ := readResponse(t, c, br, "POST")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d, want 403 (and no 100 Continue before it)", resp.StatusCode)
+		}
+		if !resp.Close {
+			t.Error("the answer does not say Connection: close")
+		}
+		expectClosed(t, c, br)
+	})
+	t.Run("unknown expectation", func(t *testing.T) {
+		raw := "POST /read HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\nhello"
+		ours := exchangeRaw(t, h.ln.Addr().String(), h.pki, raw)
+		theirs := exchangeRaw(t, netHTTPAddr(t, h.pki, echoBody), h.pki, raw)
+		if ours != theirs || ours.status != http.StatusExpectationFailed {
+			t.Errorf("answer %+v, net/http's %+v", ours, theirs)
+		}
+	})
+}
+
+// rawAnswer is how a server answered raw request bytes.
+type rawAnswer struct {
+	status int  // 0: no answer
+	closed bool // the connection ended after it
+}
+
+// exchangeRaw sends raw (in a goroutine: a server may answer before it
+// has read it all) and reads the answer and whether the connection then
+// ends.
+func exchangeRaw(t *testing.T, addr string, pki *testPKI, raw string) rawAnswer {
+	t.Helper()
+	c := dialTLS(t, addr, pki)
+	go func() {
+		c.SetWriteDeadline(time.Now().Add(waitLong))
+		io.WriteString(c, raw)
+	}()
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("no answer and no end: %v", err)
+		}
+		return rawAnswer{closed: true}
+	}
+	io.Copy(io.Discard, resp.Body)
+	_, err = br.ReadByte()
+	var ne net.Error
+	return rawAnswer{status: resp.StatusCode, closed: err != nil && !(errors.As(err, &ne) && ne.Timeout())}
+}
+
+// TestDecryptedBadRequests guards the answers to requests that cannot be
+// served: each gets the status net/http's server gives it, and the
+// connection closes as it does there.
+func TestDecryptedBadRequests(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		status    int
+	}{
+		{"headers over the limit", "GET / HTTP/1.1\r\nHost: example.com\r\nX-Big: " + strings.Repeat("x", decryptedMaxHeaderBytes+1) + "\r\n\r\n", 431},
+		{"headers far over the limit", "GET / HTTP/1.1\r\nHost: example.com\r\nX-Big: " + strings.Repeat("x", 4<<20) + "\r\n\r\n", 431},
+		{"malformed request line", "GET /\r\nHost: example.com\r\n\r\n", 400},
+		{"garbage", "\x16\x03\x01 hello\r\n\r\n", 400},
+		{"header without colon", "GET / HTTP/1.1\r\nHost: example.com\r\nX-Oops\r\n\r\n", 400},
+		{"header line mentioning a transfer encoding", "GET / HTTP/1.1\r\nHost: example.com\r\nunsupported transfer encoding\r\n\r\n", 400},
+		{"space before colon", "GET / HTTP/1.1\r\nHost: example.com\r\nX-Oops : 1\r\n\r\n", 400},
+		{"control byte in a value", "GET / HTTP/1.1\r\nHost: example.com\r\nX-Oops: a\x01b\r\n\r\n", 400},
+		{"missing Host", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n", 400},
+		{"malformed Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"unsupported transfer encoding", "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"two transfer encodings", "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+		{"two content lengths", "POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
+		{"bad content length", "POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: -1\r\n\r\n", 400},
+		{"HTTP/2 request line", "GET / HTTP/2.0\r\nHost: example.com\r\n\r\n", 505},
+		{"bad chunk size", "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n", 400},
+	}
+	h := newDCHarness(t, echoBody, nil)
+	theirs := netHTTPAddr(t, h.pki, echoBody)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := exchangeRaw(t, theirs, h.pki, tt.raw)
+			if want.status != tt.status {
+				t.Fatalf("net/http answers %+v, the test expects %d", want, tt.status)
+			}
+			if got := exchangeRaw(t, h.ln.Addr().String(), h.pki, tt.raw); got != want {
+				t.Errorf("answer %+v, net/http's %+v", got, want)
+			}
+		})
+	}
+}
