@@ -199,7 +199,9 @@ func (c *decryptedConn) readRequest() (*http.Request, error) {
 		}
 		c.br.Discard(1)
 	}
-	c.lr.remain = decryptedMaxHeaderBytes
+	// What br holds already (read by the wait for the request's first
+	// byte) counts against the limit too.
+	c.lr.remain = decryptedMaxHeaderBytes - int64(c.br.Buffered())
 	req, err := http.ReadRequest(c.br)
 	if err != nil {
 		if c.lr.remain <= 0 {
