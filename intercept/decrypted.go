@@ -260,9 +260,10 @@ func (c *decryptedConn) badRequest(err error) {
 	if errors.As(err, &re) {
 		status, msg = re.status, re.msg
 	}
-	if strings.Contains(msg, "transfer encoding") {
-		// net/http's unsupportedTEError (unexported): "unsupported
-		// transfer encoding", "too many transfer encodings".
+	if strings.HasPrefix(msg, "unsupported transfer encoding: ") || strings.HasPrefix(msg, "too many transfer encodings: ") {
+		// net/http's unsupportedTEError (unexported), known by the whole
+		// of its text: other errors quote request bytes, which may say
+		// "transfer encoding" too.
 		status = http.StatusNotImplemented
 	}
 	c.m.logger.Debug("forward mode: a bad request on a decrypted connection", "remote", c.tc.RemoteAddr(), "status", status, "err", err)
