@@ -522,14 +522,24 @@ func TestDecryptedExpectContinue(t *testing.T) {
 		}
 		expectClosed(t, c, br)
 	})
-	t.Run("unknown expectation", func(t *testing.T) {
-		raw := "POST /read HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\nhello"
-		ours := exchangeRaw(t, h.ln.Addr().String(), h.pki, raw)
-		theirs := exchangeRaw(t, netHTTPAddr(t, h.pki, echoBody), h.pki, raw)
-		if ours != theirs || ours.status != http.StatusExpectationFailed {
-			t.Errorf("answer %+v, net/http's %+v", ours, theirs)
-		}
-	})
+	theirs := netHTTPAddr(t, h.pki, echoBody)
+	for _, tt := range []struct {
+		name, raw string
+		status    int
+	}{
+		{"unknown expectation", "POST /read HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\nhello", http.StatusExpectationFailed},
+		// RFC 9110 §10.1.1: a server must ignore 100-continue in an
+		// HTTP/1.0 request.
+		{"HTTP/1.0", "POST /read HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ours := exchangeRaw(t, h.ln.Addr().String(), h.pki, tt.raw)
+			theirs := exchangeRaw(t, theirs, h.pki, tt.raw)
+			if ours != theirs || ours.status != tt.status {
+				t.Errorf("answer %+v, net/http's %+v, want status %d", ours, theirs, tt.status)
+			}
+		})
+	}
 }
 
 // rawAnswer is how a server answered raw request bytes.
