@@ -231,7 +231,9 @@ func (c *decryptedConn) readRequest() (*http.Request, error) {
 			}
 		}
 	}
-	if e := req.Header.Get("Expect"); e != "" && (!strings.EqualFold(e, "100-continue") || !req.ProtoAtLeast(1, 1)) {
+	// RFC 9110 §10.1.1: 100-continue in HTTP/1.0 is ignored (dispatch
+	// sends no 100 for it).
+	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
 		return nil, &requestError{http.StatusExpectationFailed, ""}
 	}
 	return req, nil
@@ -290,7 +292,7 @@ func (c *decryptedConn) dispatch(req *http.Request) *decryptedResponse {
 	case req.Body == http.NoBody || req.Body == nil:
 		body.rc = http.NoBody
 		body.offConn()
-	case req.Header.Get("Expect") != "":
+	case req.Header.Get("Expect") != "" && req.ProtoAtLeast(1, 1):
 		body.expect = true
 	case req.ContentLength > 0 && req.ContentLength <= int64(c.br.Buffered()):
 		// The whole body came with the headers (a usual API call): read
