@@ -614,3 +614,240 @@ func TestDecryptedBadRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestDecryptedTimeouts guards the connection's deadlines: headers that do
+// not arrive within the header timeout, from the handshake or from the
+// next request's first byte, and an idle wait longer than the idle
+// timeout, end the connection without an answer; a handler slower than
+// both is not cut.
+func TestDecryptedTimeouts(t *testing.T) {
+	const headerTimeout, idleTimeout = 300 * time.Millisecond, 600 * time.Millisecond
+	slow := make(chan struct{}) // closed: /slow answers
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-slow:
+			case <-r.Context().Done():
+				http.Error(w, "cancelled", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	}), func(m *mitm) { m.readHeaderTimeout, m.idleTimeout = headerTimeout, idleTimeout })
+	t.Run("headers too slow", func(t *testing.T) {
+		c := h.dial(t)
+		write(t, c, "GET / HTTP/1.1\r\nHost: example.com\r\n")
+		start := time.Now()
+		if rest := closedErr(t, c, bufio.NewReader(c)); rest != "" {
+			t.Errorf("answered %q", rest)
+		}
+		if d := time.Since(start); d < headerTimeout/2 {
+			t.Errorf("closed after %v, before the header timeout", d)
+		}
+	})
+	t.Run("next request's headers too slow", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, get("/1"))
+		readResponse(t, c, br, "GET")
+		write(t, c, "GET /2 HTTP/1.1\r\n")
+		if rest := closedErr(t, c, br); rest != "" {
+			t.Errorf("answered %q", rest)
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, get("/1"))
+		readResponse(t, c, br, "GET")
+		start := time.Now()
+		expectClosed(t, c, br)
+		if d := time.Since(start); d < idleTimeout/2 {
+			t.Errorf("closed after %v, before the idle timeout", d)
+		}
+	})
+	t.Run("slow handler", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, get("/slow"))
+		// Both timeouts pass while the handler works (a timer, not a
+		// synchronisation: nothing may happen meanwhile).
+		time.AfterFunc(2*idleTimeout, func() { close(slow) })
+		resp, body := readResponse(t, c, br, "GET")
+		if resp.StatusCode != 200 || body != "/slow" {
+			t.Fatalf("status %d, body %q", resp.StatusCode, body)
+		}
+		write(t, c, get("/after"))
+		if _, body := readResponse(t, c, br, "GET"); body != "/after" {
+			t.Fatalf("next request: %q", body)
+		}
+	})
+}
+
+// TestDecryptedIdleDeadlineAfterPipelined guards the deadline of a request
+// read while the response before it completes: a slow handler of the
+// second of two pipelined requests, or of a request sent right after an
+// early-completed response, runs past the idle timeout without the
+// connection taking the idle deadline for a client that left.
+func TestDecryptedIdleDeadlineAfterPipelined(t *testing.T) {
+	const idleTimeout = 200 * time.Millisecond
+	// The connections run at once: many rounds cost little time, and
+	// make the window between a response's completion and its idle
+	// deadline likely to be hit.
+	const rounds = 50
+	var cancelled sync.Map
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-time.After(3 * idleTimeout):
+			case <-r.Context().Done():
+				cancelled.Store(r.URL.RawQuery, true)
+				return
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	}), func(m *mitm) { m.idleTimeout = idleTimeout })
+	var wg sync.WaitGroup
+	failures := make(chan string, rounds)
+	for i := range rounds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialTLS(t, h.ln.Addr().String(), h.pki)
+			br := bufio.NewReader(c)
+			io.WriteString(c, get("/fast")+fmt.Sprintf("GET /slow?%d HTTP/1.1\r\nHost: example.com\r\n\r\n", i))
+			c.SetReadDeadline(time.Now().Add(waitLong))
+			for _, want := range []string{"/fast", "/slow"} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					failures <- fmt.Sprintf("round %d, %s: %v", i, want, err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if string(b) != want {
+					failures <- fmt.Sprintf("round %d: body %q, want %q", i, b, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error(f)
+	}
+	cancelled.Range(func(k, _ any) bool {
+		t.Errorf("round %v: the slow handler's context was cancelled", k)
+		return true
+	})
+}
+
+// TestDecryptedClientGone guards the request's context: it ends when the
+// client leaves during a slow call whose body was read, and not when the
+// client only sends its next request early.
+func TestDecryptedClientGone(t *testing.T) {
+	started := make(chan *http.Request, 4)
+	release := make(chan struct{})
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		if r.URL.Path == "/slow" {
+			started <- r
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	}), nil)
+	const slow = "POST /slow HTTP/1.1\r\nHost: example.com\r\nContent-Length: 4\r\n\r\nbody"
+	tests := []struct {
+		name string
+		raw  string // after the request: how the client leaves
+	}{
+		{"close", ""},
+		{"close after a split body", "split"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.dial(t)
+			if tt.raw == "split" {
+				splitWrites(t, c, slow, []int{len(slow) - 2, 2})
+			} else {
+				write(t, c, slow)
+			}
+			r := <-started
+			c.Close()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(waitLong):
+				t.Fatal("the request's context lives on after the client left")
+			}
+		})
+	}
+	t.Run("next request sent early", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, slow+get("/next"))
+		r := <-started
+		// Nothing may end the context: give the connection a moment to
+		// read the next request's first byte, then look.
+		select {
+		case <-r.Context().Done():
+			t.Fatal("the request's context ended because the next request came")
+		case <-time.After(200 * time.Millisecond):
+		}
+		release <- struct{}{}
+		if _, body := readResponse(t, c, br, "POST"); body != "/slow" {
+			t.Fatalf("body %q", body)
+		}
+		if _, body := readResponse(t, c, br, "GET"); body != "/next" {
+			t.Fatalf("next request: body %q", body)
+		}
+	})
+}
+
+// TestDecryptedEarlyCompletion guards a response whose Content-Length is
+// written: the client has all of it while the handler still works, and
+// the connection's next request is served once the handler returns.
+func TestDecryptedEarlyCompletion(t *testing.T) {
+	written := make(chan struct{})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		order = append(order, "start "+r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello")
+		if r.URL.Path == "/first" {
+			written <- struct{}{}
+			<-release // recording the call
+			if _, err := io.WriteString(w, "more"); err == nil {
+				t.Error("a write past the length succeeded")
+			}
+		}
+		mu.Lock()
+		order = append(order, "end "+r.URL.Path)
+		mu.Unlock()
+	}), nil)
+	c := h.dial(t)
+	br := bufio.NewReader(c)
+	write(t, c, get("/first"))
+	<-written
+	if resp, body := readResponse(t, c, br, "GET"); resp.StatusCode != 200 || body != "hello" || resp.Close {
+		t.Fatalf("status %d, body %q, close %v", resp.StatusCode, body, resp.Close)
+	}
+	write(t, c, get("/second"))
+	close(release)
+	if _, body := readResponse(t, c, br, "GET"); body != "hello" {
+		t.Fatalf("second: body %q", body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// (The second handler may still be running: its response is complete.)
+	if want := "start /first,end /first,start /second"; !strings.HasPrefix(strings.Join(order, ","), want) {
+		t.Errorf("handlers ran %v, want %s", order, want)
+	}
+}
