@@ -846,14 +846,20 @@ func (w *decryptedResponse) markComplete() {
 	}
 	hijacked := c.hijacked
 	c.mu.Unlock()
+	if hijacked {
+		close(w.completed)
+		return
+	}
+	if w.keepAlive {
+		// Before completed is closed: once it is, the connection may
+		// read the next request (already arrived) and set its own
+		// deadlines, which this one must not replace.
+		c.tc.SetReadDeadline(time.Now().Add(c.m.idleTimeout))
+		close(w.completed)
+		return
+	}
 	// Closed before the deadline moves: the connection, woken by it, must
 	// see the response complete, not a client that left.
 	close(w.completed)
-	switch {
-	case hijacked:
-	case !w.keepAlive:
-		c.tc.SetReadDeadline(time.Now()) // ends the read of the next request at once
-	default:
-		c.tc.SetReadDeadline(time.Now().Add(c.m.idleTimeout))
-	}
+	c.tc.SetReadDeadline(time.Now()) // ends the read of the next request at once
 }
