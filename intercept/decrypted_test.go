@@ -851,3 +851,69 @@ func TestDecryptedEarlyCompletion(t *testing.T) {
 		t.Errorf("handlers ran %v, want %s", order, want)
 	}
 }
+
+// TestDecryptedPanics guards a handler that panics, before its answer,
+// amid a streamed one, or after its Content-Length was written: the
+// connection closes with the answer cut (or whole, when it was), the
+// process goes on, and any panic but http.ErrAbortHandler is logged.
+func TestDecryptedPanics(t *testing.T) {
+	tests := []struct {
+		name  string
+		abort bool
+		when  string // "before", "streaming", "complete"
+	}{
+		{"abort before the answer", true, "before"},
+		{"panic before the answer", false, "before"},
+		{"abort while streaming", true, "streaming"},
+		{"panic while streaming", false, "streaming"},
+		{"abort after a complete answer", true, "complete"},
+		{"panic after a complete answer", false, "complete"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch tt.when {
+				case "streaming":
+					io.WriteString(w, "part")
+					w.(http.Flusher).Flush()
+				case "complete":
+					w.Header().Set("Content-Length", "4")
+					io.WriteString(w, "whol")
+				}
+				if tt.abort {
+					panic(http.ErrAbortHandler)
+				}
+				panic("boom " + tt.name)
+			}), nil)
+			c := h.dial(t)
+			br := bufio.NewReader(c)
+			write(t, c, get("/")+get("/next"))
+			switch tt.when {
+			case "before":
+				if rest := closedErr(t, c, br); rest != "" {
+					t.Errorf("answered %q", rest)
+				}
+			case "streaming":
+				c.SetReadDeadline(time.Now().Add(waitLong))
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b, err := io.ReadAll(resp.Body); err == nil || string(b) != "part" {
+					t.Errorf("body %q, %v: want the part written, then a cut", b, err)
+				}
+			case "complete":
+				if _, body := readResponse(t, c, br, "GET"); body != "whol" {
+					t.Errorf("body %q", body)
+				}
+				// The next request, already sent, may be answered or not:
+				// the connection closes.
+				closedErr(t, c, br)
+			}
+			logged := strings.Contains(h.logs.String(), "boom "+tt.name)
+			if logged == tt.abort {
+				t.Errorf("panic logged: %v, want %v", logged, !tt.abort)
+			}
+		})
+	}
+}
