@@ -525,8 +525,12 @@ func (w *decryptedResponse) run() {
 				w.c.m.logger.Debug("forward mode: panic serving a decrypted request", "remote", w.req.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
 			}
 			// The client sees the response cut, as net/http would show
-			// it: the connection closes without ending the response.
-			w.keepAlive = false
+			// it: the connection closes without ending the response. (A
+			// complete response's keepAlive is the connection's to read
+			// now: the close ends the connection.)
+			if !w.complete {
+				w.keepAlive = false
+			}
 			if !w.c.hijacked {
 				w.c.tc.Close()
 			}
