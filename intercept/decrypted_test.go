@@ -917,3 +917,193 @@ func TestDecryptedPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestDecryptedHijack guards an upgrade: its handler takes the connection
+// over (with what the client sent after the request), the connection is
+// no longer served or tracked, and a close by the handler ends it; a
+// request that is not an upgrade cannot take it.
+func TestDecryptedHijack(t *testing.T) {
+	hijackErr := make(chan error, 1)
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/plain" {
+			_, _, err := w.(http.Hijacker).Hijack()
+			hijackErr <- err
+			io.WriteString(w, "still served")
+			return
+		}
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(waitLong))
+		io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		for {
+			line, err := brw.ReadString('\n')
+			if err != nil || line == "bye\n" {
+				return
+			}
+			io.WriteString(conn, "echo "+line)
+		}
+	}), nil)
+	t.Run("upgrade", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		// The first frame comes with the request.
+		write(t, c, "GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nfirst\n")
+		c.SetReadDeadline(time.Now().Add(waitLong))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("%v %v", resp, err)
+		}
+		for _, want := range []string{"first", "second"} {
+			if want == "second" {
+				write(t, c, "second\n")
+			}
+			if line, err := br.ReadString('\n'); line != "echo "+want+"\n" {
+				t.Fatalf("read %q (%v), want the echo of %q", line, err, want)
+			}
+		}
+		// The connection is the handler's: no longer tracked for a stop.
+		for end := time.Now().Add(waitLong); ; time.Sleep(5 * time.Millisecond) {
+			h.m.mu.Lock()
+			n := len(h.m.conns)
+			h.m.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%d connections still tracked", n)
+			}
+		}
+		write(t, c, "bye\n")
+		expectClosed(t, c, br)
+	})
+	t.Run("not an upgrade", func(t *testing.T) {
+		c := h.dial(t)
+		br := bufio.NewReader(c)
+		write(t, c, get("/plain"))
+		if _, body := readResponse(t, c, br, "GET"); body != "still served" {
+			t.Fatalf("body %q", body)
+		}
+		if err := <-hijackErr; err == nil {
+			t.Error("a request that is not an upgrade took the connection")
+		}
+		write(t, c, get("/plain"))
+		if _, body := readResponse(t, c, br, "GET"); body != "still served" {
+			t.Fatalf("next request: body %q", body)
+		}
+		<-hijackErr
+	})
+}
+
+// waitAllClosing waits until shutdown has told each of m's connections to
+// stop.
+func waitAllClosing(t *testing.T, m *mitm) {
+	t.Helper()
+	for end := time.Now().Add(waitLong); ; time.Sleep(5 * time.Millisecond) {
+		m.mu.Lock()
+		all := true
+		for c := range m.conns {
+			all = all && c.closingNow()
+		}
+		m.mu.Unlock()
+		if all {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatal("shutdown did not reach every connection")
+		}
+	}
+}
+
+// TestDecryptedShutdown guards mitm.shutdown: an idle connection closes at
+// once, an active one finishes its response (which says Connection:
+// close) and then closes, a connection arriving later is closed, and when
+// ctx ends first every connection closes and shutdown returns ctx's error.
+func TestDecryptedShutdown(t *testing.T) {
+	newShutdownHarness := func(t *testing.T) (*dcHarness, chan *http.Request, chan struct{}) {
+		started := make(chan *http.Request, 1)
+		release := make(chan struct{})
+		h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				started <- r
+				<-release // ignores its context: a call being recorded
+			}
+			io.WriteString(w, r.URL.Path)
+		}), nil)
+		return h, started, release
+	}
+	shutdown := func(m *mitm, ctx context.Context) chan error {
+		done := make(chan error, 1)
+		go func() { done <- m.shutdown(ctx) }()
+		return done
+	}
+	t.Run("idle and active", func(t *testing.T) {
+		h, started, release := newShutdownHarness(t)
+		idle := h.dial(t)
+		idleBR := bufio.NewReader(idle)
+		write(t, idle, get("/idle"))
+		readResponse(t, idle, idleBR, "GET")
+		active := h.dial(t)
+		activeBR := bufio.NewReader(active)
+		write(t, active, get("/slow"))
+		<-started
+		done := shutdown(h.m, context.Background())
+		expectClosed(t, idle, idleBR)
+		waitAllClosing(t, h.m)
+		select {
+		case err := <-done:
+			t.Fatalf("shutdown returned (%v) before the active response was done", err)
+		default:
+		}
+		late, err := net.Dial("tcp", h.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer late.Close()
+		close(release)
+		resp, body := readResponse(t, active, activeBR, "GET")
+		if body != "/slow" || !resp.Close {
+			t.Errorf("body %q, close %v: want the whole answer, saying Connection: close", body, resp.Close)
+		}
+		expectClosed(t, active, activeBR)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		case <-time.After(waitLong):
+			t.Fatal("shutdown did not return")
+		}
+		// The TLS handshake of a connection after the stop fails.
+		lc := tls.Client(late, &tls.Config{ServerName: "127.0.0.1", RootCAs: h.pki.rootPool})
+		lc.SetDeadline(time.Now().Add(waitLong))
+		if err := lc.Handshake(); err == nil {
+			t.Error("a connection after the stop was served")
+		}
+	})
+	t.Run("context ends", func(t *testing.T) {
+		h, started, release := newShutdownHarness(t)
+		defer close(release)
+		active := h.dial(t)
+		activeBR := bufio.NewReader(active)
+		write(t, active, get("/slow"))
+		<-started
+		ctx, cancel := context.WithCancel(context.Background())
+		done := shutdown(h.m, ctx)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("shutdown: %v, want context.Canceled", err)
+			}
+		case <-time.After(waitLong):
+			t.Fatal("shutdown did not return")
+		}
+		if rest := closedErr(t, active, activeBR); rest != "" {
+			t.Errorf("answered %q", rest)
+		}
+	})
+}
