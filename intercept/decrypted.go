@@ -285,7 +285,7 @@ func (c *decryptedConn) dispatch(req *http.Request) *decryptedResponse {
 	req.RemoteAddr = c.remote
 	req.TLS = c.tlsS
 	w := &decryptedResponse{c: c, req: req, cancel: cancel, contentLength: -1,
-		keepAlive: !req.Close, completed: make(chan struct{}), handlerDone: make(chan struct{})}
+		keepAlive: !req.Close, completed: make(chan struct{})}
 	body := &requestBody{w: w, rc: req.Body, onConn: true, free: make(chan struct{})}
 	w.body = body
 	switch {
@@ -331,12 +331,13 @@ func (c *decryptedConn) runHandlers() {
 func (c *decryptedConn) await(w *decryptedResponse) (keep, again bool) {
 	if isUpgrade(w.req.Header) {
 		// A WebSocket upgrade may take the connection over: nothing may
-		// read it meanwhile.
-		<-w.handlerDone
+		// read it meanwhile. Once the response is complete it can no
+		// longer, and a taken-over connection is the handler's: it is
+		// no longer served or tracked (its relay may last for hours).
+		<-w.completed
 		if c.hijacked {
 			return false, false
 		}
-		<-w.completed
 		return w.keepAlive, false
 	}
 	select {
@@ -510,14 +511,12 @@ type decryptedResponse struct {
 	keepAlive     bool
 	lingerOnClose bool
 
-	completed   chan struct{} // closed when the response is whole on the wire (or can never be)
-	complete    bool
-	handlerDone chan struct{}
+	completed chan struct{} // closed when the response is whole on the wire (or can never be)
+	complete  bool
 }
 
 // run serves the request with the connection's handler.
 func (w *decryptedResponse) run() {
-	defer close(w.handlerDone)
 	defer w.cancel()
 	defer func() {
 		if p := recover(); p != nil {
