@@ -1107,3 +1107,202 @@ func TestDecryptedShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestDecryptedResponseFraming guards the framing of answers: a length
+// given or worked out for a small answer, chunks for a long one without,
+// none for HEAD, 204 and 304, a 103 before the answer, and a connection
+// that closes after an answer shorter than its Content-Length (the client
+// must not take the next bytes for the rest).
+func TestDecryptedResponseFraming(t *testing.T) {
+	long := strings.Repeat("l", 3*preBodyBytes)
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "small")
+		case "/long":
+			io.WriteString(w, long)
+		case "/length":
+			w.Header().Set("Content-Length", "6")
+			io.WriteString(w, "len")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "gth")
+		case "/short":
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "short")
+		case "/over":
+			w.Header().Set("Content-Length", "2")
+			if _, err := io.WriteString(w, "over"); !errors.Is(err, http.ErrContentLength) {
+				t.Errorf("a write past Content-Length: %v", err)
+			}
+			io.WriteString(w, "ov")
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+			if _, err := io.WriteString(w, "x"); !errors.Is(err, http.ErrBodyNotAllowed) {
+				t.Errorf("a write to a 204: %v", err)
+			}
+		case "/304":
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusNotModified)
+		case "/103":
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, "hinted")
+		default:
+			io.WriteString(w, "head")
+		}
+	}), nil)
+	tests := []struct {
+		method, path string
+		status       int
+		body         string
+		length       int64 // -1: chunked
+		closes       bool
+	}{
+		{"GET", "/small", 200, "small", 5, false},
+		{"GET", "/long", 200, long, -1, false},
+		{"GET", "/length", 200, "length", 6, false},
+		{"GET", "/over", 200, "ov", 2, false},
+		// No length: the handler's 4 bytes are not sent, nor counted
+		// (net/http's server would say Content-Length: 4).
+		{"HEAD", "/head", 200, "", -1, false},
+		{"HEAD", "/long", 200, "", -1, false},
+		{"GET", "/204", 204, "", 0, false},
+		{"GET", "/304", 304, "", 0, false},
+		{"GET", "/103", 200, "hinted", 6, false},
+		{"GET", "/short", 200, "", 10, true},
+	}
+	c := h.dial(t)
+	br := bufio.NewReader(c)
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			if c == nil {
+				t.Skip("the connection closed")
+			}
+			write(t, c, tt.method+" "+tt.path+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			c.SetReadDeadline(time.Now().Add(waitLong))
+			resp, err := http.ReadResponse(br, &http.Request{Method: tt.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.path == "/103" {
+				// http.ReadResponse returns the 1xx; the final answer
+				// follows it.
+				if resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") == "" {
+					t.Fatalf("first answer %d %v, want a 103 with its Link", resp.StatusCode, resp.Header)
+				}
+				resp, err = http.ReadResponse(br, &http.Request{Method: tt.method})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := io.ReadAll(resp.Body)
+			if tt.closes {
+				if err == nil {
+					t.Errorf("read %q whole, want a cut", b)
+				}
+				expectClosed(t, c, br)
+				c = nil
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status || string(b) != tt.body || resp.ContentLength != tt.length || resp.Close {
+				t.Errorf("status %d, body %.40q, length %d, close %v; want %d, %.40q, %d", resp.StatusCode, b, resp.ContentLength, resp.Close, tt.status, tt.body, tt.length)
+			}
+			if tt.status == 304 && resp.Header.Get("Content-Type") != "" {
+				t.Error("a 304 with a Content-Type")
+			}
+			if resp.Header.Get("Date") == "" {
+				t.Error("no Date")
+			}
+		})
+	}
+}
+
+// TestDecryptedFullDuplex guards a handler that enables full duplex: it
+// answers while it reads the body, piece by piece, the client sending
+// each piece only once it has the answer to the one before.
+func TestDecryptedFullDuplex(t *testing.T) {
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.EnableFullDuplex(); err != nil {
+			t.Error(err)
+		}
+		rc.Flush()
+		br := bufio.NewReader(r.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			io.WriteString(w, "echo "+line)
+			rc.Flush()
+		}
+	}), nil)
+	c := h.dial(t)
+	br := bufio.NewReader(c)
+	write(t, c, "POST /duplex HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(waitLong))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bufio.NewReader(resp.Body)
+	for _, piece := range []string{"one\n", "two\n", "three\n"} {
+		write(t, c, fmt.Sprintf("%x\r\n%s\r\n", len(piece), piece))
+		if line, err := body.ReadString('\n'); line != "echo "+piece {
+			t.Fatalf("read %q (%v), want the echo of %q", line, err, piece)
+		}
+	}
+	write(t, c, "0\r\n\r\n")
+	if rest, err := io.ReadAll(body); err != nil || len(rest) != 0 {
+		t.Fatalf("after the last echo: %q, %v", rest, err)
+	}
+	write(t, c, get("/next"))
+	if resp, _ := readResponse(t, c, br, "GET"); resp.StatusCode != 200 {
+		t.Fatalf("next request: status %d", resp.StatusCode)
+	}
+}
+
+// TestDecryptedCloseWithUnreadBody guards an answer to a client that is
+// still sending a body nobody reads, on a connection that closes after
+// the answer: the client gets the whole answer, not a reset.
+func TestDecryptedCloseWithUnreadBody(t *testing.T) {
+	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "refused")
+	}), nil)
+	tests := []struct{ name, head string }{
+		{"Connection: close", "POST /a HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n"},
+		{"HTTP/1.0", "POST /a HTTP/1.0\r\n"},
+		{"kept alive", "POST /a HTTP/1.1\r\nHost: example.com\r\n"},
+	}
+	const size = 8 << 20
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.dial(t)
+			br := bufio.NewReader(c)
+			go func() {
+				c.SetWriteDeadline(time.Now().Add(waitLong))
+				io.WriteString(c, tt.head+fmt.Sprintf("Content-Length: %d\r\n\r\n", size))
+				chunk := strings.Repeat("u", 64<<10)
+				for range size / len(chunk) {
+					if _, err := io.WriteString(c, chunk); err != nil {
+						return
+					}
+				}
+			}()
+			c.SetReadDeadline(time.Now().Add(waitLong))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "refused" {
+				t.Fatalf("body %q, %v", b, err)
+			}
+			if !resp.Close {
+				t.Error("the answer does not say Connection: close")
+			}
+		})
+	}
+}
