@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valohai/conduit/ledger"
 )
 
 // The tests of decrypted.go drive a decryptedConn directly: a loopback TCP
@@ -1304,5 +1306,43 @@ func TestDecryptedCloseWithUnreadBody(t *testing.T) {
 				t.Error("the answer does not say Connection: close")
 			}
 		})
+	}
+}
+
+// TestForwardDecryptedClientLeavesSlowCall guards the client-gone watch
+// end to end: a client that leaves a decrypted connection while a
+// non-streamed call waits on the provider is noticed at once (not when
+// the answer comes), and the call is recorded as client_cancelled.
+func TestForwardDecryptedClientLeavesSlowCall(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	left := make(chan struct{}, 1)
+	h := newFwdHarness(t, fwdConfig{
+		upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.ReadAll(r.Body)
+			arrived <- struct{}{}
+			<-release // a slow provider
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
+		}),
+		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } },
+	})
+	tc := h.mitmConn(t, hostOpenAI)
+	req, _ := http.NewRequest("POST", "https://"+hostOpenAI+calls[0].path, strings.NewReader(calls[0].body))
+	req.Header.Set("Authorization", auth)
+	if err := req.Write(tc); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	tc.Close()
+	select {
+	case <-left:
+	case <-time.After(waitLong):
+		t.Fatal("the client's leaving was not noticed")
+	}
+	close(release)
+	if r := h.record(t); r.Outcome != ledger.OutcomeClientCancelled || r.Mode != ledger.ModeForward {
+		t.Errorf("record %+v, want a forward-mode client_cancelled", r)
 	}
 }
