@@ -84,8 +84,14 @@ func newDCHarness(t *testing.T, handler http.Handler, adjust func(*mitm)) *dcHar
 		if err := h.m.shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		h.wg.Wait()
-		noDecryptedGoroutines(t)
+		served := make(chan struct{})
+		go func() { h.wg.Wait(); close(served) }()
+		select {
+		case <-served:
+			noDecryptedGoroutines(t)
+		case <-time.After(waitLong):
+			t.Error("connections still served after the stop (a handler never returned)")
+		}
 		if t.Failed() {
 			t.Logf("logs:\n%s", h.logs)
 		}
@@ -750,6 +756,7 @@ func TestDecryptedIdleDeadlineAfterPipelined(t *testing.T) {
 func TestDecryptedClientGone(t *testing.T) {
 	started := make(chan *http.Request, 4)
 	release := make(chan struct{})
+	done := make(chan struct{})
 	h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
 		if r.URL.Path == "/slow" {
@@ -758,10 +765,13 @@ func TestDecryptedClientGone(t *testing.T) {
 			case <-release:
 			case <-r.Context().Done():
 				return
+			case <-done: // the test failed
+				return
 			}
 		}
 		io.WriteString(w, r.URL.Path)
 	}), nil)
+	t.Cleanup(func() { close(done) }) // before the harness's stop
 	const slow = "POST /slow HTTP/1.1\r\nHost: example.com\r\nContent-Length: 4\r\n\r\nbody"
 	tests := []struct {
 		name string
@@ -1025,7 +1035,7 @@ func waitAllClosing(t *testing.T, m *mitm) {
 // close) and then closes, a connection arriving later is closed, and when
 // ctx ends first every connection closes and shutdown returns ctx's error.
 func TestDecryptedShutdown(t *testing.T) {
-	newShutdownHarness := func(t *testing.T) (*dcHarness, chan *http.Request, chan struct{}) {
+	newShutdownHarness := func(t *testing.T) (*dcHarness, chan *http.Request, func()) {
 		started := make(chan *http.Request, 1)
 		release := make(chan struct{})
 		h := newDCHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1035,7 +1045,9 @@ func TestDecryptedShutdown(t *testing.T) {
 			}
 			io.WriteString(w, r.URL.Path)
 		}), nil)
-		return h, started, release
+		stop := sync.OnceFunc(func() { close(release) })
+		t.Cleanup(stop) // before the harness's stop, when the test failed first
+		return h, started, stop
 	}
 	shutdown := func(m *mitm, ctx context.Context) chan error {
 		done := make(chan error, 1)
@@ -1065,7 +1077,7 @@ func TestDecryptedShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer late.Close()
-		close(release)
+		release()
 		resp, body := readResponse(t, active, activeBR, "GET")
 		if body != "/slow" || !resp.Close {
 			t.Errorf("body %q, close %v: want the whole answer, saying Connection: close", body, resp.Close)
@@ -1088,7 +1100,7 @@ func TestDecryptedShutdown(t *testing.T) {
 	})
 	t.Run("context ends", func(t *testing.T) {
 		h, started, release := newShutdownHarness(t)
-		defer close(release)
+		defer release()
 		active := h.dial(t)
 		activeBR := bufio.NewReader(active)
 		write(t, active, get("/slow"))
@@ -1328,6 +1340,8 @@ func TestForwardDecryptedClientLeavesSlowCall(t *testing.T) {
 		}),
 		options: func(o *Options) { o.onClientLeft = func() { left <- struct{}{} } },
 	})
+	answer := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(answer) // before the harness's stop, when the test failed first
 	tc := h.mitmConn(t, hostOpenAI)
 	req, _ := http.NewRequest("POST", "https://"+hostOpenAI+calls[0].path, strings.NewReader(calls[0].body))
 	req.Header.Set("Authorization", auth)
@@ -1341,7 +1355,7 @@ func TestForwardDecryptedClientLeavesSlowCall(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("the client's leaving was not noticed")
 	}
-	close(release)
+	answer()
 	if r := h.record(t); r.Outcome != ledger.OutcomeClientCancelled || r.Mode != ledger.ModeForward {
 		t.Errorf("record %+v, want a forward-mode client_cancelled", r)
 	}
