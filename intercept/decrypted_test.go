@@ -623,6 +623,22 @@ func TestDecryptedBadRequests(t *testing.T) {
 	}
 }
 
+// TestDecryptedBadRequestEchoesNothing guards the body of a 400: it names
+// what was wrong without quoting the request's bytes back, as net/http's
+// "400 Bad Request" does not.
+func TestDecryptedBadRequestEchoesNothing(t *testing.T) {
+	h := newDCHarness(t, echoBody, nil)
+	c := h.dial(t)
+	write(t, c, "GET / HTTP/1.1\r\nHost: example.com\r\n<script>alert(1)</script>\r\n\r\n")
+	resp, body := readResponse(t, c, bufio.NewReader(c), "GET")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if strings.Contains(body, "script") || body != "400 Bad Request" {
+		t.Errorf("body %q, want only \"400 Bad Request\"", body)
+	}
+}
+
 // TestDecryptedTimeouts guards the connection's deadlines: headers that do
 // not arrive within the header timeout, from the handshake or from the
 // next request's first byte, and an idle wait longer than the idle
