@@ -257,12 +257,14 @@ func (c *decryptedConn) badRequest(err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
 		return
 	}
-	status, msg := http.StatusBadRequest, err.Error()
+	// The body names what was wrong only in Conduit's own words: a parse
+	// error quotes the bytes it choked on, which are not sent back.
+	status, msg := http.StatusBadRequest, ""
 	var re *requestError
 	if errors.As(err, &re) {
 		status, msg = re.status, re.msg
 	}
-	if strings.HasPrefix(msg, "unsupported transfer encoding: ") || strings.HasPrefix(msg, "too many transfer encodings: ") {
+	if e := err.Error(); strings.HasPrefix(e, "unsupported transfer encoding: ") || strings.HasPrefix(e, "too many transfer encodings: ") {
 		// net/http's unsupportedTEError (unexported), known by the whole
 		// of its text: other errors quote request bytes, which may say
 		// "transfer encoding" too.
