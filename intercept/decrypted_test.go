@@ -44,7 +44,7 @@ type dcHarness struct {
 // newDCHarness starts serving handler; adjust, when not nil, sets the
 // mitm's timeouts before anything is served. Its cleanup stops the mitm
 // and checks that no goroutine of a decrypted connection is left.
-func newDCHarness(t *testing.T, handler http.Handler, adjust func(*mitm)) *dcHarness {
+func newDCHarness(t testing.TB, handler http.Handler, adjust func(*mitm)) *dcHarness {
 	t.Helper()
 	h := &dcHarness{pki: newTestPKI(t), logs: &syncBuffer{}}
 	h.m = newMITM(nil, slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -102,7 +102,7 @@ func newDCHarness(t *testing.T, handler http.Handler, adjust func(*mitm)) *dcHar
 // noDecryptedGoroutines fails t when a goroutine of a decrypted connection
 // (its serving or its handlers) outlives it. These tests do not run in
 // parallel, so every such goroutine is theirs.
-func noDecryptedGoroutines(t *testing.T) {
+func noDecryptedGoroutines(t testing.TB) {
 	t.Helper()
 	var stacks string
 	for end := time.Now().Add(waitLong); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
@@ -122,12 +122,12 @@ func noDecryptedGoroutines(t *testing.T) {
 }
 
 // dial opens a client connection and completes its handshake.
-func (h *dcHarness) dial(t *testing.T) *tls.Conn {
+func (h *dcHarness) dial(t testing.TB) *tls.Conn {
 	t.Helper()
 	return dialTLS(t, h.ln.Addr().String(), h.pki)
 }
 
-func dialTLS(t *testing.T, addr string, pki *testPKI) *tls.Conn {
+func dialTLS(t testing.TB, addr string, pki *testPKI) *tls.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -1375,4 +1375,48 @@ func TestForwardDecryptedClientLeavesSlowCall(t *testing.T) {
 	if r := h.record(t); r.Outcome != ledger.OutcomeClientCancelled || r.Mode != ledger.ModeForward {
 		t.Errorf("record %+v, want a forward-mode client_cancelled", r)
 	}
+}
+
+// FuzzDecryptedConn sends any bytes on a decrypted connection, then ends
+// the client's side: the connection must end (no read or handler left
+// waiting on a client that has gone), and whatever came back must be
+// HTTP/1.1 responses. The harness's cleanup checks that no goroutine of a
+// connection outlives the run.
+//
+//	go test -run '^$' -fuzz FuzzDecryptedConn ./intercept
+func FuzzDecryptedConn(f *testing.F) {
+	for _, seed := range []string{
+		get("/1") + get("/2"),
+		"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 50\r\n\r\nshort",
+		"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+		"POST / HTTP/1.1\r\nHost: example.com\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+		"HEAD / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: example.com\r\nX-Oops\r\n\r\n",
+		"\r\n\r\nGET / HTTP/1.1\r\nHost: example.com\r\n",
+		"\x16\x03\x01 hello",
+	} {
+		f.Add([]byte(seed))
+	}
+	h := newDCHarness(f, echoBody, func(m *mitm) { m.readHeaderTimeout, m.idleTimeout = 2*time.Second, 2*time.Second })
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c := h.dial(t)
+		go func() {
+			c.SetWriteDeadline(time.Now().Add(waitLong))
+			c.Write(raw)
+			c.CloseWrite()
+		}()
+		c.SetReadDeadline(time.Now().Add(waitLong))
+		back, err := io.ReadAll(c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the connection did not end after the client's side did (%d bytes back)", len(back))
+		}
+		if len(back) > 0 && !strings.HasPrefix(string(back), "HTTP/1.1 ") {
+			t.Errorf("answered %q", back)
+		}
+	})
 }
