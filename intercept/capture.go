@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -181,20 +180,11 @@ func isJSONRequest(req *http.Request) bool {
 	if ct == "" {
 		return true // SDKs always set it; curl -d sends form type; treat absent as JSON
 	}
-	mt, err := mediaType(ct)
-	return err == nil && (mt == "application/json" || mt == "text/plain" || mt == "application/x-www-form-urlencoded")
-}
-
-// mediaType is the media type mime.ParseMediaType reads from a Content-Type,
-// without the parameter map it makes, for the value SDKs send on every
-// call.
-func mediaType(ct string) (string, error) {
-	switch ct {
-	case "application/json", "text/event-stream":
-		return ct, nil
+	switch parsers.MediaType(ct) {
+	case "application/json", "text/plain", "application/x-www-form-urlencoded":
+		return true
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return mt, err
+	return false
 }
 
 // cappedReader streams a request body and fails once it passes the cap.
@@ -369,8 +359,7 @@ func firstHeader(h http.Header, names ...string) string {
 }
 
 func isEventStream(contentType string) bool {
-	mt, _ := mediaType(contentType)
-	return mt == "text/event-stream"
+	return parsers.MediaType(contentType) == "text/event-stream"
 }
 
 // upstreamError records a failed round trip and returns the error response

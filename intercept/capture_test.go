@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"mime"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -69,14 +69,38 @@ func BenchmarkReadBody(b *testing.B) {
 	}
 }
 
-// mediaType reads what mime.ParseMediaType reads.
-func TestMediaType(t *testing.T) {
-	for _, ct := range []string{"application/json", "text/event-stream", "Application/JSON", "application/json; charset=utf-8",
-		"text/event-stream;charset=utf-8", " text/plain ", "", "bad/;;", "application/x-www-form-urlencoded"} {
-		mt, err := mediaType(ct)
-		wantMT, _, wantErr := mime.ParseMediaType(ct)
-		if mt != wantMT || (err == nil) != (wantErr == nil) {
-			t.Errorf("%q: %q, %v; want %q, %v", ct, mt, err, wantMT, wantErr)
+// TestContentTypeDecisions guards what the proxy decides from a
+// Content-Type: which request bodies are read as JSON, and which answers
+// are streams (whose injected usage event it strips). Both read the media
+// type the meter frames a body by (parsers.MediaType), so that a value
+// the proxy takes for a stream is metered as one.
+func TestContentTypeDecisions(t *testing.T) {
+	for _, tt := range []struct {
+		ct           string
+		json, stream bool
+	}{
+		{"application/json", true, false},
+		{"Application/JSON", true, false},
+		{"application/json; charset=utf-8", true, false},
+		{" text/plain ", true, false},
+		{"application/x-www-form-urlencoded", true, false},
+		{"text/event-stream", false, true},
+		{"text/event-stream;charset=utf-8", false, true},
+		{"TEXT/EVENT-STREAM; charset=UTF-8", false, true},
+		// A parameter that does not parse: neither read as JSON nor
+		// taken for a stream, by the proxy or by the meter.
+		{"application/json; charset", false, false},
+		{"text/event-stream; charset", false, false},
+		{"bad/;;", false, false},
+		{"application/vnd.amazon.eventstream", false, false},
+	} {
+		req := httptest.NewRequest("POST", "/", nil)
+		req.Header.Set("Content-Type", tt.ct)
+		if got := isJSONRequest(req); got != tt.json {
+			t.Errorf("%q: isJSONRequest %v, want %v", tt.ct, got, tt.json)
+		}
+		if got := isEventStream(tt.ct); got != tt.stream {
+			t.Errorf("%q: isEventStream %v, want %v", tt.ct, got, tt.stream)
 		}
 	}
 }

@@ -116,7 +116,7 @@ func NewMeter(e Endpoint, contentType string, req Request) *Meter {
 	if m.f == nil {
 		return m
 	}
-	switch mt := mediaType(contentType); mt {
+	switch mt := MediaType(contentType); mt {
 	case "text/event-stream":
 		m.frame = frameSSE
 	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
@@ -148,9 +148,11 @@ var commonContentTypes = [...]struct{ value, mediaType string }{
 	{"application/x-ndjson", "application/x-ndjson"},
 }
 
-// mediaType returns contentType's media type in lower case, or, when it
-// does not parse, all of it trimmed and in lower case.
-func mediaType(contentType string) string {
+// MediaType returns contentType's media type in lower case, or, when it
+// does not parse, all of it trimmed and in lower case. The meter frames a
+// body by it; the proxy decides by it too (which request bodies to read,
+// which responses are streams), so that the two never disagree.
+func MediaType(contentType string) string {
 	for _, c := range commonContentTypes {
 		if contentType == c.value {
 			return c.mediaType
@@ -159,7 +161,7 @@ func mediaType(contentType string) string {
 	return parseMediaType(contentType)
 }
 
-// parseMediaType is mediaType without the shortcut.
+// parseMediaType is MediaType without the shortcut.
 func parseMediaType(contentType string) string {
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
