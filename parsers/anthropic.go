@@ -309,32 +309,18 @@ func (mu *mergedUsage) encode() []byte {
 	return out.keep()
 }
 
-// usageKeyString returns k as a string, without allocating for the keys
-// Anthropic's usage objects have.
+// anthropicUsageKeys are the members Anthropic's usage objects have.
+var anthropicUsageKeys = []string{"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+	"cache_creation", "output_tokens", "service_tier", "server_tool_use", "inference_geo", "iterations",
+	"output_tokens_details", "speed"}
+
+// usageKeyString returns k as a string, without allocating for
+// anthropicUsageKeys.
 func usageKeyString(k []byte) string {
-	switch string(k) {
-	case "input_tokens":
-		return "input_tokens"
-	case "cache_creation_input_tokens":
-		return "cache_creation_input_tokens"
-	case "cache_read_input_tokens":
-		return "cache_read_input_tokens"
-	case "cache_creation":
-		return "cache_creation"
-	case "output_tokens":
-		return "output_tokens"
-	case "service_tier":
-		return "service_tier"
-	case "server_tool_use":
-		return "server_tool_use"
-	case "inference_geo":
-		return "inference_geo"
-	case "iterations":
-		return "iterations"
-	case "output_tokens_details":
-		return "output_tokens_details"
-	case "speed":
-		return "speed"
+	for _, key := range anthropicUsageKeys {
+		if string(k) == key {
+			return key
+		}
 	}
 	return string(k)
 }
