@@ -36,7 +36,7 @@ func removeHopHeaders(h http.Header) {
 		}
 	}
 	for _, name := range hopHeaders {
-		h.Del(name)
+		delete(h, name) // canonical already: Del would check each name again
 	}
 }
 
