@@ -16,7 +16,12 @@
 // path of a request, and every call, however it arrived, ends in
 // Server.call. goproxy relays what forward mode does not intercept (blind
 // CONNECT tunnels, plain requests to other hosts); Conduit decrypts and
-// serves the intercepted hosts itself.
+// serves the intercepted hosts itself, each decrypted connection with an
+// HTTP/1.1 loop of its own (decrypted.go). Calls go to providers over
+// HTTP/1.1 connections of Conduit's own too (h1client.go), written and read
+// by the goroutine serving the call; what that client does not serve (a
+// streamed request body, an upgrade, an upstream proxy) goes through an
+// http.Transport.
 //
 // A call is attributed to a project and a session without any client code
 // changing: an "@…" first path segment in base-URL mode, the proxy user name

@@ -143,7 +143,7 @@ type Server struct {
 	metrics http.Handler // nil: /metrics is off
 	logger  *slog.Logger
 
-	transport *http.Transport          // every outbound call
+	transport *h1Client                // every outbound call
 	relayed   *http.Transport          // plain requests relayed for other hosts
 	capture   *capture                 // runs and records the calls of both modes
 	sockets   *webSockets              // relays and records the WebSocket connections of both modes
@@ -190,10 +190,12 @@ func New(opts Options) (*Server, error) {
 	// either, unless allowed.
 	callPolicy := destPolicy{self: self}
 	relayPolicy := destPolicy{self: self, private: !fw.AllowPrivateTunnels}
-	transport := newTransport(t, opts.Upstream, opts.Upstream.dialer(t.Connect, callPolicy))
+	callDial := opts.Upstream.dialer(t.Connect, callPolicy)
+	transport := newTransport(t, opts.Upstream, callDial)
 	relayTransport := newTransport(t, opts.Upstream, opts.Upstream.dialer(t.Connect, relayPolicy))
+	callClient := newH1Client(transport, t, opts.Upstream, callDial)
 	calls := &capture{
-		transport:      transport,
+		transport:      callClient,
 		timeouts:       t,
 		admit:          opts.Admit,
 		record:         opts.Record,
@@ -229,7 +231,7 @@ func New(opts Options) (*Server, error) {
 		origins:   newOriginGuard(self, opts.AllowedHosts, opts.AllowedOrigins),
 		metrics:   opts.Metrics,
 		logger:    logger,
-		transport: transport,
+		transport: callClient,
 		capture:   calls,
 		sockets:   newWebSockets(calls, transport, logger),
 		refuseWS:  fw.RefuseWebSockets,
