@@ -397,21 +397,6 @@ func isReplayable(r *http.Request) bool {
 	return a || b
 }
 
-// readErrBody keeps the error its body's Read failed with: http.Request's
-// Write wraps it in a type of its own.
-type readErrBody struct {
-	io.ReadCloser
-	err error
-}
-
-func (b *readErrBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
-}
-
 // h1Timeout is a time limit of the client's own that ran out.
 type h1Timeout string
 
@@ -448,20 +433,18 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		maps.Copy(w.Header, req.Header)
 		w.Header["Accept-Encoding"] = gzipValue
 	}
-	var reqBody *readErrBody
-	if req.Body != nil && req.Body != http.NoBody {
-		reqBody = &readErrBody{ReadCloser: req.Body}
-		w.Body = reqBody
-	}
-	pc.cw.n = 0
+	// The body goes as it is: wrapped, http.Request's Write would no
+	// longer know it in memory, and would flush the headers on their own
+	// first (a write and a TLS record more per call).
+	pc.cw.n, pc.cw.err = 0, nil
 	err := w.Write(pc.bw)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
 	var writeErr error
 	switch {
-	case reqBody != nil && reqBody.err != nil:
-		return fail(reqBody.err) // the request's own body failed, not the connection
+	case err != nil && pc.cw.err == nil:
+		return fail(err) // the request's own body failed, not the connection
 	case err != nil && pc.cw.n == 0:
 		return fail(nothingWritten{err})
 	case err != nil:
@@ -604,14 +587,19 @@ func (g *gzipBody) Read(p []byte) (int, error) {
 
 func (g *gzipBody) Close() error { return g.body.Close() }
 
-// countingWriter counts what reaches the connection.
+// countingWriter counts what reaches the connection, and keeps its
+// failure.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil {
+		c.err = err
+	}
 	return n, err
 }
