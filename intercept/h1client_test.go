@@ -989,7 +989,7 @@ func TestH1ClientInformational(t *testing.T) {
 		{"103 Early Hints", hints},
 		{"100 then 103", "HTTP/1.1 100 Continue\r\n\r\n" + hints},
 		// No count, as go1.26's Transport keeps none: together they
-		// count against the header bound (TestH1ClientEndless1xx).
+		// count against the header bound (TestH1ClientHeaderBound).
 		{"fifty", strings.Repeat(hints, 50)},
 	}
 	for _, tc := range cases {
